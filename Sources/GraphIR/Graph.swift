@@ -1,0 +1,143 @@
+/// Index of a value in `Graph.values`.
+public struct ValueID: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public let raw: Int
+    public init(_ raw: Int) { self.raw = raw }
+    public static func < (a: ValueID, b: ValueID) -> Bool { a.raw < b.raw }
+    public var description: String { "%\(raw)" }
+}
+
+/// What a parameter is, in PyTorch's terms. Buffers (running statistics) are state, not parameters:
+/// they are never trainable and not counted in parameter totals.
+public enum ParamRole: String, Sendable, Hashable, CaseIterable {
+    case weight
+    case bias
+    case bnGamma = "bn_gamma"
+    case bnBeta = "bn_beta"
+    case runningMean = "running_mean"
+    case runningVar = "running_var"
+
+    public var isBuffer: Bool {
+        switch self {
+        case .runningMean, .runningVar: true
+        case .weight, .bias, .bnGamma, .bnBeta: false
+        }
+    }
+}
+
+/// Where a value comes from.
+public enum ValueKind: Sendable, Hashable {
+    /// A graph input: the image batch, or the labels of a training graph.
+    case input
+    /// A parameter or buffer, named as PyTorch's `state_dict` (or an ONNX initializer) names it.
+    case parameter(role: ParamRole, trainable: Bool)
+    /// Output `index` of node `node` (an index into `Graph.nodes`).
+    case result(node: Int, index: Int)
+}
+
+/// One SSA value: every value has exactly one definition and a static type.
+public struct Value: Sendable, Hashable {
+    public var name: String
+    public var type: TensorType
+    public var kind: ValueKind
+
+    public init(name: String, type: TensorType, kind: ValueKind) {
+        self.name = name
+        self.type = type
+        self.kind = kind
+    }
+
+    public var isParameter: Bool {
+        if case .parameter = kind { return true }
+        return false
+    }
+
+    public var role: ParamRole? {
+        if case let .parameter(role, _) = kind { return role }
+        return nil
+    }
+
+    public var isTrainable: Bool {
+        if case let .parameter(_, trainable) = kind { return trainable }
+        return false
+    }
+}
+
+/// One operation. `name` is the layer's dotted path (`layer1.0.conv1`); `scope` is the path of the
+/// block instance that contains it (`layer1.0`, empty at top level), used to draw clusters.
+public struct Node: Sendable, Hashable {
+    public var op: Op
+    public var inputs: [ValueID]
+    public var outputs: [ValueID]
+    public var name: String
+    public var scope: String
+
+    public init(op: Op, inputs: [ValueID], outputs: [ValueID], name: String, scope: String = "") {
+        self.op = op
+        self.inputs = inputs
+        self.outputs = outputs
+        self.name = name
+        self.scope = scope
+    }
+}
+
+/// A typed SSA graph, as a value. Nodes are kept in topological order: every operand of a node is an
+/// input, a parameter, or an output of an earlier node. `Verifier` checks this and every type.
+public struct Graph: Sendable, Hashable {
+    public var name: String
+    public var values: [Value]
+    public var inputs: [ValueID]
+    public var parameters: [ValueID]
+    public var nodes: [Node]
+    public var outputs: [ValueID]
+
+    public init(name: String) {
+        self.name = name
+        values = []
+        inputs = []
+        parameters = []
+        nodes = []
+        outputs = []
+    }
+
+    public subscript(id: ValueID) -> Value {
+        get { values[id.raw] }
+        set { values[id.raw] = newValue }
+    }
+
+    /// Appends a value and returns its id. Callers keep `inputs` / `parameters` / `nodes` in step.
+    public mutating func appendValue(_ value: Value) -> ValueID {
+        values.append(value)
+        return ValueID(values.count - 1)
+    }
+
+    /// Parameters only (buffers excluded), as PyTorch's `parameters()`.
+    public var learnableParameters: [ValueID] {
+        parameters.filter { !(self[$0].role?.isBuffer ?? true) }
+    }
+
+    /// Total parameter count (buffers excluded), as `sum(p.numel() for p in model.parameters())`.
+    public var parameterCount: Int {
+        learnableParameters.reduce(0) { $0 + self[$1].type.elementCount }
+    }
+
+    public var trainableParameterCount: Int {
+        learnableParameters.filter { self[$0].isTrainable }.reduce(0) { $0 + self[$1].type.elementCount }
+    }
+
+    /// For each value, the nodes that read it, in schedule order.
+    public func users() -> [[Int]] {
+        var users = Array(repeating: [Int](), count: values.count)
+        for (index, node) in nodes.enumerated() {
+            for input in node.inputs where users[input.raw].last != index {
+                users[input.raw].append(index)
+            }
+        }
+        return users
+    }
+
+    /// The node that defines `id`, if it is a node result.
+    public func producer(of id: ValueID) -> Int? {
+        if case let .result(node, _) = self[id].kind { return node }
+        return nil
+    }
+}

@@ -1,0 +1,108 @@
+/// Builds a graph node by node, inferring every result type as it goes, so a built graph is well typed.
+public struct GraphBuilder: Sendable {
+    public private(set) var graph: Graph
+
+    public init(name: String) { graph = Graph(name: name) }
+
+    /// Adds a graph input.
+    public mutating func input(_ name: String, _ type: TensorType) -> ValueID {
+        let id = graph.appendValue(Value(name: name, type: type, kind: .input))
+        graph.inputs.append(id)
+        return id
+    }
+
+    /// Adds a parameter (or a buffer, for the running-statistics roles). Buffers are never trainable.
+    public mutating func parameter(_ name: String, _ shape: [Int], role: ParamRole, trainable: Bool = true)
+        -> ValueID
+    {
+        let kind = ValueKind.parameter(role: role, trainable: trainable && !role.isBuffer)
+        let id = graph.appendValue(Value(name: name, type: .f32(shape), kind: kind))
+        graph.parameters.append(id)
+        return id
+    }
+
+    /// Appends a node after inferring its result types; its results are named after the node.
+    @discardableResult
+    public mutating func node(_ op: Op, _ inputs: [ValueID], name: String, scope: String = "")
+        throws(ShapeError) -> [ValueID]
+    {
+        for id in inputs where id.raw < 0 || id.raw >= graph.values.count {
+            throw ShapeError("undefined-value", "operand \(id) is not defined")
+        }
+        let types = try op.inferTypes(inputs.map { graph[$0].type })
+        let index = graph.nodes.count
+        let outputs = types.enumerated().map { i, type in
+            graph.appendValue(Value(name: types.count == 1 ? name : "\(name).\(i)", type: type,
+                                    kind: .result(node: index, index: i)))
+        }
+        graph.nodes.append(Node(op: op, inputs: inputs, outputs: outputs, name: name, scope: scope))
+        return outputs
+    }
+
+    /// Single-output convenience.
+    public mutating func apply(_ op: Op, _ inputs: ValueID..., name: String, scope: String = "")
+        throws(ShapeError) -> ValueID
+    {
+        try node(op, inputs, name: name, scope: scope)[0]
+    }
+
+    public mutating func output(_ id: ValueID) { graph.outputs.append(id) }
+
+    public func type(of id: ValueID) -> TensorType { graph[id].type }
+}
+
+/// Layers with parameters, named as PyTorch's `state_dict` names them (`conv1.weight`, `bn1.running_mean`).
+extension GraphBuilder {
+    public mutating func conv2d(_ x: ValueID, out: Int, kernel: Pair, stride: Pair = Pair(1),
+                                padding: Pair = Pair(0), dilation: Pair = Pair(1), groups: Int = 1,
+                                bias: Bool = false, name: String, scope: String = "") throws(ShapeError) -> ValueID
+    {
+        let inType = type(of: x)
+        guard inType.rank == 4 else { throw ShapeError("rank", "conv2d expects a 4-D NCHW input, got \(inType)") }
+        guard out > 0, kernel.h > 0, kernel.w > 0, groups > 0 else {
+            throw ShapeError("bad-size", "conv2d out channels, kernel and groups must be positive")
+        }
+        guard inType.shape[1] % groups == 0, out % groups == 0 else {
+            throw ShapeError("channel-mismatch",
+                             "conv2d groups \(groups) must divide input channels \(inType.shape[1]) and output channels \(out)")
+        }
+        let w = parameter("\(name).weight", [out, inType.shape[1] / groups, kernel.h, kernel.w], role: .weight)
+        var operands = [x, w]
+        if bias { operands.append(parameter("\(name).bias", [out], role: .bias)) }
+        let attrs = Conv2dAttrs(stride: stride, padding: padding, dilation: dilation, groups: groups)
+        return try node(.conv2d(attrs), operands, name: name, scope: scope)[0]
+    }
+
+    public mutating func batchNorm(_ x: ValueID, eps: Double = 1e-5, momentum: Double = 0.1,
+                                   training: Bool = false, name: String, scope: String = "")
+        throws(ShapeError) -> ValueID
+    {
+        let inType = type(of: x)
+        guard inType.rank == 2 || inType.rank == 4 else {
+            throw ShapeError("rank", "batch_norm expects a 2-D or 4-D input, got \(inType)")
+        }
+        let c = inType.shape[1]
+        let operands = [
+            x,
+            parameter("\(name).weight", [c], role: .bnGamma),
+            parameter("\(name).bias", [c], role: .bnBeta),
+            parameter("\(name).running_mean", [c], role: .runningMean),
+            parameter("\(name).running_var", [c], role: .runningVar),
+        ]
+        let attrs = BatchNormAttrs(eps: eps, momentum: momentum, training: training)
+        return try node(.batchNorm(attrs), operands, name: name, scope: scope)[0]
+    }
+
+    public mutating func linear(_ x: ValueID, out: Int, bias: Bool = true, name: String, scope: String = "")
+        throws(ShapeError) -> ValueID
+    {
+        let inType = type(of: x)
+        guard let features = inType.shape.last else {
+            throw ShapeError("rank", "linear expects an input of rank >= 1, got \(inType)")
+        }
+        guard out > 0 else { throw ShapeError("bad-size", "linear out features must be positive, got \(out)") }
+        var operands = [x, parameter("\(name).weight", [out, features], role: .weight)]
+        if bias { operands.append(parameter("\(name).bias", [out], role: .bias)) }
+        return try node(.linear, operands, name: name, scope: scope)[0]
+    }
+}

@@ -1,0 +1,171 @@
+/// Shape inference: the output types an op produces from its operand types, with PyTorch's rules.
+/// Throws a `ShapeError` naming the operand at fault; callers attach the node and source location.
+public struct ShapeError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// `arity`, `rank`, `channel-mismatch`, `shape-mismatch`, `dtype`, `bad-size` or `bad-attribute`.
+    public var id: String
+    public var message: String
+    public init(_ id: String, _ message: String) {
+        self.id = id
+        self.message = message
+    }
+    public var description: String { message }
+}
+
+extension Op {
+    /// The types of the op's outputs for operands of types `operands`.
+    public func inferTypes(_ operands: [TensorType]) throws(ShapeError) -> [TensorType] {
+        guard arity.contains(operands.count) else {
+            let expected = arity.lowerBound == arity.upperBound
+                ? "\(arity.lowerBound)" : "\(arity.lowerBound) or \(arity.upperBound)"
+            throw ShapeError("arity", "\(name) takes \(expected) operands, got \(operands.count)")
+        }
+        for (i, t) in operands.enumerated() {
+            if self == .softmaxCrossEntropy && i == 1 { continue }
+            guard t.dtype == .f32 else {
+                throw ShapeError("dtype", "\(name) operand \(i) must be f32, got \(t.dtype.rawValue)")
+            }
+        }
+        switch self {
+        case let .conv2d(a):
+            return [try Self.conv2d(a, operands)]
+        case let .batchNorm(a):
+            let x = operands[0]
+            guard x.rank == 2 || x.rank == 4 else {
+                throw ShapeError("rank", "batch_norm expects a 2-D or 4-D input, got \(x)")
+            }
+            guard a.eps > 0 else { throw ShapeError("bad-attribute", "batch_norm eps must be positive") }
+            let c = x.shape[1]
+            for (i, role) in ["gamma", "beta", "running mean", "running variance"].enumerated() {
+                guard operands[i + 1].shape == [c] else {
+                    throw ShapeError("channel-mismatch",
+                                     "batch_norm \(role) has shape \(Shape.format(operands[i + 1].shape)), "
+                                     + "expected [\(c)] for an input with \(c) channels")
+                }
+            }
+            return [x]
+        case .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid:
+            return [operands[0]]
+        case let .dropout(p):
+            guard p >= 0 && p < 1 else { throw ShapeError("bad-attribute", "dropout p must be in [0, 1), got \(p)") }
+            return [operands[0]]
+        case .add, .mul:
+            return [.f32(try Self.broadcast(operands[0].shape, operands[1].shape, op: name))]
+        case let .maxPool2d(a), let .avgPool2d(a):
+            let x = try Self.image(operands[0], op: name)
+            let h = try Self.poolExtent(x[2], a.kernel.h, a.stride.h, a.padding.h, a.ceilMode, op: name)
+            let w = try Self.poolExtent(x[3], a.kernel.w, a.stride.w, a.padding.w, a.ceilMode, op: name)
+            return [.f32([x[0], x[1], h, w])]
+        case let .adaptiveAvgPool2d(out):
+            let x = try Self.image(operands[0], op: name)
+            guard out.h > 0, out.w > 0 else {
+                throw ShapeError("bad-size", "adaptive_avg_pool2d output size must be positive, got \(out)")
+            }
+            return [.f32([x[0], x[1], out.h, out.w])]
+        case let .flatten(start):
+            let x = operands[0]
+            guard start >= 0 && start < max(x.rank, 1) else {
+                throw ShapeError("bad-attribute", "flatten start_dim \(start) is out of range for \(x)")
+            }
+            return [.f32(Array(x.shape[..<start]) + [x.shape[start...].reduce(1, *)])]
+        case .linear:
+            let x = operands[0], w = operands[1]
+            guard x.rank >= 1, w.rank == 2 else {
+                throw ShapeError("rank", "linear expects an input of rank >= 1 and a 2-D weight, got \(x) and \(w)")
+            }
+            guard x.shape.last == w.shape[1] else {
+                throw ShapeError("channel-mismatch",
+                                 "linear weight \(Shape.format(w.shape)) expects \(w.shape[1]) input features, "
+                                 + "got \(x.shape.last ?? 0)")
+            }
+            if operands.count == 3, operands[2].shape != [w.shape[0]] {
+                throw ShapeError("channel-mismatch",
+                                 "linear bias has shape \(Shape.format(operands[2].shape)), expected [\(w.shape[0])]")
+            }
+            return [.f32(Array(x.shape.dropLast()) + [w.shape[0]])]
+        case .softmaxCrossEntropy:
+            let logits = operands[0], labels = operands[1]
+            guard logits.rank == 2 else {
+                throw ShapeError("rank", "softmax_cross_entropy expects 2-D logits, got \(logits)")
+            }
+            guard labels.dtype == .i64, labels.shape == [logits.shape[0]] else {
+                throw ShapeError("shape-mismatch",
+                                 "softmax_cross_entropy labels must be i64[\(logits.shape[0])], got \(labels)")
+            }
+            return [.f32([])]
+        }
+    }
+
+    private static func image(_ t: TensorType, op: String) throws(ShapeError) -> [Int] {
+        guard t.rank == 4 else { throw ShapeError("rank", "\(op) expects a 4-D NCHW input, got \(t)") }
+        return t.shape
+    }
+
+    private static func conv2d(_ a: Conv2dAttrs, _ operands: [TensorType]) throws(ShapeError) -> TensorType {
+        let x = try image(operands[0], op: "conv2d")
+        let w = operands[1].shape
+        guard w.count == 4 else {
+            throw ShapeError("rank", "conv2d weight must be 4-D [out, in/groups, kh, kw], got \(operands[1])")
+        }
+        guard a.groups >= 1 else { throw ShapeError("bad-size", "conv2d groups must be positive, got \(a.groups)") }
+        for (name, v) in [("stride", a.stride), ("dilation", a.dilation)] where v.h < 1 || v.w < 1 {
+            throw ShapeError("bad-size", "conv2d \(name) must be positive, got \(v)")
+        }
+        guard a.padding.h >= 0, a.padding.w >= 0 else {
+            throw ShapeError("bad-size", "conv2d padding must not be negative, got \(a.padding)")
+        }
+        guard x[1] % a.groups == 0, w[0] % a.groups == 0 else {
+            throw ShapeError("channel-mismatch",
+                             "conv2d groups \(a.groups) must divide input channels \(x[1]) and output channels \(w[0])")
+        }
+        guard w[1] * a.groups == x[1] else {
+            throw ShapeError("channel-mismatch",
+                             "conv2d weight \(Shape.format(w)) with groups \(a.groups) expects \(w[1] * a.groups) "
+                             + "input channels, got \(x[1])")
+        }
+        if operands.count == 3, operands[2].shape != [w[0]] {
+            throw ShapeError("channel-mismatch",
+                             "conv2d bias has shape \(Shape.format(operands[2].shape)), expected [\(w[0])]")
+        }
+        func extent(_ n: Int, _ k: Int, _ s: Int, _ p: Int, _ d: Int) throws(ShapeError) -> Int {
+            let span = d * (k - 1) + 1
+            guard n + 2 * p >= span else {
+                throw ShapeError("bad-size", "conv2d kernel (extent \(span)) is larger than the padded input (\(n + 2 * p))")
+            }
+            return (n + 2 * p - span) / s + 1
+        }
+        let h = try extent(x[2], w[2], a.stride.h, a.padding.h, a.dilation.h)
+        let wd = try extent(x[3], w[3], a.stride.w, a.padding.w, a.dilation.w)
+        return .f32([x[0], w[0], h, wd])
+    }
+
+    /// PyTorch's pooling output size, including `ceil_mode`'s rule that the last window must start
+    /// inside the input or its left padding.
+    private static func poolExtent(_ n: Int, _ k: Int, _ s: Int, _ p: Int, _ ceil: Bool, op: String)
+        throws(ShapeError) -> Int
+    {
+        guard k >= 1, s >= 1, p >= 0 else {
+            throw ShapeError("bad-size", "\(op) kernel and stride must be positive and padding not negative")
+        }
+        guard p * 2 <= k else { throw ShapeError("bad-attribute", "\(op) padding \(p) exceeds half the kernel \(k)") }
+        let span = n + 2 * p - k
+        guard span >= 0 else { throw ShapeError("bad-size", "\(op) kernel \(k) is larger than the padded input \(n + 2 * p)") }
+        var out = (ceil ? (span + s - 1) / s : span / s) + 1
+        if ceil && (out - 1) * s >= n + p { out -= 1 }
+        return out
+    }
+
+    /// NumPy broadcasting of two shapes.
+    public static func broadcast(_ a: [Int], _ b: [Int], op: String = "broadcast") throws(ShapeError) -> [Int] {
+        let rank = max(a.count, b.count)
+        var out: [Int] = []
+        for i in 0..<rank {
+            let x = i < rank - a.count ? 1 : a[i - (rank - a.count)]
+            let y = i < rank - b.count ? 1 : b[i - (rank - b.count)]
+            guard x == y || x == 1 || y == 1 else {
+                throw ShapeError("shape-mismatch", "\(op) cannot broadcast \(Shape.format(a)) with \(Shape.format(b))")
+            }
+            out.append(max(x, y))
+        }
+        return out
+    }
+}
