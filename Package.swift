@@ -43,6 +43,7 @@ let package = Package(
             dependencies: ["GraphIR", "Passes", "Zoo", "GraphTestSupport"],
             resources: [.copy("Golden")]
         ),
+        .testTarget(name: "GraphvizTests", dependencies: ["Graphviz"]),
         .testTarget(
             name: "graphcTests",
             dependencies: ["graphc", "Graphviz", "GraphTestSupport"]
