@@ -1,0 +1,257 @@
+// How DotExport draws things: the role of each node (its colour and shape), the text of its label,
+// and the escaping and number formatting that keep the DOT text deterministic.
+//
+// The palette is Paul Tol's colour-blind-safe "light" scheme, extended with a few of his "pale"
+// and "muted" colours, all light enough for black text. Colour is never the only cue: roles that
+// share a hue family differ in shape (inputs are houses, pooling rounded boxes, elementwise ops
+// ellipses, the loss an octagon, collapsed blocks 3-D boxes) or in border (grouped convs double).
+import GraphIR
+
+/// What a drawn node is, for its colour, shape and legend entry.
+public enum DotRole: String, Sendable, Hashable, CaseIterable {
+    case input
+    case conv
+    /// A grouped convolution; depthwise when groups equal the input channels.
+    case depthwise
+    case norm
+    case activation
+    case pooling
+    case elementwise
+    case shape
+    case linear
+    /// A linear layer that feeds the graph's output (or its loss) through parameter-free ops only.
+    case head
+    case dropout
+    case loss
+    /// An unfolded parameter or buffer.
+    case parameter
+    /// A block instance collapsed into one summary node (`DotOptions.collapseDepth`).
+    case block
+    case output
+
+    /// The legend's text for the role.
+    public var title: String {
+        switch self {
+        case .input: "input"
+        case .conv: "conv"
+        case .depthwise: "depthwise / grouped conv"
+        case .norm: "norm"
+        case .activation: "activation"
+        case .pooling: "pooling"
+        case .elementwise: "elementwise (add, mul)"
+        case .shape: "shape"
+        case .linear: "linear"
+        case .head: "head (final linear)"
+        case .dropout: "dropout"
+        case .loss: "loss"
+        case .parameter: "parameter"
+        case .block: "collapsed block"
+        case .output: "output"
+        }
+    }
+
+    /// Fill colour; unique per role, so a drawing's colours identify its roles.
+    public var fillColor: String {
+        switch self {
+        case .input: "#EEDD88"
+        case .conv: "#77AADD"
+        case .depthwise: "#99DDFF"
+        case .norm: "#BBCC33"
+        case .activation: "#EE8866"
+        case .pooling: "#44BB99"
+        case .elementwise: "#FFAABB"
+        case .shape: "#FFFFFF"
+        case .linear: "#BBCCEE"
+        case .head: "#CC6677"
+        case .dropout: "#F4F4F4"
+        case .loss: "#FFCCCC"
+        case .parameter: "#DDDDDD"
+        case .block: "#CCDDAA"
+        case .output: "#DDCC77"
+        }
+    }
+
+    /// DOT node attributes beyond the fill colour: shape and border.
+    var shapeAttributes: String {
+        switch self {
+        case .input: "shape=invhouse"
+        case .output: "shape=house"
+        case .conv, .norm, .activation, .shape, .linear: "shape=box"
+        case .depthwise: "shape=box, peripheries=2"
+        case .head: "shape=box, penwidth=2"
+        case .dropout: "shape=box, style=\"filled,dashed\""
+        case .pooling: "shape=box, style=\"filled,rounded\""
+        case .elementwise: "shape=ellipse"
+        case .loss: "shape=octagon"
+        case .parameter: "shape=note, fontsize=8, height=0.2, color=\"#888888\""
+        case .block: "shape=box3d, margin=\"0.12,0.08\""
+        }
+    }
+}
+
+extension DotExport {
+    /// The role of `graph.nodes[index]`. `feedsOutput` is `outputFeeders(graph)[index]`.
+    static func role(of node: Node, in graph: Graph, feedsOutput: Bool) -> DotRole {
+        switch node.op.category {
+        case .conv:
+            if case let .conv2d(a) = node.op, a.groups > 1 { return .depthwise }
+            return .conv
+        case .norm: return .norm
+        case .activation: return .activation
+        case .elementwise: return .elementwise
+        case .pooling: return .pooling
+        case .shape: return .shape
+        case .linear: return feedsOutput ? .head : .linear
+        case .regularization: return .dropout
+        case .loss: return .loss
+        }
+    }
+
+    /// For each node, whether a graph output is reachable from it through parameter-free ops only
+    /// (so the last linear before the logits, or before the loss, is the head).
+    static func outputFeeders(_ graph: Graph) -> [Bool] {
+        let outputs = Set(graph.outputs)
+        let users = graph.users()
+        var feeds = Array(repeating: false, count: graph.nodes.count)
+        for index in graph.nodes.indices.reversed() {
+            feeds[index] = graph.nodes[index].outputs.contains { value in
+                outputs.contains(value) || users[value.raw].contains { user in
+                    feeds[user] && !hasParameters(graph.nodes[user].op)
+                }
+            }
+        }
+        return feeds
+    }
+
+    private static func hasParameters(_ op: Op) -> Bool {
+        switch op.category {
+        case .conv, .linear, .norm: true
+        case .activation, .elementwise, .pooling, .shape, .regularization, .loss: false
+        }
+    }
+
+    /// The op with its key attributes: `conv2d 3x3 /2 64→128`, `dw 3x3 32`, `bn`, `relu`.
+    static func opText(_ node: Node, in graph: Graph) -> String {
+        func shape(_ i: Int) -> [Int] { graph[node.inputs[i]].type.shape }
+        switch node.op {
+        case let .conv2d(a):
+            let w = shape(1), cin = shape(0)[1], cout = w[0]
+            var text = "\(w[2])x\(w[3])" + pair(a.stride, prefix: " /") + pair(a.dilation, prefix: " d")
+            if a.groups == 1 {
+                text = "conv2d \(text) \(cin)→\(cout)"
+            } else if a.groups == cin {
+                text = "dw \(text) " + (cin == cout ? "\(cin)" : "\(cin)→\(cout)")
+            } else {
+                text = "conv2d \(text) g\(a.groups) \(cin)→\(cout)"
+            }
+            return text
+        case let .batchNorm(a):
+            return a.training ? "bn (train)" : "bn"
+        case .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add:
+            return node.op.name
+        case .mul:
+            let broadcast = node.inputs.contains { graph[$0].type.shape != graph[node.outputs[0]].type.shape }
+            return broadcast ? "mul (broadcast)" : "mul"
+        case let .maxPool2d(a):
+            return "maxpool \(a.kernel.h)x\(a.kernel.w)" + pair(a.stride, prefix: " /")
+        case let .avgPool2d(a):
+            return "avgpool \(a.kernel.h)x\(a.kernel.w)" + pair(a.stride, prefix: " /")
+        case let .adaptiveAvgPool2d(out):
+            return "adaptive avgpool →\(out.h)x\(out.w)"
+        case let .flatten(start):
+            return start == 1 ? "flatten" : "flatten from \(start)"
+        case .linear:
+            return "linear \(shape(1)[1])→\(shape(1)[0])"
+        case let .dropout(p):
+            return "dropout \(fixed(p))"
+        case .softmaxCrossEntropy:
+            return "softmax cross-entropy"
+        }
+    }
+
+    /// A one-word op name for summaries of collapsed blocks: `conv`, `dw`, `bn`, `relu`, `maxpool`.
+    static func shortName(_ node: Node, in graph: Graph) -> String {
+        switch node.op {
+        case let .conv2d(a):
+            if a.groups == 1 { return "conv" }
+            return a.groups == graph[node.inputs[0]].type.shape[1] ? "dw" : "gconv"
+        case .batchNorm: return "bn"
+        case .maxPool2d: return "maxpool"
+        case .avgPool2d: return "avgpool"
+        case .adaptiveAvgPool2d: return "gap"
+        case .softmaxCrossEntropy: return "loss"
+        case .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .flatten, .linear, .dropout:
+            return node.op.name
+        }
+    }
+
+    /// `/2` style suffixes, empty for the default of 1; `/1x2` when the two sides differ.
+    private static func pair(_ p: Pair, prefix: String) -> String {
+        if p.h == 1 && p.w == 1 { return "" }
+        return prefix + (p.h == p.w ? "\(p.h)" : "\(p.h)x\(p.w)")
+    }
+
+    /// A type as an edge or node shows it: `1x64x56x56` for f32, `i64 32` otherwise.
+    static func typeText(_ type: TensorType) -> String {
+        type.dtype == .f32 ? Shape.compact(type.shape) : "\(type.dtype.rawValue) \(Shape.compact(type.shape))"
+    }
+
+    /// `params 73,728`, with the trainable part when not all of it is.
+    static func paramText(total: Int, trainable: Int) -> String? {
+        guard total > 0 else { return nil }
+        if trainable == total { return "params \(grouped(total))" }
+        if trainable == 0 { return "params \(grouped(total)) frozen" }
+        return "params \(grouped(total)) (\(grouped(trainable)) trainable)"
+    }
+
+    /// `1234567` as `1,234,567`.
+    static func grouped(_ n: Int) -> String {
+        let digits = String(n.magnitude)
+        var out = ""
+        for (i, c) in digits.enumerated() {
+            if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
+            out.append(c)
+        }
+        return (n < 0 ? "-" : "") + out
+    }
+
+    /// At most three decimals, trailing zeros dropped: `0.2`, `0.125`, `1`. Locale-independent.
+    static func fixed(_ x: Double) -> String {
+        let thousandths = Int((x * 1000).rounded())
+        let whole = thousandths / 1000, frac = abs(thousandths % 1000)
+        guard frac != 0 else { return "\(whole)" }
+        var digits = String(frac)
+        digits = String(repeating: "0", count: 3 - digits.count) + digits
+        while digits.hasSuffix("0") { digits.removeLast() }
+        return (thousandths < 0 && whole == 0 ? "-" : "") + "\(whole).\(digits)"
+    }
+
+    /// Text for inside an HTML-like label.
+    static func html(_ s: String) -> String {
+        var out = ""
+        for c in s {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+
+    /// A double-quoted DOT string.
+    static func quoted(_ s: String) -> String {
+        var out = "\""
+        for c in s {
+            switch c {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            default: out.append(c)
+            }
+        }
+        return out + "\""
+    }
+}
