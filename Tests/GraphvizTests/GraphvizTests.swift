@@ -154,6 +154,23 @@ func goldenDOT(_ name: String) throws -> String {
         }
     }
 
+    /// The DotExport goldens render; GRAPHC_RENDER_DIR=<dir> also writes the PNGs there to look at.
+    @Test(arguments: ["residual", "residual_params", "residual_collapsed", "separable", "separable_collapse1",
+                      "separable_plain", "resnet50_like", "resnet50_like_overview"])
+    func rendersGoldenDotExport(name: String) throws {
+        let dot = try goldenDOT(name)
+        let png = try Graphviz.render(dot: dot, format: .png)
+        #expect(Array(png.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+        #expect(bigEndian32(png, at: 16) > 100 && bigEndian32(png, at: 20) > 100)
+        let svg = text(try Graphviz.render(dot: dot, format: .svg))
+        #expect(svg.contains("</svg>"))
+        #expect(svg.contains("legend") == dot.contains("legend ["))
+        if let dir = ProcessInfo.processInfo.environment["GRAPHC_RENDER_DIR"] {
+            try Data(png).write(to: URL(fileURLWithPath: dir).appendingPathComponent("\(name).png"))
+            try Data(svg.utf8).write(to: URL(fileURLWithPath: dir).appendingPathComponent("\(name).svg"))
+        }
+    }
+
     @Test(arguments: [("png", Graphviz.Format.png), ("SVG", .svg), (".dot", .dot), ("gv", .dot)])
     func formatFromPathExtension(ext: String, format: Graphviz.Format) {
         #expect(Graphviz.Format(pathExtension: ext) == format)
