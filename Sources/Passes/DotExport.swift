@@ -58,6 +58,12 @@ public enum DotExport {
         Drawing(graph, options).presentRoles
     }
 
+    /// The role of every node, in node order (one pass over the graph).
+    public static func nodeRoles(_ graph: Graph) -> [DotRole] {
+        let feeds = outputFeeders(graph)
+        return graph.nodes.indices.map { role(of: graph.nodes[$0], in: graph, feedsOutput: feeds[$0]) }
+    }
+
     /// The role `graph.nodes[index]` is drawn with (when not collapsed).
     public static func role(ofNode index: Int, in graph: Graph) -> DotRole {
         role(of: graph.nodes[index], in: graph, feedsOutput: outputFeeders(graph)[index])

@@ -1,0 +1,48 @@
+import GraphIR
+
+/// Per-layer parameter and MAC counts of a graph, as torchinfo prints them.
+///
+/// One row per node, in schedule order. A row's parameters are the learnable parameters the node reads
+/// (buffers excluded), so the rows sum to the graph's parameter count; MACs count conv and linear layers
+/// only (groups-aware), so the rows sum to the graph's MACs. Elementwise work is kept apart and labelled.
+public struct ModelSummary: Sendable, Hashable {
+    public struct Layer: Sendable, Hashable {
+        public var name: String
+        public var op: String
+        /// `conv`, `depthwise`, `norm`, `head`, ... as `DotExport` colours them.
+        public var kind: String
+        public var scope: String
+        public var outputShape: [Int]
+        public var params: Int
+        public var macs: Int
+        public var elementwiseOps: Int
+    }
+
+    public var model: String
+    public var params: Int
+    public var trainableParams: Int
+    /// Buffer elements (BatchNorm running statistics): state, not parameters.
+    public var bufferElements: Int
+    public var macs: Int
+    public var flops: Int { 2 * macs }
+    public var elementwiseOps: Int
+    public var layers: [Layer]
+
+    public init(_ graph: Graph) {
+        model = graph.name
+        params = graph.parameterCount
+        trainableParams = graph.trainableParameterCount
+        bufferElements = graph.parameters.filter { graph[$0].role?.isBuffer ?? false }
+            .reduce(0) { $0 + graph[$1].type.elementCount }
+        let roles = DotExport.nodeRoles(graph)
+        layers = zip(graph.nodes, roles).map { node, role in
+            let operands = graph.operandTypes(of: node), results = graph.resultTypes(of: node)
+            return Layer(name: node.name, op: node.op.name, kind: role.rawValue,
+                         scope: node.scope, outputShape: results.first?.shape ?? [],
+                         params: graph.parameterCount(of: node), macs: node.op.macs(operands, results),
+                         elementwiseOps: node.op.elementwiseOps(operands, results))
+        }
+        macs = layers.reduce(0) { $0 + $1.macs }
+        elementwiseOps = layers.reduce(0) { $0 + $1.elementwiseOps }
+    }
+}
