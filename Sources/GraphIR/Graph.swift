@@ -124,11 +124,12 @@ public struct Graph: Sendable, Hashable {
         learnableParameters.filter { self[$0].isTrainable }.reduce(0) { $0 + self[$1].type.elementCount }
     }
 
-    /// For each value, the nodes that read it, in schedule order.
+    /// For each value, the nodes that read it, in schedule order. Operands that name no value are
+    /// skipped (the verifier runs this on graphs it is about to reject).
     public func users() -> [[Int]] {
         var users = Array(repeating: [Int](), count: values.count)
         for (index, node) in nodes.enumerated() {
-            for input in node.inputs where users[input.raw].last != index {
+            for input in node.inputs where input.raw >= 0 && input.raw < values.count && users[input.raw].last != index {
                 users[input.raw].append(index)
             }
         }

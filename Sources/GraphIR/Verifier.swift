@@ -99,7 +99,7 @@ public enum Verifier {
         let outputs = Set(graph.outputs)
         for id in graph.inputs + graph.parameters where valid(id) && users[id.raw].isEmpty && !outputs.contains(id) {
             diags.append(Diagnostic(id: "unused-value", severity: .warning,
-                                    message: "'\(graph[id].name)' (\(id)) is never used"))
+                                    message: "'\(graph[id].name)' (\(id)) is never used", node: graph[id].name))
         }
         return diags
     }

@@ -1,0 +1,197 @@
+/// Attributes per op: the table the IR printer writes and the parser reads back.
+///
+/// `Op.attributes` lists an op's attributes sorted by key; `Op(name:attributes:)` is its inverse and
+/// checks the op name, the keys and the value types (not the ranges: shape inference owns those, so one
+/// rule decides e.g. whether a stride may be 0). Both are exhaustive switches over `Op` without
+/// `default:`, so adding an op or an attribute makes the compiler point here.
+///
+/// Keys: conv2d `dilation, groups, padding, stride`; batch_norm `eps, momentum, training`;
+/// max_pool2d `ceil_mode, kernel, padding, stride`; avg_pool2d adds `count_include_pad` (it means
+/// nothing for max pooling, so max_pool2d neither prints nor accepts it); adaptive_avg_pool2d `output`;
+/// flatten `start_dim`; dropout `p`. Other ops have none.
+
+/// One attribute value as the IR text writes it.
+public enum AttributeValue: Sendable, Hashable, CustomStringConvertible {
+    case int(Int)
+    case float(Double)
+    case bool(Bool)
+    case pair(Pair)
+
+    /// The IR spelling: `3`, `1e-05` (shortest round-trip form), `true`, `[1, 2]`.
+    public var description: String {
+        switch self {
+        case let .int(v): String(v)
+        case let .float(v): v.description
+        case let .bool(v): v ? "true" : "false"
+        case let .pair(v): v.description
+        }
+    }
+
+    /// The kind of value, for messages: `integer`, `float`, `boolean` or `pair`.
+    public var kindName: String {
+        switch self {
+        case .int: "integer"
+        case .float: "float"
+        case .bool: "boolean"
+        case .pair: "pair"
+        }
+    }
+}
+
+/// Why `Op(name:attributes:)` refused: every problem found, each with a stable id
+/// (`unknown-op`, `unknown-attribute`, `missing-attribute`, `attribute-type`) and the key concerned.
+public struct AttributeError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// One problem with an op name or one of its attributes.
+    public struct Problem: Sendable, Hashable {
+        public var id: String
+        public var message: String
+        /// The attribute key concerned (unknown, missing or mistyped); nil for an unknown op.
+        public var key: String?
+
+        public init(id: String, message: String, key: String? = nil) {
+            self.id = id
+            self.message = message
+            self.key = key
+        }
+    }
+
+    public var problems: [Problem]
+
+    public init(_ problems: [Problem]) { self.problems = problems }
+
+    public var description: String { problems.map(\.message).joined(separator: "\n") }
+}
+
+extension Op {
+    /// The op's attributes, sorted by key (empty for ops without attributes).
+    public var attributes: [(key: String, value: AttributeValue)] {
+        switch self {
+        case let .conv2d(a):
+            [("dilation", .pair(a.dilation)), ("groups", .int(a.groups)), ("padding", .pair(a.padding)),
+             ("stride", .pair(a.stride))]
+        case let .batchNorm(a):
+            [("eps", .float(a.eps)), ("momentum", .float(a.momentum)), ("training", .bool(a.training))]
+        case let .maxPool2d(a):
+            [("ceil_mode", .bool(a.ceilMode)), ("kernel", .pair(a.kernel)), ("padding", .pair(a.padding)),
+             ("stride", .pair(a.stride))]
+        case let .avgPool2d(a):
+            [("ceil_mode", .bool(a.ceilMode)), ("count_include_pad", .bool(a.countIncludePad)),
+             ("kernel", .pair(a.kernel)), ("padding", .pair(a.padding)), ("stride", .pair(a.stride))]
+        case let .adaptiveAvgPool2d(output):
+            [("output", .pair(output))]
+        case let .flatten(startDim):
+            [("start_dim", .int(startDim))]
+        case let .dropout(p):
+            [("p", .float(p))]
+        case .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .linear, .softmaxCrossEntropy:
+            []
+        }
+    }
+
+    /// Builds an op from its IR name and attributes; throws every unknown op, unknown or missing key
+    /// and wrongly typed value. An integer is accepted where a float is expected (`p = 0`).
+    public init(name: String, attributes: [String: AttributeValue]) throws(AttributeError) {
+        var reader = AttributeReader(op: name, attributes: attributes)
+        let op: Op
+        switch name {
+        case "conv2d":
+            op = .conv2d(Conv2dAttrs(stride: reader.pair("stride"), padding: reader.pair("padding"),
+                                     dilation: reader.pair("dilation"), groups: reader.int("groups")))
+        case "batch_norm":
+            op = .batchNorm(BatchNormAttrs(eps: reader.float("eps"), momentum: reader.float("momentum"),
+                                           training: reader.bool("training")))
+        case "max_pool2d":
+            op = .maxPool2d(Pool2dAttrs(kernel: reader.pair("kernel"), stride: reader.pair("stride"),
+                                        padding: reader.pair("padding"), ceilMode: reader.bool("ceil_mode")))
+        case "avg_pool2d":
+            op = .avgPool2d(Pool2dAttrs(kernel: reader.pair("kernel"), stride: reader.pair("stride"),
+                                        padding: reader.pair("padding"), ceilMode: reader.bool("ceil_mode"),
+                                        countIncludePad: reader.bool("count_include_pad")))
+        case "adaptive_avg_pool2d": op = .adaptiveAvgPool2d(output: reader.pair("output"))
+        case "flatten": op = .flatten(startDim: reader.int("start_dim"))
+        case "dropout": op = .dropout(p: reader.float("p"))
+        case "relu": op = .relu
+        case "relu6": op = .relu6
+        case "hardswish": op = .hardswish
+        case "hardsigmoid": op = .hardsigmoid
+        case "silu": op = .silu
+        case "sigmoid": op = .sigmoid
+        case "add": op = .add
+        case "mul": op = .mul
+        case "linear": op = .linear
+        case "softmax_cross_entropy": op = .softmaxCrossEntropy
+        default:
+            // A string switch needs a default; the exhaustive direction is `attributes` and `Op.name`.
+            throw AttributeError([.init(id: "unknown-op", message: "unknown op '\(name)'")])
+        }
+        for key in attributes.keys.sorted() where !reader.used.contains(key) {
+            reader.problems.append(.init(id: "unknown-attribute",
+                                         message: "\(name) has no attribute '\(key)'", key: key))
+        }
+        guard reader.problems.isEmpty else { throw AttributeError(reader.problems) }
+        self = op
+    }
+}
+
+/// Reads typed attributes, recording problems instead of stopping at the first, and returning a
+/// placeholder for a bad value so that construction can continue.
+private struct AttributeReader {
+    let op: String
+    let attributes: [String: AttributeValue]
+    var used: Set<String> = []
+    var problems: [AttributeError.Problem] = []
+
+    init(op: String, attributes: [String: AttributeValue]) {
+        self.op = op
+        self.attributes = attributes
+    }
+
+    private mutating func value(_ key: String, _ expected: String) -> AttributeValue? {
+        used.insert(key)
+        guard let value = attributes[key] else {
+            problems.append(.init(id: "missing-attribute", message: "\(op) needs attribute '\(key)' (\(expected))",
+                                  key: key))
+            return nil
+        }
+        return value
+    }
+
+    private mutating func mismatch(_ key: String, _ expected: String, _ value: AttributeValue) {
+        problems.append(.init(id: "attribute-type",
+                              message: "\(op) attribute '\(key)' must be a \(expected), got \(value.kindName) \(value)",
+                              key: key))
+    }
+
+    mutating func int(_ key: String) -> Int {
+        switch value(key, "integer") {
+        case let .int(v)?: return v
+        case let other?: mismatch(key, "integer", other); return 0
+        case nil: return 0
+        }
+    }
+
+    mutating func float(_ key: String) -> Double {
+        switch value(key, "float") {
+        case let .float(v)?: return v
+        case let .int(v)?: return Double(v)
+        case let other?: mismatch(key, "float", other); return 0
+        case nil: return 0
+        }
+    }
+
+    mutating func bool(_ key: String) -> Bool {
+        switch value(key, "boolean") {
+        case let .bool(v)?: return v
+        case let other?: mismatch(key, "boolean", other); return false
+        case nil: return false
+        }
+    }
+
+    mutating func pair(_ key: String) -> Pair {
+        switch value(key, "pair [h, w]") {
+        case let .pair(v)?: return v
+        case let other?: mismatch(key, "pair [h, w]", other); return Pair(0)
+        case nil: return Pair(0)
+        }
+    }
+}

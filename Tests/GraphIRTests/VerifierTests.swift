@@ -1,0 +1,127 @@
+// The verifier: valid graphs give no diagnostics; each way of breaking one is reported with its id,
+// and independent faults are all reported together.
+import GraphIR
+import GraphTestSupport
+import Testing
+
+@Suite struct VerifierTests {
+    private func errors(_ g: Graph) -> [String] {
+        Verifier.verify(g).filter { $0.severity == .error }.map(\.id)
+    }
+
+    @Test func buildersVerifyCleanly() throws {
+        for (name, graph) in try Builders.all() {
+            #expect(Verifier.verify(graph).isEmpty, "\(name)")
+            #expect(Verifier.verify(graph.renumbered()).isEmpty, "\(name)")
+        }
+    }
+
+    @Test func swappedNodesAreACycle() throws {
+        var g = try Builders.tinyConvnet()
+        g.nodes.swapAt(1, 2)  // relu now reads the batch norm's result before it exists
+        for (index, node) in g.nodes.enumerated() {
+            for (k, id) in node.outputs.enumerated() { g[id].kind = .result(node: index, index: k) }
+        }
+        #expect(errors(g) == ["cycle"])
+        let d = try #require(Verifier.verify(g).first)
+        #expect(d.node == "features.2")
+    }
+
+    @Test func wrongDeclaredType() throws {
+        var g = try Builders.tinyConvnet()
+        g[g.nodes[2].outputs[0]].type = .f32([2, 8, 8, 9])
+        // The relu itself is wrong, and the depthwise conv that reads it now infers another shape.
+        #expect(errors(g) == ["type-mismatch", "type-mismatch"])
+        #expect(Verifier.verify(g).map(\.node) == ["features.2", "features.3"])
+    }
+
+    @Test func duplicateNodeName() throws {
+        var g = try Builders.tinyConvnet()
+        g.nodes[5].name = g.nodes[2].name
+        #expect(errors(g) == ["duplicate-name"])
+    }
+
+    @Test func duplicateParameterName() throws {
+        var g = try Builders.tinyConvnet()
+        g[g.parameters[1]].name = g[g.parameters[0]].name
+        #expect(errors(g) == ["duplicate-name"])
+    }
+
+    @Test func badArity() throws {
+        var g = try Builders.tinyConvnet()
+        g.nodes[1].inputs.removeLast()  // batch_norm with 4 operands
+        #expect(errors(g) == ["arity"])
+        let diagnostics = Verifier.verify(g)
+        #expect(diagnostics.contains { $0.id == "unused-value" && $0.severity == .warning })
+    }
+
+    @Test func wrongResultCount() throws {
+        var g = try Builders.tinyConvnet()
+        let extra = g.appendValue(Value(name: "features.2.1", type: .f32([1]), kind: .result(node: 2, index: 1)))
+        g.nodes[2].outputs.append(extra)
+        #expect(errors(g).contains("arity"))
+    }
+
+    @Test func undefinedValue() throws {
+        var g = try Builders.tinyConvnet()
+        g.nodes[3].inputs[0] = ValueID(999)
+        #expect(errors(g) == ["undefined-value"])
+    }
+
+    @Test func valueWithoutDefinition() throws {
+        var g = try Builders.tinyConvnet()
+        _ = g.appendValue(Value(name: "orphan", type: .f32([1]), kind: .input))
+        #expect(errors(g) == ["undefined-value"])
+    }
+
+    @Test func missingOutput() throws {
+        var g = try Builders.tinyConvnet()
+        g.outputs = []
+        #expect(errors(g) == ["no-output"])
+        g.outputs = [ValueID(-1)]
+        #expect(errors(g) == ["undefined-value"])
+    }
+
+    @Test func parameterOfWrongKind() throws {
+        var g = try Builders.tinyConvnet()
+        g[g.parameters[0]].kind = .input
+        #expect(errors(g) == ["bad-definition"])
+        var h = try Builders.tinyConvnet()
+        h.parameters.append(h.inputs[0])  // an input listed as a parameter too
+        #expect(Set(errors(h)) == ["bad-definition", "duplicate-definition", "duplicate-name"])
+    }
+
+    @Test func resultClaimingAnotherNode() throws {
+        var g = try Builders.tinyConvnet()
+        g[g.nodes[4].outputs[0]].kind = .result(node: 3, index: 0)
+        #expect(errors(g) == ["bad-definition"])
+    }
+
+    @Test func shapeErrorsKeepTheirIds() throws {
+        var g = try Builders.tinyConvnet()
+        g[g.parameters.last!].type = .f32([5])  // the classifier's bias
+        #expect(errors(g) == ["channel-mismatch"])
+    }
+
+    @Test func independentFaultsAreAllReported() throws {
+        var g = try Builders.residualBlock()
+        g[g.nodes[2].outputs[0]].type = .f32([1, 16, 8, 9])  // type-mismatch (and an echo downstream)
+        g.nodes[7].name = g.nodes[0].name  // duplicate-name
+        g.outputs = []  // no-output
+        g.nodes[5].inputs[0] = ValueID(12345)  // undefined-value
+        let ids = Set(errors(g))
+        #expect(ids == ["type-mismatch", "duplicate-name", "no-output", "undefined-value"])
+    }
+
+    @Test func unusedParameterIsAWarningOnly() throws {
+        var b = GraphBuilder(name: "g")
+        let x = b.input("x", .f32([1, 4]))
+        _ = b.parameter("spare", [4], role: .bias)
+        b.output(try b.apply(.relu, x, name: "relu"))
+        let diagnostics = Verifier.verify(b.graph)
+        #expect(diagnostics.map(\.id) == ["unused-value"])
+        #expect(diagnostics.first?.severity == .warning)
+        #expect(diagnostics.first?.node == "spare")
+        #expect(throws: Never.self) { try Verifier.check(b.graph) }
+    }
+}
