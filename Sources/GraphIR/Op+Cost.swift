@@ -8,9 +8,9 @@ extension Op {
         case .conv2d:
             // Each output element reads (C_in/groups)·kh·kw inputs: weight dims 1...3.
             let w = operands[1].shape
-            return results[0].elementCount * w[1] * w[2] * w[3]
+            return saturatingProduct([results[0].elementCount, w[1], w[2], w[3]])
         case .linear:
-            return results[0].elementCount * operands[1].shape[1]
+            return saturatingProduct([results[0].elementCount, operands[1].shape[1]])
         case .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .maxPool2d,
              .avgPool2d, .adaptiveAvgPool2d, .flatten, .dropout, .softmaxCrossEntropy:
             return 0
@@ -37,6 +37,17 @@ extension Op {
     }
 }
 
+/// A product that stops at `Int.max` instead of trapping: costs of absurd graphs must not crash.
+func saturatingProduct(_ factors: [Int]) -> Int {
+    var p = 1
+    for f in factors {
+        let (r, overflow) = p.multipliedReportingOverflow(by: f)
+        if overflow { return Int.max }
+        p = r
+    }
+    return p
+}
+
 extension Graph {
     public func operandTypes(of node: Node) -> [TensorType] { node.inputs.map { self[$0].type } }
     public func resultTypes(of node: Node) -> [TensorType] { node.outputs.map { self[$0].type } }
@@ -44,7 +55,14 @@ extension Graph {
     public func macs(of node: Node) -> Int { node.op.macs(operandTypes(of: node), resultTypes(of: node)) }
 
     /// Total MACs of all nodes.
-    public var macs: Int { nodes.reduce(0) { $0 + macs(of: $1) } }
+    public var macs: Int {
+        var total = 0
+        for node in nodes {
+            let (sum, overflow) = total.addingReportingOverflow(macs(of: node))
+            total = overflow ? Int.max : sum
+        }
+        return total
+    }
 
     /// Learnable parameters read by `node` (buffers excluded).
     public func parameterCount(of node: Node) -> Int {

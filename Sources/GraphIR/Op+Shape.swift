@@ -12,8 +12,43 @@ public struct ShapeError: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 extension Op {
-    /// The types of the op's outputs for operands of types `operands`.
+    /// The types of the op's outputs for operands of types `operands`. Sizes are bounded first
+    /// (`TensorType.maxElements`, attributes below 2^31) so that no arithmetic here can overflow.
     public func inferTypes(_ operands: [TensorType]) throws(ShapeError) -> [TensorType] {
+        for t in operands where t.checkedElementCount == nil {
+            throw ShapeError("bad-size", "\(name) operand \(t) has a negative size or more than 2^40 elements")
+        }
+        try checkAttributeMagnitudes()
+        let results = try inferUncheckedTypes(operands)
+        for t in results where t.checkedElementCount == nil || t.shape.contains(where: { $0 < 1 }) {
+            throw ShapeError("bad-size", "\(name) would produce \(t), which is empty or larger than 2^40 elements")
+        }
+        return results
+    }
+
+    /// Attribute sizes stay below 2^31, so sums and products of two of them with a dimension fit in an Int.
+    private func checkAttributeMagnitudes() throws(ShapeError) {
+        let limit = 1 << 31
+        var sizes: [Int] = []
+        switch self {
+        case let .conv2d(a):
+            sizes = [a.stride.h, a.stride.w, a.padding.h, a.padding.w, a.dilation.h, a.dilation.w, a.groups]
+        case let .maxPool2d(a), let .avgPool2d(a):
+            sizes = [a.kernel.h, a.kernel.w, a.stride.h, a.stride.w, a.padding.h, a.padding.w]
+        case let .adaptiveAvgPool2d(out):
+            sizes = [out.h, out.w]
+        case let .flatten(start):
+            sizes = [start]
+        case .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .linear, .dropout,
+             .softmaxCrossEntropy:
+            break
+        }
+        if let bad = sizes.first(where: { $0.magnitude >= limit }) {
+            throw ShapeError("bad-size", "\(name) attribute value \(bad) is out of range")
+        }
+    }
+
+    private func inferUncheckedTypes(_ operands: [TensorType]) throws(ShapeError) -> [TensorType] {
         guard arity.contains(operands.count) else {
             let expected = arity.lowerBound == arity.upperBound
                 ? "\(arity.lowerBound)" : "\(arity.lowerBound) or \(arity.upperBound)"
@@ -117,9 +152,9 @@ extension Op {
             throw ShapeError("channel-mismatch",
                              "conv2d groups \(a.groups) must divide input channels \(x[1]) and output channels \(w[0])")
         }
-        guard w[1] * a.groups == x[1] else {
+        guard w[1] == x[1] / a.groups else {
             throw ShapeError("channel-mismatch",
-                             "conv2d weight \(Shape.format(w)) with groups \(a.groups) expects \(w[1] * a.groups) "
+                             "conv2d weight \(Shape.format(w)) with groups \(a.groups) expects \(w[1]) x \(a.groups) "
                              + "input channels, got \(x[1])")
         }
         if operands.count == 3, operands[2].shape != [w[0]] {

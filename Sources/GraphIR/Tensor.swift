@@ -26,6 +26,21 @@ public struct TensorType: Sendable, Hashable, CustomStringConvertible {
     public static func i64(_ shape: [Int]) -> TensorType { TensorType(.i64, shape) }
 
     public var rank: Int { shape.count }
+
+    /// The largest tensor graphc accepts (2^40 elements), so that no size computation can overflow.
+    public static let maxElements = 1 << 40
+
+    /// The element count, or nil when a dimension is negative or the count exceeds `maxElements`.
+    public var checkedElementCount: Int? {
+        var count = 1
+        for d in shape {
+            guard d >= 0, d <= Self.maxElements else { return nil }
+            let (p, overflow) = count.multipliedReportingOverflow(by: d)
+            guard !overflow, p <= Self.maxElements else { return nil }
+            count = p
+        }
+        return count
+    }
     /// Number of elements (1 for a scalar).
     public var elementCount: Int { shape.reduce(1, *) }
     public var byteCount: Int { elementCount * dtype.size }
