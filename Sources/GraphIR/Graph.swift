@@ -6,8 +6,10 @@ public struct ValueID: Sendable, Hashable, Comparable, CustomStringConvertible {
     public var description: String { "%\(raw)" }
 }
 
-/// What a parameter is, in PyTorch's terms. Buffers (running statistics) are state, not parameters:
-/// they are never trainable and not counted in parameter totals.
+/// What a parameter is, in PyTorch's terms. Learnable parameters (weights, biases, BN affine, adapters)
+/// count in parameter totals; buffers (BN running statistics) and optimizer state are state: never
+/// trainable and not counted. Names follow PyTorch: `conv1.weight`, `bn1.running_mean`,
+/// `conv1.lora_A.weight`, `conv1.weight.exp_avg` (the optimizer's `state[p]` keys).
 public enum ParamRole: String, Sendable, Hashable, CaseIterable {
     case weight
     case bias
@@ -15,11 +17,39 @@ public enum ParamRole: String, Sendable, Hashable, CaseIterable {
     case bnBeta = "bn_beta"
     case runningMean = "running_mean"
     case runningVar = "running_var"
+    case loraA = "lora_a"
+    case loraB = "lora_b"
+    case doraMagnitude = "dora_magnitude"
+    case momentumBuffer = "momentum_buffer"
+    case expAvg = "exp_avg"
+    case expAvgSq = "exp_avg_sq"
+    case galoreProjector = "galore_projector"
 
-    public var isBuffer: Bool {
+    /// Learnable parameters: what `model.parameters()` yields.
+    public var isLearnable: Bool {
         switch self {
-        case .runningMean, .runningVar: true
-        case .weight, .bias, .bnGamma, .bnBeta: false
+        case .weight, .bias, .bnGamma, .bnBeta, .loraA, .loraB, .doraMagnitude: true
+        case .runningMean, .runningVar, .momentumBuffer, .expAvg, .expAvgSq, .galoreProjector: false
+        }
+    }
+
+    /// Any state that is not a learnable parameter (BN running statistics and optimizer state).
+    public var isBuffer: Bool { !isLearnable }
+
+    public var isOptimizerState: Bool {
+        switch self {
+        case .momentumBuffer, .expAvg, .expAvgSq, .galoreProjector: true
+        case .weight, .bias, .bnGamma, .bnBeta, .runningMean, .runningVar, .loraA, .loraB, .doraMagnitude: false
+        }
+    }
+
+    /// Adapter parameters inserted by LoRA and DoRA.
+    public var isAdapter: Bool {
+        switch self {
+        case .loraA, .loraB, .doraMagnitude: true
+        case .weight, .bias, .bnGamma, .bnBeta, .runningMean, .runningVar, .momentumBuffer, .expAvg, .expAvgSq,
+             .galoreProjector:
+            false
         }
     }
 }
@@ -62,6 +92,17 @@ public struct Value: Sendable, Hashable {
     }
 }
 
+/// The part of a training step a node belongs to. Forward graphs are all `forward`.
+public enum Phase: String, Sendable, Hashable, CaseIterable, Comparable {
+    case forward
+    case backward
+    case optimizer
+
+    public static func < (a: Phase, b: Phase) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+}
+
 /// One operation. `name` is the layer's dotted path (`layer1.0.conv1`); `scope` is the path of the
 /// block instance that contains it (`layer1.0`, empty at top level), used to draw clusters.
 public struct Node: Sendable, Hashable {
@@ -70,13 +111,16 @@ public struct Node: Sendable, Hashable {
     public var outputs: [ValueID]
     public var name: String
     public var scope: String
+    public var phase: Phase
 
-    public init(op: Op, inputs: [ValueID], outputs: [ValueID], name: String, scope: String = "") {
+    public init(op: Op, inputs: [ValueID], outputs: [ValueID], name: String, scope: String = "",
+                phase: Phase = .forward) {
         self.op = op
         self.inputs = inputs
         self.outputs = outputs
         self.name = name
         self.scope = scope
+        self.phase = phase
     }
 }
 

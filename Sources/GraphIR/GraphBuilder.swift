@@ -15,7 +15,7 @@ public struct GraphBuilder: Sendable {
     public mutating func parameter(_ name: String, _ shape: [Int], role: ParamRole, trainable: Bool = true)
         -> ValueID
     {
-        let kind = ValueKind.parameter(role: role, trainable: trainable && !role.isBuffer)
+        let kind = ValueKind.parameter(role: role, trainable: trainable && role.isLearnable)
         let id = graph.appendValue(Value(name: name, type: .f32(shape), kind: kind))
         graph.parameters.append(id)
         return id
@@ -23,8 +23,8 @@ public struct GraphBuilder: Sendable {
 
     /// Appends a node after inferring its result types; its results are named after the node.
     @discardableResult
-    public mutating func node(_ op: Op, _ inputs: [ValueID], name: String, scope: String = "")
-        throws(ShapeError) -> [ValueID]
+    public mutating func node(_ op: Op, _ inputs: [ValueID], name: String, scope: String = "",
+                              phase: Phase = .forward) throws(ShapeError) -> [ValueID]
     {
         for id in inputs where id.raw < 0 || id.raw >= graph.values.count {
             throw ShapeError("undefined-value", "operand \(id) is not defined")
@@ -35,7 +35,7 @@ public struct GraphBuilder: Sendable {
             graph.appendValue(Value(name: types.count == 1 ? name : "\(name).\(i)", type: type,
                                     kind: .result(node: index, index: i)))
         }
-        graph.nodes.append(Node(op: op, inputs: inputs, outputs: outputs, name: name, scope: scope))
+        graph.nodes.append(Node(op: op, inputs: inputs, outputs: outputs, name: name, scope: scope, phase: phase))
         return outputs
     }
 

@@ -133,7 +133,7 @@ struct GraphChecker {
             id[s] = outputs
             let inputs = defs.map { id[$0.statement]?[$0.index] ?? ValueID(-1) }
             graph.nodes.append(Node(op: op, inputs: inputs, outputs: outputs, name: n.name.value,
-                                    scope: n.scope?.value ?? ""))
+                                    scope: n.scope?.value ?? "", phase: n.phase))
         }
         graph.outputs = outputDefinitions.map { id[$0.statement]?[$0.index] ?? ValueID(-1) }
 

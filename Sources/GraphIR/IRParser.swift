@@ -93,6 +93,7 @@ struct NodeSyntax {
     var types: [Located<TensorType>]
     var name: Located<String>
     var scope: Located<String>?
+    var phase: Phase = .forward
 }
 
 enum Statement {
@@ -304,8 +305,12 @@ struct SyntaxParser {
             _ = advance()
             scope = try expect(.string, "the scope (a string) after 'in'")
         }
+        var phase = Phase.forward
+        if current.isWord("backward") || current.isWord("optimizer") {
+            phase = Phase(rawValue: advance().text) ?? .forward
+        }
         return NodeSyntax(results: results, op: op, operands: operands, attributes: attributes, types: types,
-                          name: name, scope: scope)
+                          name: name, scope: scope, phase: phase)
     }
 
     /// An integer literal, with an optional leading minus; `nil` (reported) when out of range.
@@ -338,12 +343,20 @@ struct SyntaxParser {
             return value
         }
         if current.isPunct("[") {
+            // `[h, w]` is a pair; any other length an integer list (shapes). Readers accept a pair where a
+            // list is expected, so a two-element shape round-trips.
             _ = advance()
-            let h = checked(try integer("an integer"))
-            _ = try expectPunct(",")
-            let w = checked(try integer("an integer"))
+            var items: [Int] = []
+            if !current.isPunct("]") {
+                items.append(checked(try integer("an integer")))
+                while current.isPunct(",") {
+                    _ = advance()
+                    items.append(checked(try integer("an integer")))
+                }
+            }
             let end = try expectPunct("]").end
-            return Located(value: .pair(Pair(h, w)), span: Span(start: start, end: end))
+            let value: AttributeValue = items.count == 2 ? .pair(Pair(items[0], items[1])) : .ints(items)
+            return Located(value: value, span: Span(start: start, end: end))
         }
         if current.isWord("true") || current.isWord("false") {
             let t = advance()
@@ -376,7 +389,7 @@ struct SyntaxParser {
         if let d = DType(rawValue: dtypeToken.value) {
             dtype = d
         } else {
-            report("unknown-dtype", "unknown element type '\(dtypeToken.value)'; expected f32 or i64", dtypeToken.span)
+            report("unknown-dtype", "unknown element type '\(dtypeToken.value)'; expected f32, i64 or bool", dtypeToken.span)
         }
         _ = try expectPunct("[")
         var dims: [Int] = []

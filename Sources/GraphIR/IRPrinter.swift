@@ -46,6 +46,7 @@ public enum IRPrinter {
             }
             out += " : " + node.outputs.map(type).joined(separator: ", ") + " \(quote(node.name))"
             if !node.scope.isEmpty { out += " in \(quote(node.scope))" }
+            if node.phase != .forward { out += " \(node.phase.rawValue)" }
             out += "\n"
         }
         for id in graph.outputs {

@@ -16,6 +16,7 @@ public enum AttributeValue: Sendable, Hashable, CustomStringConvertible {
     case float(Double)
     case bool(Bool)
     case pair(Pair)
+    case ints([Int])
 
     /// The IR spelling: `3`, `1e-05` (shortest round-trip form), `true`, `[1, 2]`.
     public var description: String {
@@ -24,6 +25,7 @@ public enum AttributeValue: Sendable, Hashable, CustomStringConvertible {
         case let .float(v): v.description
         case let .bool(v): v ? "true" : "false"
         case let .pair(v): v.description
+        case let .ints(v): "[" + v.map(String.init).joined(separator: ", ") + "]"
         }
     }
 
@@ -34,6 +36,7 @@ public enum AttributeValue: Sendable, Hashable, CustomStringConvertible {
         case .float: "float"
         case .bool: "boolean"
         case .pair: "pair"
+        case .ints: "integer list"
         }
     }
 }
@@ -67,25 +70,48 @@ extension Op {
     public var attributes: [(key: String, value: AttributeValue)] {
         switch self {
         case let .conv2d(a):
-            [("dilation", .pair(a.dilation)), ("groups", .int(a.groups)), ("padding", .pair(a.padding)),
-             ("stride", .pair(a.stride))]
-        case let .batchNorm(a):
+            Self.convAttributes(a)
+        case let .conv2dGradInput(a, input):
+            (Self.convAttributes(a) + [("input", .pair(input))]).sorted { $0.key < $1.key }
+        case let .conv2dGradWeight(a, kernel):
+            (Self.convAttributes(a) + [("kernel", .pair(kernel))]).sorted { $0.key < $1.key }
+        case let .batchNorm(a), let .nativeBatchNorm(a), let .batchNormGrad(a):
             [("eps", .float(a.eps)), ("momentum", .float(a.momentum)), ("training", .bool(a.training))]
-        case let .maxPool2d(a):
+        case let .maxPool2d(a), let .maxPool2dWithIndices(a), let .maxPool2dGrad(a):
             [("ceil_mode", .bool(a.ceilMode)), ("kernel", .pair(a.kernel)), ("padding", .pair(a.padding)),
              ("stride", .pair(a.stride))]
-        case let .avgPool2d(a):
+        case let .avgPool2d(a), let .avgPool2dGrad(a):
             [("ceil_mode", .bool(a.ceilMode)), ("count_include_pad", .bool(a.countIncludePad)),
              ("kernel", .pair(a.kernel)), ("padding", .pair(a.padding)), ("stride", .pair(a.stride))]
         case let .adaptiveAvgPool2d(output):
             [("output", .pair(output))]
         case let .flatten(startDim):
             [("start_dim", .int(startDim))]
-        case let .dropout(p):
+        case let .dropout(p), let .nativeDropout(p), let .dropoutGrad(p):
             [("p", .float(p))]
-        case .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .linear, .softmaxCrossEntropy:
+        case let .scale(factor):
+            [("factor", .float(factor))]
+        case let .matmul(ta, tb):
+            [("transpose_a", .bool(ta)), ("transpose_b", .bool(tb))]
+        case let .reshape(shape), let .sumTo(shape):
+            [("shape", .ints(shape))]
+        case let .sgdUpdate(a), let .momentumUpdate(a), let .adamUpdate(a), let .adamDirection(a),
+             let .applyUpdate(a):
+            [("beta1", .float(a.beta1)), ("beta2", .float(a.beta2)), ("decoupled", .bool(a.decoupled)),
+             ("eps", .float(a.eps)), ("lr", .float(a.lr)), ("momentum", .float(a.momentum)),
+             ("weight_decay", .float(a.weightDecay))]
+        case let .svdProjector(a):
+            [("gap", .int(a.gap)), ("left", .bool(a.left)), ("rank", .int(a.rank))]
+        case .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .linear, .softmaxCrossEntropy,
+             .div, .channelNorm, .biasGrad, .activationGrad, .adaptiveAvgPool2dGrad, .linearGradInput,
+             .linearGradWeight, .softmaxCrossEntropyGrad:
             []
         }
+    }
+
+    private static func convAttributes(_ a: Conv2dAttrs) -> [(key: String, value: AttributeValue)] {
+        [("dilation", .pair(a.dilation)), ("groups", .int(a.groups)), ("padding", .pair(a.padding)),
+         ("stride", .pair(a.stride))]
     }
 
     /// Builds an op from its IR name and attributes; throws every unknown op, unknown or missing key
@@ -94,22 +120,42 @@ extension Op {
         var reader = AttributeReader(op: name, attributes: attributes)
         let op: Op
         switch name {
-        case "conv2d":
-            op = .conv2d(Conv2dAttrs(stride: reader.pair("stride"), padding: reader.pair("padding"),
-                                     dilation: reader.pair("dilation"), groups: reader.int("groups")))
-        case "batch_norm":
-            op = .batchNorm(BatchNormAttrs(eps: reader.float("eps"), momentum: reader.float("momentum"),
-                                           training: reader.bool("training")))
-        case "max_pool2d":
-            op = .maxPool2d(Pool2dAttrs(kernel: reader.pair("kernel"), stride: reader.pair("stride"),
-                                        padding: reader.pair("padding"), ceilMode: reader.bool("ceil_mode")))
-        case "avg_pool2d":
-            op = .avgPool2d(Pool2dAttrs(kernel: reader.pair("kernel"), stride: reader.pair("stride"),
-                                        padding: reader.pair("padding"), ceilMode: reader.bool("ceil_mode"),
-                                        countIncludePad: reader.bool("count_include_pad")))
+        case "conv2d": op = .conv2d(reader.conv())
+        case "conv2d_grad_input": op = .conv2dGradInput(reader.conv(), input: reader.pair("input"))
+        case "conv2d_grad_weight": op = .conv2dGradWeight(reader.conv(), kernel: reader.pair("kernel"))
+        case "batch_norm": op = .batchNorm(reader.batchNorm())
+        case "native_batch_norm": op = .nativeBatchNorm(reader.batchNorm())
+        case "batch_norm_grad": op = .batchNormGrad(reader.batchNorm())
+        case "max_pool2d": op = .maxPool2d(reader.maxPool())
+        case "max_pool2d_with_indices": op = .maxPool2dWithIndices(reader.maxPool())
+        case "max_pool2d_grad": op = .maxPool2dGrad(reader.maxPool())
+        case "avg_pool2d": op = .avgPool2d(reader.avgPool())
+        case "avg_pool2d_grad": op = .avgPool2dGrad(reader.avgPool())
         case "adaptive_avg_pool2d": op = .adaptiveAvgPool2d(output: reader.pair("output"))
         case "flatten": op = .flatten(startDim: reader.int("start_dim"))
         case "dropout": op = .dropout(p: reader.float("p"))
+        case "native_dropout": op = .nativeDropout(p: reader.float("p"))
+        case "dropout_grad": op = .dropoutGrad(p: reader.float("p"))
+        case "scale": op = .scale(reader.float("factor"))
+        case "div": op = .div
+        case "channel_norm": op = .channelNorm
+        case "matmul": op = .matmul(transposeA: reader.bool("transpose_a"), transposeB: reader.bool("transpose_b"))
+        case "reshape": op = .reshape(shape: reader.ints("shape"))
+        case "sum_to": op = .sumTo(shape: reader.ints("shape"))
+        case "bias_grad": op = .biasGrad
+        case "adaptive_avg_pool2d_grad": op = .adaptiveAvgPool2dGrad
+        case "linear_grad_input": op = .linearGradInput
+        case "linear_grad_weight": op = .linearGradWeight
+        case "softmax_cross_entropy_grad": op = .softmaxCrossEntropyGrad
+        case "sgd_update": op = .sgdUpdate(reader.optimizer())
+        case "momentum_update": op = .momentumUpdate(reader.optimizer())
+        case "adam_update": op = .adamUpdate(reader.optimizer())
+        case "adam_direction": op = .adamDirection(reader.optimizer())
+        case "apply_update": op = .applyUpdate(reader.optimizer())
+        case "svd_projector":
+            op = .svdProjector(ProjectorAttrs(rank: reader.int("rank"), left: reader.bool("left"), gap: reader.int("gap")))
+        case _ where name.hasSuffix("_grad") && Activation(rawValue: String(name.dropLast(5))) != nil:
+            op = .activationGrad(Activation(rawValue: String(name.dropLast(5)))!)
         case "relu": op = .relu
         case "relu6": op = .relu6
         case "hardswish": op = .hardswish
@@ -185,6 +231,37 @@ private struct AttributeReader {
         case let other?: mismatch(key, "boolean", other); return false
         case nil: return false
         }
+    }
+
+    mutating func ints(_ key: String) -> [Int] {
+        switch value(key, "integer list") {
+        case let .ints(v)?: return v
+        case let .pair(p)?: return [p.h, p.w]
+        case let other?: mismatch(key, "integer list", other); return []
+        case nil: return []
+        }
+    }
+
+    mutating func conv() -> Conv2dAttrs {
+        Conv2dAttrs(stride: pair("stride"), padding: pair("padding"), dilation: pair("dilation"), groups: int("groups"))
+    }
+
+    mutating func batchNorm() -> BatchNormAttrs {
+        BatchNormAttrs(eps: float("eps"), momentum: float("momentum"), training: bool("training"))
+    }
+
+    mutating func maxPool() -> Pool2dAttrs {
+        Pool2dAttrs(kernel: pair("kernel"), stride: pair("stride"), padding: pair("padding"), ceilMode: bool("ceil_mode"))
+    }
+
+    mutating func avgPool() -> Pool2dAttrs {
+        Pool2dAttrs(kernel: pair("kernel"), stride: pair("stride"), padding: pair("padding"),
+                    ceilMode: bool("ceil_mode"), countIncludePad: bool("count_include_pad"))
+    }
+
+    mutating func optimizer() -> OptimizerAttrs {
+        OptimizerAttrs(lr: float("lr"), momentum: float("momentum"), beta1: float("beta1"), beta2: float("beta2"),
+                       eps: float("eps"), weightDecay: float("weight_decay"), decoupled: bool("decoupled"))
     }
 
     mutating func pair(_ key: String) -> Pair {

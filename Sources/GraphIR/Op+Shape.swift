@@ -39,8 +39,19 @@ extension Op {
             sizes = [out.h, out.w]
         case let .flatten(start):
             sizes = [start]
+        case let .maxPool2dWithIndices(a), let .maxPool2dGrad(a), let .avgPool2dGrad(a):
+            sizes = [a.kernel.h, a.kernel.w, a.stride.h, a.stride.w, a.padding.h, a.padding.w]
+        case let .conv2dGradInput(a, p), let .conv2dGradWeight(a, p):
+            sizes = [a.stride.h, a.stride.w, a.padding.h, a.padding.w, a.dilation.h, a.dilation.w, a.groups, p.h, p.w]
+        case let .reshape(shape), let .sumTo(shape):
+            sizes = shape
+        case let .svdProjector(a):
+            sizes = [a.rank, a.gap]
         case .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .linear, .dropout,
-             .softmaxCrossEntropy:
+             .softmaxCrossEntropy, .nativeBatchNorm, .nativeDropout, .scale, .div, .channelNorm, .matmul, .biasGrad,
+             .batchNormGrad, .activationGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight,
+             .dropoutGrad, .softmaxCrossEntropyGrad, .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection,
+             .applyUpdate:
             break
         }
         if let bad = sizes.first(where: { $0.magnitude >= limit }) {
@@ -54,11 +65,8 @@ extension Op {
                 ? "\(arity.lowerBound)" : "\(arity.lowerBound) or \(arity.upperBound)"
             throw ShapeError("arity", "\(name) takes \(expected) operands, got \(operands.count)")
         }
-        for (i, t) in operands.enumerated() {
-            if self == .softmaxCrossEntropy && i == 1 { continue }
-            guard t.dtype == .f32 else {
-                throw ShapeError("dtype", "\(name) operand \(i) must be f32, got \(t.dtype.rawValue)")
-            }
+        for (i, t) in operands.enumerated() where t.dtype != operandDType(i) {
+            throw ShapeError("dtype", "\(name) operand \(i) must be \(operandDType(i).rawValue), got \(t.dtype.rawValue)")
         }
         switch self {
         case let .conv2d(a):
@@ -127,6 +135,141 @@ extension Op {
                                  "softmax_cross_entropy labels must be i64[\(logits.shape[0])], got \(labels)")
             }
             return [.f32([])]
+        case let .nativeBatchNorm(a):
+            let y = try Op.batchNorm(a).inferUncheckedTypes(operands)[0]
+            return [y, .f32([y.shape[1]]), .f32([y.shape[1]])]
+        case let .maxPool2dWithIndices(a):
+            let y = try Op.maxPool2d(a).inferUncheckedTypes(operands)[0]
+            return [y, .i64(y.shape)]
+        case let .nativeDropout(p):
+            let y = try Op.dropout(p: p).inferUncheckedTypes(operands)[0]
+            return [y, TensorType(.bool, y.shape)]
+        case .scale:
+            return [operands[0]]
+        case .div:
+            return [.f32(try Self.broadcast(operands[0].shape, operands[1].shape, op: name))]
+        case .channelNorm:
+            let w = operands[0]
+            guard w.rank >= 1 else { throw ShapeError("rank", "channel_norm expects a tensor of rank >= 1, got \(w)") }
+            return [.f32([w.shape[0]] + Array(repeating: 1, count: w.rank - 1))]
+        case let .matmul(ta, tb):
+            let a = operands[0], b = operands[1]
+            guard a.rank == 2, b.rank == 2 else { throw ShapeError("rank", "matmul expects 2-D operands, got \(a) and \(b)") }
+            let (m, k) = ta ? (a.shape[1], a.shape[0]) : (a.shape[0], a.shape[1])
+            let (k2, n) = tb ? (b.shape[1], b.shape[0]) : (b.shape[0], b.shape[1])
+            guard k == k2 else {
+                throw ShapeError("shape-mismatch", "matmul inner dimensions differ: \(k) and \(k2)")
+            }
+            return [.f32([m, n])]
+        case let .reshape(shape):
+            guard shape.allSatisfy({ $0 >= 1 && $0 <= TensorType.maxElements }),
+                  let count = TensorType.f32(shape).checkedElementCount, count == operands[0].elementCount else {
+                throw ShapeError("shape-mismatch", "reshape cannot turn \(operands[0]) into \(Shape.format(shape))")
+            }
+            return [.f32(shape)]
+        case let .conv2dGradInput(a, input):
+            let dy = try Self.image(operands[0], op: name), w = operands[1]
+            guard w.rank == 4 else { throw ShapeError("rank", "conv2d_grad_input weight must be 4-D, got \(w)") }
+            let x = TensorType.f32([dy[0], w.shape[1] * a.groups, input.h, input.w])
+            try Self.expect(Self.conv2d(a, [x, w]), operands[0], op: name)
+            return [x]
+        case let .conv2dGradWeight(a, kernel):
+            let dy = try Self.image(operands[0], op: name), x = try Self.image(operands[1], op: name)
+            guard a.groups >= 1, x[1] % a.groups == 0 else {
+                throw ShapeError("channel-mismatch", "conv2d_grad_weight groups \(a.groups) must divide \(x[1]) channels")
+            }
+            let w = TensorType.f32([dy[1], x[1] / a.groups, kernel.h, kernel.w])
+            try Self.expect(Self.conv2d(a, [operands[1], w]), operands[0], op: name)
+            return [w]
+        case .biasGrad:
+            let dy = operands[0]
+            guard dy.rank >= 2 else { throw ShapeError("rank", "bias_grad expects rank >= 2, got \(dy)") }
+            return [.f32([dy.shape[1]])]
+        case let .batchNormGrad(a):
+            // dy, x, gamma, running mean, running var, batch mean, batch inverse std.
+            try Self.expect(operands[1], operands[0], op: name)
+            let y = try Op.batchNorm(a).inferUncheckedTypes(Array(operands[1...4]))[0]
+            let c = y.shape[1]
+            for i in 5...6 where operands[i].shape != [c] {
+                throw ShapeError("channel-mismatch", "batch_norm_grad statistics must be [\(c)], got \(operands[i])")
+            }
+            return [y, .f32([c]), .f32([c])]
+        case .activationGrad, .dropoutGrad:
+            try Self.expect(operands[1].withDType(.f32), operands[0], op: name)
+            return [operands[0]]
+        case let .maxPool2dGrad(a):
+            try Self.expect(Op.maxPool2d(a).inferUncheckedTypes([operands[1]])[0], operands[0], op: name)
+            try Self.expect(operands[2].withDType(.f32), operands[0], op: name)
+            return [operands[1]]
+        case let .avgPool2dGrad(a):
+            try Self.expect(Op.avgPool2d(a).inferUncheckedTypes([operands[1]])[0], operands[0], op: name)
+            return [operands[1]]
+        case .adaptiveAvgPool2dGrad:
+            let x = try Self.image(operands[1], op: name), dy = try Self.image(operands[0], op: name)
+            try Self.expect(.f32([x[0], x[1], dy[2], dy[3]]), operands[0], op: name)
+            return [operands[1]]
+        case .linearGradInput:
+            let dy = operands[0], w = operands[1]
+            guard w.rank == 2, dy.rank >= 1, dy.shape.last == w.shape[0] else {
+                throw ShapeError("shape-mismatch", "linear_grad_input: \(dy) does not match weight \(w)")
+            }
+            return [.f32(Array(dy.shape.dropLast()) + [w.shape[1]])]
+        case .linearGradWeight:
+            let dy = operands[0], x = operands[1]
+            guard dy.rank == 2, x.rank == 2, dy.shape[0] == x.shape[0] else {
+                throw ShapeError("shape-mismatch", "linear_grad_weight expects [N, out] and [N, in], got \(dy) and \(x)")
+            }
+            return [.f32([dy.shape[1], x.shape[1]])]
+        case .softmaxCrossEntropyGrad:
+            _ = try Op.softmaxCrossEntropy.inferUncheckedTypes(operands)
+            return [operands[0]]
+        case let .sumTo(shape):
+            let x = operands[0]
+            guard shape.allSatisfy({ $0 >= 1 }), (try? Self.broadcast(shape, x.shape)) == x.shape else {
+                throw ShapeError("shape-mismatch", "sum_to cannot reduce \(x) to \(Shape.format(shape))")
+            }
+            return [.f32(shape)]
+        case .sgdUpdate, .applyUpdate:
+            try Self.expect(operands[1], operands[0], op: name)
+            return [operands[0]]
+        case .momentumUpdate, .adamUpdate:
+            for t in operands.dropFirst() { try Self.expect(t, operands[0], op: name) }
+            return Array(operands[0..<outputCount])
+        case .adamDirection:
+            for t in operands.dropFirst() { try Self.expect(t, operands[0], op: name) }
+            return operands
+        case let .svdProjector(a):
+            let g = operands[0]
+            guard g.rank == 2 else { throw ShapeError("rank", "svd_projector expects a matrix, got \(g)") }
+            guard a.rank >= 1, a.rank <= min(g.shape[0], g.shape[1]) else {
+                throw ShapeError("bad-size", "GaLore rank \(a.rank) must lie in 1...\(min(g.shape[0], g.shape[1])) "
+                                 + "for a \(g.shape[0])x\(g.shape[1]) gradient")
+            }
+            guard a.gap >= 1 else { throw ShapeError("bad-attribute", "svd_projector gap must be positive") }
+            return [.f32(a.left ? [g.shape[0], a.rank] : [a.rank, g.shape[1]])]
+        }
+    }
+
+    /// The dtype operand `index` must have: f32 but for labels, pooling indices and dropout masks.
+    public func operandDType(_ index: Int) -> DType {
+        switch self {
+        case .softmaxCrossEntropy, .softmaxCrossEntropyGrad: index == 1 ? .i64 : .f32
+        case .maxPool2dGrad: index == 2 ? .i64 : .f32
+        case .dropoutGrad: index == 1 ? .bool : .f32
+        case .conv2d, .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .maxPool2d,
+             .avgPool2d, .adaptiveAvgPool2d, .flatten, .linear, .dropout, .nativeBatchNorm, .maxPool2dWithIndices,
+             .nativeDropout, .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradInput, .conv2dGradWeight,
+             .biasGrad, .batchNormGrad, .activationGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput,
+             .linearGradWeight, .sumTo, .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate,
+             .svdProjector:
+            .f32
+        }
+    }
+
+    /// Throws unless `actual` has the shape `expected` has (a gradient must match its forward value).
+    private static func expect(_ expected: TensorType, _ actual: TensorType, op: String) throws(ShapeError) {
+        guard expected.shape == actual.shape else {
+            throw ShapeError("shape-mismatch", "\(op): expected \(Shape.format(expected.shape)), got \(Shape.format(actual.shape))")
         }
     }
 

@@ -59,6 +59,68 @@ public struct Pool2dAttrs: Sendable, Hashable {
     }
 }
 
+/// The elementwise activations, for the ops that act on one of them (their gradients).
+public enum Activation: String, Sendable, Hashable, CaseIterable {
+    case relu, relu6, hardswish, hardsigmoid, silu, sigmoid
+
+    /// The forward op.
+    public var op: Op {
+        switch self {
+        case .relu: .relu
+        case .relu6: .relu6
+        case .hardswish: .hardswish
+        case .hardsigmoid: .hardsigmoid
+        case .silu: .silu
+        case .sigmoid: .sigmoid
+        }
+    }
+
+    /// Whether the gradient reads the forward output (as PyTorch saves it for relu and sigmoid) rather
+    /// than the forward input.
+    public var gradientUsesOutput: Bool {
+        switch self {
+        case .relu, .sigmoid: true
+        case .relu6, .hardswish, .hardsigmoid, .silu: false
+        }
+    }
+}
+
+/// Hyper-parameters of the first-order optimizers. `decoupled` weight decay is AdamW's.
+public struct OptimizerAttrs: Sendable, Hashable {
+    public var lr: Double
+    public var momentum: Double
+    public var beta1: Double
+    public var beta2: Double
+    public var eps: Double
+    public var weightDecay: Double
+    public var decoupled: Bool
+
+    public init(lr: Double, momentum: Double = 0, beta1: Double = 0.9, beta2: Double = 0.999, eps: Double = 1e-8,
+                weightDecay: Double = 0, decoupled: Bool = false) {
+        self.lr = lr
+        self.momentum = momentum
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+        self.weightDecay = weightDecay
+        self.decoupled = decoupled
+    }
+}
+
+/// GaLore's projector: the top `rank` singular vectors of an m×n gradient, left (`P = U[:, :r]`, m×r,
+/// used when m < n) or right (`P = Vᵀ[:r]`, r×n, when m ≥ n), recomputed every `gap` steps.
+public struct ProjectorAttrs: Sendable, Hashable {
+    public var rank: Int
+    public var left: Bool
+    public var gap: Int
+
+    public init(rank: Int, left: Bool, gap: Int) {
+        self.rank = rank
+        self.left = left
+        self.gap = gap
+    }
+}
+
 /// The closed set of operations. Per-op knowledge lives in one exhaustive `switch` per concern
 /// (`Op+Shape.swift`, `Op+Cost.swift`, `Op+Attributes.swift`); none has a `default:` case, so
 /// adding an op makes the compiler list every place to update.
@@ -69,6 +131,12 @@ public struct Pool2dAttrs: Sendable, Hashable {
 /// - `linear`: x `[..., in]`, weight `[out, in]`, optional bias `[out]`.
 /// - `add`, `mul`: two operands, NumPy broadcasting.
 /// - `softmaxCrossEntropy`: logits `[N, classes]` (f32), labels `[N]` (i64); mean loss, a scalar.
+///
+/// Training graphs add PyTorch's training-mode forward ops (`native_batch_norm` returns the batch mean and
+/// inverse standard deviation, `max_pool2d_with_indices` the argmax indices, `native_dropout` the mask),
+/// one gradient op per forward rule (operands as PyTorch's backward functions take them, so what a
+/// training graph keeps alive matches what autograd saves), and optimizer updates that return the new
+/// parameter and state values (applied in place at run time).
 public enum Op: Sendable, Hashable {
     case conv2d(Conv2dAttrs)
     case batchNorm(BatchNormAttrs)
@@ -88,11 +156,76 @@ public enum Op: Sendable, Hashable {
     case dropout(p: Double)
     case softmaxCrossEntropy
 
+    // Training-mode forward and weight-space ops.
+    /// x, gamma, beta, running mean, running var → y, batch mean, batch inverse std (running stats updated).
+    case nativeBatchNorm(BatchNormAttrs)
+    /// x → y, indices (i64).
+    case maxPool2dWithIndices(Pool2dAttrs)
+    /// x → y, mask (bool).
+    case nativeDropout(p: Double)
+    /// x → c·x.
+    case scale(Double)
+    /// a / b with broadcasting.
+    case div
+    /// W `[C, ...]` → per-output-channel L2 norm `[C, 1, ...]`; its result is never differentiated (DoRA).
+    case channelNorm
+    /// 2-D matrix product with optional transposes.
+    case matmul(transposeA: Bool, transposeB: Bool)
+    case reshape(shape: [Int])
+
+    // Gradients.
+    /// dy, weight → dx, for an input of spatial size `input`.
+    case conv2dGradInput(Conv2dAttrs, input: Pair)
+    /// dy, x → dweight, for a kernel of size `kernel`.
+    case conv2dGradWeight(Conv2dAttrs, kernel: Pair)
+    /// dy → sum over every dimension but 1 (bias gradient of conv and linear).
+    case biasGrad
+    /// dy, x, gamma, running mean, running var, batch mean, batch inverse std → dx, dgamma, dbeta.
+    case batchNormGrad(BatchNormAttrs)
+    /// dy, saved (the forward output for relu and sigmoid, else the input) → dx.
+    case activationGrad(Activation)
+    /// dy, x, indices → dx.
+    case maxPool2dGrad(Pool2dAttrs)
+    /// dy, x → dx.
+    case avgPool2dGrad(Pool2dAttrs)
+    /// dy, x → dx.
+    case adaptiveAvgPool2dGrad
+    /// dy, weight → dx.
+    case linearGradInput
+    /// dy, x → dweight.
+    case linearGradWeight
+    /// dy, mask → dx.
+    case dropoutGrad(p: Double)
+    /// logits, labels → dlogits of the mean loss.
+    case softmaxCrossEntropyGrad
+    /// x → x summed down to `shape` (the reverse of broadcasting).
+    case sumTo(shape: [Int])
+
+    // Optimizer steps: each returns the updated parameter and state.
+    /// p, g → p.
+    case sgdUpdate(OptimizerAttrs)
+    /// p, g, momentum buffer → p, buffer.
+    case momentumUpdate(OptimizerAttrs)
+    /// p, g, m, v → p, m, v (AdamW when `decoupled`).
+    case adamUpdate(OptimizerAttrs)
+    /// g, m, v → Adam's direction m̂/(√v̂+ε), m, v (GaLore's projected Adam).
+    case adamDirection(OptimizerAttrs)
+    /// p, u → p − lr·(u + wd·p).
+    case applyUpdate(OptimizerAttrs)
+    /// G (m×n) → GaLore projector, by a thin SVD amortised over `gap` steps.
+    case svdProjector(ProjectorAttrs)
+
     /// Every op name, in the spelling of the IR text and the model description format.
     public static let allNames: [String] = [
         "conv2d", "batch_norm", "relu", "relu6", "hardswish", "hardsigmoid", "silu", "sigmoid",
         "add", "mul", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "flatten", "linear",
         "dropout", "softmax_cross_entropy",
+        "native_batch_norm", "max_pool2d_with_indices", "native_dropout", "scale", "div", "channel_norm",
+        "matmul", "reshape", "conv2d_grad_input", "conv2d_grad_weight", "bias_grad", "batch_norm_grad",
+        "relu_grad", "relu6_grad", "hardswish_grad", "hardsigmoid_grad", "silu_grad", "sigmoid_grad",
+        "max_pool2d_grad", "avg_pool2d_grad", "adaptive_avg_pool2d_grad", "linear_grad_input",
+        "linear_grad_weight", "dropout_grad", "softmax_cross_entropy_grad", "sum_to", "sgd_update",
+        "momentum_update", "adam_update", "adam_direction", "apply_update", "svd_projector",
     ]
 
     /// The op's name in the IR text (snake_case).
@@ -115,6 +248,33 @@ public enum Op: Sendable, Hashable {
         case .linear: "linear"
         case .dropout: "dropout"
         case .softmaxCrossEntropy: "softmax_cross_entropy"
+        case .nativeBatchNorm: "native_batch_norm"
+        case .maxPool2dWithIndices: "max_pool2d_with_indices"
+        case .nativeDropout: "native_dropout"
+        case .scale: "scale"
+        case .div: "div"
+        case .channelNorm: "channel_norm"
+        case .matmul: "matmul"
+        case .reshape: "reshape"
+        case .conv2dGradInput: "conv2d_grad_input"
+        case .conv2dGradWeight: "conv2d_grad_weight"
+        case .biasGrad: "bias_grad"
+        case .batchNormGrad: "batch_norm_grad"
+        case let .activationGrad(a): "\(a.rawValue)_grad"
+        case .maxPool2dGrad: "max_pool2d_grad"
+        case .avgPool2dGrad: "avg_pool2d_grad"
+        case .adaptiveAvgPool2dGrad: "adaptive_avg_pool2d_grad"
+        case .linearGradInput: "linear_grad_input"
+        case .linearGradWeight: "linear_grad_weight"
+        case .dropoutGrad: "dropout_grad"
+        case .softmaxCrossEntropyGrad: "softmax_cross_entropy_grad"
+        case .sumTo: "sum_to"
+        case .sgdUpdate: "sgd_update"
+        case .momentumUpdate: "momentum_update"
+        case .adamUpdate: "adam_update"
+        case .adamDirection: "adam_direction"
+        case .applyUpdate: "apply_update"
+        case .svdProjector: "svd_projector"
         }
     }
 
@@ -128,8 +288,19 @@ public enum Op: Sendable, Hashable {
         case .maxPool2d, .avgPool2d, .adaptiveAvgPool2d: .pooling
         case .flatten: .shape
         case .linear: .linear
-        case .dropout: .regularization
+        case .dropout, .nativeDropout: .regularization
         case .softmaxCrossEntropy: .loss
+        case .nativeBatchNorm: .norm
+        case .maxPool2dWithIndices: .pooling
+        case .scale, .div: .elementwise
+        case .channelNorm, .matmul: .weightSpace
+        case .reshape: .shape
+        case .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad,
+             .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
+             .softmaxCrossEntropyGrad, .sumTo:
+            .gradient
+        case .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate: .optimizer
+        case .svdProjector: .svd
         }
     }
 
@@ -145,8 +316,14 @@ public enum Op: Sendable, Hashable {
     public var outputCount: Int {
         switch self {
         case .conv2d, .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul,
-             .maxPool2d, .avgPool2d, .adaptiveAvgPool2d, .flatten, .linear, .dropout, .softmaxCrossEntropy:
+             .maxPool2d, .avgPool2d, .adaptiveAvgPool2d, .flatten, .linear, .dropout, .softmaxCrossEntropy,
+             .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradInput, .conv2dGradWeight, .biasGrad,
+             .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput,
+             .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate, .applyUpdate,
+             .svdProjector:
             1
+        case .maxPool2dWithIndices, .nativeDropout, .momentumUpdate: 2
+        case .nativeBatchNorm, .batchNormGrad, .adamUpdate, .adamDirection: 3
         }
     }
 
@@ -154,11 +331,18 @@ public enum Op: Sendable, Hashable {
     public var arity: ClosedRange<Int> {
         switch self {
         case .conv2d, .linear: 2...3
-        case .batchNorm: 5...5
+        case .batchNorm, .nativeBatchNorm: 5...5
         case .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .maxPool2d, .avgPool2d,
-             .adaptiveAvgPool2d, .flatten, .dropout:
+             .adaptiveAvgPool2d, .flatten, .dropout, .maxPool2dWithIndices, .nativeDropout, .scale, .channelNorm,
+             .reshape, .biasGrad, .sumTo, .svdProjector:
             1...1
-        case .add, .mul, .softmaxCrossEntropy: 2...2
+        case .add, .mul, .softmaxCrossEntropy, .div, .matmul, .conv2dGradInput, .conv2dGradWeight, .activationGrad,
+             .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
+             .softmaxCrossEntropyGrad, .sgdUpdate, .applyUpdate:
+            2...2
+        case .maxPool2dGrad, .momentumUpdate, .adamDirection: 3...3
+        case .adamUpdate: 4...4
+        case .batchNormGrad: 7...7
         }
     }
 }
@@ -173,4 +357,9 @@ public enum OpCategory: String, Sendable, CaseIterable {
     case linear
     case regularization
     case loss
+    /// Ops on weights rather than activations (adapter composition).
+    case weightSpace = "weight_space"
+    case gradient
+    case optimizer
+    case svd
 }

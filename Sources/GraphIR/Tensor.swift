@@ -2,12 +2,15 @@
 public enum DType: String, Sendable, Hashable, CaseIterable {
     case f32
     case i64
+    /// Masks (dropout), one byte per element as PyTorch stores them.
+    case bool
 
     /// Bytes per element.
     public var size: Int {
         switch self {
         case .f32: 4
         case .i64: 8
+        case .bool: 1
         }
     }
 }
@@ -44,6 +47,9 @@ public struct TensorType: Sendable, Hashable, CustomStringConvertible {
     /// Number of elements (1 for a scalar).
     public var elementCount: Int { shape.reduce(1, *) }
     public var byteCount: Int { elementCount * dtype.size }
+
+    /// The same shape with another dtype.
+    public func withDType(_ dtype: DType) -> TensorType { TensorType(dtype, shape) }
 
     /// `f32[1, 64, 56, 56]`; a scalar prints as `f32[]`.
     public var description: String { "\(dtype.rawValue)\(Shape.format(shape))" }
