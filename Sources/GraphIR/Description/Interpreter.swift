@@ -182,7 +182,7 @@ struct Interpreter {
             guard out[key] == nil else {
                 throw error("unknown-argument", "argument '\(key)' of \(callee) is given twice", a.span)
             }
-            out[key] = (try eval(a.value, f), a.value.span)
+            out[key] = (try eval(a.value, f), a.span)
         }
         return out
     }

@@ -217,7 +217,8 @@ enum Lexer {
                 tokens.append(Token(kind: .symbol(sym), span: Span(start, i)))
             }
         }
-        let end = tokens.last?.span.end ?? 0
+        // End of file is reported just after the last real token, where the missing text belongs.
+        let end = tokens.last { $0.kind != .newline }?.span.end ?? 0
         tokens.append(Token(kind: .eof, span: Span(end, end)))
         return tokens
     }
