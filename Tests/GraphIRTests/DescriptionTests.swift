@@ -104,6 +104,16 @@ import Testing
         #expect(try fixture.mismatches(file: "resnet18.model", key: key) == [])
     }
 
+    /// The example at the top of docs/model-format.md is ResNet-18 too.
+    @Test func specExampleCompiles() throws {
+        let doc = try String(contentsOf: Models.packageRoot.appendingPathComponent("docs/model-format.md"), encoding: .utf8)
+        let parts = doc.components(separatedBy: "```")
+        try #require(parts.count >= 3)
+        let m = try ModelDescription.compile(parts[1], file: "model-format.md")
+        #expect(m.graph.parameterCount == 11_689_512)
+        #expect(m.graph.macs == 1_814_073_344)
+    }
+
     @Test func setOverridesParameters() throws {
         let m = try Models.compile("resnet18.model", overrides: ModelOverrides(set: ["classes": "10", "input": "3x32x32"]))
         #expect(m.classes == 10)
