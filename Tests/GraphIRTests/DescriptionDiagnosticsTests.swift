@@ -326,3 +326,29 @@ func expectDiagnostic(_ source: String, _ id: String, at marker: String, occurre
         """)
     }
 }
+
+@Suite struct DescriptionLimitsTests {
+    /// Blocks chained `depth` deep, each wrapping its call in `ifs` nested `if`s and a deep expression.
+    static func chain(depth: Int, ifs: Int) -> String {
+        var src = "model m(input = 1x1x1) {\n    x = b0\n}\n"
+        let expr = String(repeating: "(", count: 18) + "1" + String(repeating: ")", count: 18)
+        for i in 0..<depth {
+            let call = i + 1 < depth ? "y = b\(i + 1)" : "y = relu"
+            src += "block b\(i)() {\n" + String(repeating: "if true {\n", count: ifs) + "let v = \(expr)\n\(call)\n"
+                + String(repeating: "}\n", count: ifs) + "}\n"
+        }
+        return src
+    }
+
+    /// The deepest description the limits allow runs without exhausting a test thread's stack.
+    @Test func deepestAllowedNestingRuns() throws {
+        let m = try ModelDescription.compile(Self.chain(depth: 64, ifs: 2))
+        #expect(m.graph.nodes.map(\.name) == ["x" + String(repeating: ".y", count: 64)])
+    }
+
+    /// Deeper is a `limit` diagnostic, not a stack overflow (this shape crashed before the run-depth cap).
+    @Test func deeperNestingIsALimitError() {
+        #expect(firstDiagnostic(Array(Self.chain(depth: 64, ifs: 20).utf8))?.id == "limit")
+        #expect(firstDiagnostic(Array(Self.chain(depth: 65, ifs: 0).utf8))?.id == "limit")
+    }
+}

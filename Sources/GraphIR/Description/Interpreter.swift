@@ -7,8 +7,8 @@
 // are global full paths, so one dictionary of full name → output value resolves every reference,
 // including references into an earlier sub-instance (`layer2.0`).
 //
-// Termination and size: recursion is rejected via the call stack, executed statements, layers and
-// block depth are capped, and every node's element counts and costs are checked with overflow-safe
+// Termination and size: recursion is rejected via the call stack, executed statements, layers,
+// block depth and the combined depth of running bodies (which bounds the native stack) are capped, and every node's element counts and costs are checked with overflow-safe
 // arithmetic before anything downstream (`Graph.macs`, byte counts) multiplies them.
 
 /// One block instance (or the model body) being run.
@@ -27,6 +27,9 @@ struct Interpreter {
     static let maxLayers = 100_000
     static let maxSteps = 1_000_000
     static let maxBlockDepth = 64
+    /// Bodies (block, `if`, `for`) being run at once. Each costs interpreter stack frames; ~1,300 levels
+    /// overflowed a 512 KiB test thread in a debug build, so this keeps a wide margin.
+    static let maxRunDepth = 256
     static let maxElements = 1 << 40
     static let maxCost = 1 << 60
     static let maxAttribute = 1 << 24
@@ -41,6 +44,7 @@ struct Interpreter {
     var callStack: [String] = []
     var layers = 0
     var steps = 0
+    var runDepth = 0
     var totalMacs = 0
     var totalOps = 0
 
@@ -57,6 +61,12 @@ struct Interpreter {
     // MARK: Statements
 
     mutating func run(_ body: [Statement], _ f: inout Frame) throws(DiagnosticError) {
+        runDepth += 1
+        defer { runDepth -= 1 }
+        if runDepth > Self.maxRunDepth, let first = body.first {
+            throw error("limit", "blocks and bodies are nested more than \(Self.maxRunDepth) deep when run",
+                        statementSpan(first))
+        }
         for statement in body {
             try step(statementSpan(statement))
             switch statement {
