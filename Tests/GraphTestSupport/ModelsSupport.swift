@@ -34,23 +34,35 @@ public enum Models {
 public struct TorchvisionFixture: Decodable, Sendable {
     /// One torchvision module, as a forward hook saw it (batch 1).
     public struct Layer: Decodable, Sendable {
+        /// torchvision's module name, e.g. `layer1.0.conv1`.
         public var name: String
+        /// Module class: `Conv2d`, `BatchNorm2d`, `Linear`, `ReLU`, ...
         public var type: String
+        /// Output shape at batch 1.
         public var out: [Int]
+        /// Multiply-accumulates (conv and linear only).
         public var macs: Int?
+        /// Learnable parameters of the module itself.
         public var params: Int?
     }
 
     /// One model at one input size and class count.
     public struct Model: Decodable, Sendable {
+        /// torchvision constructor name, e.g. `resnet18`.
         public var model: String
+        /// Per-sample input shape.
         public var input: [Int]
+        /// Class count of the classifier.
         public var classes: Int
+        /// Total learnable parameters.
         public var params: Int
+        /// Total MACs at batch 1.
         public var macs: Int
+        /// Every module, in forward-hook order.
         public var layers: [Layer]
     }
 
+    /// Entries keyed like `resnet18_224_nc10`.
     public var models: [String: Model]
 
     /// Decodes the fixture file at `url`.
