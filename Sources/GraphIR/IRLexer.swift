@@ -6,12 +6,12 @@
 /// the offending bytes skipped, so one pass reports every bad character.
 
 /// A half-open byte range in the source.
-struct Span: Hashable {
+struct IRSpan: Hashable {
     var start: Int
     var end: Int
 }
 
-struct Token {
+struct IRToken {
     enum Kind: Equatable {
         case identifier   // letters, digits, `_`
         case value        // `%12`; text is the digits
@@ -24,14 +24,14 @@ struct Token {
 
     var kind: Kind
     var text: String
-    var span: Span
+    var span: IRSpan
 
     func isPunct(_ c: String) -> Bool { kind == .punct && text == c }
     func isWord(_ w: String) -> Bool { kind == .identifier && text == w }
 }
 
 /// Source text plus its line table; turns spans into diagnostics.
-struct SourceMap {
+struct IRSourceMap {
     let bytes: [UInt8]
     let file: String
     /// Byte offset where each line starts.
@@ -69,7 +69,7 @@ struct SourceMap {
         return n
     }
 
-    func diagnostic(_ id: String, _ message: String, at span: Span, node: String? = nil,
+    func diagnostic(_ id: String, _ message: String, at span: IRSpan, node: String? = nil,
                     severity: Diagnostic.Severity = .error, notes: [String] = []) -> Diagnostic {
         let start = min(max(span.start, 0), bytes.count)
         let line = lineIndex(start)
@@ -86,7 +86,7 @@ struct SourceMap {
     func lineDescription(_ offset: Int) -> String { "line \(lineIndex(offset) + 1)" }
 }
 
-enum UTF8Check {
+enum IRUTF8Check {
     /// Offset of the first byte that is not part of well-formed UTF-8, or nil.
     static func firstInvalidByte(_ b: [UInt8]) -> Int? {
         var i = 0
@@ -114,11 +114,11 @@ enum UTF8Check {
     }
 }
 
-struct Lexer {
-    let map: SourceMap
+struct IRTokenizer {
+    let map: IRSourceMap
     var diagnostics: [Diagnostic] = []
 
-    init(map: SourceMap) { self.map = map }
+    init(map: IRSourceMap) { self.map = map }
 
     private static func isIdentStart(_ b: UInt8) -> Bool {
         (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == UInt8(ascii: "_")
@@ -127,9 +127,9 @@ struct Lexer {
     private static func isIdent(_ b: UInt8) -> Bool { isIdentStart(b) || isDigit(b) }
 
     /// Tokens up to and including `.end`; lexical errors go to `diagnostics`.
-    mutating func tokenize() -> [Token] {
+    mutating func tokenize() -> [IRToken] {
         let b = map.bytes, n = b.count
-        var tokens: [Token] = []
+        var tokens: [IRToken] = []
         var i = 0
         func text(_ from: Int, _ to: Int) -> String { String(decoding: b[from..<to], as: UTF8.self) }
         while i < n {
@@ -139,7 +139,7 @@ struct Lexer {
             case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r"):
                 i += 1
             case UInt8(ascii: "\n"):
-                tokens.append(Token(kind: .newline, text: "\n", span: Span(start: i, end: i + 1)))
+                tokens.append(IRToken(kind: .newline, text: "\n", span: IRSpan(start: i, end: i + 1)))
                 i += 1
             case UInt8(ascii: "#"):
                 while i < n && b[i] != UInt8(ascii: "\n") { i += 1 }
@@ -148,9 +148,9 @@ struct Lexer {
                 while i < n && Self.isDigit(b[i]) { i += 1 }
                 if i == start + 1 {
                     diagnostics.append(map.diagnostic("syntax", "expected a value number after '%'",
-                                                      at: Span(start: start, end: i)))
+                                                      at: IRSpan(start: start, end: i)))
                 } else {
-                    tokens.append(Token(kind: .value, text: text(start + 1, i), span: Span(start: start, end: i)))
+                    tokens.append(IRToken(kind: .value, text: text(start + 1, i), span: IRSpan(start: start, end: i)))
                 }
             case UInt8(ascii: "\""):
                 tokens.append(lexString(&i))
@@ -168,29 +168,29 @@ struct Lexer {
                         while i < n && Self.isDigit(b[i]) { i += 1 }
                     }
                 }
-                tokens.append(Token(kind: .number, text: text(start, i), span: Span(start: start, end: i)))
+                tokens.append(IRToken(kind: .number, text: text(start, i), span: IRSpan(start: start, end: i)))
             case _ where Self.isIdentStart(c):
                 while i < n && Self.isIdent(b[i]) { i += 1 }
-                tokens.append(Token(kind: .identifier, text: text(start, i), span: Span(start: start, end: i)))
+                tokens.append(IRToken(kind: .identifier, text: text(start, i), span: IRSpan(start: start, end: i)))
             case UInt8(ascii: "{"), UInt8(ascii: "}"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "["),
                  UInt8(ascii: "]"), UInt8(ascii: "="), UInt8(ascii: ","), UInt8(ascii: ":"), UInt8(ascii: "-"):
                 i += 1
-                tokens.append(Token(kind: .punct, text: text(start, i), span: Span(start: start, end: i)))
+                tokens.append(IRToken(kind: .punct, text: text(start, i), span: IRSpan(start: start, end: i)))
             default:
                 // One whole scalar (the input is valid UTF-8, so its leading byte gives its length).
                 i += c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4
                 i = min(i, n)
                 let shown = c < 0x20 || c == 0x7F ? "byte 0x" + String(c, radix: 16) : "'\(text(start, i))'"
-                diagnostics.append(map.diagnostic("syntax", "unexpected character \(shown)", at: Span(start: start, end: i)))
+                diagnostics.append(map.diagnostic("syntax", "unexpected character \(shown)", at: IRSpan(start: start, end: i)))
             }
         }
-        tokens.append(Token(kind: .end, text: "", span: Span(start: n, end: n)))
+        tokens.append(IRToken(kind: .end, text: "", span: IRSpan(start: n, end: n)))
         return tokens
     }
 
     /// A string literal starting at `i` (a quote). Ends at the closing quote; a newline or the end of
     /// the file first is an error, and the token keeps what was read.
-    private mutating func lexString(_ i: inout Int) -> Token {
+    private mutating func lexString(_ i: inout Int) -> IRToken {
         let b = map.bytes, n = b.count, start = i
         var scalars = String.UnicodeScalarView()
         var contentStart = i + 1
@@ -201,14 +201,14 @@ struct Lexer {
         while true {
             guard i < n, b[i] != UInt8(ascii: "\n") else {
                 flush(i)
-                diagnostics.append(map.diagnostic("syntax", "unterminated string", at: Span(start: start, end: i)))
-                return Token(kind: .string, text: String(scalars), span: Span(start: start, end: i))
+                diagnostics.append(map.diagnostic("syntax", "unterminated string", at: IRSpan(start: start, end: i)))
+                return IRToken(kind: .string, text: String(scalars), span: IRSpan(start: start, end: i))
             }
             let c = b[i]
             if c == UInt8(ascii: "\"") {
                 flush(i)
                 i += 1
-                return Token(kind: .string, text: String(scalars), span: Span(start: start, end: i))
+                return IRToken(kind: .string, text: String(scalars), span: IRSpan(start: start, end: i))
             }
             guard c == UInt8(ascii: "\\") else { i += 1; continue }
             flush(i)
@@ -244,12 +244,12 @@ struct Lexer {
                     i = j + 1
                 } else {
                     diagnostics.append(map.diagnostic("syntax", "bad \\u{...} escape in string",
-                                                      at: Span(start: escape, end: min(i, n))))
+                                                      at: IRSpan(start: escape, end: min(i, n))))
                 }
             default:
                 if e == UInt8(ascii: "\n") { i -= 1 }
                 diagnostics.append(map.diagnostic("syntax", "unknown escape in string (use \\\" \\\\ \\n \\r \\t \\u{...})",
-                                                  at: Span(start: escape, end: max(i, escape + 1))))
+                                                  at: IRSpan(start: escape, end: max(i, escape + 1))))
             }
             // Skip a whole scalar after an unknown escape's backslash so `i` stays on a boundary.
             while i < n && b[i] & 0xC0 == 0x80 { i += 1 }

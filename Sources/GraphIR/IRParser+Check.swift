@@ -9,10 +9,10 @@
 
 struct GraphChecker {
     let file: FileSyntax
-    let map: SourceMap
+    let map: IRSourceMap
     var diagnostics: [Diagnostic] = []
 
-    init(file: FileSyntax, map: SourceMap) {
+    init(file: FileSyntax, map: IRSourceMap) {
         self.file = file
         self.map = map
     }
@@ -21,7 +21,7 @@ struct GraphChecker {
     private struct Definition {
         var statement: Int
         var index: Int
-        var span: Span
+        var span: IRSpan
     }
 
     /// Ids the checks here own; the verifier's reports of these are echoes once this file has errors.
@@ -31,7 +31,7 @@ struct GraphChecker {
         "unknown-attribute", "missing-attribute", "attribute-type",
     ]
 
-    private mutating func report(_ id: String, _ message: String, _ span: Span, node: String? = nil,
+    private mutating func report(_ id: String, _ message: String, _ span: IRSpan, node: String? = nil,
                                  notes: [String] = []) {
         diagnostics.append(map.diagnostic(id, message, at: span, node: node, notes: notes))
     }
@@ -39,7 +39,7 @@ struct GraphChecker {
     mutating func run() -> Graph? {
         // Phase 3: definitions, then references.
         var definitions: [String: Definition] = [:]
-        func define(_ label: Located<String>, _ statement: Int, _ index: Int, node: String?) {
+        func define(_ label: IRLocated<String>, _ statement: Int, _ index: Int, node: String?) {
             if let first = definitions[label.value] {
                 report("duplicate-definition", "%\(label.value) is already defined", label.span, node: node,
                        notes: ["first defined on \(map.lineDescription(first.span.start))"])
@@ -57,7 +57,7 @@ struct GraphChecker {
                 break
             }
         }
-        func resolve(_ label: Located<String>, from statement: Int, node: String?) -> Definition? {
+        func resolve(_ label: IRLocated<String>, from statement: Int, node: String?) -> Definition? {
             guard let def = definitions[label.value] else {
                 report("undefined-value", "%\(label.value) is not defined", label.span, node: node)
                 return nil
@@ -184,12 +184,12 @@ struct GraphChecker {
         do {
             inferred = try op.inferTypes(operandTypes)
         } catch {
-            let span = Span(start: n.op.span.start, end: n.op.span.end)
+            let span = IRSpan(start: n.op.span.start, end: n.op.span.end)
             report(error.id, "'\(n.name.value)': \(error.message)", span, node: n.name.value)
             return
         }
         guard inferred.count == n.types.count else {
-            let span = Span(start: n.results[0].span.start, end: n.results[n.results.count - 1].span.end)
+            let span = IRSpan(start: n.results[0].span.start, end: n.results[n.results.count - 1].span.end)
             report("arity", "'\(n.name.value)' declares \(n.types.count) results but \(op.name) produces \(inferred.count)",
                    span, node: n.name.value)
             return
@@ -203,7 +203,7 @@ struct GraphChecker {
     /// A verifier diagnostic with the location of the line it concerns: the node or value it names
     /// (the second one for `duplicate-name`), or the closing brace for graph-level problems.
     private func place(_ d: Diagnostic) -> Diagnostic {
-        var spans: [Span] = []
+        var spans: [IRSpan] = []
         if let name = d.node {
             for statement in file.statements {
                 switch statement {

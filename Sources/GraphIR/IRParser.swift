@@ -41,23 +41,23 @@ public enum IRParser {
     public static func parseReportingWarnings(_ source: [UInt8], file: String)
         throws(DiagnosticError) -> (graph: Graph, warnings: [Diagnostic])
     {
-        let map = SourceMap(bytes: source, file: file)
-        if let bad = UTF8Check.firstInvalidByte(source) {
+        let map = IRSourceMap(bytes: source, file: file)
+        if let bad = IRUTF8Check.firstInvalidByte(source) {
             throw DiagnosticError([map.diagnostic("invalid-utf8", "the file is not valid UTF-8 (byte 0x"
                                                   + String(source[bad], radix: 16) + ")",
-                                                  at: Span(start: bad, end: bad + 1))])
+                                                  at: IRSpan(start: bad, end: bad + 1))])
         }
-        var lexer = Lexer(map: map)
+        var lexer = IRTokenizer(map: map)
         let tokens = lexer.tokenize()
         if lexer.diagnostics.isEmpty && tokens.allSatisfy({ $0.kind == .newline || $0.kind == .end }) {
             throw DiagnosticError([map.diagnostic("empty-file", "the file holds no graph",
-                                                  at: Span(start: 0, end: 0))])
+                                                  at: IRSpan(start: 0, end: 0))])
         }
         var syntax = SyntaxParser(tokens: tokens, map: map)
         syntax.diagnostics = lexer.diagnostics
         let file = syntax.parseFile()
         if !syntax.diagnostics.isEmpty { throw DiagnosticError(sorted(syntax.diagnostics)) }
-        guard let file else { throw DiagnosticError([map.diagnostic("syntax", "expected a graph", at: Span(start: 0, end: 0))]) }
+        guard let file else { throw DiagnosticError([map.diagnostic("syntax", "expected a graph", at: IRSpan(start: 0, end: 0))]) }
 
         var checker = GraphChecker(file: file, map: map)
         let graph = checker.run()
@@ -80,35 +80,35 @@ public enum IRParser {
 
 // MARK: - Syntax tree
 
-struct Located<T> {
+struct IRLocated<T> {
     var value: T
-    var span: Span
+    var span: IRSpan
 }
 
 struct NodeSyntax {
-    var results: [Located<String>]
-    var op: Located<String>
-    var operands: [Located<String>]
-    var attributes: [(key: Located<String>, value: Located<AttributeValue>)]
-    var types: [Located<TensorType>]
-    var name: Located<String>
-    var scope: Located<String>?
+    var results: [IRLocated<String>]
+    var op: IRLocated<String>
+    var operands: [IRLocated<String>]
+    var attributes: [(key: IRLocated<String>, value: IRLocated<AttributeValue>)]
+    var types: [IRLocated<TensorType>]
+    var name: IRLocated<String>
+    var scope: IRLocated<String>?
     var phase: Phase = .forward
 }
 
-enum Statement {
-    case input(label: Located<String>, name: Located<String>, type: Located<TensorType>)
-    case param(label: Located<String>, name: Located<String>, type: Located<TensorType>, role: ParamRole,
+enum IRStatement {
+    case input(label: IRLocated<String>, name: IRLocated<String>, type: IRLocated<TensorType>)
+    case param(label: IRLocated<String>, name: IRLocated<String>, type: IRLocated<TensorType>, role: ParamRole,
                trainable: Bool)
     case node(NodeSyntax)
-    case output(label: Located<String>)
+    case output(label: IRLocated<String>)
 }
 
 struct FileSyntax {
     var name: String
-    var statements: [Statement]
+    var statements: [IRStatement]
     /// The closing brace, where graph-level diagnostics point.
-    var close: Span
+    var close: IRSpan
 }
 
 // MARK: - Phase 2: syntax
@@ -117,24 +117,24 @@ struct FileSyntax {
 private struct StatementError: Error {}
 
 struct SyntaxParser {
-    let tokens: [Token]
-    let map: SourceMap
+    let tokens: [IRToken]
+    let map: IRSourceMap
     var position = 0
     var diagnostics: [Diagnostic] = []
 
-    init(tokens: [Token], map: SourceMap) {
+    init(tokens: [IRToken], map: IRSourceMap) {
         self.tokens = tokens
         self.map = map
     }
 
-    private var current: Token { tokens[min(position, tokens.count - 1)] }
-    private mutating func advance() -> Token {
+    private var current: IRToken { tokens[min(position, tokens.count - 1)] }
+    private mutating func advance() -> IRToken {
         let token = current
         if position < tokens.count - 1 { position += 1 }
         return token
     }
 
-    private func describe(_ t: Token) -> String {
+    private func describe(_ t: IRToken) -> String {
         switch t.kind {
         case .newline: "end of line"
         case .end: "end of file"
@@ -151,22 +151,22 @@ struct SyntaxParser {
 
     /// Records an error unless the line already has one: a second error on a line is nearly always
     /// an echo of the first (a bad character, then the token missing where it stood).
-    private mutating func report(_ id: String, _ message: String, _ span: Span) {
+    private mutating func report(_ id: String, _ message: String, _ span: IRSpan) {
         let d = map.diagnostic(id, message, at: span)
         guard diagnostics.count < IRParser.maxErrors,
               !diagnostics.contains(where: { $0.location?.line == d.location?.line }) else { return }
         diagnostics.append(d)
     }
 
-    private mutating func expectPunct(_ p: String) throws(StatementError) -> Span {
+    private mutating func expectPunct(_ p: String) throws(StatementError) -> IRSpan {
         guard current.isPunct(p) else { throw fail("'\(p)'") }
         return advance().span
     }
 
-    private mutating func expect(_ kind: Token.Kind, _ what: String) throws(StatementError) -> Located<String> {
+    private mutating func expect(_ kind: IRToken.Kind, _ what: String) throws(StatementError) -> IRLocated<String> {
         guard current.kind == kind else { throw fail(what) }
         let t = advance()
-        return Located(value: t.text, span: t.span)
+        return IRLocated(value: t.text, span: t.span)
     }
 
     private mutating func skipNewlines() { while current.kind == .newline { _ = advance() } }
@@ -187,7 +187,7 @@ struct SyntaxParser {
         } catch {
             return nil
         }
-        var statements: [Statement] = []
+        var statements: [IRStatement] = []
         while true {
             skipNewlines()
             if diagnostics.count >= IRParser.maxErrors { return nil }
@@ -211,7 +211,7 @@ struct SyntaxParser {
         return FileSyntax(name: name, statements: statements, close: close)
     }
 
-    private mutating func statement() throws(StatementError) -> Statement {
+    private mutating func statement() throws(StatementError) -> IRStatement {
         let t = current
         if t.isWord("input") {
             _ = advance()
@@ -262,7 +262,7 @@ struct SyntaxParser {
         _ = try expectPunct("=")
         let op = try expect(.identifier, "an op name")
         _ = try expectPunct("(")
-        var operands: [Located<String>] = []
+        var operands: [IRLocated<String>] = []
         if !current.isPunct(")") {
             operands.append(try expect(.value, "an operand such as '%0'"))
             while current.isPunct(",") {
@@ -271,7 +271,7 @@ struct SyntaxParser {
             }
         }
         _ = try expectPunct(")")
-        var attributes: [(key: Located<String>, value: Located<AttributeValue>)] = []
+        var attributes: [(key: IRLocated<String>, value: IRLocated<AttributeValue>)] = []
         if current.isPunct("{") {
             _ = advance()
             if !current.isPunct("}") {
@@ -295,12 +295,12 @@ struct SyntaxParser {
             types.append(try type())
         }
         if types.count != results.count {
-            let span = Span(start: types[0].span.start, end: types[types.count - 1].span.end)
+            let span = IRSpan(start: types[0].span.start, end: types[types.count - 1].span.end)
             report("syntax", "\(results.count) result(s) but \(types.count) type(s)", span)
             throw StatementError()
         }
         let name = try expect(.string, "the node's name (a string)")
-        var scope: Located<String>?
+        var scope: IRLocated<String>?
         if current.isWord("in") {
             _ = advance()
             scope = try expect(.string, "the scope (a string) after 'in'")
@@ -314,7 +314,7 @@ struct SyntaxParser {
     }
 
     /// An integer literal, with an optional leading minus; `nil` (reported) when out of range.
-    private mutating func integer(_ what: String) throws(StatementError) -> Located<Int?> {
+    private mutating func integer(_ what: String) throws(StatementError) -> IRLocated<Int?> {
         let start = current.span.start
         var negative = false
         if current.isPunct("-") {
@@ -325,15 +325,15 @@ struct SyntaxParser {
             throw fail(what)
         }
         let t = advance()
-        let span = Span(start: start, end: t.span.end)
+        let span = IRSpan(start: start, end: t.span.end)
         let value = Int((negative ? "-" : "") + t.text)
         if value == nil { report("bad-size", "integer \(negative ? "-" : "")\(t.text) is out of range", span) }
-        return Located(value: value, span: span)
+        return IRLocated(value: value, span: span)
     }
 
-    private mutating func attributeValue() throws(StatementError) -> Located<AttributeValue> {
+    private mutating func attributeValue() throws(StatementError) -> IRLocated<AttributeValue> {
         let start = current.span.start
-        func checked(_ v: Located<Int?>) -> Int {
+        func checked(_ v: IRLocated<Int?>) -> Int {
             guard let value = v.value else { return 0 }
             if value.magnitude > UInt(IRParser.maxAttributeMagnitude) {
                 report("bad-size", "integer attribute \(value) is out of range (at most ±\(IRParser.maxAttributeMagnitude))",
@@ -356,11 +356,11 @@ struct SyntaxParser {
             }
             let end = try expectPunct("]").end
             let value: AttributeValue = items.count == 2 ? .pair(Pair(items[0], items[1])) : .ints(items)
-            return Located(value: value, span: Span(start: start, end: end))
+            return IRLocated(value: value, span: IRSpan(start: start, end: end))
         }
         if current.isWord("true") || current.isWord("false") {
             let t = advance()
-            return Located(value: .bool(t.text == "true"), span: t.span)
+            return IRLocated(value: .bool(t.text == "true"), span: t.span)
         }
         var negative = false
         if current.isPunct("-") {
@@ -371,19 +371,19 @@ struct SyntaxParser {
         let sign = negative ? "-" : ""
         if t.isWord("inf") || t.isWord("nan") || (t.kind == .number && !t.text.allSatisfy({ $0.isNumber })) {
             _ = advance()
-            let span = Span(start: start, end: t.span.end)
+            let span = IRSpan(start: start, end: t.span.end)
             guard let value = Double(sign + t.text) else { throw fail("a number") }
-            return Located(value: .float(value), span: span)
+            return IRLocated(value: .float(value), span: span)
         }
         if t.kind == .number {
             if negative { position -= 1 }
             let v = try integer("an integer")
-            return Located(value: .int(checked(v)), span: v.span)
+            return IRLocated(value: .int(checked(v)), span: v.span)
         }
         throw fail("an attribute value (integer, float, true/false or [h, w])")
     }
 
-    private mutating func type() throws(StatementError) -> Located<TensorType> {
+    private mutating func type() throws(StatementError) -> IRLocated<TensorType> {
         let dtypeToken = try expect(.identifier, "a type such as 'f32[1, 3, 224, 224]'")
         var dtype = DType.f32
         if let d = DType(rawValue: dtypeToken.value) {
@@ -393,7 +393,7 @@ struct SyntaxParser {
         }
         _ = try expectPunct("[")
         var dims: [Int] = []
-        var spans: [Span] = []
+        var spans: [IRSpan] = []
         if !current.isPunct("]") {
             repeat {
                 if current.isPunct(",") { _ = advance() }
@@ -406,7 +406,7 @@ struct SyntaxParser {
             } while current.isPunct(",")
         }
         let end = try expectPunct("]").end
-        let span = Span(start: dtypeToken.span.start, end: end)
+        let span = IRSpan(start: dtypeToken.span.start, end: end)
         var count = 1
         for d in dims where d >= 0 && d <= IRParser.maxElements {
             let (product, overflow) = count.multipliedReportingOverflow(by: d)
@@ -415,6 +415,6 @@ struct SyntaxParser {
         if count > IRParser.maxElements {
             report("bad-size", "type \(dtype.rawValue)\(Shape.format(dims)) has more than 2^40 elements", span)
         }
-        return Located(value: TensorType(dtype, dims), span: span)
+        return IRLocated(value: TensorType(dtype, dims), span: span)
     }
 }

@@ -28,6 +28,14 @@ public enum DotRole: String, Sendable, Hashable, CaseIterable {
     /// A block instance collapsed into one summary node (`DotOptions.collapseDepth`).
     case block
     case output
+    /// Ops on weights rather than activations: adapter composition (DoRA), GaLore's projections.
+    case weightSpace = "weight_space"
+    /// A backward (gradient) op.
+    case gradient
+    /// An optimizer update.
+    case optimizer
+    /// GaLore's SVD projector.
+    case svd
 
     /// The legend's text for the role.
     public var title: String {
@@ -47,6 +55,10 @@ public enum DotRole: String, Sendable, Hashable, CaseIterable {
         case .parameter: "parameter"
         case .block: "collapsed block"
         case .output: "output"
+        case .weightSpace: "weight-space (adapters, projections)"
+        case .gradient: "gradient"
+        case .optimizer: "optimizer update"
+        case .svd: "SVD projector"
         }
     }
 
@@ -68,6 +80,10 @@ public enum DotRole: String, Sendable, Hashable, CaseIterable {
         case .parameter: "#DDDDDD"
         case .block: "#CCDDAA"
         case .output: "#DDCC77"
+        case .weightSpace: "#99DDAA"
+        case .gradient: "#DDBBDD"
+        case .optimizer: "#E8D8B0"
+        case .svd: "#E6B38A"
         }
     }
 
@@ -85,6 +101,10 @@ public enum DotRole: String, Sendable, Hashable, CaseIterable {
         case .loss: "shape=octagon"
         case .parameter: "shape=note, fontsize=8, height=0.2, color=\"#888888\""
         case .block: "shape=box3d, margin=\"0.12,0.08\""
+        case .weightSpace: "shape=box, style=\"filled,rounded\""
+        case .gradient: "shape=box"
+        case .optimizer: "shape=cds"
+        case .svd: "shape=hexagon"
         }
     }
 }
@@ -104,6 +124,10 @@ extension DotExport {
         case .linear: return feedsOutput ? .head : .linear
         case .regularization: return .dropout
         case .loss: return .loss
+        case .weightSpace: return .weightSpace
+        case .gradient: return .gradient
+        case .optimizer: return .optimizer
+        case .svd: return .svd
         }
     }
 
@@ -125,8 +149,8 @@ extension DotExport {
 
     private static func hasParameters(_ op: Op) -> Bool {
         switch op.category {
-        case .conv, .linear, .norm: true
-        case .activation, .elementwise, .pooling, .shape, .regularization, .loss: false
+        case .conv, .linear, .norm, .weightSpace, .optimizer: true
+        case .activation, .elementwise, .pooling, .shape, .regularization, .loss, .gradient, .svd: false
         }
     }
 
@@ -166,6 +190,23 @@ extension DotExport {
             return "dropout \(fixed(p))"
         case .softmaxCrossEntropy:
             return "softmax cross-entropy"
+        case let .nativeBatchNorm(a):
+            return a.training ? "bn (train)" : "bn"
+        case let .maxPool2dWithIndices(a):
+            return "maxpool \(a.kernel.h)x\(a.kernel.w)" + pair(a.stride, prefix: " /") + " +indices"
+        case let .nativeDropout(p):
+            return "dropout \(fixed(p)) +mask"
+        case let .scale(c):
+            return "× \(fixed(c))"
+        case let .matmul(ta, tb):
+            return "matmul" + (ta ? " Aᵀ" : "") + (tb ? " Bᵀ" : "")
+        case .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad,
+             .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
+             .softmaxCrossEntropyGrad, .sumTo, .div, .channelNorm, .reshape, .momentumUpdate, .sgdUpdate,
+             .adamUpdate, .adamDirection, .applyUpdate:
+            return String(node.op.name.map { $0 == "_" ? " " : $0 })
+        case let .svdProjector(a):
+            return "svd rank \(a.rank) every \(a.gap)"
         }
     }
 
@@ -180,7 +221,14 @@ extension DotExport {
         case .avgPool2d: return "avgpool"
         case .adaptiveAvgPool2d: return "gap"
         case .softmaxCrossEntropy: return "loss"
-        case .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .flatten, .linear, .dropout:
+        case .maxPool2dWithIndices: return "maxpool"
+        case .nativeBatchNorm: return "bn"
+        case .nativeDropout: return "dropout"
+        case .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .flatten, .linear, .dropout,
+             .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradInput, .conv2dGradWeight, .biasGrad,
+             .batchNormGrad, .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad,
+             .linearGradInput, .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate,
+             .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector:
             return node.op.name
         }
     }

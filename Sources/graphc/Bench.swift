@@ -1,0 +1,97 @@
+import ArgumentParser
+import Foundation
+import GraphIR
+import Passes
+import Zoo
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time graphc's own work: compiling the zoo, verifying, printing and parsing IR, DOT export.",
+        discussion: """
+            Reports the median of several runs per task, and for synthetic chains of growing length the
+            time per node, so that linear scaling is visible. Build in release mode to measure:
+              swift build -c release && .build/release/graphc bench
+            Results are recorded in BENCHMARKS.md.
+            """
+    )
+
+    @Option(help: "Runs per measurement (the median is reported).")
+    var repeats: Int = 9
+
+    @Option(help: "Largest synthetic chain, in nodes.")
+    var chain: Int = 100_000
+
+    func validate() throws {
+        if repeats < 1 { throw ValidationError("--repeats must be at least 1") }
+        if chain < 1_000 { throw ValidationError("--chain must be at least 1000") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            #if DEBUG
+            printError("graphc bench: this is a debug build; build with -c release to measure.")
+            #endif
+            var table = TextTable(headers: ["Task", "Nodes", "Median", "Per node"], rightAligned: [1, 2, 3])
+            func add(_ task: String, nodes: Int, _ body: () throws -> Void) rethrows {
+                let t = try median(repeats, body)
+                table.rows.append([task, grouped(nodes), format(t), format(t / Double(max(nodes, 1)))])
+            }
+            for name in ["resnet18", "resnet50", "mobilenet_v2", "efficientnet_b0"] where Zoo.source(named: name) != nil {
+                let graph = try Zoo.compile(name).graph
+                let text = IRPrinter.print(graph)
+                try add("compile \(name)", nodes: graph.nodes.count) { _ = try Zoo.compile(name) }
+                add("verify \(name)", nodes: graph.nodes.count) { _ = Verifier.verify(graph) }
+                add("print IR \(name)", nodes: graph.nodes.count) { _ = IRPrinter.print(graph) }
+                try add("parse IR \(name)", nodes: graph.nodes.count) {
+                    _ = try IRParser.parse(Array(text.utf8), file: name)
+                }
+                add("DOT export \(name)", nodes: graph.nodes.count) { _ = DotExport.dot(graph) }
+            }
+            var n = chain / 100
+            while n <= chain {
+                let graph = try Self.chain(n)
+                try add("build chain", nodes: n) { _ = try Self.chain(n) }
+                add("verify chain", nodes: n) { _ = Verifier.verify(graph) }
+                try add("print+parse chain", nodes: n) {
+                    _ = try IRParser.parse(Array(IRPrinter.print(graph).utf8), file: "chain")
+                }
+                n *= 10
+            }
+            print(table.render(), terminator: "")
+        }
+    }
+
+    /// A conv → BN → ReLU → add chain of about `nodes` nodes on a small tensor.
+    static func chain(_ nodes: Int) throws -> Graph {
+        var b = GraphBuilder(name: "chain")
+        var x = b.input("input", .f32([1, 8, 4, 4]))
+        var i = 0
+        while b.graph.nodes.count + 4 <= nodes {
+            let y = try b.conv2d(x, out: 8, kernel: Pair(3), padding: Pair(1), name: "c\(i)")
+            let z = try b.batchNorm(y, name: "n\(i)")
+            let r = try b.apply(.relu, z, name: "r\(i)")
+            x = try b.apply(.add, r, x, name: "a\(i)")
+            i += 1
+        }
+        b.output(x)
+        return b.graph
+    }
+
+    private func median(_ runs: Int, _ body: () throws -> Void) rethrows -> Double {
+        var times: [Double] = []
+        for _ in 0..<runs {
+            let start = ContinuousClock.now
+            try body()
+            let d = ContinuousClock.now - start
+            times.append(Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18)
+        }
+        return times.sorted()[runs / 2]
+    }
+
+    private func format(_ seconds: Double) -> String {
+        if seconds >= 1 { return String(format: "%.2f s", seconds) }
+        if seconds >= 1e-3 { return String(format: "%.2f ms", seconds * 1e3) }
+        if seconds >= 1e-6 { return String(format: "%.2f µs", seconds * 1e6) }
+        return String(format: "%.0f ns", seconds * 1e9)
+    }
+}

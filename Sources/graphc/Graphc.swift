@@ -1,0 +1,23 @@
+import ArgumentParser
+
+@main
+struct Graphc: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "graphc",
+        abstract: "Compile CNNs into a verified graph IR and count what fine-tuning them costs.",
+        discussion: """
+            MODEL is a zoo name (see `graphc zoo`) or a path to a model description (.model) or
+            textual IR (.gir) file. Zoo models match torchvision layer for layer.
+
+            Examples:
+              graphc zoo
+              graphc inspect resnet18 --input 3x224x224 --classes 10
+              graphc inspect mobilenet_v2 --format json
+              graphc dot resnet18 -o resnet18.svg
+              graphc verify examples/models/small_resnet.model
+              graphc ir small_resnet
+            """,
+        version: "0.1.0",
+        subcommands: [ZooCommand.self, Inspect.self, Dot.self, Verify.self, PrintIR.self, Bench.self]
+    )
+}

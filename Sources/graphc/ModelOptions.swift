@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import GraphIR
+import Zoo
+
+/// The model argument and the options that instantiate it, shared by every subcommand that loads one.
+struct ModelOptions: ParsableArguments {
+    @Argument(help: "A zoo model name, or a .model / .gir file.")
+    var model: String
+
+    @Option(help: ArgumentHelp("Per-sample input shape, e.g. 3x224x224 (default: the model's own).",
+                               valueName: "CxHxW"))
+    var input: String?
+
+    @Option(help: "Number of classes of the classifier head (default: the model's own).")
+    var classes: Int?
+
+    @Option(help: "Batch size.")
+    var batch: Int = 1
+
+    @Option(name: .customLong("set"), parsing: .singleValue,
+            help: ArgumentHelp("Set a model parameter, e.g. --set dropout=0.1 (repeatable).", valueName: "name=value"))
+    var settings: [String] = []
+
+    func validate() throws {
+        if let input, Shape.parse(input) == nil {
+            throw ValidationError("--input must look like 3x224x224 (positive integers joined by x), got '\(input)'")
+        }
+        if let classes, classes < 1 { throw ValidationError("--classes must be at least 1, got \(classes)") }
+        if batch < 1 { throw ValidationError("--batch must be at least 1, got \(batch)") }
+        for s in settings where !s.contains("=") {
+            throw ValidationError("--set takes name=value, got '\(s)'")
+        }
+    }
+
+    var overrides: ModelOverrides {
+        var o = ModelOverrides()
+        o.input = input.flatMap(Shape.parse)
+        o.classes = classes
+        o.batch = batch
+        for s in settings {
+            let parts = s.split(separator: "=", maxSplits: 1)
+            o.set[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
+        }
+        return o
+    }
+
+    /// Compiles the model, or parses it when it is textual IR (where instantiation options do not apply).
+    func load() throws -> Graph {
+        let source = try ModelSource.resolve(model)
+        if source.isIR {
+            if input != nil || classes != nil || batch != 1 || !settings.isEmpty {
+                throw CLIError("--input, --classes, --batch and --set apply to model descriptions, "
+                               + "not to the IR file '\(source.file)'")
+            }
+            return try IRParser.parse(source.bytes, file: source.file)
+        }
+        return try ModelDescription.compile(source: source.bytes, file: source.file, overrides: overrides).graph
+    }
+}
+
+/// Where a model comes from: the zoo, or a file.
+struct ModelSource {
+    var bytes: [UInt8]
+    var file: String
+    var isIR: Bool
+
+    static func resolve(_ name: String) throws -> ModelSource {
+        if let text = Zoo.source(named: name) {
+            return ModelSource(bytes: Array(text.utf8), file: Zoo.fileName(of: name), isIR: false)
+        }
+        guard FileManager.default.fileExists(atPath: name) else {
+            throw CLIError("'\(name)' is neither a zoo model nor a file. Zoo models: "
+                           + Zoo.names.joined(separator: ", "))
+        }
+        guard let data = FileManager.default.contents(atPath: name) else {
+            throw CLIError("cannot read '\(name)'")
+        }
+        return ModelSource(bytes: Array(data), file: name, isIR: name.hasSuffix(".gir"))
+    }
+}
