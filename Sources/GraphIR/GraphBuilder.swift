@@ -48,6 +48,12 @@ public struct GraphBuilder: Sendable {
 
     public mutating func output(_ id: ValueID) { graph.outputs.append(id) }
 
+    /// Marks parameter `id` trainable or frozen; state (buffers, optimizer state) is never trainable.
+    public mutating func setTrainable(_ id: ValueID, _ trainable: Bool) {
+        guard case let .parameter(role, _) = graph[id].kind else { return }
+        graph[id].kind = .parameter(role: role, trainable: trainable && role.isLearnable)
+    }
+
     public func type(of id: ValueID) -> TensorType { graph[id].type }
 }
 
