@@ -41,7 +41,7 @@ let package = Package(
         .testTarget(
             name: "PassesTests",
             dependencies: ["GraphIR", "Passes", "Zoo", "GraphTestSupport"],
-            resources: [.copy("Golden")]
+            resources: [.copy("Golden"), .copy("Fixtures")]
         ),
         .testTarget(name: "GraphvizTests", dependencies: ["Graphviz"]),
         .testTarget(
