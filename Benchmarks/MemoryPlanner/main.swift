@@ -18,7 +18,8 @@ struct SplitMix64: RandomNumberGenerator {
 }
 
 let args = CommandLine.arguments
-let n = Int(args[1])!, shape = args[2], limit = args.count > 3 ? Int(args[3])! : 64
+let n = Int(args[1])!, shape = args[2]
+let strategy = args.count > 3 ? GreedyBySize(bestFitLimit: Int(args[3])!) : GreedyBySize()
 var rng = SplitMix64(state: 1)
 func bytes(_ base: Int, _ stage: Int, _ shift: Int) -> Int {
     switch shape {
@@ -43,9 +44,9 @@ let clock = ContinuousClock()
 var plan: MemoryPlan?
 var best = Duration.seconds(1000)
 for _ in 0..<3 {
-    let t = clock.measure { plan = MemoryPlanner.plan(intervals, strategy: GreedyBySize(bestFitLimit: limit)) }
+    let t = clock.measure { plan = MemoryPlanner.plan(intervals, strategy: strategy) }
     best = min(best, t)
 }
 let s = Double(best.components.seconds) + Double(best.components.attoseconds) * 1e-18
 let ratio = Double(plan!.arenaBytes) / Double(plan!.lowerBoundBytes)
-print("layers \(n) intervals \(intervals.count) shape \(shape) limit \(limit): \(s) s (best of 3), arena/bound \(ratio)")
+print("layers \(n) intervals \(intervals.count) shape \(shape) limit \(strategy.bestFitLimit): \(s) s (best of 3), arena/bound \(ratio)")
