@@ -97,12 +97,12 @@ import Zoo
         #expect(try op("conv1.weight.galore.projector") == .svdProjector(ProjectorAttrs(rank: 8, left: true, gap: 200)))
         let state = Dictionary(uniqueKeysWithValues: g.parameters.map { (g[$0].name, g[$0].type.shape) })
         #expect(state["conv1.weight.exp_avg"] == [8, 147] && state["conv1.weight.galore_projector"] == [64, 8])
-        // fc: 10 x 512 (m < n) too; layer1.0.conv1: 64 x 576.
+        // fc: 10 x 512 (m < n) too.
         #expect(state["fc.weight.exp_avg_sq"] == [8, 512])
         let scale = try op("layer4.1.conv2.weight.galore.scale")
         #expect(scale == .scale(0.25))
         if case let .applyUpdate(a) = try op("fc.weight.update") { #expect(a.decoupled) } else { Issue.record("fc") }
-        // A tall weight (m ≥ n) takes the right projector: small_resnet's classifier is 10 x 64? use a model check.
+        // A tall weight (m ≥ n) takes the right projector.
         let tall = try Training.step(Training.forward("mobilenet_v2"), Training.config(.galore, .adam, rank: 8))
         // features.18.0: 1280 x 320 (m ≥ n): right projector 8x320, moments 1280x8.
         let ts = Dictionary(uniqueKeysWithValues: tall.parameters.map { (tall[$0].name, tall[$0].type.shape) })
