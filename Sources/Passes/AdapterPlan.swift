@@ -88,7 +88,7 @@ public struct AdapterPlan: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Plans `method` (lora or dora) on `graph` for `config`; throws `bad-rank`, `depthwise-rank`,
-    /// `no-head` or `already-adapted` diagnostics (all problems at once).
+    /// `no-head`, `already-adapted` or `adapt-training-graph` diagnostics (all rank problems at once).
     static func make(_ graph: Graph, config: TrainingConfig, method: FineTuningMethod) throws(DiagnosticError)
         -> AdapterPlan
     {
@@ -98,6 +98,11 @@ public struct AdapterPlan: Sendable, Hashable, CustomStringConvertible {
         if let adapter = graph.parameters.first(where: { graph[$0].role?.isAdapter ?? false }) {
             throw DiagnosticError([.error("already-adapted", "the graph already has adapters ('\(graph[adapter].name)'); "
                                           + "merge them (merge-adapters) before adapting again")])
+        }
+        if let node = graph.nodes.first(where: { $0.phase != .forward }) {
+            throw DiagnosticError([.error("adapt-training-graph", "\(method.rawValue) takes a forward graph (run it "
+                                          + "before autodiff); '\(node.name)' is a \(node.phase.rawValue) node",
+                                          node: node.name)])
         }
         guard r >= 1 else {
             throw DiagnosticError([.error("bad-rank", "\(method.rawValue) rank must be at least 1, got \(r)")])

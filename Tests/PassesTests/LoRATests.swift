@@ -169,11 +169,21 @@ import Testing
         #expect(throws: DiagnosticError.self) { try LoRA.plan(small, config: Adapters.config(.lora, rank: 5)) }
     }
 
-    @Test func refusesAGraphWithAdapters() throws {
+    @Test func refusesGraphsItCannotAdapt() throws {
         let g = try Adapters.adapt(try Adapters.zoo("small_resnet", input: [1, 28, 28]),
                                    Adapters.config(.lora, rank: 2))
         let e = try #require(throws: DiagnosticError.self) { try LoRA.plan(g, config: Adapters.config(.lora, rank: 2)) }
         #expect(e.diagnostics.map(\.id) == ["already-adapted"])
+        var training = try Adapters.singleConv()
+        training.nodes[0].phase = .backward
+        let t = try #require(throws: DiagnosticError.self) {
+            try LoRA.plan(training, config: Adapters.config(.lora, rank: 2, head: .frozen))
+        }
+        #expect(t.diagnostics.map(\.id) == ["adapt-training-graph"])
+        let noHead = try #require(throws: DiagnosticError.self) {
+            try DoRA.plan(try Adapters.singleConv(), config: Adapters.config(.dora, rank: 2, head: .lora))
+        }
+        #expect(noHead.diagnostics.map(\.id) == ["no-head"])
     }
 
     /// The A and B convs add N·H_out·W_out·r·(n + C_out) MACs per adapted conv (batch 1 here).
