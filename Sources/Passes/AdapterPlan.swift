@@ -6,7 +6,8 @@ import GraphIR
 // - a conv2d with groups == 1;
 // - a depthwise conv2d (groups == C_in == C_out) when `adaptDepthwise` is set, and the rank is a multiple
 //   of C (otherwise the error `depthwise-rank`, with the adapter's parameter count against the layer's);
-// - the head (the linear that feeds the graph output through parameter-free ops) when `head == .lora`.
+// - the head (`Freeze.headNodes`: the linear that feeds the graph output through parameter-free ops) when
+//   `head == .lora`.
 // Everything else that has weights (depthwise convs by default, other grouped convs, linears that are not
 // the head, the head under `train`/`frozen`) is listed as excluded, with the reason.
 //
@@ -107,8 +108,8 @@ public struct AdapterPlan: Sendable, Hashable, CustomStringConvertible {
         guard r >= 1 else {
             throw DiagnosticError([.error("bad-rank", "\(method.rawValue) rank must be at least 1, got \(r)")])
         }
-        let head = headIndex(graph)
-        if config.head == .lora && head == nil {
+        let heads = Set(Freeze.headNodes(graph))
+        if config.head == .lora && heads.isEmpty {
             problems.append(.error("no-head", "--head lora: the graph has no head (a linear layer feeding the output "
                                    + "through parameter-free ops)"))
         }
@@ -127,7 +128,7 @@ public struct AdapterPlan: Sendable, Hashable, CustomStringConvertible {
                 groups = a.groups
                 kind = a.groups == 1 ? .conv : (a.groups == cin && a.groups == m ? .depthwiseConv : .groupedConv)
             } else {
-                isHead = index == head
+                isHead = heads.contains(index)
             }
             func exclude(_ reason: String) { plan.excluded.append(Exclusion(name: node.name, kind: kind, reason: reason)) }
             switch kind {
@@ -181,15 +182,6 @@ public struct AdapterPlan: Sendable, Hashable, CustomStringConvertible {
         }
         if !problems.isEmpty { throw DiagnosticError(problems) }
         return plan
-    }
-
-    /// The head: the last linear node that reaches a graph output through parameter-free ops.
-    static func headIndex(_ graph: Graph) -> Int? {
-        let feeds = DotExport.outputFeeders(graph)
-        return graph.nodes.indices.last { index in
-            if case .linear = graph.nodes[index].op, graph.nodes[index].phase == .forward { return feeds[index] }
-            return false
-        }
     }
 }
 

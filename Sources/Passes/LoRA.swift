@@ -83,14 +83,14 @@ extension AdapterPlan {
                  adapt: (inout GraphRewriter, Int, Layer) throws -> Void) throws -> Graph
     {
         let layers = Dictionary(uniqueKeysWithValues: adapted.map { ($0.node, $0) })
-        let headIndex = head == .frozen ? Self.headIndex(graph) : nil
+        let heads = head == .frozen ? Set(Freeze.headNodes(graph)) : []
         var r = GraphRewriter(graph)
         for index in graph.nodes.indices {
             if let layer = layers[index] {
                 try adapt(&r, index, layer)
             } else {
                 try r.copy(index)
-                if index == headIndex { r.freezeParameters(ofNode: index) }
+                if heads.contains(index) { r.freezeParameters(ofNode: index) }
             }
         }
         return r.finish()

@@ -1,5 +1,5 @@
 // Shared helpers of the adapter tests (LoRA, DoRA, merge-adapters): zoo graphs at the fixture's size,
-// a freeze equivalent to what `freeze` does before `lora`/`dora`, the fixture's trainable counts, and
+// `freeze` as it runs before `lora`/`dora`, the fixture's trainable counts, and
 // graph queries by node name.
 import Foundation
 import GraphIR
@@ -13,16 +13,11 @@ enum Adapters {
         try Zoo.compile(name, overrides: ModelOverrides(input: input, classes: 10)).graph
     }
 
-    /// What `freeze` leaves for lora/dora: every learnable parameter frozen except the head's with
-    /// `head == .train`.
-    static func freeze(_ graph: Graph, head: HeadMode) -> Graph {
-        var g = graph
-        let headParams = AdapterPlan.headIndex(graph).map { Set(graph.nodes[$0].inputs.dropFirst()) } ?? []
-        for id in g.parameters {
-            guard case let .parameter(role, _) = g[id].kind else { continue }
-            g[id].kind = .parameter(role: role, trainable: role.isLearnable && head == .train && headParams.contains(id))
-        }
-        return g
+    /// `freeze` for lora/dora with head mode `head`: everything frozen but a trained head.
+    static func freeze(_ graph: Graph, head: HeadMode) throws -> Graph {
+        var config = TrainingConfig(method: .lora)
+        config.head = head
+        return try Freeze(config).run(graph)
     }
 
     static func config(_ method: FineTuningMethod, rank: Int, head: HeadMode = .lora, alpha: Double? = nil,
@@ -40,9 +35,9 @@ enum Adapters {
         config.method == .dora ? DoRA(config) as any Pass : LoRA(config)
     }
 
-    /// Freeze-equivalent, then the method's pass, then the verifier.
+    /// freeze → the method's pass, verified after each.
     static func adapt(_ graph: Graph, _ config: TrainingConfig) throws -> Graph {
-        try PassPipeline([pass(config)]).run(freeze(graph, head: config.head))
+        try PassPipeline([Freeze(config), pass(config)]).run(graph)
     }
 
     /// `trainable_params_by_method` of fixture entry `key` (e.g. `resnet18_224_nc10`).

@@ -134,11 +134,11 @@ import Testing
         let train = try Adapters.adapt(base, Adapters.config(.lora, rank: 4, head: .train))
         #expect(Adapters.param(train, "fc.weight")?.isTrainable == true && Adapters.node(train, "fc.lora_A") == nil)
         // .frozen: the pass freezes the head even if freeze left it trainable.
-        let frozen = try LoRA(Adapters.config(.lora, rank: 4, head: .frozen)).run(Adapters.freeze(base, head: .train))
+        let frozen = try LoRA(Adapters.config(.lora, rank: 4, head: .frozen)).run(try Adapters.freeze(base, head: .train))
         #expect(Adapters.param(frozen, "fc.weight")?.isTrainable == false)
         #expect(Adapters.param(frozen, "fc.bias")?.isTrainable == false)
         #expect(frozen.trainableParameterCount == train.trainableParameterCount - 5_130)
-        let lora = try LoRA(Adapters.config(.lora, rank: 4, head: .lora)).run(Adapters.freeze(base, head: .train))
+        let lora = try LoRA(Adapters.config(.lora, rank: 4, head: .lora)).run(try Adapters.freeze(base, head: .train))
         #expect(Adapters.param(lora, "fc.weight")?.isTrainable == false)
         #expect(Adapters.param(lora, "fc.bias")?.isTrainable == false)
         #expect(Adapters.param(lora, "fc.lora_A.weight")?.type.shape == [4, 512])

@@ -22,7 +22,7 @@ import Testing
             // Trainable = adapters, plus the head's own parameters when it is trained.
             let plan = try Adapters.pass(config) is DoRA ? DoRA.plan(base, config: config) : LoRA.plan(base, config: config)
             let headParams = head == .train
-                ? AdapterPlan.headIndex(base).map { base.parameterCount(of: base.nodes[$0]) } ?? 0 : 0
+                ? Freeze.headNodes(base).reduce(0) { $0 + base.parameterCount(of: base.nodes[$1]) } : 0
             #expect(g.trainableParameterCount == plan.adapterParameterCount + headParams)
             for layer in plan.adapted {
                 #expect(Adapters.param(g, "\(layer.name).weight")?.isTrainable == false)
