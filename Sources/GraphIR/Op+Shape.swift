@@ -188,7 +188,9 @@ extension Op {
         case let .batchNormGrad(a):
             // dy, x, gamma, running mean, running var, batch mean, batch inverse std.
             try Self.expect(operands[1], operands[0], op: name)
-            let y = try Op.batchNorm(a).inferUncheckedTypes(Array(operands[1...4]))[0]
+            // No beta among them: check gamma in its place, so batch_norm's rule sees its five operands.
+            let y = try Op.batchNorm(a).inferUncheckedTypes([operands[1], operands[2], operands[2], operands[3],
+                                                              operands[4]])[0]
             let c = y.shape[1]
             for i in 5...6 where operands[i].shape != [c] {
                 throw ShapeError("channel-mismatch", "batch_norm_grad statistics must be [\(c)], got \(operands[i])")
