@@ -2,48 +2,6 @@
 // analyses whose expected numbers are worked out on paper.
 import GraphIR
 
-/// `GraphBuilder`'s core with an escape hatch: a node may state its result types instead of inferring
-/// them (GraphIR's `batch_norm_grad` inference currently rejects valid operands; see the report).
-public struct TrainingGraphBuilder: Sendable {
-    public private(set) var graph: Graph
-
-    public init(name: String) { graph = Graph(name: name) }
-
-    public mutating func input(_ name: String, _ type: TensorType) -> ValueID {
-        let id = graph.appendValue(Value(name: name, type: type, kind: .input))
-        graph.inputs.append(id)
-        return id
-    }
-
-    public mutating func parameter(_ name: String, _ shape: [Int], role: ParamRole, trainable: Bool = true)
-        -> ValueID
-    {
-        let id = graph.appendValue(Value(name: name, type: .f32(shape),
-                                         kind: .parameter(role: role, trainable: trainable && role.isLearnable)))
-        graph.parameters.append(id)
-        return id
-    }
-
-    @discardableResult
-    public mutating func node(_ op: Op, _ inputs: [ValueID], name: String, phase: Phase = .forward,
-                              types given: [TensorType]? = nil) throws(ShapeError) -> [ValueID]
-    {
-        let types: [TensorType]
-        if let given { types = given } else { types = try op.inferTypes(inputs.map { graph[$0].type }) }
-        let index = graph.nodes.count
-        let outputs = types.enumerated().map { i, type in
-            graph.appendValue(Value(name: types.count == 1 ? name : "\(name).\(i)", type: type,
-                                    kind: .result(node: index, index: i)))
-        }
-        graph.nodes.append(Node(op: op, inputs: inputs, outputs: outputs, name: name, phase: phase))
-        return outputs
-    }
-
-    public mutating func output(_ id: ValueID) { graph.outputs.append(id) }
-
-    public func type(of id: ValueID) -> TensorType { graph[id].type }
-}
-
 extension Builders {
     /// conv3x3(3→4, pad 1) → native_batch_norm → relu → global avg pool → flatten → linear(4→3) →
     /// softmax cross-entropy, its backward (no input gradient for the conv: the batch needs none) and Adam
@@ -53,7 +11,7 @@ extension Builders {
     /// fc.grad_bias, fc.grad_input, flatten.grad, avgpool.grad, relu.grad, bn1.grad, conv1.grad_weight,
     /// then the updates (conv1.weight, bn1.weight, bn1.bias, fc.weight, fc.bias by default).
     public static func tinyTrainingStep(releaseGrads: Bool = false, galore: Bool = false) throws(ShapeError) -> Graph {
-        var b = TrainingGraphBuilder(name: "tiny_training")
+        var b = GraphBuilder(name: "tiny_training")
         let x = b.input("input", .f32([2, 3, 4, 4]))
         let labels = b.input("labels", .i64([2]))
         let convW = b.parameter("conv1.weight", [4, 3, 3, 3], role: .weight)
@@ -66,13 +24,13 @@ extension Builders {
         let adam = Op.adamUpdate(OptimizerAttrs(lr: 1e-3))
         var outputs: [ValueID] = []
 
-        func update(_ b: inout TrainingGraphBuilder, _ p: ValueID, _ g: ValueID, _ name: String) throws(ShapeError) {
+        func update(_ b: inout GraphBuilder, _ p: ValueID, _ g: ValueID, _ name: String) throws(ShapeError) {
             let shape = b.type(of: p).shape
             let m = b.parameter("\(name).exp_avg", shape, role: .expAvg)
             let v = b.parameter("\(name).exp_avg_sq", shape, role: .expAvgSq)
             outputs += try b.node(adam, [p, g, m, v], name: "\(name).update", phase: .optimizer)
         }
-        func galoreUpdate(_ b: inout TrainingGraphBuilder, _ p: ValueID, _ g: ValueID, _ name: String) throws(ShapeError) {
+        func galoreUpdate(_ b: inout GraphBuilder, _ p: ValueID, _ g: ValueID, _ name: String) throws(ShapeError) {
             let m = b.parameter("\(name).exp_avg", [2, 4], role: .expAvg)
             let v = b.parameter("\(name).exp_avg_sq", [2, 4], role: .expAvgSq)
             let o = Phase.optimizer
@@ -112,8 +70,7 @@ extension Builders {
         let dRelu = try b.node(.adaptiveAvgPool2dGrad, [dPool, relu], name: "avgpool.grad", phase: back)[0]
         let dBn = try b.node(.activationGrad(.relu), [dRelu, relu], name: "relu.grad", phase: back)[0]
         let dConv = try b.node(.batchNormGrad(BatchNormAttrs(training: true)),
-                               [dBn, conv, gamma, mean, variance, bn[1], bn[2]], name: "bn1.grad", phase: back,
-                               types: [b.type(of: conv), .f32([4]), .f32([4])])
+                               [dBn, conv, gamma, mean, variance, bn[1], bn[2]], name: "bn1.grad", phase: back)
         if releaseGrads {
             try update(&b, gamma, dConv[1], "bn1.weight")
             try update(&b, beta, dConv[2], "bn1.bias")
