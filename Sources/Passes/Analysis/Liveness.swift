@@ -290,11 +290,4 @@ public struct Liveness: Sendable, Hashable {
         live.sort { $0.bytes != $1.bytes ? $0.bytes > $1.bytes : $0.value < $1.value }
         return Array(live.prefix(limit))
     }
-
-    /// Non-alias values of the non-persistent categories with their intervals, in value order.
-    public func transientValues() -> [(value: ValueID, entry: Entry)] {
-        entries.enumerated().compactMap { v, entry in
-            entry.aliasOf == nil && !entry.category.isPersistent ? (ValueID(v), entry) : nil
-        }
-    }
 }
