@@ -17,6 +17,11 @@ enum Training {
         return try PassPipeline(passes).run(forward)
     }
 
+    /// freeze → autodiff → optimizer → dce: the whole training step.
+    static func step(_ forward: Graph, _ config: TrainingConfig) throws -> Graph {
+        try PassPipeline([Freeze(config), Autodiff(), OptimizerPass(config), DeadCodeElimination()]).run(forward)
+    }
+
     static func config(_ method: FineTuningMethod, _ optimizer: OptimizerKind = .adam, rank: Int = 8,
                        train: [String] = [], releaseGrads: Bool = false) -> TrainingConfig {
         var c = TrainingConfig(method: method)
