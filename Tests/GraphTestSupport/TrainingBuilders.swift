@@ -6,7 +6,8 @@ extension Builders {
     /// conv3x3(3→4, pad 1) → native_batch_norm → relu → global avg pool → flatten → linear(4→3) →
     /// softmax cross-entropy, its backward (no input gradient for the conv: the batch needs none) and Adam
     /// updates, at batch 2 on 4x4 images. With `releaseGrads` each update follows its gradient; with
-    /// `galore` the linear weight takes GaLore's projected Adam (rank 2, left projector).
+    /// `galore` the linear weight takes GaLore's projected Adam (rank 2, left projector), named as
+    /// `OptimizerPass` names it (the gradient reshaped to its own shape, to exercise the view).
     /// Nodes in order: conv1, bn1, relu, avgpool, flatten, fc, loss, loss.grad, fc.grad_weight,
     /// fc.grad_bias, fc.grad_input, flatten.grad, avgpool.grad, relu.grad, bn1.grad, conv1.grad_weight,
     /// then the updates (conv1.weight, bn1.weight, bn1.bias, fc.weight, fc.bias by default).
@@ -33,20 +34,21 @@ extension Builders {
         func galoreUpdate(_ b: inout GraphBuilder, _ p: ValueID, _ g: ValueID, _ name: String) throws(ShapeError) {
             let m = b.parameter("\(name).exp_avg", [2, 4], role: .expAvg)
             let v = b.parameter("\(name).exp_avg_sq", [2, 4], role: .expAvgSq)
+            _ = b.parameter("\(name).galore_projector", [3, 2], role: .galoreProjector)
             let o = Phase.optimizer
-            let gm = try b.node(.reshape(shape: [3, 4]), [g], name: "\(name).galore_grad", phase: o)[0]
+            let gm = try b.node(.reshape(shape: [3, 4]), [g], name: "\(name).galore.grad", phase: o)[0]
             let proj = try b.node(.svdProjector(ProjectorAttrs(rank: 2, left: true, gap: 200)), [gm],
-                                  name: "\(name).galore_projector", phase: o)[0]
-            let r = try b.node(.matmul(transposeA: true, transposeB: false), [proj, gm], name: "\(name).galore_project",
+                                  name: "\(name).galore.projector", phase: o)[0]
+            let r = try b.node(.matmul(transposeA: true, transposeB: false), [proj, gm], name: "\(name).galore.project",
                                phase: o)[0]
-            let dir = try b.node(.adamDirection(OptimizerAttrs(lr: 1e-3)), [r, m, v], name: "\(name).adam_direction",
+            let dir = try b.node(.adamDirection(OptimizerAttrs(lr: 1e-3)), [r, m, v], name: "\(name).galore.adam",
                                  phase: o)
             let back = try b.node(.matmul(transposeA: false, transposeB: false), [proj, dir[0]],
-                                  name: "\(name).galore_back", phase: o)[0]
-            let scaled = try b.node(.scale(0.25), [back], name: "\(name).galore_scale", phase: o)[0]
-            let u = try b.node(.reshape(shape: [3, 4]), [scaled], name: "\(name).galore_update", phase: o)[0]
+                                  name: "\(name).galore.back", phase: o)[0]
+            let scaled = try b.node(.scale(0.25), [back], name: "\(name).galore.scale", phase: o)[0]
+            let u = try b.node(.reshape(shape: [3, 4]), [scaled], name: "\(name).galore.reshape", phase: o)[0]
             outputs += try b.node(.applyUpdate(OptimizerAttrs(lr: 1e-3)), [p, u], name: "\(name).update", phase: o)
-            outputs += [dir[1], dir[2]]
+            outputs += [dir[1], dir[2], proj]
         }
 
         let conv = try b.node(.conv2d(Conv2dAttrs(padding: Pair(1))), [x, convW], name: "conv1")[0]

@@ -3,7 +3,9 @@
 // The schedule is the node order: step i executes node i. One forward sweep over the nodes:
 // 1. Aliases: a result that reuses an operand's storage (`Op.aliasedOperand(ofResult:)`: optimizer
 //    updates write their parameter and state in place; `reshape` and `flatten` are views, as in PyTorch)
-//    gets that operand's root value and no storage of its own; reading an alias reads its root.
+//    gets that operand's root value and no storage of its own; reading an alias reads its root. GaLore's
+//    `svd_projector W.galore.projector` writes the state `W.galore_projector` (matched by name, since the
+//    op does not read the state it replaces).
 // 2. Last uses: each operand's root is used at the reading node's step; a graph output lives to the end.
 // 3. Categories: inputs and parameters by their kind and role; a root read as a parameter's gradient
 //    (operand 1 of sgd/momentum/adam updates, or a GaLore gradient's reshape fed to `svd_projector`,
@@ -190,6 +192,8 @@ public struct Liveness: Sendable, Hashable {
         var isGradient = Array(repeating: false, count: count)
         var readByBackward = Array(repeating: false, count: count)
         var savedForBackward = Array(repeating: false, count: count)
+        var projectorState: [String: ValueID] = [:]
+        for id in graph.parameters where graph[id].role == .galoreProjector { projectorState[graph[id].name] = id }
 
         for (step, node) in graph.nodes.enumerated() {
             let backward = node.phase == .backward
@@ -209,6 +213,9 @@ public struct Liveness: Sendable, Hashable {
                 if let j = node.op.aliasedOperand(ofResult: k), j < node.inputs.count {
                     root[id.raw] = root[node.inputs[j].raw]
                 }
+            }
+            if case .svdProjector = node.op, let state = projectorState[Self.projectorStateName(node.name)] {
+                root[node.outputs[0].raw] = state.raw
             }
         }
         for id in graph.outputs { lastUse[root[id.raw]] = lastStep }
@@ -277,6 +284,13 @@ public struct Liveness: Sendable, Hashable {
         categoryMax = maxima
         categoryMaxTotal = maxima.total
         savedActivationBytes = saved
+    }
+
+    /// The GaLore projector state that svd_projector node `node` recomputes: `W.galore.projector` writes
+    /// `W.galore_projector` (`OptimizerPass`'s names; svd_projector does not read the state it replaces).
+    static func projectorStateName(_ node: String) -> String {
+        let suffix = ".galore.projector"
+        return node.hasSuffix(suffix) ? node.dropLast(suffix.count) + ".galore_projector" : ""
     }
 
     /// The `limit` largest storages live at the peak step, largest first (ties by value id).
