@@ -16,14 +16,14 @@
 ///
 /// Robustness: every index is bounds-checked, integers go through `Int(String)` (nil on overflow), a
 /// type may have at most 2^40 elements and no dimension above that, and integer attributes must lie in
-/// ±2^20, so that no later shape arithmetic can overflow.
+/// ±(2^31 − 1), the bound shape inference puts on attributes, so that no later arithmetic can overflow.
 
 /// Parses `.gir` text.
 public enum IRParser {
     /// Largest element count (and dimension) a declared type may have.
     public static let maxElements = 1 << 40
     /// Largest magnitude of an integer attribute.
-    public static let maxAttributeMagnitude = 1 << 20
+    public static let maxAttributeMagnitude = (1 << 31) - 1
     /// Parsing stops after this many errors.
     public static let maxErrors = 100
 

@@ -59,7 +59,11 @@ extension Op {
             let m = max(g[0], g[1]), k = min(g[0], g[1])
             let total = saturatingProduct([4, m, k, k]).addingReportingOverflow(saturatingProduct([8, k, k, k]))
             if total.overflow { return Int.max }
-            return (total.partialValue + a.gap - 1) / a.gap
+            // Rounded up without forming total + gap - 1 (which can overflow); a gap below 1 (an
+            // unverified graph) counts every step rather than dividing by zero.
+            let gap = max(a.gap, 1)
+            let (q, r) = total.partialValue.quotientAndRemainder(dividingBy: gap)
+            return r == 0 ? q : q + 1
         case .conv2d, .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .maxPool2d,
              .avgPool2d, .adaptiveAvgPool2d, .flatten, .linear, .dropout, .softmaxCrossEntropy, .nativeBatchNorm,
              .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradInput,

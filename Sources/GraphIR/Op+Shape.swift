@@ -187,16 +187,28 @@ extension Op {
             return [.f32([dy.shape[1]])]
         case let .batchNormGrad(a):
             // dy, x, gamma, running mean, running var, batch mean, batch inverse std.
+            // (batch_norm takes x, gamma, beta, running mean, running var: there is no beta here, so the
+            // forward rule cannot be reused on operands 1...4.)
             try Self.expect(operands[1], operands[0], op: name)
-            // No beta among them: check gamma in its place, so batch_norm's rule sees its five operands.
-            let y = try Op.batchNorm(a).inferUncheckedTypes([operands[1], operands[2], operands[2], operands[3],
-                                                              operands[4]])[0]
-            let c = y.shape[1]
-            for i in 5...6 where operands[i].shape != [c] {
-                throw ShapeError("channel-mismatch", "batch_norm_grad statistics must be [\(c)], got \(operands[i])")
+            let x = operands[1]
+            guard x.rank == 2 || x.rank == 4 else {
+                throw ShapeError("rank", "batch_norm_grad expects a 2-D or 4-D input, got \(x)")
             }
-            return [y, .f32([c]), .f32([c])]
-        case .activationGrad, .dropoutGrad:
+            guard a.eps > 0 else { throw ShapeError("bad-attribute", "batch_norm_grad eps must be positive") }
+            let c = x.shape[1]
+            for (i, role) in [(2, "gamma"), (3, "running mean"), (4, "running variance"), (5, "batch mean"),
+                              (6, "batch inverse std")] where operands[i].shape != [c] {
+                throw ShapeError("channel-mismatch",
+                                 "batch_norm_grad \(role) has shape \(Shape.format(operands[i].shape)), "
+                                 + "expected [\(c)] for an input with \(c) channels")
+            }
+            return [x, .f32([c]), .f32([c])]
+        case .activationGrad:
+            try Self.expect(operands[1].withDType(.f32), operands[0], op: name)
+            return [operands[0]]
+        case let .dropoutGrad(p):
+            // The same p as the forward native_dropout (the gradient scales by 1 / (1 - p)).
+            guard p >= 0 && p < 1 else { throw ShapeError("bad-attribute", "dropout_grad p must be in [0, 1), got \(p)") }
             try Self.expect(operands[1].withDType(.f32), operands[0], op: name)
             return [operands[0]]
         case let .maxPool2dGrad(a):

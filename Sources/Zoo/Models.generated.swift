@@ -64,19 +64,18 @@ block squeeze_excitation(squeeze) {
 #   [1x1 expand Conv2dNormActivation, only when expanded != in], depthwise Conv2dNormActivation,
 #   SqueezeExcitation(expanded, max(1, in // 4)), 1x1 projection Conv2dNormActivation without activation
 # where expanded = _make_divisible(in * expand, 8). Residual add when stride 1 and in == out.
-# (`block` is a keyword of this language, hence the spliced {"block"} segment.)
 block mbconv(expand, kernel, stride, out) {
     let expanded = make_divisible(channels(input) * expand, 8)
     let k = 0
     if expanded != channels(input) {
-        {"block"}.0 = conv_bn_act(expanded, kernel = 1)
+        block.0 = conv_bn_act(expanded, kernel = 1)
         let k = 1
     }
-    {"block"}.{k} = conv_bn_act(expanded, kernel = kernel, stride = stride, groups = expanded)
-    {"block"}.{k + 1} = squeeze_excitation(max(1, channels(input) / 4))
-    {"block"}.{k + 2} = conv_bn_act(out, kernel = 1, act = "none")
+    block.{k} = conv_bn_act(expanded, kernel = kernel, stride = stride, groups = expanded)
+    block.{k + 1} = squeeze_excitation(max(1, channels(input) / 4))
+    block.{k + 2} = conv_bn_act(out, kernel = 1, act = "none")
     if stride == 1 && channels(input) == out {
-        add = add <- input, {"block"}.{k + 2}
+        add = add <- input, block.{k + 2}
     }
 }
 """#,
@@ -219,22 +218,21 @@ block squeeze_excitation(squeeze) {
 #   [1x1 expand Conv2dNormActivation, only when expanded != in], depthwise Conv2dNormActivation,
 #   [SqueezeExcitation(expanded, _make_divisible(expanded // 4, 8)), only when SE],
 #   1x1 projection Conv2dNormActivation without activation
-# so the indices shift. Residual add when stride 1 and in == out. (`block` is a keyword of this
-# language, hence the spliced {"block"} segment.)
+# so the indices shift. Residual add when stride 1 and in == out.
 block inverted_residual(kernel, expanded, out, se, act, stride) {
     let k = 0
     if expanded != channels(input) {
-        {"block"}.0 = conv_bn_act(expanded, kernel = 1, act = act)
+        block.0 = conv_bn_act(expanded, kernel = 1, act = act)
         let k = 1
     }
-    {"block"}.{k} = conv_bn_act(expanded, kernel = kernel, stride = stride, groups = expanded, act = act)
+    block.{k} = conv_bn_act(expanded, kernel = kernel, stride = stride, groups = expanded, act = act)
     if se {
         let k = k + 1
-        {"block"}.{k} = squeeze_excitation(make_divisible(expanded / 4, 8))
+        block.{k} = squeeze_excitation(make_divisible(expanded / 4, 8))
     }
-    {"block"}.{k + 1} = conv_bn_act(out, kernel = 1, act = "none")
+    block.{k + 1} = conv_bn_act(out, kernel = 1, act = "none")
     if stride == 1 && channels(input) == out {
-        add = add <- input, {"block"}.{k + 1}
+        add = add <- input, block.{k + 1}
     }
 }
 """#,
@@ -299,22 +297,21 @@ block squeeze_excitation(squeeze) {
 #   [1x1 expand Conv2dNormActivation, only when expanded != in], depthwise Conv2dNormActivation,
 #   [SqueezeExcitation(expanded, _make_divisible(expanded // 4, 8)), only when SE],
 #   1x1 projection Conv2dNormActivation without activation
-# so the indices shift. Residual add when stride 1 and in == out. (`block` is a keyword of this
-# language, hence the spliced {"block"} segment.)
+# so the indices shift. Residual add when stride 1 and in == out.
 block inverted_residual(kernel, expanded, out, se, act, stride) {
     let k = 0
     if expanded != channels(input) {
-        {"block"}.0 = conv_bn_act(expanded, kernel = 1, act = act)
+        block.0 = conv_bn_act(expanded, kernel = 1, act = act)
         let k = 1
     }
-    {"block"}.{k} = conv_bn_act(expanded, kernel = kernel, stride = stride, groups = expanded, act = act)
+    block.{k} = conv_bn_act(expanded, kernel = kernel, stride = stride, groups = expanded, act = act)
     if se {
         let k = k + 1
-        {"block"}.{k} = squeeze_excitation(make_divisible(expanded / 4, 8))
+        block.{k} = squeeze_excitation(make_divisible(expanded / 4, 8))
     }
-    {"block"}.{k + 1} = conv_bn_act(out, kernel = 1, act = "none")
+    block.{k + 1} = conv_bn_act(out, kernel = 1, act = "none")
     if stride == 1 && channels(input) == out {
-        add = add <- input, {"block"}.{k + 1}
+        add = add <- input, block.{k + 1}
     }
 }
 """#,

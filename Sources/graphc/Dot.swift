@@ -16,7 +16,7 @@ struct Dot: ParsableCommand {
             Examples:
               graphc dot small_resnet
               graphc dot resnet18 -o resnet18.png
-              graphc dot resnet50 --collapse-depth 1 -o resnet50.svg
+              graphc dot resnet50 --collapse-depth 0 -o resnet50.png   # one node per block
               graphc dot mobilenet_v2 --unfold-params -o mnv2.dot
             """
     )
@@ -32,7 +32,7 @@ struct Dot: ParsableCommand {
     @Flag(help: "Draw parameters as nodes of their own instead of folding them into their op.")
     var unfoldParams = false
 
-    @Option(help: "Collapse block instances nested deeper than N into one node each.")
+    @Option(help: "Collapse block instances nested deeper than N into one node each (0: one node per top-level block).")
     var collapseDepth: Int?
 
     @Flag(help: "Leave tensor shapes off the edges.")

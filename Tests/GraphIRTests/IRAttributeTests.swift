@@ -12,6 +12,30 @@ let sampleOps: [Op] = [
     .avgPool2d(Pool2dAttrs(kernel: Pair(2, 3), stride: Pair(1), ceilMode: false, countIncludePad: false)),
     .adaptiveAvgPool2d(output: Pair(7, 1)), .flatten(startDim: 1), .linear, .dropout(p: 0.25),
     .softmaxCrossEntropy,
+    // Training forward and weight-space ops.
+    .nativeBatchNorm(BatchNormAttrs(eps: 1e-4, momentum: 0.2, training: true)),
+    .maxPool2dWithIndices(Pool2dAttrs(kernel: Pair(3, 2), stride: Pair(2, 1), padding: Pair(1, 0), ceilMode: true)),
+    .nativeDropout(p: 0.3), .scale(0.125), .div, .channelNorm,
+    .matmul(transposeA: true, transposeB: false), .reshape(shape: [4, 1, 3, 3]),
+    // Gradients.
+    .conv2dGradInput(Conv2dAttrs(stride: Pair(2), padding: Pair(1), dilation: Pair(2, 1), groups: 2),
+                     input: Pair(9, 7)),
+    .conv2dGradWeight(Conv2dAttrs(stride: Pair(1, 2), padding: Pair(0, 1), dilation: Pair(1), groups: 3),
+                      kernel: Pair(3, 1)),
+    .biasGrad, .batchNormGrad(BatchNormAttrs(eps: 1e-3, momentum: 0.05, training: true)),
+    .activationGrad(.relu), .activationGrad(.relu6), .activationGrad(.hardswish), .activationGrad(.hardsigmoid),
+    .activationGrad(.silu), .activationGrad(.sigmoid),
+    .maxPool2dGrad(Pool2dAttrs(kernel: Pair(2), stride: Pair(1), padding: Pair(1), ceilMode: false)),
+    .avgPool2dGrad(Pool2dAttrs(kernel: Pair(3), stride: Pair(2), padding: Pair(1), ceilMode: true, countIncludePad: false)),
+    .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad(p: 0.4), .softmaxCrossEntropyGrad,
+    .sumTo(shape: [8, 1, 1]),
+    // Optimizer steps.
+    .sgdUpdate(OptimizerAttrs(lr: 0.05, weightDecay: 1e-4)),
+    .momentumUpdate(OptimizerAttrs(lr: 0.01, momentum: 0.9)),
+    .adamUpdate(OptimizerAttrs(lr: 3e-4, beta1: 0.8, beta2: 0.99, eps: 1e-6, weightDecay: 0.01, decoupled: true)),
+    .adamDirection(OptimizerAttrs(lr: 1e-3, beta1: 0.85)),
+    .applyUpdate(OptimizerAttrs(lr: 2e-3, weightDecay: 0.1, decoupled: true)),
+    .svdProjector(ProjectorAttrs(rank: 4, left: true, gap: 200)),
 ]
 
 @Suite struct IRAttributeTests {
@@ -37,6 +61,54 @@ let sampleOps: [Op] = [
         #expect(keys(.flatten(startDim: 1)) == ["start_dim"])
         #expect(keys(.dropout(p: 0.5)) == ["p"])
         #expect(keys(.relu).isEmpty)
+        let conv = Conv2dAttrs()
+        #expect(keys(.conv2dGradInput(conv, input: Pair(4))) == ["dilation", "groups", "input", "padding", "stride"])
+        #expect(keys(.conv2dGradWeight(conv, kernel: Pair(3))) == ["dilation", "groups", "kernel", "padding", "stride"])
+        #expect(keys(.nativeBatchNorm(BatchNormAttrs())) == ["eps", "momentum", "training"])
+        #expect(keys(.batchNormGrad(BatchNormAttrs())) == ["eps", "momentum", "training"])
+        #expect(keys(.maxPool2dWithIndices(Pool2dAttrs(kernel: Pair(2)))) == ["ceil_mode", "kernel", "padding", "stride"])
+        #expect(keys(.maxPool2dGrad(Pool2dAttrs(kernel: Pair(2)))) == ["ceil_mode", "kernel", "padding", "stride"])
+        #expect(keys(.avgPool2dGrad(Pool2dAttrs(kernel: Pair(2))))
+            == ["ceil_mode", "count_include_pad", "kernel", "padding", "stride"])
+        #expect(keys(.nativeDropout(p: 0.5)) == ["p"])
+        #expect(keys(.dropoutGrad(p: 0.5)) == ["p"])
+        #expect(keys(.scale(2)) == ["factor"])
+        #expect(keys(.matmul(transposeA: false, transposeB: true)) == ["transpose_a", "transpose_b"])
+        #expect(keys(.reshape(shape: [1])) == ["shape"])
+        #expect(keys(.sumTo(shape: [])) == ["shape"])
+        #expect(keys(.svdProjector(ProjectorAttrs(rank: 1, left: false, gap: 1))) == ["gap", "left", "rank"])
+        let optimizerKeys = ["beta1", "beta2", "decoupled", "eps", "lr", "momentum", "weight_decay"]
+        for op: Op in [.sgdUpdate(OptimizerAttrs(lr: 1)), .momentumUpdate(OptimizerAttrs(lr: 1)),
+                       .adamUpdate(OptimizerAttrs(lr: 1)), .adamDirection(OptimizerAttrs(lr: 1)),
+                       .applyUpdate(OptimizerAttrs(lr: 1))] {
+            #expect(keys(op) == optimizerKeys, "\(op.name)")
+        }
+        for op: Op in [.div, .channelNorm, .biasGrad, .activationGrad(.silu), .adaptiveAvgPool2dGrad,
+                       .linearGradInput, .linearGradWeight, .softmaxCrossEntropyGrad] {
+            #expect(keys(op).isEmpty, "\(op.name)")
+        }
+    }
+
+    /// Integer lists print as `[a, b, ...]`; the parser reads a two-element list as a pair, and list
+    /// readers accept a pair, so shapes of every length (0, 1, 2, 4) read back.
+    @Test(arguments: [[], [7], [3, 5], [2, 1, 4], [4, 1, 3, 3]])
+    func integerListsOfAnyLength(_ shape: [Int]) throws {
+        #expect(AttributeValue.ints(shape).description == "[" + shape.map(String.init).joined(separator: ", ") + "]")
+        #expect(try Op(name: "reshape", attributes: ["shape": .ints(shape)]) == .reshape(shape: shape))
+        #expect(try Op(name: "sum_to", attributes: ["shape": .ints(shape)]) == .sumTo(shape: shape))
+        if shape.count == 2 {
+            #expect(try Op(name: "reshape", attributes: ["shape": .pair(Pair(shape[0], shape[1]))])
+                == .reshape(shape: shape))
+        }
+    }
+
+    @Test func activationGradientNames() throws {
+        for a in Activation.allCases {
+            #expect(Op.activationGrad(a).name == a.rawValue + "_grad")
+            #expect(try Op(name: a.rawValue + "_grad", attributes: [:]) == .activationGrad(a))
+        }
+        #expect(problems("tanh_grad", [:]) == ["unknown-op"])
+        #expect(problems("_grad", [:]) == ["unknown-op"])
     }
 
     @Test func attributeTextForms() {
@@ -81,6 +153,22 @@ let sampleOps: [Op] = [
         #expect(problems("adaptive_avg_pool2d", ["output": .int(1)]) == ["attribute-type"])
         #expect(problems("batch_norm", ["eps": .float(1e-5), "momentum": .float(0.1), "training": .int(0)])
             == ["attribute-type"])
+        #expect(problems("reshape", ["shape": .int(4)]) == ["attribute-type"])
+        #expect(problems("sum_to", ["shape": .bool(true)]) == ["attribute-type"])
+        #expect(problems("matmul", ["transpose_a": .int(1), "transpose_b": .bool(false)]) == ["attribute-type"])
+        #expect(problems("conv2d_grad_input", ["dilation": .pair(Pair(1)), "groups": .int(1), "input": .ints([4, 4, 4]),
+                                               "padding": .pair(Pair(0)), "stride": .pair(Pair(1))])
+            == ["attribute-type"])
+        #expect(problems("svd_projector", ["gap": .float(10), "left": .bool(true), "rank": .int(2)]) == ["attribute-type"])
+    }
+
+    @Test func optimizerAttributesAreAllRequired() {
+        #expect(problems("adam_update", ["lr": .float(1e-3)])
+            == Array(repeating: "missing-attribute", count: 6))
+        #expect(problems("sgd_update", ["beta1": .float(0.9), "beta2": .float(0.999), "decoupled": .bool(false),
+                                        "eps": .float(1e-8), "lr": .int(1), "momentum": .int(0),
+                                        "weight_decay": .int(0), "nesterov": .bool(true)])
+            == ["unknown-attribute"])
     }
 
     @Test func integerAcceptedWhereFloatExpected() throws {

@@ -27,6 +27,30 @@ import Testing
         try assertGolden(IRPrinter.print(try Builders.tinyConvnet()), "tiny_convnet.gir")
     }
 
+    /// A tiny convnet's training step: multi-output lines, i64 and bool results, phases, optimizer state.
+    @Test func trainingConvnetGolden() throws {
+        try assertGolden(IRPrinter.print(try Builders.trainingConvnet()), "training_convnet.gir")
+    }
+
+    @Test func trainingLines() throws {
+        let graph = try Builders.trainingConvnet()
+        #expect(Verifier.verify(graph).isEmpty)
+        let lines = IRPrinter.print(graph).split(separator: "\n").map(String.init)
+        let nodeLines = lines.filter { $0.contains(" = ") }
+        #expect(nodeLines.count == graph.nodes.count)
+        for (line, node) in zip(nodeLines, graph.nodes) {
+            #expect(line.hasSuffix(" backward") == (node.phase == .backward), "\(line)")
+            #expect(line.hasSuffix(" optimizer") == (node.phase == .optimizer), "\(line)")
+            #expect(line.components(separatedBy: " = ")[0].split(separator: ",").count == node.outputs.count)
+        }
+        #expect(lines.contains { $0.contains("= max_pool2d_with_indices(") && $0.contains(", i64[2, 4, 4, 4] \"features.3\" in \"features\"") })
+        #expect(lines.contains { $0.contains("= native_dropout(") && $0.contains(": f32[2, 4], bool[2, 4] \"dropout\"") })
+        #expect(lines.contains { $0.contains("= reshape(") && $0.contains("{shape = [2, 4, 1, 1]}") })
+        #expect(lines.contains { $0.contains(#""features.0.weight.exp_avg" : f32[4, 3, 3, 3] exp_avg"#) })
+        #expect(lines.contains { $0.contains(#""classifier.weight.momentum_buffer" : f32[3, 4] momentum_buffer"#) })
+        #expect(lines.contains(#"  input %1 "labels" : i64[2]"#))
+    }
+
     @Test func tinyConvnetLines() throws {
         let lines = IRPrinter.print(try Builders.tinyConvnet()).split(separator: "\n").map(String.init)
         #expect(lines.first == #"graph "tiny_convnet" {"#)
@@ -63,7 +87,7 @@ import Testing
     }
 
     @Test func multipleResultsAreListed() {
-        // No op has two results yet; the syntax is still printed generally.
+        // A relu with two results (which the verifier rejects): the syntax is printed generally.
         var g = Graph(name: "multi")
         let x = g.appendValue(Value(name: "x", type: .f32([2]), kind: .input))
         g.inputs = [x]

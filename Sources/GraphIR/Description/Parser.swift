@@ -176,6 +176,7 @@ struct Parser {
     private mutating func layer() throws(DiagnosticError) -> LayerStatement {
         switch token.kind {
         case .identifier, .int, .symbol("{"): break
+        case .keyword where pos + 1 < tokens.count && tokens[pos + 1].isSymbol("."): break
         default: throw unexpected("a statement")
         }
         let target = try path()
@@ -205,16 +206,18 @@ struct Parser {
                               arguments: arguments, callSpan: callSpan, refs: refs, refsSpan: refsSpan)
     }
 
-    /// `a.0.{i}`. The first segment may be an integer or a splice only in targets and refs.
+    /// `a.0.{i}`. The first segment may be an integer or a splice only in targets and refs. A keyword is
+    /// a plain name inside a path (`features.1.0.block.0`, as torchvision's EfficientNet names layers).
     private mutating func path() throws(DiagnosticError) -> [Segment] {
-        var segments = [try segment()]
-        while accept(".") { segments.append(try segment()) }
+        var segments = [try segment(keywordAllowed: pos + 1 < tokens.count && tokens[pos + 1].isSymbol("."))]
+        while accept(".") { segments.append(try segment(keywordAllowed: true)) }
         return segments
     }
 
-    private mutating func segment() throws(DiagnosticError) -> Segment {
+    private mutating func segment(keywordAllowed: Bool) throws(DiagnosticError) -> Segment {
         switch token.kind {
         case let .identifier(name): return .name(name, advance().span)
+        case let .keyword(name) where keywordAllowed: return .name(name, advance().span)
         case let .int(i): return .index(i, advance().span)
         case .symbol("{"):
             try nest()

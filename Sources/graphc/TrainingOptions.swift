@@ -1,0 +1,68 @@
+import ArgumentParser
+import Passes
+
+extension FineTuningMethod: ExpressibleByArgument {}
+extension OptimizerKind: ExpressibleByArgument {}
+extension HeadMode: ExpressibleByArgument {}
+extension SavingPolicy: ExpressibleByArgument {}
+
+/// How to fine-tune: the method and its knobs, shared by analyze, dot --training and timeline.
+struct TrainingOptions: ParsableArguments {
+    @Option(help: "Fine-tuning method: fft, bnh, head, lora, dora or galore.")
+    var method: FineTuningMethod = .fft
+
+    @Option(help: "LoRA / DoRA / GaLore rank.")
+    var rank: Int = 8
+
+    @Option(help: "LoRA / DoRA alpha (default: the rank, a scale of 1).")
+    var alpha: Double?
+
+    @Option(help: "Optimizer: sgd, momentum, adam or adamw.")
+    var optimizer: OptimizerKind = .adam
+
+    @Option(help: "LoRA / DoRA: the classifier head is trained fully (train), adapted (lora) or frozen.")
+    var head: HeadMode = .train
+
+    @Flag(help: "LoRA / DoRA: adapt depthwise convs too (rank must be a multiple of their channels).")
+    var adaptDepthwise = false
+
+    @Option(name: .customLong("train"), parsing: .singleValue,
+            help: ArgumentHelp("Also train parameters matching GLOB, e.g. 'layer4.*' (repeatable).", valueName: "GLOB"))
+    var trainGlobs: [String] = []
+
+    @Flag(help: "Apply each update as soon as its gradient is complete, so gradients die early.")
+    var releaseGrads = false
+
+    @Option(help: "GaLore: steps between SVD projector updates.")
+    var galoreGap: Int = 200
+
+    @Option(help: "GaLore: scale of the projected update.")
+    var galoreScale: Double = 0.25
+
+    @Option(help: "Saved tensors: pytorch (what autograd saves) or minimal.")
+    var saving: SavingPolicy = .pytorch
+
+    func validate() throws {
+        if rank < 1 { throw ValidationError("--rank must be at least 1, got \(rank)") }
+        if let alpha, !(alpha > 0) { throw ValidationError("--alpha must be positive") }
+        if galoreGap < 1 { throw ValidationError("--galore-gap must be at least 1") }
+        if method == .galore && optimizer != .adam && optimizer != .adamw {
+            throw ValidationError("GaLore projects Adam's state: use --optimizer adam or adamw")
+        }
+    }
+
+    var config: TrainingConfig {
+        var c = TrainingConfig(method: method)
+        c.rank = rank
+        c.alpha = alpha
+        c.optimizer = optimizer
+        c.head = head
+        c.adaptDepthwise = adaptDepthwise
+        c.train = trainGlobs
+        c.releaseGrads = releaseGrads
+        c.galoreGap = galoreGap
+        c.galoreScale = galoreScale
+        c.saving = saving
+        return c
+    }
+}

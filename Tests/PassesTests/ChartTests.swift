@@ -1,0 +1,56 @@
+import Foundation
+import Passes
+import Testing
+
+/// Charts are pinned-node DOT: deterministic, one node per bar segment, the peak found and marked.
+@Suite struct ChartTests {
+    static func timeline(steps: Int) -> TimelineChart {
+        var chart = TimelineChart(title: "test timeline", series: [
+            .init(name: "parameters", color: "#77AADD", values: Array(repeating: 1000, count: steps)),
+            .init(name: "activations", color: "#EE8866",
+                  values: (0..<steps).map { $0 < steps / 2 ? $0 * 100 : (steps - $0) * 100 }),
+        ])
+        chart.phases = [("forward", 0), ("backward", steps / 2)]
+        chart.peakNotes = ["layer4.conv2", "activations 50%"]
+        return chart
+    }
+
+    @Test func peakIsTheLargestTotal() {
+        let chart = Self.timeline(steps: 100)
+        #expect(chart.peak.step == 50)
+        #expect(chart.peak.bytes == 1000 + 5000)
+    }
+
+    @Test func longSchedulesAreBucketedWithoutLosingThePeak() {
+        let chart = Self.timeline(steps: 10_001)
+        let dot = chart.dot()
+        // At most maxColumns columns, two series each, plus grid, labels and legend.
+        let rects = dot.split(separator: "\n").filter { $0.contains("shape=box") }.count
+        #expect(rects < 2 * chart.maxColumns + 40)
+        #expect(dot.contains("peak \(formatBytes(chart.peak.bytes)) at step \(chart.peak.step)"))
+    }
+
+    @Test func deterministic() {
+        #expect(Self.timeline(steps: 500).dot() == Self.timeline(steps: 500).dot())
+    }
+
+    @Test func barChartHasOneBarPerRowAndPanel() {
+        let chart = BarChart(title: "compare", rows: ["fft", "lora r8", "dora r8"], panels: [
+            .init(title: "trainable params", bars: [
+                .init(value: 100, text: "100", color: "#77AADD"), .init(value: 3, text: "3 (−97%)", color: "#EE8866"),
+                .init(value: 4, text: "4 (−96%)", color: "#EE8866"),
+            ]),
+            .init(title: "peak memory", bars: [
+                .init(value: 50, text: "50", color: "#77AADD"), .init(value: 20, text: "20 (−60%)", color: "#EE8866"),
+                .init(value: 30, text: "30 (−40%)", color: "#EE8866"),
+            ]),
+        ])
+        let dot = chart.dot()
+        #expect(dot.components(separatedBy: "tooltip=").count - 1 == 6)
+        for text in ["lora r8", "3 (−97%)", "30 (−40%)", "peak memory"] { #expect(dot.contains(text)) }
+        if let dir = ProcessInfo.processInfo.environment["GRAPHC_RENDER_DIR"] {
+            try? dot.write(toFile: dir + "/bars.dot", atomically: true, encoding: .utf8)
+            try? Self.timeline(steps: 300).dot().write(toFile: dir + "/timeline.dot", atomically: true, encoding: .utf8)
+        }
+    }
+}
