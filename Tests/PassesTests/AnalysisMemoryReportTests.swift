@@ -38,6 +38,9 @@ import Testing
                                                  "conv1.grad_weight"])
         #expect(report.flops.total.macs == 3480 + 3504)
         #expect(report.timeline.count == graph.nodes.count)
+        #expect(report.phaseStarts.map(\.step) == [0, 7, 16])
+        #expect(report.phaseStarts.map(\.phase) == [.forward, .backward, .optimizer])
+        #expect(report.series(.activation)[13] == 1056)
     }
 
     @Test func planHasNoOverlapAndMeetsTheBound() throws {

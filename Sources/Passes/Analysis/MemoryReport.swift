@@ -86,6 +86,12 @@ public struct TrainingReport: Sendable, Hashable {
         public var total: Cost
     }
 
+    /// The first step of a phase in the schedule.
+    public struct PhaseStart: Sendable, Hashable {
+        public var phase: Phase
+        public var step: Int
+    }
+
     /// A node near the peak.
     public struct PeakOp: Sendable, Hashable {
         public var step: Int
@@ -106,6 +112,11 @@ public struct TrainingReport: Sendable, Hashable {
     public var largestAtPeak: [Liveness.LiveValue]
     /// Bytes per category at each step.
     public var timeline: [CategoryBytes]
+    /// Where each phase first appears in the schedule, in step order (a chart's phase labels).
+    public var phaseStarts: [PhaseStart]
+
+    /// The bytes of `category` at each step (one chart series).
+    public func series(_ category: MemoryCategory) -> [Int] { timeline.map { $0[category] } }
 
     /// Analyses `graph` (node order = schedule): FLOPs under `convention`, liveness, and a plan of the
     /// transient storage with `strategy` at `alignment`.
@@ -136,5 +147,10 @@ public struct TrainingReport: Sendable, Hashable {
         peakOps = window.map { PeakOp(step: $0, name: graph.nodes[$0].name, op: graph.nodes[$0].op.name) }
         largestAtPeak = live.largestLiveAtPeak(graph)
         timeline = live.timeline
+        var seen = Set<Phase>()
+        phaseStarts = []
+        for (step, node) in graph.nodes.enumerated() where seen.insert(node.phase).inserted {
+            phaseStarts.append(PhaseStart(phase: node.phase, step: step))
+        }
     }
 }
