@@ -44,7 +44,9 @@ public enum CostGroup: String, Sendable, Hashable, CaseIterable {
 
 /// MACs, FLOPs and elementwise operations of a node or a group; FLOPs = 2 · MACs + counted arithmetic.
 public struct Cost: Sendable, Hashable {
+    /// Multiply-accumulates (conv, linear, matmul and their gradients).
     public var macs = 0
+    /// FLOPs: 2 · MACs plus the optimizer's and the SVD's arithmetic (exact convention).
     public var flops = 0
     /// Elementwise operations, not included in `flops`.
     public var elementwise = 0
@@ -72,9 +74,11 @@ public struct FlopReport: Sendable, Hashable {
         public var cost: Cost
     }
 
+    /// How the costs were counted.
     public var convention: FlopConvention
     /// One entry per node, in schedule order.
     public var nodes: [NodeCost]
+    /// Per-group sums (see `CostGroup`).
     public var forward = Cost()
     public var backward = Cost()
     public var optimizer = Cost()

@@ -99,10 +99,14 @@ public struct TrainingReport: Sendable, Hashable {
         public var op: String
     }
 
+    /// The graph's name.
     public var model: String
+    /// Learnable parameters (buffers and optimizer state excluded), and the trainable ones among them.
     public var params: Int
     public var trainableParams: Int
+    /// MACs and FLOPs per group under the report's convention.
     public var flops: Costs
+    /// See `Liveness.savedActivationBytes`.
     public var savedActivationBytes: Int
     public var memory: Memory
     /// The step with the peak and the nodes around it (two either side), in schedule order.
