@@ -1,0 +1,307 @@
+// Liveness of every value over one training step, with PyTorch's memory categories.
+//
+// The schedule is the node order: step i executes node i. One forward sweep over the nodes:
+// 1. Aliases: a result that reuses an operand's storage (`Op.aliasedOperand(ofResult:)`: optimizer
+//    updates write their parameter and state in place; `reshape` and `flatten` are views, as in PyTorch)
+//    gets that operand's root value and no storage of its own; reading an alias reads its root. GaLore's
+//    `svd_projector W.galore.projector` writes the state `W.galore_projector` (matched by name, since the
+//    op does not read the state it replaces).
+// 2. Last uses: each operand's root is used at the reading node's step; a graph output lives to the end.
+// 3. Categories: inputs and parameters by their kind and role; a root read as a parameter's gradient
+//    (operand 1 of sgd/momentum/adam updates, or a GaLore gradient's reshape fed to `svd_projector`,
+//    which is a view of the gradient) is a `gradient`; a forward-phase result read by a backward-phase
+//    node is an `activation`; anything else a `temporary`.
+// 4. Intervals: persistent categories (parameters, buffers, optimizer state, inputs) span every step;
+//    the others run from their definition to their last use.
+// 5. Timeline: a difference array per category over steps (+bytes at `first`, −bytes after `last`), then
+//    prefix sums; the peak is the step with the largest total, the compatibility "category-max total"
+//    the sum of each category's own maximum (the study profiler's figure, ≥ the peak).
+// O(values + operands + 8 · steps) time and memory.
+import GraphIR
+
+/// Memory categories, named as PyTorch's memory tools name them.
+public enum MemoryCategory: String, Sendable, Hashable, CaseIterable {
+    case parameterFrozen = "parameter_frozen"
+    case parameterTrainable = "parameter_trainable"
+    /// BatchNorm running statistics.
+    case buffer
+    case optimizerState = "optimizer_state"
+    /// The batch and the labels.
+    case input
+    /// A value an optimizer update reads as a parameter's gradient.
+    case gradient
+    /// A forward result read by the backward pass (saved for backward).
+    case activation
+    /// Everything else produced and consumed within the step.
+    case temporary
+
+    /// Live for the whole step: parameters, buffers, optimizer state and inputs.
+    public var isPersistent: Bool {
+        switch self {
+        case .parameterFrozen, .parameterTrainable, .buffer, .optimizerState, .input: true
+        case .gradient, .activation, .temporary: false
+        }
+    }
+}
+
+/// Bytes per memory category.
+public struct CategoryBytes: Sendable, Hashable {
+    public var parameterFrozen = 0
+    public var parameterTrainable = 0
+    public var buffer = 0
+    public var optimizerState = 0
+    public var input = 0
+    public var gradient = 0
+    public var activation = 0
+    public var temporary = 0
+
+    public init() {}
+
+    /// The bytes of `category`.
+    public subscript(category: MemoryCategory) -> Int {
+        get {
+            switch category {
+            case .parameterFrozen: parameterFrozen
+            case .parameterTrainable: parameterTrainable
+            case .buffer: buffer
+            case .optimizerState: optimizerState
+            case .input: input
+            case .gradient: gradient
+            case .activation: activation
+            case .temporary: temporary
+            }
+        }
+        set {
+            switch category {
+            case .parameterFrozen: parameterFrozen = newValue
+            case .parameterTrainable: parameterTrainable = newValue
+            case .buffer: buffer = newValue
+            case .optimizerState: optimizerState = newValue
+            case .input: input = newValue
+            case .gradient: gradient = newValue
+            case .activation: activation = newValue
+            case .temporary: temporary = newValue
+            }
+        }
+    }
+
+    /// All categories together.
+    public var total: Int {
+        parameterFrozen + parameterTrainable + buffer + optimizerState + input + gradient + activation + temporary
+    }
+
+    /// Frozen and trainable parameters.
+    public var parameters: Int { parameterFrozen + parameterTrainable }
+}
+
+extension Op {
+    /// The operand whose storage result `k` reuses, or nil if the result is new memory: optimizer updates
+    /// return their parameter and state updated in place; `reshape` and `flatten` are views.
+    public func aliasedOperand(ofResult k: Int) -> Int? {
+        switch self {
+        case .sgdUpdate, .applyUpdate: k == 0 ? 0 : nil
+        case .momentumUpdate: k == 0 ? 0 : k == 1 ? 2 : nil
+        case .adamUpdate: k == 0 ? 0 : k + 1
+        case .adamDirection: k == 0 ? nil : k
+        case .reshape, .flatten: k == 0 ? 0 : nil
+        case .conv2d, .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul,
+             .maxPool2d, .avgPool2d, .adaptiveAvgPool2d, .linear, .dropout, .softmaxCrossEntropy,
+             .nativeBatchNorm, .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .matmul,
+             .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad,
+             .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
+             .softmaxCrossEntropyGrad, .sumTo, .svdProjector:
+            nil
+        }
+    }
+
+    /// The operand an optimizer op reads as a parameter's gradient, if any.
+    var gradientOperand: Int? {
+        switch self {
+        case .sgdUpdate, .momentumUpdate, .adamUpdate: 1
+        // GaLore: svd_projector(reshape(grad)); the reshape is a view, so its root is the gradient.
+        case .svdProjector: 0
+        case .conv2d, .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul,
+             .maxPool2d, .avgPool2d, .adaptiveAvgPool2d, .flatten, .linear, .dropout, .softmaxCrossEntropy,
+             .nativeBatchNorm, .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .matmul,
+             .reshape, .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad,
+             .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight,
+             .dropoutGrad, .softmaxCrossEntropyGrad, .sumTo, .adamDirection, .applyUpdate:
+            nil
+        }
+    }
+}
+
+/// Every value's category and live interval over one training step, the per-step memory timeline and
+/// its peak.
+public struct Liveness: Sendable, Hashable {
+    /// One value's memory.
+    public struct Entry: Sendable, Hashable {
+        public var category: MemoryCategory
+        /// dtype size · elements; 0 for an alias.
+        public var bytes: Int
+        /// First and last step the storage is live (for an alias, its root's).
+        public var first: Int
+        public var last: Int
+        /// The value whose storage this one reuses (in-place update, view), if any.
+        public var aliasOf: ValueID?
+    }
+
+    /// One value at the peak.
+    public struct LiveValue: Sendable, Hashable {
+        public var value: ValueID
+        public var name: String
+        public var category: MemoryCategory
+        public var bytes: Int
+    }
+
+    /// Number of steps (nodes; at least 1, so that persistent state has a step to live in).
+    public var steps: Int
+    /// One entry per value, indexed by `ValueID.raw`.
+    public var entries: [Entry]
+    /// Bytes live per category at each step.
+    public var timeline: [CategoryBytes]
+    /// The first step with the largest total.
+    public var peakStep: Int
+    /// The bytes live at `peakStep`, by category.
+    public var atPeak: CategoryBytes
+    /// Sum over categories of each category's own maximum over steps (the study profiler's "peak";
+    /// compatibility only: it is never below `peakBytes`).
+    public var categoryMaxTotal: Int
+    /// Each category's own maximum over steps.
+    public var categoryMax: CategoryBytes
+    /// Bytes of the distinct storages the backward pass reads that it does not define and that are not
+    /// learnable parameters: forward results, the batch, BN running statistics (PyTorch's saved tensors).
+    /// The loss gradient's own operands (logits, labels) are left out: the reference differentiates the
+    /// model output directly.
+    public var savedActivationBytes: Int
+
+    /// The largest simultaneous total.
+    public var peakBytes: Int { atPeak.total }
+
+    /// The entry of `value`.
+    public subscript(value: ValueID) -> Entry { entries[value.raw] }
+
+    /// Analyses `graph`, whose node order is the schedule.
+    public init(_ graph: Graph) {
+        let n = graph.nodes.count, lastStep = max(n - 1, 0)
+        steps = lastStep + 1
+        let count = graph.values.count
+        var root = Array(0 ..< count)
+        var defStep = Array(repeating: 0, count: count)
+        var lastUse = Array(repeating: -1, count: count)
+        var isGradient = Array(repeating: false, count: count)
+        var readByBackward = Array(repeating: false, count: count)
+        var savedForBackward = Array(repeating: false, count: count)
+        var projectorState: [String: ValueID] = [:]
+        for id in graph.parameters where graph[id].role == .galoreProjector { projectorState[graph[id].name] = id }
+
+        for (step, node) in graph.nodes.enumerated() {
+            let backward = node.phase == .backward
+            var lossGradient = false
+            if case .softmaxCrossEntropyGrad = node.op { lossGradient = true }
+            for id in node.inputs {
+                let r = root[id.raw]
+                lastUse[r] = step
+                if backward {
+                    readByBackward[r] = true
+                    if !lossGradient { savedForBackward[r] = true }
+                }
+            }
+            if let g = node.op.gradientOperand, g < node.inputs.count { isGradient[root[node.inputs[g].raw]] = true }
+            for (k, id) in node.outputs.enumerated() {
+                defStep[id.raw] = step
+                if let j = node.op.aliasedOperand(ofResult: k), j < node.inputs.count {
+                    root[id.raw] = root[node.inputs[j].raw]
+                }
+            }
+            if case .svdProjector = node.op, let state = projectorState[Self.projectorStateName(node.name)] {
+                root[node.outputs[0].raw] = state.raw
+            }
+        }
+        for id in graph.outputs { lastUse[root[id.raw]] = lastStep }
+
+        let empty = Entry(category: .temporary, bytes: 0, first: 0, last: 0, aliasOf: nil)
+        entries = Array(repeating: empty, count: count)
+        var diff = Array(repeating: CategoryBytes(), count: steps + 1)
+        var saved = 0
+        for v in 0 ..< count {
+            let value = graph.values[v]
+            let bytes = value.type.byteCount
+            let category: MemoryCategory
+            var first = 0, last = lastStep
+            switch value.kind {
+            case .input:
+                category = .input
+            case let .parameter(role, trainable):
+                category = role.isOptimizerState ? .optimizerState
+                    : role.isBuffer ? .buffer : trainable ? .parameterTrainable : .parameterFrozen
+            case let .result(node, _):
+                let producer = graph.nodes[node]
+                category = isGradient[v] ? .gradient
+                    : producer.phase == .forward && readByBackward[v] ? .activation : .temporary
+                first = defStep[v]
+                last = max(first, lastUse[v])
+            }
+            if savedForBackward[v], root[v] == v {
+                let learnable = value.role?.isLearnable ?? false
+                var definedInBackward = false
+                if case let .result(node, _) = value.kind { definedInBackward = graph.nodes[node].phase == .backward }
+                if !learnable, !definedInBackward { saved += bytes }
+            }
+            entries[v] = Entry(category: category, bytes: bytes, first: first, last: last, aliasOf: nil)
+        }
+        // Aliases take their root's category and interval and no bytes of their own.
+        for v in 0 ..< count where root[v] != v {
+            var entry = entries[root[v]]
+            entry.bytes = 0
+            entry.aliasOf = ValueID(root[v])
+            entries[v] = entry
+        }
+        for entry in entries where entry.bytes > 0 {
+            diff[entry.first][entry.category] += entry.bytes
+            diff[entry.last + 1][entry.category] -= entry.bytes
+        }
+
+        timeline = []
+        timeline.reserveCapacity(steps)
+        var running = CategoryBytes(), best = CategoryBytes(), maxima = CategoryBytes()
+        var bestStep = 0, bestTotal = -1
+        for step in 0 ..< steps {
+            for category in MemoryCategory.allCases {
+                running[category] += diff[step][category]
+                maxima[category] = max(maxima[category], running[category])
+            }
+            timeline.append(running)
+            let total = running.total
+            if total > bestTotal {
+                bestTotal = total
+                bestStep = step
+                best = running
+            }
+        }
+        peakStep = bestStep
+        atPeak = best
+        categoryMax = maxima
+        categoryMaxTotal = maxima.total
+        savedActivationBytes = saved
+    }
+
+    /// The GaLore projector state that svd_projector node `node` recomputes: `W.galore.projector` writes
+    /// `W.galore_projector` (`OptimizerPass`'s names; svd_projector does not read the state it replaces).
+    static func projectorStateName(_ node: String) -> String {
+        let suffix = ".galore.projector"
+        return node.hasSuffix(suffix) ? node.dropLast(suffix.count) + ".galore_projector" : ""
+    }
+
+    /// The `limit` largest storages live at the peak step, largest first (ties by value id).
+    public func largestLiveAtPeak(_ graph: Graph, limit: Int = 8) -> [LiveValue] {
+        var live: [LiveValue] = []
+        for (v, entry) in entries.enumerated()
+        where entry.bytes > 0 && entry.first <= peakStep && peakStep <= entry.last {
+            live.append(LiveValue(value: ValueID(v), name: graph.values[v].name, category: entry.category,
+                                  bytes: entry.bytes))
+        }
+        live.sort { $0.bytes != $1.bytes ? $0.bytes > $1.bytes : $0.value < $1.value }
+        return Array(live.prefix(limit))
+    }
+}
