@@ -84,7 +84,8 @@ public struct AdapterPlan: Sendable, Hashable, CustomStringConvertible {
         return lines.joined(separator: "\n")
     }
 
-    static func number(_ x: Double) -> String {
+    /// `8` for whole numbers, else the shortest round-trip form.
+    public static func number(_ x: Double) -> String {
         x == x.rounded() && abs(x) < 1e15 ? String(Int(x)) : String(x)
     }
 

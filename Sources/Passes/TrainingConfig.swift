@@ -30,14 +30,6 @@ public enum HeadMode: String, Sendable, Hashable, CaseIterable {
     case frozen
 }
 
-/// Which tensors the training graph keeps for backward.
-public enum SavingPolicy: String, Sendable, Hashable, CaseIterable {
-    /// What PyTorch's autograd saves.
-    case pytorch
-    /// graphc's leaner choices (see docs/training.md).
-    case minimal
-}
-
 /// Everything that turns a forward graph into a training step.
 public struct TrainingConfig: Sendable, Hashable {
     public var method: FineTuningMethod
@@ -59,7 +51,6 @@ public struct TrainingConfig: Sendable, Hashable {
     public var releaseGrads = false
     public var galoreGap = 200
     public var galoreScale = 0.25
-    public var saving: SavingPolicy = .pytorch
 
     public init(method: FineTuningMethod) { self.method = method }
 

@@ -18,10 +18,20 @@ struct Dot: ParsableCommand {
               graphc dot resnet18 -o resnet18.png
               graphc dot resnet50 --collapse-depth 0 -o resnet50.png   # one node per block
               graphc dot mobilenet_v2 --unfold-params -o mnv2.dot
+              graphc dot resnet18 --training --method lora --rank 8 -o resnet18-lora-step.svg
+
+            With --training (implied by --method), the whole training step is drawn: forward, backward
+            and optimizer parts apart, adapters highlighted, frozen layers grey, and forward layers that
+            need no gradient (pruned from the backward pass) dashed.
             """
     )
 
     @OptionGroup var model: ModelOptions
+    @OptionGroup(title: "Training step (with --training)") var training: TrainingOptions
+    @OptionGroup var debug: PassDebugOptions
+
+    @Flag(name: .customLong("training"), help: "Draw the compiled training step instead of the forward graph.")
+    var trainingStep = false
 
     @Option(name: .shortAndLong, help: "Write to FILE (.dot, .png or .svg).")
     var output: String?
@@ -44,7 +54,10 @@ struct Dot: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let graph = try model.load()
+            var graph = try model.load()
+            if trainingStep || training.method != nil {
+                graph = try TrainingSession.compile(graph, config: training.config, debug: debug).training
+            }
             var options = DotOptions()
             options.foldParameters = !unfoldParams
             options.collapseDepth = collapseDepth

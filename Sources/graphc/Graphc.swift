@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct Graphc: ParsableCommand {
@@ -18,6 +19,22 @@ struct Graphc: ParsableCommand {
               graphc ir small_resnet
             """,
         version: "0.1.0",
-        subcommands: [ZooCommand.self, Inspect.self, Dot.self, Verify.self, PrintIR.self, Bench.self]
+        subcommands: [ZooCommand.self, Inspect.self, Analyze.self, Compare.self, Timeline.self, Dot.self, Verify.self, PrintIR.self, Bench.self]
     )
+
+    /// As ArgumentParser's, except that a usage error (an unknown method, a bad rank) exits with status 1
+    /// like every other bad input, not 64.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(1)
+            }
+            exit(withError: error)
+        }
+    }
 }

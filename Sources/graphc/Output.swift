@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GraphIR
 import Graphviz
+import Passes
 
 /// A user-facing failure: printed to stderr as `graphc: error: ...`, exit status 1.
 struct CLIError: Error, CustomStringConvertible {
@@ -28,6 +29,11 @@ func reportingErrors(_ body: () throws -> Void) throws {
         throw ExitCode(1)
     } catch let error as GraphvizError {
         printError("graphc: error: \(error)")
+        throw ExitCode(1)
+    } catch let error as PassError {
+        // A user's impossible request (a rank, a selector) or, when the pass produced an invalid graph, a bug.
+        printError(error.producedInvalidGraph ? "graphc: internal error: \(error)"
+                   : error.diagnostics.map { "graphc: \($0)" }.joined(separator: "\n"))
         throw ExitCode(1)
     }
 }

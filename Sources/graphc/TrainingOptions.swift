@@ -4,12 +4,11 @@ import Passes
 extension FineTuningMethod: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
 extension HeadMode: ExpressibleByArgument {}
-extension SavingPolicy: ExpressibleByArgument {}
 
 /// How to fine-tune: the method and its knobs, shared by analyze, dot --training and timeline.
 struct TrainingOptions: ParsableArguments {
-    @Option(help: "Fine-tuning method: fft, bnh, head, lora, dora or galore.")
-    var method: FineTuningMethod = .fft
+    @Option(help: "Fine-tuning method: fft, bnh, head, lora, dora or galore (default: fft).")
+    var method: FineTuningMethod?
 
     @Option(help: "LoRA / DoRA / GaLore rank.")
     var rank: Int = 8
@@ -39,9 +38,6 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "GaLore: scale of the projected update.")
     var galoreScale: Double = 0.25
 
-    @Option(help: "Saved tensors: pytorch (what autograd saves) or minimal.")
-    var saving: SavingPolicy = .pytorch
-
     func validate() throws {
         if rank < 1 { throw ValidationError("--rank must be at least 1, got \(rank)") }
         if let alpha, !(alpha > 0) { throw ValidationError("--alpha must be positive") }
@@ -52,7 +48,7 @@ struct TrainingOptions: ParsableArguments {
     }
 
     var config: TrainingConfig {
-        var c = TrainingConfig(method: method)
+        var c = TrainingConfig(method: method ?? .fft)
         c.rank = rank
         c.alpha = alpha
         c.optimizer = optimizer
@@ -62,7 +58,6 @@ struct TrainingOptions: ParsableArguments {
         c.releaseGrads = releaseGrads
         c.galoreGap = galoreGap
         c.galoreScale = galoreScale
-        c.saving = saving
         return c
     }
 }

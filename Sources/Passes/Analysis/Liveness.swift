@@ -294,10 +294,11 @@ public struct Liveness: Sendable, Hashable {
     }
 
     /// The `limit` largest storages live at the peak step, largest first (ties by value id).
-    public func largestLiveAtPeak(_ graph: Graph, limit: Int = 8) -> [LiveValue] {
+    public func largestLiveAtPeak(_ graph: Graph, limit: Int = 8,
+                                  where include: (MemoryCategory) -> Bool = { _ in true }) -> [LiveValue] {
         var live: [LiveValue] = []
         for (v, entry) in entries.enumerated()
-        where entry.bytes > 0 && entry.first <= peakStep && peakStep <= entry.last {
+        where entry.bytes > 0 && entry.first <= peakStep && peakStep <= entry.last && include(entry.category) {
             live.append(LiveValue(value: ValueID(v), name: graph.values[v].name, category: entry.category,
                                   bytes: entry.bytes))
         }

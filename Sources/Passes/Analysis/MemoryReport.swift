@@ -112,7 +112,7 @@ public struct TrainingReport: Sendable, Hashable {
     /// The step with the peak and the nodes around it (two either side), in schedule order.
     public var peakStep: Int
     public var peakOps: [PeakOp]
-    /// The largest storages live at the peak.
+    /// The largest transient storages (activations, gradients, temporaries) live at the peak.
     public var largestAtPeak: [Liveness.LiveValue]
     /// Bytes per category at each step.
     public var timeline: [CategoryBytes]
@@ -149,7 +149,7 @@ public struct TrainingReport: Sendable, Hashable {
         peakStep = live.peakStep
         let window = graph.nodes.isEmpty ? [] : Array(max(0, live.peakStep - 2) ... min(graph.nodes.count - 1, live.peakStep + 2))
         peakOps = window.map { PeakOp(step: $0, name: graph.nodes[$0].name, op: graph.nodes[$0].op.name) }
-        largestAtPeak = live.largestLiveAtPeak(graph)
+        largestAtPeak = live.largestLiveAtPeak(graph) { !$0.isPersistent }
         timeline = live.timeline
         var seen = Set<Phase>()
         phaseStarts = []

@@ -44,7 +44,7 @@ public struct BarChart: Sendable {
         let width = labelW + Double(panels.count) * (panelW + textW + 20) + 20
         let notesH = 14.0 * Double(notes.count)
         var canvas = PinnedCanvas(width: width, height: plotH + 70 + notesH)
-        let top = plotH + 20 + notesH
+        let top = plotH + 20
         canvas.text(title, x: 10, y: canvas.height - 14, size: 12, bold: true)
         for (i, note) in notes.enumerated() {
             canvas.text(note, x: 10, y: canvas.height - 32 - 14 * Double(i), size: 9, color: "#444444")
@@ -54,7 +54,7 @@ public struct BarChart: Sendable {
         }
         for (p, panel) in panels.enumerated() {
             let x0 = labelW + 10 + Double(p) * (panelW + textW + 20)
-            canvas.text(panel.title, x: x0, y: top + 12, size: 10, bold: true)
+            canvas.text(panel.title, x: x0, y: top + 14, size: 10, bold: true)
             let maxValue = panel.bars.map(\.value).max() ?? 1
             canvas.rect(x: x0 - 1, y: top - plotH, width: 1, height: plotH, fill: "#888888")
             for (r, bar) in panel.bars.enumerated() {

@@ -24,15 +24,17 @@ struct PinnedCanvas {
         add(attrs, x: x + w / 2, y: y + h / 2, w: w, h: h)
     }
 
-    /// Text anchored at (x, y): `anchor` is "l" (starts there), "r" (ends there) or "c".
+    /// Text anchored at (x, y): `anchor` is "l" (starts there), "r" (ends there) or "c". The node is
+    /// wider than the text and its line is justified with DOT's `\l` / `\r`, so the anchor holds whatever
+    /// the font's real widths are.
     mutating func text(_ s: String, x: Double, y: Double, size: Double = 10, anchor: Character = "l",
                        bold: Bool = false, color: String = "#222222") {
-        let w = max(1, Double(s.count) * size * (bold ? 0.66 : 0.6)), h = size * 1.4
+        let w = max(1, Double(s.count) * size * 0.7), h = size * 1.4
         let cx = anchor == "l" ? x + w / 2 : anchor == "r" ? x - w / 2 : x
-        let label = bold ? "<<b>\(DotExport.html(s))</b>>" : DotExport.quoted(s)
-        let just = anchor == "l" ? "l" : anchor == "r" ? "r" : "c"
-        add("shape=plaintext, fixedsize=false, fontsize=\(fmt(size)), fontcolor=\"\(color)\", labeljust=\(just), "
-            + "label=\(label)", x: cx, y: y, w: w, h: h)
+        var label = String(DotExport.quoted(s).dropLast())
+        label += anchor == "l" ? "\\l\"" : anchor == "r" ? "\\r\"" : "\""
+        add("shape=plaintext, fixedsize=true, fontsize=\(fmt(size)), fontcolor=\"\(color)\", "
+            + "fontname=\"\(bold ? "Helvetica-Bold" : "Helvetica")\", label=\(label)", x: cx, y: y, w: w, h: h)
     }
 
     private mutating func add(_ attrs: String, x: Double, y: Double, w: Double, h: Double) {

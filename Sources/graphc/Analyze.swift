@@ -1,0 +1,151 @@
+import ArgumentParser
+import GraphIR
+import Passes
+
+struct Analyze: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compile a fine-tuning step and report its parameters, FLOPs per phase and peak memory.",
+        discussion: """
+            The method is a graph rewrite (freezing, LoRA/DoRA adapters, GaLore's projected optimizer);
+            autodiff derives the backward pass for exactly the trainable set, the optimizer pass appends the
+            updates, and the analyses read the result: MACs and FLOPs (2 x MACs, plus the optimizer's and
+            SVD's arithmetic) per phase; liveness over the schedule with the peak as the largest
+            simultaneous total and its breakdown; a static memory plan of the transient tensors with its
+            lower bound. The study profiler's view (per-category maxima; a depthwise conv's weight gradient
+            counted `groups` times; SVD and optimizer as 0) is shown apart, labelled as compatibility.
+
+            Examples:
+              graphc analyze resnet18 --method lora --rank 8 --classes 10
+              graphc analyze mobilenet_v2 --method fft --batch 8 --format json
+              graphc analyze resnet18 --method fft --release-grads
+              graphc analyze small_resnet --method galore --rank 4 --print-ir-after optimizer
+            """
+    )
+
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var training: TrainingOptions
+    @OptionGroup var debug: PassDebugOptions
+
+    @Option(help: "Output format: table or json.")
+    var format: AnalyzeFormat = .table
+
+    @Option(name: .shortAndLong, help: "Write to FILE instead of stdout.")
+    var output: String?
+
+    enum AnalyzeFormat: String, ExpressibleByArgument { case table, json }
+
+    func run() throws {
+        try reportingErrors {
+            let session = try TrainingSession.compile(try model.load(), config: training.config, debug: debug)
+            let report = TrainingReport(session.training)
+            let compat = TrainingReport(session.training, convention: .studyProfiler)
+            let text = format == .json
+                ? Self.json(session, report, compat).rendered() + "\n"
+                : Self.table(session, report, compat)
+            try writeOutput(text, to: output)
+        }
+    }
+
+    static func json(_ s: TrainingSession, _ r: TrainingReport, _ compat: TrainingReport) -> JSON {
+        let sig = Inspect.signature(s.forward)
+        func costs(_ key: KeyPath<Cost, Int>, _ c: TrainingReport.Costs) -> JSON {
+            .object([("forward", .int(c.forward[keyPath: key])), ("backward", .int(c.backward[keyPath: key])),
+                     ("optimizer", .int(c.optimizer[keyPath: key])), ("svd", .int(c.svd[keyPath: key])),
+                     ("total", .int(c.total[keyPath: key]))])
+        }
+        let m = r.memory, p = m.atPeak
+        var fields: [(String, JSON)] = [
+            ("model", .string(r.model)),
+            ("method", .string(s.config.method.rawValue)),
+            ("rank", [.lora, .dora, .galore].contains(s.config.method) ? .int(s.config.rank) : .null),
+            ("batch", .int(sig.batch)),
+            ("input", .array(sig.input.map(JSON.int))),
+            ("classes", sig.classes.map(JSON.int) ?? .null),
+            ("optimizer", .string(s.config.optimizer.rawValue)),
+            ("release_grads", .bool(s.config.releaseGrads)),
+            ("params", .int(r.params)),
+            ("trainable_params", .int(r.trainableParams)),
+            ("flops", costs(\.flops, r.flops)),
+            ("macs", costs(\.macs, r.flops)),
+            ("elementwise_ops", costs(\.elementwise, r.flops)),
+            ("saved_activation_bytes", .int(r.savedActivationBytes)),
+            ("memory", .object([
+                ("peak_bytes", .int(m.peakBytes)),
+                ("lower_bound_bytes", .int(m.lowerBoundBytes)),
+                ("arena_bytes", .int(m.arenaBytes)),
+                ("persistent_bytes", .int(m.persistentBytes)),
+                ("category_max_total_bytes", .int(m.categoryMaxTotalBytes)),
+                ("at_peak", .object([
+                    ("parameters", .int(p.parameters)), ("buffers", .int(p.buffers)),
+                    ("gradients", .int(p.gradients)), ("optimizer_state", .int(p.optimizerState)),
+                    ("activations", .int(p.activations)), ("temporaries", .int(p.temporaries)),
+                    ("input", .int(p.input)),
+                ])),
+                ("peak_step", .int(r.peakStep)),
+                ("peak_ops", .array(r.peakOps.map { .object([("step", .int($0.step)), ("name", .string($0.name)),
+                                                              ("op", .string($0.op))]) })),
+            ])),
+            ("study_profiler", .object([
+                ("note", .string("compatibility view: the study's profiler rules, not graphc's counts")),
+                ("category_max_total_bytes", .int(m.categoryMaxTotalBytes)),
+                ("flops", costs(\.flops, compat.flops)),
+            ])),
+        ]
+        if let plan = s.adapters {
+            fields.append(("adapters", .object([
+                ("adapted", .array(plan.adapted.map { .string($0.name) })),
+                ("excluded", .array(plan.excluded.map { .object([("name", .string($0.name)),
+                                                                 ("reason", .string($0.reason))]) })),
+                ("adapter_params", .int(plan.adapterParameterCount)),
+            ])))
+        }
+        return .object(fields)
+    }
+
+    static func table(_ s: TrainingSession, _ r: TrainingReport, _ compat: TrainingReport) -> String {
+        let sig = Inspect.signature(s.forward)
+        let c = s.config
+        var out = "\(r.model) · \(TrainingSession.label(c))"
+        if [.lora, .dora].contains(c.method) { out += " (alpha \(AdapterPlan.number(c.alpha ?? Double(c.rank))))" }
+        out += " · \(c.optimizer.rawValue)" + (c.releaseGrads ? " · release-grads" : "")
+        out += " · batch \(sig.batch) · input \(Shape.compact(sig.input))"
+        if let classes = sig.classes { out += " · \(classes) classes" }
+        out += "\n\n"
+        let share = r.params > 0 ? Double(r.trainableParams) / Double(r.params) * 100 : 0
+        out += "Parameters  \(grouped(r.params)), trainable \(grouped(r.trainableParams)) ("
+            + String(format: "%.2f%%", share) + ")\n"
+        if let plan = s.adapters {
+            out += "Adapters    \(plan.adapted.count) layers adapted, \(grouped(plan.adapterParameterCount)) adapter parameters"
+            if !plan.excluded.isEmpty { out += "; \(plan.excluded.count) excluded (" + Set(plan.excluded.map(\.reason)).sorted().joined(separator: "; ") + ")" }
+            out += "\n"
+        }
+        out += "\n"
+        var cost = TextTable(headers: ["Compute", "MACs", "FLOPs", "Study profiler FLOPs", "Elementwise ops"],
+                             rightAligned: [1, 2, 3, 4])
+        for (name, x, y) in [("forward", r.flops.forward, compat.flops.forward),
+                             ("backward", r.flops.backward, compat.flops.backward),
+                             ("optimizer", r.flops.optimizer, compat.flops.optimizer),
+                             ("svd", r.flops.svd, compat.flops.svd), ("total", r.flops.total, compat.flops.total)] {
+            cost.rows.append([name, grouped(x.macs), grouped(x.flops), grouped(y.flops), grouped(x.elementwise)])
+        }
+        out += cost.render()
+        out += "FLOPs = 2 x MACs, plus the optimizer's and SVD's arithmetic; elementwise work is apart.\n\n"
+        let m = r.memory, p = m.atPeak
+        var mem = TextTable(headers: ["Memory at the peak", "Bytes", ""], rightAligned: [1, 2])
+        for (name, v) in [("parameters", p.parameters), ("buffers", p.buffers), ("gradients", p.gradients),
+                          ("optimizer state", p.optimizerState), ("activations", p.activations),
+                          ("temporaries", p.temporaries), ("input", p.input), ("total (peak)", m.peakBytes)] {
+            mem.rows.append([name, grouped(v), bytes(v)])
+        }
+        out += mem.render()
+        out += "Peak at step \(r.peakStep) of \(r.timeline.count): "
+            + r.peakOps.filter { $0.step == r.peakStep }.map { "\($0.name) (\($0.op))" }.joined(separator: ", ") + "\n"
+        out += "Saved activations: \(grouped(r.savedActivationBytes)) bytes (\(bytes(r.savedActivationBytes)))\n"
+        let gap = m.lowerBoundBytes > 0 ? Double(m.gapBytes) / Double(m.lowerBoundBytes) * 100 : 0
+        out += "Static plan: arena \(bytes(m.arenaBytes)) for transient tensors, lower bound \(bytes(m.lowerBoundBytes)) "
+            + "(gap " + String(format: "%.2f%%", gap) + "), persistent \(bytes(m.persistentBytes))\n"
+        out += "Study profiler view (compatibility): sum of per-category maxima \(bytes(m.categoryMaxTotalBytes)) "
+            + "vs true peak \(bytes(m.peakBytes)); step FLOPs \(short(compat.flops.total.flops)) vs \(short(r.flops.total.flops))\n"
+        return out
+    }
+}
