@@ -1,0 +1,209 @@
+import GraphIR
+
+// Target selection and the report shared by `lora` and `dora` (one implementation for both).
+//
+// A layer is a target when it is
+// - a conv2d with groups == 1;
+// - a depthwise conv2d (groups == C_in == C_out) when `adaptDepthwise` is set, and the rank is a multiple
+//   of C (otherwise the error `depthwise-rank`, with the adapter's parameter count against the layer's);
+// - the head (`Freeze.headNodes`: the linear that feeds the graph output through parameter-free ops) when
+//   `head == .lora`.
+// Everything else that has weights (depthwise convs by default, other grouped convs, linears that are not
+// the head, the head under `train`/`frozen`) is listed as excluded, with the reason.
+//
+// For a target with m = C_out and n = C_in/groups·kh·kw (linear: out, in), the rank must satisfy
+// 1 ≤ r ≤ max(m, n) (`bad-rank`); r ≥ min(m, n) adapts, but the adapter is no longer low-rank.
+// Adapter parameters: A r·n, B m·r/groups, plus DoRA's magnitude m.
+
+/// Which layers LoRA or DoRA adapts and what that costs: what `graphc` prints before training.
+public struct AdapterPlan: Sendable, Hashable, CustomStringConvertible {
+    /// The kind of a layer with weights.
+    public enum LayerKind: String, Sendable, Hashable {
+        case conv
+        case depthwiseConv = "depthwise_conv"
+        case groupedConv = "grouped_conv"
+        case linear
+    }
+
+    /// One adapted layer.
+    public struct Layer: Sendable, Hashable {
+        /// Node name (`layer1.0.conv1`); its parameters are `NAME.weight`, `NAME.lora_A.weight`, ...
+        public var name: String
+        /// Index of the base node in the planned graph's `nodes`.
+        public var node: Int
+        public var kind: LayerKind
+        public var isHead: Bool
+        /// m: output channels (linear: out features).
+        public var rows: Int
+        /// n: C_in/groups·kh·kw (linear: in features).
+        public var columns: Int
+        /// The layer's own learnable parameters (weight and bias).
+        public var baseParameters: Int
+        /// The parameters the adapter adds (A, B and, for DoRA, the magnitude).
+        public var adapterParameters: Int
+        /// r < min(m, n): the update is genuinely low-rank.
+        public var lowRank: Bool
+    }
+
+    /// A layer with weights that is not adapted.
+    public struct Exclusion: Sendable, Hashable {
+        public var name: String
+        public var kind: LayerKind
+        public var reason: String
+    }
+
+    /// `lora` or `dora`.
+    public var method: FineTuningMethod
+    public var rank: Int
+    public var alpha: Double
+    public var adapted: [Layer]
+    public var excluded: [Exclusion]
+
+    /// alpha / rank, the factor on B·A.
+    public var scale: Double { alpha / Double(rank) }
+
+    /// Parameters all adapters add.
+    public var adapterParameterCount: Int { adapted.reduce(0) { $0 + $1.adapterParameters } }
+
+    /// The report: one line per adapted and per excluded layer, then the totals.
+    public var description: String {
+        var lines = ["\(method.rawValue): rank \(rank), alpha \(Self.number(alpha)) (scale \(Self.number(scale))), "
+            + "\(adapted.count) layers adapted, \(DotExport.grouped(adapterParameterCount)) adapter parameters"]
+        let width = max(adapted.map(\.name.count).max() ?? 0, excluded.map(\.name.count).max() ?? 0)
+        func pad(_ s: String) -> String { s + String(repeating: " ", count: max(0, width - s.count)) }
+        for layer in adapted {
+            var line = "  adapted   \(pad(layer.name))  \(layer.kind.rawValue)\(layer.isHead ? " (head)" : ""), "
+                + "\(layer.rows)x\(layer.columns): \(DotExport.grouped(layer.baseParameters)) params, "
+                + "+\(DotExport.grouped(layer.adapterParameters)) adapter"
+            if !layer.lowRank { line += "; not low-rank (r \(rank) >= min(m, n) = \(min(layer.rows, layer.columns)))" }
+            lines.append(line)
+        }
+        for layer in excluded {
+            lines.append("  excluded  \(pad(layer.name))  \(layer.kind.rawValue): \(layer.reason)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func number(_ x: Double) -> String {
+        x == x.rounded() && abs(x) < 1e15 ? String(Int(x)) : String(x)
+    }
+
+    /// Plans `method` (lora or dora) on `graph` for `config`; throws `bad-rank`, `depthwise-rank`,
+    /// `no-head`, `already-adapted` or `adapt-training-graph` diagnostics (all rank problems at once).
+    static func make(_ graph: Graph, config: TrainingConfig, method: FineTuningMethod) throws(DiagnosticError)
+        -> AdapterPlan
+    {
+        let r = config.rank
+        var plan = AdapterPlan(method: method, rank: r, alpha: config.alpha ?? Double(r), adapted: [], excluded: [])
+        var problems: [Diagnostic] = []
+        if let adapter = graph.parameters.first(where: { graph[$0].role?.isAdapter ?? false }) {
+            throw DiagnosticError([.error("already-adapted", "the graph already has adapters ('\(graph[adapter].name)'); "
+                                          + "merge them (merge-adapters) before adapting again")])
+        }
+        if let node = graph.nodes.first(where: { $0.phase != .forward }) {
+            throw DiagnosticError([.error("adapt-training-graph", "\(method.rawValue) takes a forward graph (run it "
+                                          + "before autodiff); '\(node.name)' is a \(node.phase.rawValue) node",
+                                          node: node.name)])
+        }
+        guard r >= 1 else {
+            throw DiagnosticError([.error("bad-rank", "\(method.rawValue) rank must be at least 1, got \(r)")])
+        }
+        let heads = Set(Freeze.headNodes(graph))
+        if config.head == .lora && heads.isEmpty {
+            problems.append(.error("no-head", "--head lora: the graph has no head (a linear layer feeding the output "
+                                   + "through parameter-free ops)"))
+        }
+        let magnitude = method == .dora
+        for (index, node) in graph.nodes.enumerated() where node.phase == .forward {
+            let weight: [Int]
+            switch node.op {
+            case .conv2d, .linear: weight = graph[node.inputs[1]].type.shape
+            default: continue
+            }
+            let base = node.inputs.dropFirst().reduce(0) { $0 + graph[$1].type.elementCount }
+            let m = weight[0], n = weight.dropFirst().reduce(1, *)
+            var kind = LayerKind.linear, groups = 1, isHead = false
+            if case let .conv2d(a) = node.op {
+                let cin = graph[node.inputs[0]].type.shape[1]
+                groups = a.groups
+                kind = a.groups == 1 ? .conv : (a.groups == cin && a.groups == m ? .depthwiseConv : .groupedConv)
+            } else {
+                isHead = heads.contains(index)
+            }
+            func exclude(_ reason: String) { plan.excluded.append(Exclusion(name: node.name, kind: kind, reason: reason)) }
+            switch kind {
+            case .conv: break
+            case .groupedConv:
+                exclude("grouped conv (groups \(groups)) is not adapted")
+                continue
+            case .depthwiseConv:
+                guard config.adaptDepthwise else {
+                    exclude("depthwise conv excluded by default (--adapt-depthwise adapts it with rank a multiple of "
+                            + "\(m), adding at least \(DotExport.grouped(m * (n + 1) + (magnitude ? m : 0))) "
+                            + "parameters against its \(DotExport.grouped(base)))")
+                    continue
+                }
+                if r % m != 0 {
+                    let smallest = m * (n + 1) + (magnitude ? m : 0)
+                    let asked = r * n + r + (magnitude ? m : 0)
+                    problems.append(Diagnostic(
+                        id: "depthwise-rank",
+                        message: "depthwise conv '\(node.name)' (\(m) channels, \(weight[2])x\(weight[3])): "
+                            + "--adapt-depthwise needs a rank that is a multiple of \(m), got \(r)",
+                        node: node.name,
+                        notes: ["the layer has \(DotExport.grouped(base)) parameters; its adapter would add "
+                                + "\(DotExport.grouped(asked)) at rank \(r), and "
+                                + "\(DotExport.grouped(smallest)) at the smallest valid rank \(m)"]))
+                    continue
+                }
+            case .linear:
+                guard isHead else {
+                    exclude("linear layer that is not the head (adapters target convs and the head)")
+                    continue
+                }
+                switch config.head {
+                case .lora: break
+                case .train:
+                    exclude("head, trained fully (--head train)")
+                    continue
+                case .frozen:
+                    exclude("head, frozen (--head frozen)")
+                    continue
+                }
+            }
+            if r > max(m, n) {
+                problems.append(.error("bad-rank", "rank \(r) exceeds max(m, n) = \(max(m, n)) of layer '\(node.name)' "
+                                       + "(\(m)x\(n))", node: node.name))
+                continue
+            }
+            let adapter = r * n + m * r / groups + (magnitude ? m : 0)
+            plan.adapted.append(Layer(name: node.name, node: index, kind: kind, isHead: isHead, rows: m, columns: n,
+                                      baseParameters: base, adapterParameters: adapter, lowRank: r < min(m, n)))
+        }
+        if !problems.isEmpty { throw DiagnosticError(problems) }
+        return plan
+    }
+}
+
+/// The parameter and node names of an adapted layer (docs/training.md), shared by the passes that insert
+/// adapters and the one that merges them.
+enum AdapterNames {
+    static func a(_ layer: String) -> String { "\(layer).lora_A" }
+    static func b(_ layer: String) -> String { "\(layer).lora_B" }
+    static func magnitude(_ layer: String) -> String { "\(layer).lora_magnitude_vector" }
+    static func loraScale(_ layer: String) -> String { "\(layer).lora_scale" }
+    static func loraAdd(_ layer: String) -> String { "\(layer).lora_add" }
+    /// DoRA's weight-space nodes are `NAME.dora_*`; the last one produces W'.
+    static func dora(_ layer: String, _ part: String) -> String { "\(layer).dora_\(part)" }
+    static func doraWeight(_ layer: String) -> String { dora(layer, "weight") }
+    static func doraV(_ layer: String) -> String { dora(layer, "V") }
+}
+
+extension GraphRewriter {
+    /// Freezes the (already copied) weight and bias of source node `index`.
+    mutating func freezeParameters(ofNode index: Int) {
+        for old in source.nodes[index].inputs.dropFirst() where source[old].isParameter {
+            setTrainable(mapped(old), false)
+        }
+    }
+}

@@ -1,0 +1,222 @@
+// `autodiff`: turns a forward graph into forward + loss + backward (reverse-mode differentiation).
+//
+// Preconditions: one graph output, the logits `f32[N, classes]`; no backward or optimizer nodes yet;
+// trainable flags already set (`freeze`, the adapter passes).
+//
+// Algorithm:
+// 1. Train mode: batch_norm → native_batch_norm (training = true; results y, batch mean, batch inverse
+//    std), max_pool2d → max_pool2d_with_indices, dropout → native_dropout. Node names are kept.
+// 2. Loss: input `labels : i64[N]`, node `loss = softmax_cross_entropy(logits, labels)`; the outputs
+//    become `[loss]`.
+// 3. Needs-gradient analysis: a value needs a gradient iff it depends on a trainable parameter (forward
+//    sweep) and the loss depends on it (reverse sweep), both along differentiable edges only
+//    (`Op.gradientSlot` is not `.none`: not labels, running statistics, channel_norm, ...).
+// 4. Reverse sweep over the forward nodes: a node whose result has a gradient runs its VJP rule
+//    (Op+VJP.swift), which emits backward nodes (phase backward, in the node's scope) for exactly the
+//    operands that need a gradient. A second contribution to a value's gradient is added at once,
+//    `add` named `VALUE.grad_sum` (then `VALUE.grad_sum.2`, ...), as autograd accumulates. Since every
+//    consumer of a value comes after it, its gradient is complete when the sweep reaches its producer.
+// The rules read exactly what PyTorch's autograd saves, so `savedValues` matches its saved tensors.
+//
+//     %2 = conv2d(%0, %1) : f32[1, 8, 4, 4] "conv"           (conv.weight trainable, input not)
+//     %3 = relu(%2) : f32[1, 8, 4, 4] "relu"
+//     ... logits %6
+//   →
+//     ... forward as before, then
+//     %8 = softmax_cross_entropy(%6, %7) : f32[] "loss"
+//     %9 = softmax_cross_entropy_grad(%6, %7) : f32[1, 10] "loss.grad" backward
+//     ...
+//     %12 = relu_grad(%11, %3) : f32[1, 8, 4, 4] "relu.grad" backward
+//     %13 = conv2d_grad_weight(%12, %0) {...} : f32[8, 3, 3, 3] "conv.grad_weight" backward
+//     output %8
+import GraphIR
+
+/// `autodiff`: train-mode conversion, the loss, and the backward graph.
+public struct Autodiff: Pass {
+    public let name = "autodiff"
+    public let summary = "switch to train mode, add the loss and emit the backward pass"
+
+    public init() {}
+
+    public func run(_ graph: Graph) throws -> Graph {
+        guard graph.outputs.count == 1 else {
+            throw Diagnostic.error("autodiff-outputs", "autodiff expects one output (the logits), "
+                                   + "'\(graph.name)' has \(graph.outputs.count)")
+        }
+        if let node = graph.nodes.first(where: { $0.phase != .forward }) {
+            throw Diagnostic.error("already-differentiated", "'\(graph.name)' already has \(node.phase.rawValue) "
+                                   + "nodes ('\(node.name)')", node: node.name)
+        }
+        let logitsType = graph[graph.outputs[0]].type
+        guard logitsType.dtype == .f32, logitsType.rank == 2 else {
+            throw Diagnostic.error("autodiff-logits", "the output must be logits f32[N, classes], got \(logitsType)")
+        }
+        if graph.inputs.contains(where: { graph[$0].name == "labels" }) || graph.nodes.contains(where: { $0.name == "loss" }) {
+            throw Diagnostic.error("duplicate-name", "'\(graph.name)' already has an input 'labels' or a node 'loss'")
+        }
+
+        // 1-2. Train mode and the loss.
+        var r = GraphRewriter(graph)
+        for (index, node) in graph.nodes.enumerated() {
+            if let op = Self.trainMode(node.op) { try r.copy(index, as: op) } else { try r.copy(index) }
+        }
+        let labels = r.addInput("labels", .i64([logitsType.shape[0]]))
+        let loss = try r.emit(.softmaxCrossEntropy, [r.mapped(graph.outputs[0]), labels], name: "loss")[0]
+
+        // 3. Which values need a gradient.
+        let forward = r.graph
+        let needs = Self.needsGradient(forward, loss: loss)
+
+        // 4. Reverse sweep.
+        var e = GradientEmitter(rewriter: r, node: forward.nodes[0])
+        var grad: [ValueID: ValueID] = [:]
+        var sums: [ValueID: Int] = [:]
+        for node in forward.nodes.reversed() {
+            let dy = node.outputs.map { grad[$0] }
+            guard node.outputs == [loss] || dy.contains(where: { $0 != nil }) else { continue }
+            let need = node.inputs.enumerated().map { i, v in
+                needs[v.raw] && node.op.gradientSlot(operand: i) != .none
+            }
+            guard need.contains(true) else { continue }
+            e.node = node
+            let contributions = try node.op.vjp(&e, dy: dy, needs: need)
+            for (i, c) in contributions.enumerated() {
+                guard let c, need[i] else { continue }
+                let v = node.inputs[i]
+                guard e.type(c) == forward[v].type else {
+                    throw NoGradientRule(op: node.op.name, node: node.name,
+                                         reason: "its rule gave operand \(i) a gradient of type \(e.type(c)), "
+                                         + "expected \(forward[v].type) (a graphc bug)")
+                }
+                guard let previous = grad[v] else {
+                    grad[v] = c
+                    continue
+                }
+                let k = sums[v, default: 0] + 1
+                sums[v] = k
+                let name = forward[v].name + ".grad_sum" + (k == 1 ? "" : ".\(k)")
+                grad[v] = try e.rewriter.emit(.add, [previous, c], name: name, scope: node.scope, phase: .backward)[0]
+            }
+        }
+        return e.rewriter.finish(outputs: [loss])
+    }
+
+    /// The training-mode form of an inference op, or nil when the op is the same in both modes.
+    static func trainMode(_ op: Op) -> Op? {
+        switch op {
+        case var .batchNorm(a):
+            a.training = true
+            return .nativeBatchNorm(a)
+        case let .maxPool2d(a): return .maxPool2dWithIndices(a)
+        case let .dropout(p): return .nativeDropout(p: p)
+        case .conv2d, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .avgPool2d,
+             .adaptiveAvgPool2d, .flatten, .linear, .softmaxCrossEntropy, .nativeBatchNorm, .maxPool2dWithIndices,
+             .nativeDropout, .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradInput, .conv2dGradWeight,
+             .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad,
+             .linearGradInput, .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate,
+             .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector:
+            return nil
+        }
+    }
+
+    /// Per value: whether it depends on a trainable parameter and `loss` depends on it, along
+    /// differentiable edges of the forward nodes.
+    public static func needsGradient(_ graph: Graph, loss: ValueID) -> [Bool] {
+        var depends = Array(repeating: false, count: graph.values.count)
+        for id in graph.parameters where graph[id].isTrainable { depends[id.raw] = true }
+        let forward = graph.nodes.filter { $0.phase == .forward }
+        for node in forward {
+            let d = node.inputs.enumerated().contains { i, v in
+                depends[v.raw] && node.op.gradientSlot(operand: i) != .none
+            }
+            for id in node.outputs where graph[id].type.dtype == .f32 { depends[id.raw] = d }
+        }
+        var reaches = Array(repeating: false, count: graph.values.count)
+        reaches[loss.raw] = true
+        for node in forward.reversed() where node.outputs.contains(where: { reaches[$0.raw] }) {
+            for (i, v) in node.inputs.enumerated() where node.op.gradientSlot(operand: i) != .none {
+                reaches[v.raw] = true
+            }
+        }
+        return zip(depends, reaches).map { $0 && $1 }
+    }
+
+    /// The gradient of every trainable parameter of a graph `autodiff` produced (see `GradientMap`).
+    public static func gradients(in training: Graph) -> GradientMap { GradientMap(training) }
+
+    /// The distinct non-parameter values backward nodes read: forward results, graph inputs (the batch,
+    /// the labels) and buffers (BN running statistics); learnable parameters excluded. These are the
+    /// tensors autograd saves for backward; sorted by id.
+    public static func savedValues(_ training: Graph) -> [ValueID] {
+        var saved = Set<ValueID>()
+        for node in training.nodes where node.phase == .backward {
+            for id in node.inputs {
+                switch training[id].kind {
+                case .input: saved.insert(id)
+                case let .parameter(role, _): if !role.isLearnable { saved.insert(id) }
+                case let .result(producer, _): if training.nodes[producer].phase == .forward { saved.insert(id) }
+                }
+            }
+        }
+        return saved.sorted()
+    }
+}
+
+/// The gradient of each trainable parameter in a training graph, recovered from the graph itself: the
+/// last `P.grad_sum` accumulation when P has several contributions, else the backward node its consumer's
+/// rule names (`Op.gradientSlot`), following `add`'s pass-through. The optimizer reads these.
+public struct GradientMap: Sendable, Hashable {
+    /// Trainable parameter → its complete gradient (parameters without a gradient are absent).
+    public var gradients: [ValueID: ValueID]
+
+    /// Recovers the map from a graph `autodiff` produced.
+    public init(_ graph: Graph) {
+        var backward: [String: Int] = [:]
+        var users = Array(repeating: [Int](), count: graph.values.count)
+        for (index, node) in graph.nodes.enumerated() {
+            if node.phase == .backward { backward[node.name] = index }
+            if node.phase == .forward {
+                for id in node.inputs where users[id.raw].last != index { users[id.raw].append(index) }
+            }
+        }
+        func gradient(of v: ValueID) -> ValueID? {
+            let sum = graph[v].name + ".grad_sum"
+            if var last = backward[sum] {
+                var k = 2
+                while let next = backward["\(sum).\(k)"] {
+                    last = next
+                    k += 1
+                }
+                return graph.nodes[last].outputs[0]
+            }
+            for user in users[v.raw] {
+                let node = graph.nodes[user]
+                for (i, input) in node.inputs.enumerated() where input == v {
+                    switch node.op.gradientSlot(operand: i) {
+                    case .none, .unsupported:
+                        continue
+                    case let .node(suffix, output):
+                        if let n = backward[node.name + suffix] { return graph.nodes[n].outputs[output] }
+                    case let .passThrough(suffix):
+                        if let n = backward[node.name + suffix] { return graph.nodes[n].outputs[0] }
+                        if let g = gradient(of: node.outputs[0]) { return g }
+                    }
+                }
+            }
+            return nil
+        }
+        var map: [ValueID: ValueID] = [:]
+        for id in graph.parameters where graph[id].isTrainable {
+            if let g = gradient(of: id) { map[id] = g }
+        }
+        gradients = map
+    }
+
+    /// The gradient of parameter `id`, if it has one.
+    public subscript(_ id: ValueID) -> ValueID? { gradients[id] }
+
+    /// Parameter name → gradient, for reports and tests.
+    public func byName(in graph: Graph) -> [String: ValueID] {
+        Dictionary(uniqueKeysWithValues: gradients.map { (graph[$0.key].name, $0.value) })
+    }
+}

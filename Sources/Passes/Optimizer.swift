@@ -1,0 +1,189 @@
+// `optimizer`: appends one optimizer step to a graph `autodiff` produced.
+//
+// Preconditions: forward and backward nodes, no optimizer nodes yet. The gradient of each trainable
+// parameter P is found with `GradientMap`; parameters without a gradient are left alone (PyTorch skips
+// a parameter whose `.grad` is None).
+//
+// Algorithm:
+// 1. State, per trainable parameter with a gradient, in parameter order, added after the existing
+//    parameters: momentum `P.momentum_buffer`; Adam/AdamW `P.exp_avg`, `P.exp_avg_sq` (P's shape, or
+//    the projected shape under GaLore) and, for GaLore-projected weights, `P.galore_projector`.
+// 2. Updates (phase optimizer, in the scope of P's first forward consumer), final node `P.update`:
+//    sgd_update / momentum_update / adam_update (AdamW: decoupled weight decay). GaLore (Adam or AdamW)
+//    projects each conv (groups 1) or linear weight viewed as m×n = (C_out, C_in·kh·kw) with
+//    min(m, n) > rank: G = reshape(grad); P = svd_projector(G) (left m×r if m < n, else right r×n);
+//    R = PᵀG or GPᵀ; (N, m, v) = adam_direction(R, exp_avg, exp_avg_sq); U = reshape(scale(PN or NP));
+//    apply_update(W, U). Everything else takes plain Adam.
+// 3. Schedule: by default every update follows the whole backward pass, in parameter order
+//    (`loss.backward(); opt.step()`). With `releaseGrads` each update comes right after its gradient is
+//    complete and after the last backward node that reads P, so each gradient dies at once. Both orders
+//    are topological; the node multiset is the same.
+// 4. The updated parameter and state values are appended to the outputs (in parameter order); at run
+//    time they overwrite their inputs in place.
+//
+//     %40 = conv2d_grad_weight(%39, %0) {...} : f32[64, 3, 7, 7] "conv1.grad_weight" backward
+//     output %30
+//   →   (sgd)
+//     %40 = conv2d_grad_weight(%39, %0) {...} : f32[64, 3, 7, 7] "conv1.grad_weight" backward
+//     %41 = sgd_update(%1, %40) {...} : f32[64, 3, 7, 7] "conv1.weight.update" optimizer
+//     output %30
+//     output %41
+import GraphIR
+
+/// `optimizer`: the optimizer step (SGD, momentum, Adam, AdamW; GaLore's projected Adam), its state, and
+/// the update schedule.
+public struct OptimizerPass: Pass {
+    public let name = "optimizer"
+    public let summary = "append the optimizer updates and their state"
+    /// Optimizer, hyper-parameters, method (GaLore), rank and schedule.
+    public var config: TrainingConfig
+
+    public init(_ config: TrainingConfig) { self.config = config }
+
+    /// GaLore's view of a weight: an m×n matrix, and whether it is projected at this rank.
+    public struct GaloreMatrix: Sendable, Hashable {
+        public var m: Int
+        public var n: Int
+        public var projected: Bool
+        /// Left projector (m×r) when m < n, else right (r×n).
+        public var left: Bool { m < n }
+    }
+
+    public func run(_ graph: Graph) throws -> Graph {
+        if let node = graph.nodes.first(where: { $0.phase == .optimizer }) {
+            throw Diagnostic.error("already-optimized", "'\(graph.name)' already has optimizer nodes ('\(node.name)')",
+                                   node: node.name)
+        }
+        let gradients = GradientMap(graph)
+        let params = graph.parameters.filter { gradients[$0] != nil }
+        let matrices = config.method == .galore ? try galoreMatrices(graph, params) : [:]
+
+        var r = GraphRewriter(graph)
+        // 1. State, in parameter order, so both schedules add the same parameters.
+        var state: [ValueID: [ValueID]] = [:]
+        for p in params {
+            let v = graph[p], shape = v.type.shape
+            var roles: [(String, [Int], ParamRole)] = []
+            if let mat = matrices[p], mat.projected {
+                let moments = mat.left ? [config.rank, mat.n] : [mat.m, config.rank]
+                roles = [("exp_avg", moments, .expAvg), ("exp_avg_sq", moments, .expAvgSq),
+                         ("galore_projector", mat.left ? [mat.m, config.rank] : [config.rank, mat.n], .galoreProjector)]
+            } else {
+                switch config.optimizer {
+                case .sgd: roles = []
+                case .momentum: roles = [("momentum_buffer", shape, .momentumBuffer)]
+                case .adam, .adamw: roles = [("exp_avg", shape, .expAvg), ("exp_avg_sq", shape, .expAvgSq)]
+                }
+            }
+            state[p] = roles.map { r.addParameter("\(v.name).\($0.0)", $0.1, role: $0.2, trainable: false) }
+        }
+
+        // 3. Where each update goes: after node `slot[p]` (release) or after everything (default).
+        var after: [Int: [ValueID]] = [:]
+        if config.releaseGrads {
+            var lastRead: [ValueID: Int] = [:]
+            for (index, node) in graph.nodes.enumerated() where node.phase == .backward {
+                for id in node.inputs where graph[id].isParameter { lastRead[id] = index }
+            }
+            for p in params {
+                let complete = graph.producer(of: gradients[p]!) ?? graph.nodes.count - 1
+                after[max(complete, lastRead[p] ?? -1), default: []].append(p)
+            }
+        }
+        var results: [ValueID: [ValueID]] = [:]
+        for index in graph.nodes.indices {
+            try r.copy(index)
+            for p in after[index] ?? [] {
+                results[p] = try emitUpdate(&r, graph, p, r.mapped(gradients[p]!), state[p]!, matrices[p])
+            }
+        }
+        if !config.releaseGrads {
+            for p in params {
+                results[p] = try emitUpdate(&r, graph, p, r.mapped(gradients[p]!), state[p]!, matrices[p])
+            }
+        }
+        // 4. Outputs.
+        let outputs = graph.outputs.map(r.mapped) + params.flatMap { results[$0]! }
+        return r.finish(outputs: outputs)
+    }
+
+    /// The attributes of every update node.
+    var attributes: OptimizerAttrs {
+        OptimizerAttrs(lr: config.learningRate, momentum: config.optimizer == .momentum ? config.momentum : 0,
+                       weightDecay: config.weightDecay, decoupled: config.optimizer == .adamw)
+    }
+
+    /// Emits the update of `p` (a source-graph parameter) from its gradient `g` and state (new-graph
+    /// values); returns the updated parameter and state values.
+    private func emitUpdate(_ r: inout GraphRewriter, _ source: Graph, _ p: ValueID, _ g: ValueID,
+                            _ state: [ValueID], _ matrix: GaloreMatrix?) throws -> [ValueID]
+    {
+        let name = source[p].name
+        let w = r.mapped(p)
+        let scope = source.nodes.first { $0.phase == .forward && $0.inputs.contains(p) }?.scope ?? ""
+        func emit(_ op: Op, _ inputs: [ValueID], _ suffix: String) throws -> [ValueID] {
+            try r.emit(op, inputs, name: name + suffix, scope: scope, phase: .optimizer)
+        }
+        guard let mat = matrix, mat.projected else {
+            switch config.optimizer {
+            case .sgd: return try emit(.sgdUpdate(attributes), [w, g], ".update")
+            case .momentum: return try emit(.momentumUpdate(attributes), [w, g] + state, ".update")
+            case .adam, .adamw: return try emit(.adamUpdate(attributes), [w, g] + state, ".update")
+            }
+        }
+        let shape = source[p].type.shape
+        let matrixShape = [mat.m, mat.n]
+        let grad = shape == matrixShape ? g : try emit(.reshape(shape: matrixShape), [g], ".galore.grad")[0]
+        let projector = ProjectorAttrs(rank: config.rank, left: mat.left, gap: config.galoreGap)
+        let pr = try emit(.svdProjector(projector), [grad], ".galore.projector")[0]
+        let projected = mat.left
+            ? try emit(.matmul(transposeA: true, transposeB: false), [pr, grad], ".galore.project")[0]
+            : try emit(.matmul(transposeA: false, transposeB: true), [grad, pr], ".galore.project")[0]
+        let direction = try emit(.adamDirection(attributes), [projected, state[0], state[1]], ".galore.adam")
+        let back = mat.left
+            ? try emit(.matmul(transposeA: false, transposeB: false), [pr, direction[0]], ".galore.back")[0]
+            : try emit(.matmul(transposeA: false, transposeB: false), [direction[0], pr], ".galore.back")[0]
+        var update = try emit(.scale(config.galoreScale), [back], ".galore.scale")[0]
+        if shape != matrixShape { update = try emit(.reshape(shape: shape), [update], ".galore.reshape")[0] }
+        let updated = try emit(.applyUpdate(attributes), [w, update], ".update")[0]
+        return [updated, direction[1], direction[2], pr]
+    }
+
+    /// GaLore's matrix view of each parameter in `params` that is a conv (groups 1) or linear weight;
+    /// checks the optimizer and the rank.
+    public func galoreMatrices(_ graph: Graph, _ params: [ValueID]) throws -> [ValueID: GaloreMatrix] {
+        guard config.optimizer == .adam || config.optimizer == .adamw else {
+            throw Diagnostic.error("galore-needs-adam", "GaLore projects Adam's moments; it needs --optimizer adam "
+                                   + "or adamw, not \(config.optimizer.rawValue)")
+        }
+        guard config.rank >= 1 else {
+            throw Diagnostic.error("bad-rank", "GaLore rank must be at least 1, got \(config.rank)")
+        }
+        var consumers: [ValueID: [(Op, Int)]] = [:]
+        for node in graph.nodes where node.phase == .forward {
+            for (i, id) in node.inputs.enumerated() { consumers[id, default: []].append((node.op, i)) }
+        }
+        var matrices: [ValueID: GaloreMatrix] = [:]
+        for p in params {
+            let shape = graph[p].type.shape
+            guard shape.count >= 2, let uses = consumers[p], !uses.isEmpty else { continue }
+            let isMatrix = uses.allSatisfy { op, i in
+                if case let .conv2d(a) = op { return i == 1 && a.groups == 1 }
+                return op == .linear && i == 1
+            }
+            guard isMatrix else { continue }
+            let m = shape[0], n = shape.dropFirst().reduce(1, *)
+            matrices[p] = GaloreMatrix(m: m, n: n, projected: min(m, n) > config.rank)
+        }
+        guard !matrices.isEmpty else {
+            throw Diagnostic.error("galore-no-weights", "GaLore found no trainable conv (groups 1) or linear weight "
+                                   + "with a gradient in '\(graph.name)'")
+        }
+        if !matrices.values.contains(where: \.projected) {
+            let largest = matrices.values.map { min($0.m, $0.n) }.max() ?? 0
+            throw Diagnostic.error("rank-too-large", "GaLore rank \(config.rank) projects no weight of '\(graph.name)': "
+                                   + "the largest min(m, n) of its weight matrices is \(largest); use a rank below it")
+        }
+        return matrices
+    }
+}
