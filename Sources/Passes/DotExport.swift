@@ -92,8 +92,8 @@ private enum Entity: Hashable {
     case parameter(Int)
     case node(Int)
     case block(Int)
-    /// The backward nodes of a collapsed block instance, in the backward cluster.
-    case gradientBlock(Int)
+    /// The backward (or optimizer) nodes of a collapsed block instance, in that phase's cluster.
+    case stepBlock(Phase, Int)
     case output(Int)
 
     var id: String {
@@ -102,7 +102,7 @@ private enum Entity: Hashable {
         case let .parameter(k): "p\(k)"
         case let .node(k): "n\(k)"
         case let .block(k): "b\(k)"
-        case let .gradientBlock(k): "g\(k)"
+        case let .stepBlock(phase, k): (phase == .optimizer ? "u" : "g") + "\(k)"
         case let .output(k): "o\(k)"
         }
     }
@@ -167,7 +167,7 @@ private struct Drawing {
     /// Members of each collapsed block, in schedule order: forward nodes, and backward ones in a
     /// training drawing.
     var members: [Int: [Int]] = [:]
-    var gradientMembers: [Int: [Int]] = [:]
+    var stepMembers: [Phase: [Int: [Int]]] = [:]
     var drawnParameters: Set<Int> = []
     /// Training drawings only: the node marks, each entity's phase cluster, and the scope clusters
     /// each phase cluster holds (a scope and its ancestors, once anything lives in it).
@@ -186,14 +186,14 @@ private struct Drawing {
         let collapseAt = options.collapseDepth.map { max($0, 0) }
         for (i, node) in graph.nodes.enumerated() {
             if let level = collapseAt, let k = tree.index[node.scope], tree.depth[k] > level,
-               node.phase == .forward || (marks != nil && node.phase == .backward) {
+               node.phase == .forward || marks != nil {
                 let root = tree.ancestor(k, atDepth: level + 1)
                 if node.phase == .forward {
                     rep.append(.block(root))
                     members[root, default: []].append(i)
                 } else {
-                    rep.append(.gradientBlock(root))
-                    gradientMembers[root, default: []].append(i)
+                    rep.append(.stepBlock(node.phase, root))
+                    stepMembers[node.phase, default: [:]][root, default: []].append(i)
                 }
             } else {
                 rep.append(.node(i))
@@ -239,7 +239,7 @@ private struct Drawing {
                 switch entity {
                 case let .node(i): section[entity] = graph.nodes[i].phase
                 case .block: section[entity] = .forward
-                case .gradientBlock: section[entity] = .backward
+                case let .stepBlock(phase, _): section[entity] = phase
                 case let .parameter(p): section[entity] = parameterPhase[p] ?? .forward
                 case .input, .output: break
                 }
@@ -258,12 +258,16 @@ private struct Drawing {
         guard options.clusters else { return }
         for entity in entities {
             switch entity {
+            // The backward cluster is flat: scope clusters there would each need their own column, and
+            // its nodes already lie level with the forward blocks they differentiate.
             case let .node(i):
-                home[entity] = graph.nodes[i].phase == .optimizer ? nil : tree.index[graph.nodes[i].scope]
-            case let .block(k), let .gradientBlock(k): home[entity] = tree.parent[k]
+                home[entity] = graph.nodes[i].phase == .forward ? tree.index[graph.nodes[i].scope] : nil
+            case let .block(k): home[entity] = tree.parent[k]
+            case .stepBlock: break
             case let .parameter(p): home[entity] = parameterHome[p] ?? nil
             case .input, .output: break
             }
+            if marks != nil, case let .parameter(p) = entity, parameterPhase[p] != .forward { home[entity] = nil }
             if let phase = section[entity], var k = home[entity] {
                 occupied[phase, default: []].insert(k)
                 while let p = tree.parent[k] {
@@ -279,7 +283,7 @@ private struct Drawing {
         case .input: .input
         case .parameter: .parameter
         case let .node(i): DotExport.role(of: graph.nodes[i], in: graph, feedsOutput: feeds[i])
-        case .block, .gradientBlock: .block
+        case .block, .stepBlock: .block
         case .output: .output
         }
     }
@@ -301,8 +305,8 @@ private struct Drawing {
             let learnable = Set(nodes.flatMap { graph.nodes[$0].inputs }.filter { graph[$0].role?.isLearnable == true })
             let frozen = !adapter && !learnable.isEmpty && !learnable.contains { graph[$0].isTrainable }
             return (adapter, frozen, nodes.allSatisfy { marks.noGradient[$0] })
-        case let .gradientBlock(k):
-            return ((gradientMembers[k] ?? []).contains { marks.adapter[$0] }, false, false)
+        case let .stepBlock(phase, k):
+            return ((stepMembers[phase]?[k] ?? []).contains { marks.adapter[$0] }, false, false)
         case .input, .parameter, .output:
             return (false, false, false)
         }
@@ -325,7 +329,7 @@ private struct Drawing {
         switch entity {
         case let .node(i): graph.nodes[i].phase
         case .block: .forward
-        case .gradientBlock: .backward
+        case let .stepBlock(phase, _): phase
         case .input, .parameter, .output: nil
         }
     }
@@ -439,12 +443,12 @@ private struct Drawing {
                 if pruned > 0 { lines.append(small("\(pruned) need\(pruned == 1 ? "s" : "") no gradient")) }
             }
             tooltip = "\(tree.scopes[k]): \(nodes.count) ops"
-        case let .gradientBlock(k):
-            let nodes = gradientMembers[k] ?? []
-            let name = options.clusters ? tree.parent[k].map { ScopeTree.relative(tree.scopes[k], to: tree.scopes[$0]) }
-                ?? tree.scopes[k] : tree.scopes[k]
-            lines = ["<b>∇ \(DotExport.html(name))</b>"] + opSummary(nodes).map(DotExport.html)
-            tooltip = "\(tree.scopes[k]) backward: \(nodes.count) ops"
+        case let .stepBlock(phase, k):
+            let nodes = stepMembers[phase]?[k] ?? []
+            let scope = DotExport.html(tree.scopes[k])
+            lines = [phase == .backward ? "<b>∇ \(scope)</b>" : "<b>\(scope) updates</b>"] + opSummary(nodes).map(DotExport.html)
+            if phase == .optimizer, let state = stateText(nodes) { lines.append(small(state)) }
+            tooltip = "\(tree.scopes[k]) \(phase.rawValue): \(nodes.count) ops"
         case let .output(k):
             let value = graph[graph.outputs[k]]
             let drawn = marks == nil ? graph.outputs.count : entities.count { if case .output = $0 { true } else { false } }
@@ -476,8 +480,11 @@ private struct Drawing {
     /// (`<b>conv1</b>`, `∇in conv 3x3`); updates add the optimizer state they fold in.
     func trainingLabel(_ i: Int) -> [String] {
         let node = graph.nodes[i]
-        let op = DotExport.trainingOpText(node, in: graph) ?? DotExport.opText(node, in: graph)
-        var name = ScopeTree.relative(node.name, to: node.scope)
+        var op = DotExport.trainingOpText(node, in: graph) ?? DotExport.opText(node, in: graph)
+        // Updates sit in one flat cluster: their full names say which layer they serve.
+        var name = node.phase == .optimizer ? node.name : ScopeTree.relative(node.name, to: node.scope)
+        // Autodiff's accumulation of a second contribution (`VALUE.grad_sum`).
+        if node.phase == .backward, node.op == .add, name.contains(".grad_sum") { op = "∇ sum" }
         if node.phase == .backward, let base = DotExport.gradientBase(name) {
             name = base
         } else if node.phase == .optimizer, name.hasSuffix(".update") {
@@ -485,8 +492,25 @@ private struct Drawing {
         }
         var lines = ["<b>\(DotExport.html(name))</b>", DotExport.html(op)]
         if name.isEmpty || op == "∇" + name { lines = ["<b>\(DotExport.html(op))</b>"] }
-        if let state = DotExport.stateText(node, in: graph) { lines.append(small(state)) }
+        if let state = stateText([i]) { lines.append(small(state)) }
         return lines
+    }
+
+    /// `state 2 × 36,864` for one update; `params 21,504 · state 43,008` for a collapsed group.
+    func stateText(_ nodes: [Int]) -> String? {
+        if nodes.count == 1 { return DotExport.stateText(graph.nodes[nodes[0]], in: graph) }
+        var seen = Set<ValueID>()
+        var params = 0, state = 0
+        for i in nodes {
+            for id in graph.nodes[i].inputs where seen.insert(id).inserted {
+                guard let role = graph[id].role else { continue }
+                if role.isOptimizerState { state += graph[id].type.elementCount }
+                if role.isLearnable { params += graph[id].type.elementCount }
+            }
+        }
+        let parts = (params > 0 ? ["params \(DotExport.grouped(params))"] : [])
+            + (state > 0 ? ["state \(DotExport.grouped(state))"] : [])
+        return parts.isEmpty ? nil : parts.joined(separator: " · ")
     }
 
     func small(_ text: String) -> String { "<font point-size=\"8\">\(DotExport.html(text))</font>" }
@@ -517,6 +541,7 @@ private struct Drawing {
         for i in nodes {
             let node = graph.nodes[i]
             let name = (node.phase == .backward ? DotExport.gradientShortName(node.op) : nil)
+                ?? (node.phase == .optimizer ? DotExport.trainingOpText(node, in: graph) : nil)
                 ?? DotExport.shortName(node, in: graph)
             if counts[name] == nil { order.append(name) }
             counts[name, default: 0] += 1
@@ -530,14 +555,12 @@ private struct Drawing {
         return lines
     }
 
-    /// Scope cluster `k`; in a training drawing, the part of it inside `phase`'s cluster.
+    /// Scope cluster `k`; in a training drawing, the part of it inside `phase`'s cluster (forward's).
     func cluster(_ k: Int, indent: String, phase: Phase? = nil) -> [String] {
         let name = tree.parent[k].map { ScopeTree.relative(tree.scopes[k], to: tree.scopes[$0]) } ?? tree.scopes[k]
         let fill = tree.depth[k] % 2 == 1 ? "#F2F2F2" : "#FFFFFF"
-        let id = phase == .backward ? "cluster_bw\(k)" : "cluster_\(k)"
-        let tooltip = phase == .backward ? tree.scopes[k] + " (backward)" : tree.scopes[k]
-        var out = ["\(indent)subgraph \(id) {",
-                   "\(indent)  label=\(DotExport.quoted(name)); tooltip=\(DotExport.quoted(tooltip)); "
+        var out = ["\(indent)subgraph cluster_\(k) {",
+                   "\(indent)  label=\(DotExport.quoted(name)); tooltip=\(DotExport.quoted(tree.scopes[k])); "
                    + "style=\"rounded,filled\"; fillcolor=\"\(fill)\"; color=\"#999999\"; fontsize=10;"]
         let direct = entities.filter { home[$0] == k && (phase == nil || section[$0] == phase) }.map { $0.id + ";" }
         if !direct.isEmpty { out.append(indent + "  " + direct.joined(separator: " ")) }
@@ -565,7 +588,7 @@ private struct Drawing {
                        + "fillcolor=\"\(fill)\"; color=\"\(border)\"; penwidth=1.5; fontsize=12;")
             let direct = inside.filter { home[$0] == nil }.map { $0.id + ";" }
             if !direct.isEmpty { out.append("    " + direct.joined(separator: " ")) }
-            if options.clusters && phase != .optimizer {
+            if options.clusters && phase == .forward {
                 for k in tree.scopes.indices where tree.parent[k] == nil && isCluster(k)
                     && occupied[phase]?.contains(k) == true {
                     out += cluster(k, indent: "    ", phase: phase)
@@ -589,6 +612,9 @@ private struct Drawing {
             }
         }
         struct Key: Hashable { var from: Entity, to: Entity, value: ValueID }
+        /// Parameter to op; data (forward, and everything in forward drawings); a saved activation
+        /// (forward or input → backward); a gradient (backward → backward); into or out of the optimizer.
+        enum EdgeKind { case parameter, data, saved, gradient, step }
         var seen = Set<Key>()
         var out: [String] = []
         for consumer in entities {
@@ -597,32 +623,42 @@ private struct Drawing {
             case .input, .parameter: continue
             case let .node(i): operands = graph.nodes[i].inputs
             case let .block(k): operands = (members[k] ?? []).flatMap { graph.nodes[$0].inputs }
-            case let .gradientBlock(k): operands = (gradientMembers[k] ?? []).flatMap { graph.nodes[$0].inputs }
+            case let .stepBlock(phase, k): operands = (stepMembers[phase]?[k] ?? []).flatMap { graph.nodes[$0].inputs }
             case let .output(k): operands = [graph.outputs[k]]
             }
             for id in operands {
                 guard let from = source(id), from != consumer else { continue }
-                // One saved-activation edge per pair of drawn nodes says what is kept.
-                let saved = marks != nil && phase(consumer) == .backward && phase(from) != .backward
-                guard seen.insert(Key(from: from, to: consumer, value: saved ? ValueID(-1) : id)).inserted else {
-                    continue
+                let kind: EdgeKind
+                if case .parameter = from {
+                    kind = .parameter
+                } else if marks == nil {
+                    kind = .data
+                } else if phase(consumer) == .backward {
+                    kind = phase(from) == .backward ? .gradient : .saved
+                } else {
+                    kind = [.backward, .optimizer].contains(phase(from)) || phase(consumer) == .optimizer ? .step : .data
                 }
+                // Unlabelled edges between two drawn nodes say the same thing once.
+                let labelled = kind == .data || (kind != .saved && kind != .parameter && options.gradientEdgeLabels)
+                guard seen.insert(Key(from: from, to: consumer, value: labelled || kind == .parameter ? id : ValueID(-1)))
+                    .inserted else { continue }
                 var line = "  \(from.id) -> \(consumer.id)"
                 let label = options.edgeLabels ? "label=\(DotExport.quoted(DotExport.typeText(graph[id].type)))" : nil
-                if case .parameter = from {
+                switch kind {
+                case .parameter:
                     line += " [color=\"#999999\", arrowsize=0.4]"
-                } else if saved {
+                case .saved:
                     // A saved activation: forward value (or input) kept for the backward pass.
                     line += " [style=dashed, color=\"\(DotMarker.savedColor)\", arrowsize=0.5]"
-                } else if marks != nil, phase(from) == .backward, phase(consumer) == .backward {
+                case .gradient:
                     // Gradients flow against the forward pass: drawn reversed, so each backward node
                     // lies level with the forward layer it differentiates.
                     line = "  \(consumer.id) -> \(from.id) [dir=back"
                         + (options.gradientEdgeLabels ? label.map { ", " + $0 } ?? "" : "") + "]"
-                } else if marks != nil, [.backward, .optimizer].contains(phase(from)) || phase(consumer) == .optimizer {
+                case .step:
                     if options.gradientEdgeLabels, let label { line += " [\(label)]" }
-                } else if options.edgeLabels {
-                    line += " [label=\(DotExport.quoted(DotExport.typeText(graph[id].type)))]"
+                case .data:
+                    if let label { line += " [\(label)]" }
                 }
                 out.append(line + ";")
             }

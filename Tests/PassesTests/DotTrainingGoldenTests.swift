@@ -13,3 +13,11 @@ import Testing
                          "training_tiny_collapsed")
     }
 }
+
+extension DotTrainingGoldenTests {
+    /// small_resnet at 32x32 + LoRA r4 (head trained) + Adam, after dce.
+    @Test func smallResNetLoRA() throws {
+        let graph = try DotTrainingGraphs.step("small_resnet", .lora, rank: 4, size: 32)
+        try expectGolden(DotExport.dot(graph), "training_small_resnet_lora")
+    }
+}

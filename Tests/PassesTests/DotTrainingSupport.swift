@@ -120,6 +120,13 @@ struct TrainingDot {
         return c
     }
 
+    /// The outermost cluster containing cluster `id`.
+    func outermostCluster(_ id: String) -> String {
+        var c = id
+        while let p = clusters[c]?.parent { c = p }
+        return c
+    }
+
     func fillColor(_ id: String) -> String? {
         nodes[id]?.firstMatch(of: /fillcolor="(#[0-9A-F]{6})"/).map { String($0.1) }
     }
