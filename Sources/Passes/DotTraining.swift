@@ -219,3 +219,127 @@ extension DotExport {
         return "state " + sizes.map(grouped).joined(separator: " + ")
     }
 }
+
+/// The training parts of a drawing: marks, phase clusters, labels of backward and optimizer nodes.
+extension Drawing {
+    /// What the entity is marked with in a training drawing.
+    func flags(_ entity: Entity) -> (adapter: Bool, frozen: Bool, noGradient: Bool) {
+        guard let marks else { return (false, false, false) }
+        switch entity {
+        case let .node(i):
+            return (marks.adapter[i], marks.frozen[i], marks.noGradient[i])
+        case let .block(k):
+            let nodes = members[k] ?? []
+            let adapter = nodes.contains { marks.adapter[$0] }
+            let learnable = Set(nodes.flatMap { graph.nodes[$0].inputs }.filter { graph[$0].role?.isLearnable == true })
+            let frozen = !adapter && !learnable.isEmpty && !learnable.contains { graph[$0].isTrainable }
+            return (adapter, frozen, nodes.allSatisfy { marks.noGradient[$0] })
+        case let .stepBlock(phase, k):
+            return ((stepMembers[phase]?[k] ?? []).contains { marks.adapter[$0] }, false, false)
+        case .input, .parameter, .output:
+            return (false, false, false)
+        }
+    }
+
+    var presentMarkers: [DotMarker] {
+        guard marks != nil else { return [] }
+        var present: Set<DotMarker> = hasSavedEdges ? [.savedActivation] : []
+        for entity in entities {
+            let f = flags(entity)
+            if f.adapter { present.insert(.adapter) }
+            if f.frozen { present.insert(.frozen) }
+            if f.noGradient { present.insert(.noGradient) }
+        }
+        return DotMarker.allCases.filter(present.contains)
+    }
+
+    /// The phase an entity's node runs in; nil for inputs, parameters and outputs.
+    func phase(_ entity: Entity) -> Phase? {
+        switch entity {
+        case let .node(i): graph.nodes[i].phase
+        case .block: .forward
+        case let .stepBlock(phase, _): phase
+        case .input, .parameter, .output: nil
+        }
+    }
+
+    /// Fill, shape and border: the role's, then in training drawings grey for frozen, a dashed border
+    /// for no gradient (dropout's own dashes become diagonals there) and the adapter outline.
+    func attributes(_ entity: Entity, _ role: DotRole) -> String {
+        guard marks != nil else { return "fillcolor=\"\(role.fillColor)\", \(role.shapeAttributes)" }
+        let f = flags(entity)
+        var styles = role.styles.map { $0 == "dashed" ? "diagonals" : $0 }
+        if f.noGradient { styles.append("dashed") }
+        var extras = role.extras
+        if f.adapter {
+            extras = extras.filter { !$0.hasPrefix("penwidth=") && !$0.hasPrefix("color=") }
+                + ["color=\"\(DotMarker.adapterColor)\"", "penwidth=2.5"]
+        }
+        let fill = f.frozen ? DotMarker.frozenFill : role.fillColor
+        return "fillcolor=\"\(fill)\", " + DotRole.attributes(shape: role.shape, styles: styles, extras: extras)
+    }
+
+    /// A backward or optimizer node: the layer or parameter it serves, then the compact op
+    /// (`<b>conv1</b>`, `∇in conv 3x3`); updates add the optimizer state they fold in.
+    func trainingLabel(_ i: Int) -> [String] {
+        let node = graph.nodes[i]
+        var op = DotExport.trainingOpText(node, in: graph) ?? DotExport.opText(node, in: graph)
+        // Updates sit in one flat cluster: their full names say which layer they serve.
+        var name = node.phase == .optimizer ? node.name : ScopeTree.relative(node.name, to: node.scope)
+        // Autodiff's accumulation of a second contribution (`VALUE.grad_sum`).
+        if node.phase == .backward, node.op == .add, name.contains(".grad_sum") { op = "∇ sum" }
+        if node.phase == .backward, let base = DotExport.gradientBase(name) {
+            name = base
+        } else if node.phase == .optimizer, name.hasSuffix(".update") {
+            name.removeLast(".update".count)
+        }
+        var lines = ["<b>\(DotExport.html(name))</b>", DotExport.html(op)]
+        if name.isEmpty || op == "∇" + name { lines = ["<b>\(DotExport.html(op))</b>"] }
+        if let state = stateText([i]) { lines.append(small(state)) }
+        return lines
+    }
+
+    /// `state 2 × 36,864` for one update; `params 21,504 · state 43,008` for a collapsed group.
+    func stateText(_ nodes: [Int]) -> String? {
+        if nodes.count == 1 { return DotExport.stateText(graph.nodes[nodes[0]], in: graph) }
+        var seen = Set<ValueID>()
+        var params = 0, state = 0
+        for i in nodes {
+            for id in graph.nodes[i].inputs where seen.insert(id).inserted {
+                guard let role = graph[id].role else { continue }
+                if role.isOptimizerState { state += graph[id].type.elementCount }
+                if role.isLearnable { params += graph[id].type.elementCount }
+            }
+        }
+        let parts = (params > 0 ? ["params \(DotExport.grouped(params))"] : [])
+            + (state > 0 ? ["state \(DotExport.grouped(state))"] : [])
+        return parts.isEmpty ? nil : parts.joined(separator: " · ")
+    }
+
+    /// Training drawings: one cluster per phase, each holding its part of the scope clusters.
+    func phaseClusters() -> [String] {
+        var out: [String] = []
+        for phase in Phase.allCases {
+            let inside = entities.filter { section[$0] == phase }
+            guard !inside.isEmpty else { continue }
+            let (fill, border) = switch phase {
+            case .forward: ("#FFFFFF", "#777777")
+            case .backward: ("#FAF2FA", "#AA77AA")
+            case .optimizer: ("#FBF6EA", "#BBAA77")
+            }
+            out.append("  subgraph cluster_\(phase.rawValue) {")
+            out.append("    label=<<b>\(phase.rawValue)</b>>; tooltip=\"\(phase.rawValue)\"; style=\"rounded,filled\"; "
+                       + "fillcolor=\"\(fill)\"; color=\"\(border)\"; penwidth=1.5; fontsize=12;")
+            let direct = inside.filter { home[$0] == nil }.map { $0.id + ";" }
+            if !direct.isEmpty { out.append("    " + direct.joined(separator: " ")) }
+            if options.clusters && phase == .forward {
+                for k in tree.scopes.indices where tree.parent[k] == nil && isCluster(k)
+                    && occupied[phase]?.contains(k) == true {
+                    out += cluster(k, indent: "    ", phase: phase)
+                }
+            }
+            out.append("  }")
+        }
+        return out
+    }
+}
