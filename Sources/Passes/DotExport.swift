@@ -32,16 +32,26 @@ public struct DotOptions: Sendable, Hashable {
     public var rankdir: String
     /// Add a legend listing the roles drawn.
     public var legend: Bool
+    /// Draw as a training graph (phase clusters, adapter / frozen / no-gradient marks) even when the
+    /// graph has no backward or optimizer nodes; graphs that have them are always drawn so.
+    public var training: Bool
+    /// In training drawings, label backward and optimizer edges with their shapes too (off by
+    /// default: they repeat the forward shapes and clutter large graphs).
+    public var gradientEdgeLabels: Bool
 
-    /// Options with the defaults: parameters folded, clusters, edge labels, nothing collapsed, `TB`, a legend.
+    /// Options with the defaults: parameters folded, clusters, edge labels, nothing collapsed, `TB`, a
+    /// legend, training drawing only for training graphs, no shapes on gradient edges.
     public init(foldParameters: Bool = true, clusters: Bool = true, edgeLabels: Bool = true,
-                collapseDepth: Int? = nil, rankdir: String = "TB", legend: Bool = true) {
+                collapseDepth: Int? = nil, rankdir: String = "TB", legend: Bool = true, training: Bool = false,
+                gradientEdgeLabels: Bool = false) {
         self.foldParameters = foldParameters
         self.clusters = clusters
         self.edgeLabels = edgeLabels
         self.collapseDepth = collapseDepth
         self.rankdir = rankdir
         self.legend = legend
+        self.training = training
+        self.gradientEdgeLabels = gradientEdgeLabels
     }
 }
 
@@ -58,6 +68,12 @@ public enum DotExport {
         Drawing(graph, options).presentRoles
     }
 
+    /// The markers (adapter, frozen, ...) `dot` draws for these options, in legend order; empty unless
+    /// the drawing is a training one.
+    public static func markers(_ graph: Graph, options: DotOptions = .init()) -> [DotMarker] {
+        Drawing(graph, options).presentMarkers
+    }
+
     /// The role of every node, in node order (one pass over the graph).
     public static func nodeRoles(_ graph: Graph) -> [DotRole] {
         let feeds = outputFeeders(graph)
@@ -71,11 +87,13 @@ public enum DotExport {
 }
 
 /// Something drawn as one DOT node.
-private enum Entity: Hashable {
+enum Entity: Hashable {
     case input(Int)
     case parameter(Int)
     case node(Int)
     case block(Int)
+    /// The backward (or optimizer) nodes of a collapsed block instance, in that phase's cluster.
+    case stepBlock(Phase, Int)
     case output(Int)
 
     var id: String {
@@ -84,6 +102,7 @@ private enum Entity: Hashable {
         case let .parameter(k): "p\(k)"
         case let .node(k): "n\(k)"
         case let .block(k): "b\(k)"
+        case let .stepBlock(phase, k): (phase == .optimizer ? "u" : "g") + "\(k)"
         case let .output(k): "o\(k)"
         }
     }
@@ -135,7 +154,7 @@ struct ScopeTree {
 }
 
 /// One export: the decisions of steps 1–4 above, then the text.
-private struct Drawing {
+struct Drawing {
     let graph: Graph
     let options: DotOptions
     let tree: ScopeTree
@@ -145,22 +164,37 @@ private struct Drawing {
     /// Entities in declaration order, and the cluster (scope index) each lives in directly.
     var entities: [Entity] = []
     var home: [Entity: Int] = [:]
-    /// Members of each collapsed block, in schedule order.
+    /// Members of each collapsed block, in schedule order: forward nodes, and backward ones in a
+    /// training drawing.
     var members: [Int: [Int]] = [:]
+    var stepMembers: [Phase: [Int: [Int]]] = [:]
     var drawnParameters: Set<Int> = []
+    /// Training drawings only: the node marks, each entity's phase cluster, and the scope clusters
+    /// each phase cluster holds (a scope and its ancestors, once anything lives in it).
+    let marks: TrainingMarks?
+    var section: [Entity: Phase] = [:]
+    var occupied: [Phase: Set<Int>] = [:]
+    var hasSavedEdges = false
 
     init(_ graph: Graph, _ options: DotOptions) {
         self.graph = graph
         self.options = options
         tree = ScopeTree(graph)
         feeds = DotExport.outputFeeders(graph)
+        marks = DotExport.isTraining(graph, options: options) ? TrainingMarks(graph) : nil
 
         let collapseAt = options.collapseDepth.map { max($0, 0) }
         for (i, node) in graph.nodes.enumerated() {
-            if let level = collapseAt, let k = tree.index[node.scope], tree.depth[k] > level {
+            if let level = collapseAt, let k = tree.index[node.scope], tree.depth[k] > level,
+               node.phase == .forward || marks != nil {
                 let root = tree.ancestor(k, atDepth: level + 1)
-                rep.append(.block(root))
-                members[root, default: []].append(i)
+                if node.phase == .forward {
+                    rep.append(.block(root))
+                    members[root, default: []].append(i)
+                } else {
+                    rep.append(.stepBlock(node.phase, root))
+                    stepMembers[node.phase, default: [:]][root, default: []].append(i)
+                }
             } else {
                 rep.append(.node(i))
             }
@@ -168,6 +202,7 @@ private struct Drawing {
 
         let parameterIndex = Dictionary(uniqueKeysWithValues: graph.parameters.enumerated().map { ($1, $0) })
         var parameterHome: [Int: Int?] = [:]
+        var parameterPhase: [Int: Phase] = [:]
         if !options.foldParameters {
             // A parameter is drawn beside its first consumer drawn as itself; parameters read only
             // inside collapsed blocks are summarised there.
@@ -176,7 +211,10 @@ private struct Drawing {
                 for id in node.inputs {
                     guard let p = parameterIndex[id] else { continue }
                     if case .node = rep[i] {
-                        if parameterHome[p] == nil { parameterHome[p] = .some(tree.index[node.scope]) }
+                        if parameterHome[p] == nil {
+                            parameterHome[p] = .some(node.phase == .optimizer ? nil : tree.index[node.scope])
+                            parameterPhase[p] = node.phase
+                        }
                     } else {
                         readByCollapsed.insert(p)
                     }
@@ -191,15 +229,51 @@ private struct Drawing {
         entities += graph.parameters.indices.filter { drawnParameters.contains($0) }.map { .parameter($0) }
         var declared = Set<Entity>()
         for r in rep where declared.insert(r).inserted { entities.append(r) }
-        entities += graph.outputs.indices.map { .output($0) }
+        // Updated parameters and state are outputs; their update nodes say so.
+        entities += graph.outputs.indices.filter { k in
+            marks == nil || graph.producer(of: graph.outputs[k]).map { graph.nodes[$0].phase != .optimizer } ?? true
+        }.map { .output($0) }
+
+        if marks != nil {
+            for entity in entities {
+                switch entity {
+                case let .node(i): section[entity] = graph.nodes[i].phase
+                case .block: section[entity] = .forward
+                case let .stepBlock(phase, _): section[entity] = phase
+                case let .parameter(p): section[entity] = parameterPhase[p] ?? .forward
+                case .input, .output: break
+                }
+            }
+            hasSavedEdges = graph.nodes.contains { node in
+                node.phase == .backward && node.inputs.contains { id in
+                    switch graph[id].kind {
+                    case .input: true
+                    case .parameter: false
+                    case let .result(p, _): graph.nodes[p].phase == .forward
+                    }
+                }
+            }
+        }
 
         guard options.clusters else { return }
         for entity in entities {
             switch entity {
-            case let .node(i): home[entity] = tree.index[graph.nodes[i].scope]
+            // The backward cluster is flat: scope clusters there would each need their own column, and
+            // its nodes already lie level with the forward blocks they differentiate.
+            case let .node(i):
+                home[entity] = graph.nodes[i].phase == .forward ? tree.index[graph.nodes[i].scope] : nil
             case let .block(k): home[entity] = tree.parent[k]
+            case .stepBlock: break
             case let .parameter(p): home[entity] = parameterHome[p] ?? nil
             case .input, .output: break
+            }
+            if marks != nil, case let .parameter(p) = entity, parameterPhase[p] != .forward { home[entity] = nil }
+            if let phase = section[entity], var k = home[entity] {
+                occupied[phase, default: []].insert(k)
+                while let p = tree.parent[k] {
+                    occupied[phase, default: []].insert(p)
+                    k = p
+                }
             }
         }
     }
@@ -209,7 +283,7 @@ private struct Drawing {
         case .input: .input
         case .parameter: .parameter
         case let .node(i): DotExport.role(of: graph.nodes[i], in: graph, feedsOutput: feeds[i])
-        case .block: .block
+        case .block, .stepBlock: .block
         case .output: .output
         }
     }
@@ -237,7 +311,9 @@ private struct Drawing {
         out.append("  edge [fontname=\"Helvetica\", fontsize=8, color=\"#555555\", arrowsize=0.6];")
         if options.legend { out += legend() }
         for entity in entities { out.append("  " + declaration(entity)) }
-        if options.clusters {
+        if marks != nil {
+            out += phaseClusters()
+        } else if options.clusters {
             for k in tree.scopes.indices where tree.parent[k] == nil && isCluster(k) {
                 out += cluster(k, indent: "  ")
             }
@@ -248,10 +324,25 @@ private struct Drawing {
     }
 
     /// `resnet18 · 60 ops · params 11,689,512`, then what was collapsed.
+    /// For training drawings: `resnet18 · forward 60 · backward 90 · optimizer 40 ops · params … ·
+    /// optimizer state … · 12 forward ops need no gradient (dashed)`.
     func title() -> String {
         var parts = ["<b>\(DotExport.html(graph.name))</b>", "\(graph.nodes.count) ops"]
+        if marks != nil {
+            parts[1] = Phase.allCases.map { phase in "\(phase.rawValue) \(graph.nodes.count { $0.phase == phase })" }
+                .joined(separator: " · ") + " ops"
+        }
         let total = graph.parameterCount, trainable = graph.trainableParameterCount
         if let params = DotExport.paramText(total: total, trainable: trainable) { parts.append(params) }
+        if let marks {
+            let state = graph.parameters.filter { graph[$0].role?.isOptimizerState == true }
+                .reduce(0) { $0 + graph[$1].type.elementCount }
+            if state > 0 { parts.append("optimizer state \(DotExport.grouped(state))") }
+            let pruned = marks.noGradient.count { $0 }
+            if pruned > 0 {
+                parts.append("\(pruned) forward op\(pruned == 1 ? "" : "s") need\(pruned == 1 ? "s" : "") no gradient (dashed)")
+            }
+        }
         if let level = options.collapseDepth {
             parts.append("blocks deeper than \(max(level, 0)) collapsed")
         }
@@ -265,6 +356,9 @@ private struct Drawing {
         for role in presentRoles {
             rows.append("    <tr><td bgcolor=\"\(role.fillColor)\" width=\"18\"></td>"
                         + "<td align=\"left\">\(DotExport.html(role.title))</td></tr>")
+        }
+        for marker in presentMarkers {
+            rows.append("    <tr>\(marker.legendCell)<td align=\"left\">\(DotExport.html(marker.title))</td></tr>")
         }
         rows.append("    </table>>];")
         return rows
@@ -286,6 +380,9 @@ private struct Drawing {
             let scope = home[entity].map { tree.scopes[$0] } ?? ""
             lines = [DotExport.html(ScopeTree.relative(value.name, to: scope)), note]
             tooltip = value.name
+        case let .node(i) where marks != nil && graph.nodes[i].phase != .forward:
+            lines = trainingLabel(i)
+            tooltip = "\(graph.nodes[i].name): \(graph.nodes[i].op.name)"
         case let .node(i):
             let node = graph.nodes[i]
             let name = ScopeTree.relative(node.name, to: node.scope), op = DotExport.opText(node, in: graph)
@@ -299,15 +396,27 @@ private struct Drawing {
                 ?? tree.scopes[k] : tree.scopes[k]
             lines = ["<b>\(DotExport.html(name))</b>"] + opSummary(nodes).map(DotExport.html)
             if let params = parameterText(nodes) { lines.append(small(params)) }
+            if let marks {
+                let adapters = nodes.count { marks.adapter[$0] }, pruned = nodes.count { marks.noGradient[$0] }
+                if adapters > 0 { lines.append(small("\(adapters) adapter op\(adapters == 1 ? "" : "s")")) }
+                if pruned > 0 { lines.append(small("\(pruned) need\(pruned == 1 ? "s" : "") no gradient")) }
+            }
             tooltip = "\(tree.scopes[k]): \(nodes.count) ops"
+        case let .stepBlock(phase, k):
+            let nodes = stepMembers[phase]?[k] ?? []
+            let scope = DotExport.html(tree.scopes[k])
+            lines = [phase == .backward ? "<b>∇ \(scope)</b>" : "<b>\(scope) updates</b>"] + opSummary(nodes).map(DotExport.html)
+            if phase == .optimizer, let state = stateText(nodes) { lines.append(small(state)) }
+            tooltip = "\(tree.scopes[k]) \(phase.rawValue): \(nodes.count) ops"
         case let .output(k):
             let value = graph[graph.outputs[k]]
-            lines = ["<b>" + (graph.outputs.count == 1 ? "output" : "output \(k)") + "</b>",
+            let drawn = marks == nil ? graph.outputs.count : entities.count { if case .output = $0 { true } else { false } }
+            lines = ["<b>" + (drawn == 1 ? "output" : "output \(k)") + "</b>",
                      DotExport.typeText(value.type)]
             tooltip = "output \(value.name)"
         }
-        return "\(entity.id) [label=<\(lines.joined(separator: "<br/>"))>, fillcolor=\"\(role.fillColor)\", "
-            + "\(role.shapeAttributes), tooltip=\(DotExport.quoted(tooltip))];"
+        return "\(entity.id) [label=<\(lines.joined(separator: "<br/>"))>, \(attributes(entity, role)), "
+            + "tooltip=\(DotExport.quoted(tooltip))];"
     }
 
     func small(_ text: String) -> String { "<font point-size=\"8\">\(DotExport.html(text))</font>" }
@@ -336,7 +445,10 @@ private struct Drawing {
         var order: [String] = []
         var counts: [String: Int] = [:]
         for i in nodes {
-            let name = DotExport.shortName(graph.nodes[i], in: graph)
+            let node = graph.nodes[i]
+            let name = (node.phase == .backward ? DotExport.gradientShortName(node.op) : nil)
+                ?? (node.phase == .optimizer ? DotExport.trainingOpText(node, in: graph) : nil)
+                ?? DotExport.shortName(node, in: graph)
             if counts[name] == nil { order.append(name) }
             counts[name, default: 0] += 1
         }
@@ -349,16 +461,18 @@ private struct Drawing {
         return lines
     }
 
-    func cluster(_ k: Int, indent: String) -> [String] {
+    /// Scope cluster `k`; in a training drawing, the part of it inside `phase`'s cluster (forward's).
+    func cluster(_ k: Int, indent: String, phase: Phase? = nil) -> [String] {
         let name = tree.parent[k].map { ScopeTree.relative(tree.scopes[k], to: tree.scopes[$0]) } ?? tree.scopes[k]
         let fill = tree.depth[k] % 2 == 1 ? "#F2F2F2" : "#FFFFFF"
         var out = ["\(indent)subgraph cluster_\(k) {",
                    "\(indent)  label=\(DotExport.quoted(name)); tooltip=\(DotExport.quoted(tree.scopes[k])); "
                    + "style=\"rounded,filled\"; fillcolor=\"\(fill)\"; color=\"#999999\"; fontsize=10;"]
-        let direct = entities.filter { home[$0] == k }.map { $0.id + ";" }
+        let direct = entities.filter { home[$0] == k && (phase == nil || section[$0] == phase) }.map { $0.id + ";" }
         if !direct.isEmpty { out.append(indent + "  " + direct.joined(separator: " ")) }
-        for child in tree.scopes.indices where tree.parent[child] == k && isCluster(child) {
-            out += cluster(child, indent: indent + "  ")
+        for child in tree.scopes.indices where tree.parent[child] == k && isCluster(child)
+            && (phase == nil || occupied[phase!]?.contains(child) == true) {
+            out += cluster(child, indent: indent + "  ", phase: phase)
         }
         out.append("\(indent)}")
         return out
@@ -377,6 +491,9 @@ private struct Drawing {
             }
         }
         struct Key: Hashable { var from: Entity, to: Entity, value: ValueID }
+        /// Parameter to op; data (forward, and everything in forward drawings); a saved activation
+        /// (forward or input → backward); a gradient (backward → backward); into or out of the optimizer.
+        enum EdgeKind { case parameter, data, saved, gradient, step }
         var seen = Set<Key>()
         var out: [String] = []
         for consumer in entities {
@@ -385,16 +502,42 @@ private struct Drawing {
             case .input, .parameter: continue
             case let .node(i): operands = graph.nodes[i].inputs
             case let .block(k): operands = (members[k] ?? []).flatMap { graph.nodes[$0].inputs }
+            case let .stepBlock(phase, k): operands = (stepMembers[phase]?[k] ?? []).flatMap { graph.nodes[$0].inputs }
             case let .output(k): operands = [graph.outputs[k]]
             }
             for id in operands {
-                guard let from = source(id), from != consumer,
-                      seen.insert(Key(from: from, to: consumer, value: id)).inserted else { continue }
-                var line = "  \(from.id) -> \(consumer.id)"
+                guard let from = source(id), from != consumer else { continue }
+                let kind: EdgeKind
                 if case .parameter = from {
+                    kind = .parameter
+                } else if marks == nil {
+                    kind = .data
+                } else if phase(consumer) == .backward {
+                    kind = phase(from) == .backward ? .gradient : .saved
+                } else {
+                    kind = [.backward, .optimizer].contains(phase(from)) || phase(consumer) == .optimizer ? .step : .data
+                }
+                // Unlabelled edges between two drawn nodes say the same thing once.
+                let labelled = kind == .data || (kind != .saved && kind != .parameter && options.gradientEdgeLabels)
+                guard seen.insert(Key(from: from, to: consumer, value: labelled || kind == .parameter ? id : ValueID(-1)))
+                    .inserted else { continue }
+                var line = "  \(from.id) -> \(consumer.id)"
+                let label = options.edgeLabels ? "label=\(DotExport.quoted(DotExport.typeText(graph[id].type)))" : nil
+                switch kind {
+                case .parameter:
                     line += " [color=\"#999999\", arrowsize=0.4]"
-                } else if options.edgeLabels {
-                    line += " [label=\(DotExport.quoted(DotExport.typeText(graph[id].type)))]"
+                case .saved:
+                    // A saved activation: forward value (or input) kept for the backward pass.
+                    line += " [style=dashed, color=\"\(DotMarker.savedColor)\", arrowsize=0.5]"
+                case .gradient:
+                    // Gradients flow against the forward pass: drawn reversed, so each backward node
+                    // lies level with the forward layer it differentiates.
+                    line = "  \(consumer.id) -> \(from.id) [dir=back"
+                        + (options.gradientEdgeLabels ? label.map { ", " + $0 } ?? "" : "") + "]"
+                case .step:
+                    if options.gradientEdgeLabels, let label { line += " [\(label)]" }
+                case .data:
+                    if let label { line += " [\(label)]" }
                 }
                 out.append(line + ";")
             }

@@ -88,23 +88,53 @@ public enum DotRole: String, Sendable, Hashable, CaseIterable {
     }
 
     /// DOT node attributes beyond the fill colour: shape and border.
-    var shapeAttributes: String {
+    var shapeAttributes: String { Self.attributes(shape: shape, styles: styles, extras: extras) }
+
+    /// `shape=box, style="filled,dashed", penwidth=2`: the style line only when it adds to `filled`.
+    static func attributes(shape: String, styles: [String], extras: [String]) -> String {
+        var text = "shape=\(shape)"
+        if !styles.isEmpty { text += ", style=\"" + (["filled"] + styles).joined(separator: ",") + "\"" }
+        for extra in extras { text += ", " + extra }
+        return text
+    }
+
+    var shape: String {
         switch self {
-        case .input: "shape=invhouse"
-        case .output: "shape=house"
-        case .conv, .norm, .activation, .shape, .linear: "shape=box"
-        case .depthwise: "shape=box, peripheries=2"
-        case .head: "shape=box, penwidth=2"
-        case .dropout: "shape=box, style=\"filled,dashed\""
-        case .pooling: "shape=box, style=\"filled,rounded\""
-        case .elementwise: "shape=ellipse"
-        case .loss: "shape=octagon"
-        case .parameter: "shape=note, fontsize=8, height=0.2, color=\"#888888\""
-        case .block: "shape=box3d, margin=\"0.12,0.08\""
-        case .weightSpace: "shape=box, style=\"filled,rounded\""
-        case .gradient: "shape=box"
-        case .optimizer: "shape=cds"
-        case .svd: "shape=hexagon"
+        case .input: "invhouse"
+        case .output: "house"
+        case .conv, .norm, .activation, .shape, .linear, .depthwise, .head, .dropout, .pooling, .weightSpace,
+             .gradient:
+            "box"
+        case .elementwise: "ellipse"
+        case .loss: "octagon"
+        case .parameter: "note"
+        case .block: "box3d"
+        case .optimizer: "cds"
+        case .svd: "hexagon"
+        }
+    }
+
+    /// Styles beside `filled`.
+    var styles: [String] {
+        switch self {
+        case .dropout: ["dashed"]
+        case .pooling, .weightSpace: ["rounded"]
+        case .input, .output, .conv, .norm, .activation, .shape, .linear, .depthwise, .head, .elementwise, .loss,
+             .parameter, .block, .gradient, .optimizer, .svd:
+            []
+        }
+    }
+
+    /// Attributes after the shape and style.
+    var extras: [String] {
+        switch self {
+        case .depthwise: ["peripheries=2"]
+        case .head: ["penwidth=2"]
+        case .parameter: ["fontsize=8", "height=0.2", "color=\"#888888\""]
+        case .block: ["margin=\"0.12,0.08\""]
+        case .input, .output, .conv, .norm, .activation, .shape, .linear, .dropout, .pooling, .elementwise, .loss,
+             .weightSpace, .gradient, .optimizer, .svd:
+            []
         }
     }
 }
@@ -234,7 +264,7 @@ extension DotExport {
     }
 
     /// `/2` style suffixes, empty for the default of 1; `/1x2` when the two sides differ.
-    private static func pair(_ p: Pair, prefix: String) -> String {
+    static func pair(_ p: Pair, prefix: String) -> String {
         if p.h == 1 && p.w == 1 { return "" }
         return prefix + (p.h == p.w ? "\(p.h)" : "\(p.h)x\(p.w)")
     }
