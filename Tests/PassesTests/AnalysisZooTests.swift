@@ -1,4 +1,4 @@
-// The analyses on whole zoo training steps (freeze → autodiff → optimizer → dce, Adam, 3x224x224,
+// The analyses on whole zoo training steps (TrainingCompiler, Adam, 3x224x224,
 // 10 classes): planner properties on every model and method, and the memory relations METHODS.md states.
 import GraphIR
 import Passes
@@ -8,7 +8,7 @@ import Zoo
 @Suite struct AnalysisZooTests {
     static let models = ["efficientnet_b0", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "resnet18",
                          "resnet34", "resnet50", "small_mobilenet", "small_resnet"]
-    static let methods: [FineTuningMethod] = [.fft, .bnh, .head, .galore]
+    static let methods: [FineTuningMethod] = [.fft, .bnh, .head, .lora, .dora, .galore]
 
     static func report(_ model: String, _ config: TrainingConfig, batch: Int = 1) throws -> (Graph, TrainingReport) {
         let graph = try Training.step(Training.forward(model, batch: batch), config)

@@ -17,9 +17,10 @@ enum Training {
         return try PassPipeline(passes).run(forward)
     }
 
-    /// freeze → autodiff → optimizer → dce: the whole training step.
+    /// The whole training step as graphc compiles it (`TrainingCompiler`): freeze → [lora | dora] →
+    /// autodiff → optimizer → dce.
     static func step(_ forward: Graph, _ config: TrainingConfig) throws -> Graph {
-        try PassPipeline([Freeze(config), Autodiff(), OptimizerPass(config), DeadCodeElimination()]).run(forward)
+        try TrainingCompiler.compile(forward, config: config)
     }
 
     static func config(_ method: FineTuningMethod, _ optimizer: OptimizerKind = .adam, rank: Int = 8,
