@@ -83,7 +83,7 @@ public enum Verifier {
 
         // Names.
         func unique(_ names: [String], what: String) {
-            var seen = Set<String>()
+            var seen = Set<String>(minimumCapacity: names.count)
             for name in names where !seen.insert(name).inserted {
                 error("duplicate-name", "\(what) name '\(name)' is used more than once", node: name)
             }

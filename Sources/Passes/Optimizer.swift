@@ -58,6 +58,13 @@ public struct OptimizerPass: Pass {
         let params = graph.parameters.filter { gradients[$0] != nil }
         let matrices = config.method == .galore ? try galoreMatrices(graph, params) : [:]
 
+        // The scope of each parameter's first forward reader: where its update is drawn. One pass, not one
+        // search per parameter.
+        var scopes: [ValueID: String] = [:]
+        for node in graph.nodes where node.phase == .forward {
+            for id in node.inputs where scopes[id] == nil && graph[id].isParameter { scopes[id] = node.scope }
+        }
+
         var r = GraphRewriter(graph)
         // 1. State, in parameter order, so both schedules add the same parameters.
         var state: [ValueID: [ValueID]] = [:]
@@ -94,12 +101,14 @@ public struct OptimizerPass: Pass {
         for index in graph.nodes.indices {
             try r.copy(index)
             for p in after[index] ?? [] {
-                results[p] = try emitUpdate(&r, graph, p, r.mapped(gradients[p]!), state[p]!, matrices[p])
+                results[p] = try emitUpdate(&r, graph, p, r.mapped(gradients[p]!), state[p]!, matrices[p],
+                                        scope: scopes[p] ?? "")
             }
         }
         if !config.releaseGrads {
             for p in params {
-                results[p] = try emitUpdate(&r, graph, p, r.mapped(gradients[p]!), state[p]!, matrices[p])
+                results[p] = try emitUpdate(&r, graph, p, r.mapped(gradients[p]!), state[p]!, matrices[p],
+                                        scope: scopes[p] ?? "")
             }
         }
         // 4. Outputs.
@@ -116,11 +125,10 @@ public struct OptimizerPass: Pass {
     /// Emits the update of `p` (a source-graph parameter) from its gradient `g` and state (new-graph
     /// values); returns the updated parameter and state values.
     private func emitUpdate(_ r: inout GraphRewriter, _ source: Graph, _ p: ValueID, _ g: ValueID,
-                            _ state: [ValueID], _ matrix: GaloreMatrix?) throws -> [ValueID]
+                            _ state: [ValueID], _ matrix: GaloreMatrix?, scope: String) throws -> [ValueID]
     {
         let name = source[p].name
         let w = r.mapped(p)
-        let scope = source.nodes.first { $0.phase == .forward && $0.inputs.contains(p) }?.scope ?? ""
         func emit(_ op: Op, _ inputs: [ValueID], _ suffix: String) throws -> [ValueID] {
             try r.emit(op, inputs, name: name + suffix, scope: scope, phase: .optimizer)
         }

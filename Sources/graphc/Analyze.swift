@@ -38,7 +38,7 @@ struct Analyze: ParsableCommand {
         try reportingErrors {
             let session = try TrainingSession.compile(try model.load(), config: training.config, debug: debug)
             let report = TrainingReport(session.training)
-            let compat = TrainingReport(session.training, convention: .studyProfiler)
+            let compat = FlopReport(session.training, convention: .studyProfiler)
             let text = format == .json
                 ? Self.json(session, report, compat).rendered() + "\n"
                 : Self.table(session, report, compat)
@@ -46,7 +46,7 @@ struct Analyze: ParsableCommand {
         }
     }
 
-    static func json(_ s: TrainingSession, _ r: TrainingReport, _ compat: TrainingReport) -> JSON {
+    static func json(_ s: TrainingSession, _ r: TrainingReport, _ compat: FlopReport) -> JSON {
         let sig = Inspect.signature(s.forward)
         func costs(_ key: KeyPath<Cost, Int>, _ c: TrainingReport.Costs) -> JSON {
             .object([("forward", .int(c.forward[keyPath: key])), ("backward", .int(c.backward[keyPath: key])),
@@ -88,7 +88,7 @@ struct Analyze: ParsableCommand {
             ("study_profiler", .object([
                 ("note", .string("compatibility view: the study's profiler rules, not graphc's counts")),
                 ("category_max_total_bytes", .int(m.categoryMaxTotalBytes)),
-                ("flops", costs(\.flops, compat.flops)),
+                ("flops", costs(\.flops, TrainingReport.Costs(compat))),
             ])),
         ]
         if let plan = s.adapters {
@@ -102,7 +102,7 @@ struct Analyze: ParsableCommand {
         return .object(fields)
     }
 
-    static func table(_ s: TrainingSession, _ r: TrainingReport, _ compat: TrainingReport) -> String {
+    static func table(_ s: TrainingSession, _ r: TrainingReport, _ compat: FlopReport) -> String {
         let sig = Inspect.signature(s.forward)
         let c = s.config
         var out = "\(r.model) · \(TrainingSession.label(c))"
@@ -122,10 +122,10 @@ struct Analyze: ParsableCommand {
         out += "\n"
         var cost = TextTable(headers: ["Compute", "MACs", "FLOPs", "Study profiler FLOPs", "Elementwise ops"],
                              rightAligned: [1, 2, 3, 4])
-        for (name, x, y) in [("forward", r.flops.forward, compat.flops.forward),
-                             ("backward", r.flops.backward, compat.flops.backward),
-                             ("optimizer", r.flops.optimizer, compat.flops.optimizer),
-                             ("svd", r.flops.svd, compat.flops.svd), ("total", r.flops.total, compat.flops.total)] {
+        for (name, x, y) in [("forward", r.flops.forward, compat.forward),
+                             ("backward", r.flops.backward, compat.backward),
+                             ("optimizer", r.flops.optimizer, compat.optimizer),
+                             ("svd", r.flops.svd, compat.svd), ("total", r.flops.total, compat.total)] {
             cost.rows.append([name, grouped(x.macs), grouped(x.flops), grouped(y.flops), grouped(x.elementwise)])
         }
         out += cost.render()
@@ -145,7 +145,7 @@ struct Analyze: ParsableCommand {
         out += "Static plan: arena \(bytes(m.arenaBytes)) for transient tensors, lower bound \(bytes(m.lowerBoundBytes)) "
             + "(gap " + String(format: "%.2f%%", gap) + "), persistent \(bytes(m.persistentBytes))\n"
         out += "Study profiler view (compatibility): sum of per-category maxima \(bytes(m.categoryMaxTotalBytes)) "
-            + "vs true peak \(bytes(m.peakBytes)); step FLOPs \(short(compat.flops.total.flops)) vs \(short(r.flops.total.flops))\n"
+            + "vs true peak \(bytes(m.peakBytes)); step FLOPs \(short(compat.total.flops)) vs \(short(r.flops.total.flops))\n"
         return out
     }
 }

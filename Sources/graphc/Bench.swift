@@ -47,6 +47,20 @@ struct Bench: ParsableCommand {
                 }
                 add("DOT export \(name)", nodes: graph.nodes.count) { _ = DotExport.dot(graph) }
             }
+            // The training compiler: freeze → autodiff → Adam → dce, then FLOPs + liveness + plan.
+            var adam = TrainingConfig(method: .fft)
+            adam.optimizer = .adam
+            for name in ["resnet18", "resnet50", "mobilenet_v2"] where Zoo.source(named: name) != nil {
+                let forward = try Zoo.compile(name).graph
+                let step = try TrainingCompiler.compile(forward, config: adam)
+                try add("train step \(name) (compile)", nodes: step.nodes.count) {
+                    _ = try TrainingCompiler.compile(forward, config: adam)
+                }
+                add("train step \(name) (analyse)", nodes: step.nodes.count) { _ = TrainingReport(step) }
+                try add("train step \(name) (both)", nodes: step.nodes.count) {
+                    _ = TrainingReport(try TrainingCompiler.compile(forward, config: adam))
+                }
+            }
             var n = chain / 100
             while n <= chain {
                 let graph = try Self.chain(n)
@@ -55,25 +69,39 @@ struct Bench: ParsableCommand {
                 try add("print+parse chain", nodes: n) {
                     _ = try IRParser.parse(Array(IRPrinter.print(graph).utf8), file: "chain")
                 }
+                let step = try TrainingCompiler.compile(graph, config: adam)
+                try add("train chain (compile+analyse)", nodes: n) {
+                    _ = TrainingReport(try TrainingCompiler.compile(graph, config: adam))
+                }
+                add("train chain (analyse \(grouped(step.nodes.count)) nodes)", nodes: n) { _ = TrainingReport(step) }
+                var g = graph
+                for pass in TrainingCompiler.passes(for: adam) {
+                    let input = g
+                    try add("  pass \(pass.name)", nodes: n) { _ = try pass.run(input) }
+                    g = try pass.run(input)
+                }
                 n *= 10
             }
             print(table.render(), terminator: "")
         }
     }
 
-    /// A conv → BN → ReLU → add chain of about `nodes` nodes on a small tensor.
+    /// A conv → BN → ReLU → add chain of about `nodes` forward nodes on a small tensor, ending in a
+    /// linear classifier.
     static func chain(_ nodes: Int) throws -> Graph {
         var b = GraphBuilder(name: "chain")
         var x = b.input("input", .f32([1, 8, 4, 4]))
         var i = 0
-        while b.graph.nodes.count + 4 <= nodes {
+        while b.graph.nodes.count + 7 <= nodes {
             let y = try b.conv2d(x, out: 8, kernel: Pair(3), padding: Pair(1), name: "c\(i)")
             let z = try b.batchNorm(y, name: "n\(i)")
             let r = try b.apply(.relu, z, name: "r\(i)")
             x = try b.apply(.add, r, x, name: "a\(i)")
             i += 1
         }
-        b.output(x)
+        let pooled = try b.apply(.adaptiveAvgPool2d(output: Pair(1)), x, name: "pool")
+        let flat = try b.apply(.flatten(startDim: 1), pooled, name: "flatten")
+        b.output(try b.linear(flat, out: 10, name: "fc"))
         return b.graph
     }
 

@@ -138,8 +138,7 @@ public struct TrainingReport: Sendable, Hashable {
         model = graph.name
         params = graph.parameterCount
         trainableParams = graph.trainableParameterCount
-        flops = Costs(convention: cost.convention, forward: cost.forward, backward: cost.backward,
-                      optimizer: cost.optimizer, svd: cost.svd, total: cost.total)
+        flops = Costs(cost)
         savedActivationBytes = live.savedActivationBytes
         let persistent = live.persistentBytes
         memory = Memory(peakBytes: live.peakBytes, persistentBytes: persistent,
@@ -156,5 +155,13 @@ public struct TrainingReport: Sendable, Hashable {
         for (step, node) in graph.nodes.enumerated() where seen.insert(node.phase).inserted {
             phaseStarts.append(PhaseStart(phase: node.phase, step: step))
         }
+    }
+}
+
+extension TrainingReport.Costs {
+    /// The groups of a FLOP report.
+    public init(_ report: FlopReport) {
+        self.init(convention: report.convention, forward: report.forward, backward: report.backward,
+                  optimizer: report.optimizer, svd: report.svd, total: report.total)
     }
 }
