@@ -30,87 +30,15 @@ struct IRToken {
     func isWord(_ w: String) -> Bool { kind == .identifier && text == w }
 }
 
-/// Source text plus its line table; turns spans into diagnostics.
-struct IRSourceMap {
-    let bytes: [UInt8]
-    let file: String
-    /// Byte offset where each line starts.
-    let lineStarts: [Int]
+/// The IR parser reads its source through `SourceText`.
+typealias IRSourceMap = SourceText
 
-    init(bytes: [UInt8], file: String) {
-        self.bytes = bytes
-        self.file = file
-        var starts = [0]
-        for (i, b) in bytes.enumerated() where b == UInt8(ascii: "\n") { starts.append(i + 1) }
-        lineStarts = starts
-    }
-
-    /// 0-based index of the line containing byte `offset`.
-    func lineIndex(_ offset: Int) -> Int {
-        var lo = 0, hi = lineStarts.count - 1
-        while lo < hi {
-            let mid = (lo + hi + 1) / 2
-            if lineStarts[mid] <= offset { lo = mid } else { hi = mid - 1 }
-        }
-        return lo
-    }
-
-    func lineEnd(_ index: Int) -> Int {
-        var end = index + 1 < lineStarts.count ? lineStarts[index + 1] - 1 : bytes.count
-        if end > lineStarts[index] && end <= bytes.count && end > 0 && bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
-        return max(end, lineStarts[index])
-    }
-
-    /// Unicode scalars in `bytes[from..<to]` (continuation bytes do not start one).
-    func scalarCount(_ from: Int, _ to: Int) -> Int {
-        guard from < to else { return 0 }
-        var n = 0
-        for i in from..<min(to, bytes.count) where bytes[i] & 0xC0 != 0x80 { n += 1 }
-        return n
-    }
+extension SourceText {
+    init(bytes: [UInt8], file: String) { self.init(file: file, bytes: bytes) }
 
     func diagnostic(_ id: String, _ message: String, at span: IRSpan, node: String? = nil,
                     severity: Diagnostic.Severity = .error, notes: [String] = []) -> Diagnostic {
-        let start = min(max(span.start, 0), bytes.count)
-        let line = lineIndex(start)
-        let lineStart = lineStarts[line], end = lineEnd(line)
-        let column = scalarCount(lineStart, min(start, end)) + 1
-        let length = max(1, scalarCount(min(start, end), min(max(span.end, start), end)))
-        let text = String(decoding: bytes[lineStart..<end], as: UTF8.self)
-        return Diagnostic(id: id, severity: severity, message: message,
-                          location: SourceLocation(file: file, line: line + 1, column: column),
-                          node: node, sourceLine: text, length: length, notes: notes)
-    }
-
-    /// `line N`, for notes that point at another place.
-    func lineDescription(_ offset: Int) -> String { "line \(lineIndex(offset) + 1)" }
-}
-
-enum IRUTF8Check {
-    /// Offset of the first byte that is not part of well-formed UTF-8, or nil.
-    static func firstInvalidByte(_ b: [UInt8]) -> Int? {
-        var i = 0
-        let n = b.count
-        func cont(_ j: Int, _ lo: UInt8 = 0x80, _ hi: UInt8 = 0xBF) -> Bool { j < n && b[j] >= lo && b[j] <= hi }
-        while i < n {
-            let c = b[i]
-            switch c {
-            case 0x00...0x7F: i += 1
-            case 0xC2...0xDF:
-                guard cont(i + 1) else { return i }
-                i += 2
-            case 0xE0...0xEF:
-                let lo: UInt8 = c == 0xE0 ? 0xA0 : 0x80, hi: UInt8 = c == 0xED ? 0x9F : 0xBF
-                guard cont(i + 1, lo, hi), cont(i + 2) else { return i }
-                i += 3
-            case 0xF0...0xF4:
-                let lo: UInt8 = c == 0xF0 ? 0x90 : 0x80, hi: UInt8 = c == 0xF4 ? 0x8F : 0xBF
-                guard cont(i + 1, lo, hi), cont(i + 2), cont(i + 3) else { return i }
-                i += 4
-            default: return i
-            }
-        }
-        return nil
+        diagnostic(id, message, start: span.start, end: span.end, node: node, severity: severity, notes: notes)
     }
 }
 

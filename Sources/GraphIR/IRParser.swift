@@ -42,7 +42,7 @@ public enum IRParser {
         throws(DiagnosticError) -> (graph: Graph, warnings: [Diagnostic])
     {
         let map = IRSourceMap(bytes: source, file: file)
-        if let bad = IRUTF8Check.firstInvalidByte(source) {
+        if let bad = SourceText.firstInvalidUTF8(source) {
             throw DiagnosticError([map.diagnostic("invalid-utf8", "the file is not valid UTF-8 (byte 0x"
                                                   + String(source[bad], radix: 16) + ")",
                                                   at: IRSpan(start: bad, end: bad + 1))])

@@ -25,101 +25,6 @@ struct Span: Sendable, Hashable {
     func through(_ other: Span) -> Span { Span(min(start, other.start), max(end, other.end)) }
 }
 
-/// Source bytes with a line table, able to turn spans into located diagnostics.
-struct SourceText: Sendable {
-    let file: String
-    let bytes: [UInt8]
-    /// Byte offset of the first byte of each line.
-    let lineStarts: [Int]
-
-    init(file: String, bytes: [UInt8]) {
-        self.file = file
-        self.bytes = bytes
-        var starts = [0]
-        for (i, b) in bytes.enumerated() where b == UInt8(ascii: "\n") { starts.append(i + 1) }
-        lineStarts = starts
-    }
-
-    /// 0-based line index of a byte offset.
-    func lineIndex(_ offset: Int) -> Int {
-        var lo = 0, hi = lineStarts.count - 1
-        while lo < hi {
-            let mid = (lo + hi + 1) / 2
-            if lineStarts[mid] <= offset { lo = mid } else { hi = mid - 1 }
-        }
-        return lo
-    }
-
-    private func lineEnd(_ line: Int) -> Int {
-        var end = line + 1 < lineStarts.count ? lineStarts[line + 1] - 1 : bytes.count
-        if end > lineStarts[line], end - 1 < bytes.count, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
-        return end
-    }
-
-    private func characters(_ from: Int, _ to: Int) -> Int {
-        var n = 0
-        var i = from
-        while i < to && i < bytes.count {
-            if bytes[i] & 0xC0 != 0x80 { n += 1 }
-            i += 1
-        }
-        return n
-    }
-
-    /// The diagnostic `id` at `span`, with the source line and an underline as long as the span's text.
-    func diagnostic(_ id: String, _ message: String, _ span: Span, node: String? = nil) -> Diagnostic {
-        let offset = min(max(0, span.start), bytes.count)
-        let line = lineIndex(offset)
-        let start = lineStarts[line]
-        let end = lineEnd(line)
-        let column = characters(start, offset) + 1
-        let length = max(1, characters(offset, min(span.end, end)))
-        let text = String(decoding: bytes[start..<max(start, end)], as: UTF8.self)
-        return Diagnostic(id: id, message: message,
-                          location: SourceLocation(file: file, line: line + 1, column: column),
-                          node: node, sourceLine: text, length: length)
-    }
-
-    func error(_ id: String, _ message: String, _ span: Span, node: String? = nil) -> DiagnosticError {
-        DiagnosticError([diagnostic(id, message, span, node: node)])
-    }
-
-    func text(_ span: Span) -> String {
-        let s = min(max(0, span.start), bytes.count), e = min(max(s, span.end), bytes.count)
-        return String(decoding: bytes[s..<e], as: UTF8.self)
-    }
-
-    /// Offset of the first byte that is not part of valid UTF-8 (overlong forms, surrogates and values
-    /// above U+10FFFF are invalid, as the Unicode standard says), or nil.
-    func firstInvalidUTF8() -> Int? {
-        var i = 0
-        let n = bytes.count
-        while i < n {
-            let b = bytes[i]
-            if b < 0x80 { i += 1; continue }
-            let count: Int
-            var lo: UInt8 = 0x80, hi: UInt8 = 0xBF
-            switch b {
-            case 0xC2...0xDF: count = 1
-            case 0xE0: count = 2; lo = 0xA0
-            case 0xE1...0xEC, 0xEE, 0xEF: count = 2
-            case 0xED: count = 2; hi = 0x9F
-            case 0xF0: count = 3; lo = 0x90
-            case 0xF1...0xF3: count = 3
-            case 0xF4: count = 3; hi = 0x8F
-            default: return i
-            }
-            for k in 1...count {
-                guard i + k < n else { return i }
-                let c = bytes[i + k]
-                let (l, h): (UInt8, UInt8) = k == 1 ? (lo, hi) : (0x80, 0xBF)
-                guard c >= l && c <= h else { return i }
-            }
-            i += count + 1
-        }
-        return nil
-    }
-}
 
 enum TokenKind: Sendable, Equatable {
     case identifier(String)
@@ -313,5 +218,22 @@ enum Lexer {
             i += 1
         }
         throw source.error("syntax", "unterminated string", Span(start, i))
+    }
+}
+
+/// The description compiler's spans.
+extension SourceText {
+    /// The diagnostic `id` at `span`, with the source line and an underline as long as the span's text.
+    func diagnostic(_ id: String, _ message: String, _ span: Span, node: String? = nil) -> Diagnostic {
+        diagnostic(id, message, start: span.start, end: span.end, node: node)
+    }
+
+    func error(_ id: String, _ message: String, _ span: Span, node: String? = nil) -> DiagnosticError {
+        DiagnosticError([diagnostic(id, message, span, node: node)])
+    }
+
+    func text(_ span: Span) -> String {
+        let s = min(max(0, span.start), bytes.count), e = min(max(s, span.end), bytes.count)
+        return String(decoding: bytes[s..<e], as: UTF8.self)
     }
 }
