@@ -146,7 +146,9 @@ public struct Autodiff: Pass {
 
     /// The distinct non-parameter values backward nodes read: forward results, graph inputs (the batch,
     /// the labels) and buffers (BN running statistics); learnable parameters excluded. These are the
-    /// tensors autograd saves for backward; sorted by id.
+    /// tensors autograd saves for backward; sorted by id. This is the raw structural set (views such as
+    /// `flatten` appear beside their source, and the loss gradient's logits and labels are included);
+    /// the figure graphc reports is `Liveness.savedActivationBytes`, which counts storages.
     public static func savedValues(_ training: Graph) -> [ValueID] {
         var saved = Set<ValueID>()
         for node in training.nodes where node.phase == .backward {
