@@ -6,12 +6,12 @@ struct Analyze: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compile a fine-tuning step and report its parameters, FLOPs per phase and peak memory.",
         discussion: """
-            The method is a graph rewrite (freezing, LoRA/DoRA adapters, GaLore's projected optimizer);
-            autodiff derives the backward pass for exactly the trainable set, the optimizer pass appends the
-            updates, and the analyses read the result: MACs and FLOPs (2 x MACs, plus the optimizer's and
-            SVD's arithmetic) per phase; liveness over the schedule with the peak as the largest
-            simultaneous total and its breakdown; a static memory plan of the transient tensors with its
-            lower bound. The study profiler's view (per-category maxima; a depthwise conv's weight gradient
+            The method is a graph rewrite (freezing, LoRA/DoRA adapters, GaLore's projected optimizer); \
+            autodiff derives the backward pass for exactly the trainable set, the optimizer pass appends the \
+            updates, and the analyses read the result: MACs and FLOPs (2 x MACs, plus the optimizer's and \
+            SVD's arithmetic) per phase; liveness over the schedule with the peak as the largest \
+            simultaneous total and its breakdown; a static memory plan of the transient tensors with its \
+            lower bound. The study profiler's view (per-category maxima; a depthwise conv's weight gradient \
             counted `groups` times; SVD and optimizer as 0) is shown apart, labelled as compatibility.
 
             Examples:

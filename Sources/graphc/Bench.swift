@@ -6,7 +6,7 @@ import Zoo
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Time graphc's own work: compiling the zoo, verifying, printing and parsing IR, DOT export.",
+        abstract: "Time graphc's own work: the front end, DOT export and the training compiler.",
         discussion: """
             Reports the median of several runs per task, and for synthetic chains of growing length the
             time per node, so that linear scaling is visible. Build in release mode to measure:

@@ -8,8 +8,8 @@ struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compare fine-tuning methods: trainable parameters, step FLOPs and peak memory, each against FFT.",
         discussion: """
-            Every configuration (model x batch x method x rank) is compiled and analysed as `analyze` does;
-            full fine-tuning of the same model and batch is the baseline for the % columns (computed even
+            Every configuration (model x batch x method x rank) is compiled and analysed as `analyze` does; \
+            full fine-tuning of the same model and batch is the baseline for the % columns (computed even \
             when fft is not listed). Ranks apply to lora, dora and galore.
 
             Examples:

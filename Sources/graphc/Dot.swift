@@ -8,9 +8,9 @@ struct Dot: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Draw a model: DOT text, or PNG / SVG rendered in-process by Graphviz.",
         discussion: """
-            Nodes are coloured by role (input, conv, depthwise conv, norm, activation, pooling, head),
-            block instances are clusters, edges carry tensor shapes, and parameters fold into their op.
-            The output format follows the extension of -o (.dot, .png, .svg) unless --format says otherwise;
+            Nodes are coloured by role (input, conv, depthwise conv, norm, activation, pooling, head), \
+            block instances are clusters, edges carry tensor shapes, and parameters fold into their op. \
+            The output format follows the extension of -o (.dot, .png, .svg) unless --format says otherwise; \
             without -o, DOT goes to stdout. Large models read best as SVG, or collapsed with --collapse-depth.
 
             Examples:
@@ -20,8 +20,8 @@ struct Dot: ParsableCommand {
               graphc dot mobilenet_v2 --unfold-params -o mnv2.dot
               graphc dot resnet18 --training --method lora --rank 8 -o resnet18-lora-step.svg
 
-            With --training (implied by --method), the whole training step is drawn: forward, backward
-            and optimizer parts apart, adapters highlighted, frozen layers grey, and forward layers that
+            With --training (implied by --method), the whole training step is drawn: forward, backward \
+            and optimizer parts apart, adapters highlighted, frozen layers grey, and forward layers that \
             need no gradient (pruned from the backward pass) dashed.
             """
     )

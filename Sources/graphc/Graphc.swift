@@ -7,16 +7,17 @@ struct Graphc: ParsableCommand {
         commandName: "graphc",
         abstract: "Compile CNNs into a verified graph IR and count what fine-tuning them costs.",
         discussion: """
-            MODEL is a zoo name (see `graphc zoo`) or a path to a model description (.model) or
+            MODEL is a zoo name (see `graphc zoo`) or a path to a model description (.model) or \
             textual IR (.gir) file. Zoo models match torchvision layer for layer.
 
             Examples:
               graphc zoo
               graphc inspect resnet18 --input 3x224x224 --classes 10
-              graphc inspect mobilenet_v2 --format json
+              graphc analyze resnet18 --method lora --rank 8 --classes 10
+              graphc compare resnet18 mobilenet_v2 --methods fft,lora,dora --plot compare.png
+              graphc timeline resnet18 --method fft --release-grads -o timeline.png
               graphc dot resnet18 -o resnet18.svg
               graphc verify examples/models/small_resnet.model
-              graphc ir small_resnet
             """,
         version: "0.1.0",
         subcommands: [ZooCommand.self, Inspect.self, Analyze.self, Compare.self, Timeline.self, Dot.self, Verify.self, PrintIR.self, Bench.self]

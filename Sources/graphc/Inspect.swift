@@ -6,8 +6,8 @@ struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print a model's layers with output shapes, parameters and MACs, and the totals.",
         discussion: """
-            MACs count the multiply-adds of conv (groups-aware) and linear layers, as torchvision's
-            counters do; FLOPs = 2 x MACs. Elementwise work (normalisation, activations, pooling,
+            MACs count the multiply-adds of conv (groups-aware) and linear layers, as torchvision's \
+            counters do; FLOPs = 2 x MACs. Elementwise work (normalisation, activations, pooling, \
             additions) is reported apart and labelled. Parameters exclude BatchNorm running statistics.
 
             Examples:

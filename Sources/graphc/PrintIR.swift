@@ -6,7 +6,7 @@ struct PrintIR: ParsableCommand {
         commandName: "ir",
         abstract: "Print a model's canonical textual IR (the .gir format).",
         discussion: """
-            The text round-trips: parsing it and printing again gives the same text, and every
+            The text round-trips: parsing it and printing again gives the same text, and every \
             graphc command accepts a .gir file where it takes a MODEL.
 
             Examples:

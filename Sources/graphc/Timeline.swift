@@ -8,10 +8,10 @@ struct Timeline: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Draw a training step's memory over its schedule: bytes stacked by category, the peak marked.",
         discussion: """
-            Schedule steps run along x (forward, backward, optimizer), live bytes stack along y by
-            category (parameters, buffers, optimizer state, input, activations, gradients, temporaries),
-            and the peak is marked and labelled with the ops running there and its breakdown. The format
-            follows the extension of -o: PNG or SVG rendered in-process by Graphviz, or DOT; --csv writes
+            Schedule steps run along x (forward, backward, optimizer), live bytes stack along y by \
+            category (parameters, buffers, optimizer state, input, activations, gradients, temporaries), \
+            and the peak is marked and labelled with the ops running there and its breakdown. The format \
+            follows the extension of -o: PNG or SVG rendered in-process by Graphviz, or DOT; --csv writes \
             the numbers behind the picture.
 
             Examples:

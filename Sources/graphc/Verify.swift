@@ -5,8 +5,8 @@ struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check model descriptions and IR files; print every diagnostic.",
         discussion: """
-            A .model file is compiled with its default parameters (every layer shape-checked); a .gir file
-            is parsed and verified (types, topological order, unique names). Each diagnostic names the
+            A .model file is compiled with its default parameters (every layer shape-checked); a .gir file \
+            is parsed and verified (types, topological order, unique names). Each diagnostic names the \
             file, line and column, the offending text and the layer. Exit status 1 when any is an error.
 
             Examples:
