@@ -18,7 +18,7 @@ struct Dot: ParsableCommand {
               graphc dot resnet18 -o resnet18.png
               graphc dot resnet50 --collapse-depth 0 -o resnet50.png   # one node per block
               graphc dot mobilenet_v2 --unfold-params -o mnv2.dot
-              graphc dot resnet18 --training --method lora --rank 8 -o resnet18-lora-step.svg
+              graphc dot resnet18 --training --method lora -o step.svg
 
             With --training (implied by --method), the whole training step is drawn: forward, backward \
             and optimizer parts apart, adapters highlighted, frozen layers grey, and forward layers that \
