@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import GraphIR
 import Passes
 
@@ -116,7 +117,15 @@ struct Analyze: ParsableCommand {
             + String(format: "%.2f%%", share) + ")\n"
         if let plan = s.adapters {
             out += "Adapters    \(plan.adapted.count) layers adapted, \(grouped(plan.adapterParameterCount)) adapter parameters"
-            if !plan.excluded.isEmpty { out += "; \(plan.excluded.count) excluded (" + Set(plan.excluded.map(\.reason)).sorted().joined(separator: "; ") + ")" }
+            if !plan.excluded.isEmpty {
+                // Group the reasons by their gist ("depthwise conv excluded by default (...)" x 17).
+                var counts: [(String, Int)] = []
+                for reason in plan.excluded.map({ String($0.reason.split(separator: "(")[0]).trimmingCharacters(in: .whitespaces) }) {
+                    if let i = counts.firstIndex(where: { $0.0 == reason }) { counts[i].1 += 1 } else { counts.append((reason, 1)) }
+                }
+                out += "; excluded: " + counts.map { "\($0.1) \($0.0.hasSuffix(",") ? String($0.0.dropLast()) : $0.0)" }
+                    .joined(separator: ", ")
+            }
             out += "\n"
         }
         out += "\n"
