@@ -4,6 +4,13 @@ public struct GraphBuilder: Sendable {
 
     public init(name: String) { graph = Graph(name: name) }
 
+    /// Reserves room for `values` values and `nodes` nodes in all, so that building a large graph does
+    /// not regrow (and copy) its arrays.
+    public mutating func reserveCapacity(values: Int, nodes: Int) {
+        graph.values.reserveCapacity(values)
+        graph.nodes.reserveCapacity(nodes)
+    }
+
     /// Adds a graph input.
     public mutating func input(_ name: String, _ type: TensorType) -> ValueID {
         let id = graph.appendValue(Value(name: name, type: type, kind: .input))

@@ -12,96 +12,123 @@ public enum Verifier {
         }
         let count = graph.values.count
         func valid(_ id: ValueID) -> Bool { id.raw >= 0 && id.raw < count }
-
-        // Definitions: who claims each value.
-        var definedBy = Array(repeating: 0, count: count)
-        for id in graph.inputs {
-            guard valid(id) else { error("undefined-value", "input \(id) does not exist"); continue }
-            definedBy[id.raw] += 1
-            if graph[id].kind != .input { error("bad-definition", "input \(id) '\(graph[id].name)' is not of kind input") }
-        }
-        for id in graph.parameters {
-            guard valid(id) else { error("undefined-value", "parameter \(id) does not exist"); continue }
-            definedBy[id.raw] += 1
-            if !graph[id].isParameter {
-                error("bad-definition", "parameter \(id) '\(graph[id].name)' is not of kind parameter")
-            }
-        }
-        for (index, node) in graph.nodes.enumerated() {
-            for (k, id) in node.outputs.enumerated() {
-                guard valid(id) else { error("undefined-value", "result \(id) does not exist", node: node.name); continue }
+        // Nodes are read in place (through a buffer pointer), never copied: a copy retains four references.
+        return graph.nodes.withUnsafeBufferPointer { nodes in
+            // Definitions: who claims each value.
+            var definedBy = Array(repeating: 0, count: count)
+            for id in graph.inputs {
+                guard valid(id) else { error("undefined-value", "input \(id) does not exist"); continue }
                 definedBy[id.raw] += 1
-                if graph[id].kind != .result(node: index, index: k) {
-                    error("bad-definition", "value \(id) is listed as result \(k) of '\(node.name)' but says otherwise",
-                          node: node.name)
+                if graph[id].kind != .input { error("bad-definition", "input \(id) '\(graph[id].name)' is not of kind input") }
+            }
+            for id in graph.parameters {
+                guard valid(id) else { error("undefined-value", "parameter \(id) does not exist"); continue }
+                definedBy[id.raw] += 1
+                if !graph[id].isParameter {
+                    error("bad-definition", "parameter \(id) '\(graph[id].name)' is not of kind parameter")
                 }
             }
-        }
-        for (raw, n) in definedBy.enumerated() where n != 1 {
-            let v = graph.values[raw]
-            error(n == 0 ? "undefined-value" : "duplicate-definition",
-                  n == 0 ? "value %\(raw) '\(v.name)' has no definition" : "value %\(raw) '\(v.name)' is defined \(n) times")
-        }
-
-        // Order and types.
-        var available = Array(repeating: false, count: count)
-        for id in graph.inputs + graph.parameters where valid(id) { available[id.raw] = true }
-        for node in graph.nodes {
-            var operandsOK = true
-            for id in node.inputs {
-                guard valid(id) else {
-                    error("undefined-value", "operand \(id) of '\(node.name)' does not exist", node: node.name)
-                    operandsOK = false
-                    continue
-                }
-                if !available[id.raw] {
-                    let later = graph.producer(of: id).map { "'\(graph.nodes[$0].name)'" } ?? "nothing"
-                    error("cycle", "'\(node.name)' uses \(id) '\(graph[id].name)' before it is defined (by \(later)): "
-                          + "a cycle or nodes out of topological order", node: node.name)
-                    operandsOK = false
-                }
-            }
-            if node.outputs.count != node.op.outputCount {
-                error("arity", "'\(node.name)' (\(node.op.name)) has \(node.outputs.count) results, "
-                      + "expected \(node.op.outputCount)", node: node.name)
-            }
-            if operandsOK {
-                do {
-                    let expected = try node.op.inferTypes(node.inputs.map { graph[$0].type })
-                    let actual = node.outputs.filter(valid).map { graph[$0].type }
-                    if expected != actual {
-                        error("type-mismatch", "'\(node.name)' (\(node.op.name)) declares "
-                              + actual.map(\.description).joined(separator: ", ") + " but its operands give "
-                              + expected.map(\.description).joined(separator: ", "), node: node.name)
+            for index in nodes.indices {
+                for (k, id) in nodes[index].outputs.enumerated() {
+                    guard valid(id) else {
+                        error("undefined-value", "result \(id) does not exist", node: nodes[index].name)
+                        continue
                     }
-                } catch {
-                    diags.append(.error(error.id, "'\(node.name)': \(error.message)", node: node.name))
+                    definedBy[id.raw] += 1
+                    if graph[id].kind != .result(node: index, index: k) {
+                        error("bad-definition", "value \(id) is listed as result \(k) of '\(nodes[index].name)' but says "
+                              + "otherwise", node: nodes[index].name)
+                    }
                 }
             }
-            for id in node.outputs where valid(id) { available[id.raw] = true }
-        }
-
-        // Names.
-        func unique(_ names: [String], what: String) {
-            var seen = Set<String>(minimumCapacity: names.count)
-            for name in names where !seen.insert(name).inserted {
-                error("duplicate-name", "\(what) name '\(name)' is used more than once", node: name)
+            for (raw, n) in definedBy.enumerated() where n != 1 {
+                let v = graph.values[raw]
+                error(n == 0 ? "undefined-value" : "duplicate-definition",
+                      n == 0 ? "value %\(raw) '\(v.name)' has no definition" : "value %\(raw) '\(v.name)' is defined \(n) times")
             }
-        }
-        unique(graph.nodes.map(\.name), what: "node")
-        unique((graph.inputs + graph.parameters).filter(valid).map { graph[$0].name }, what: "input or parameter")
 
-        if graph.outputs.isEmpty { error("no-output", "graph '\(graph.name)' has no outputs") }
-        for id in graph.outputs where !valid(id) { error("undefined-value", "output \(id) does not exist") }
+            // Order and types. `used` marks every value some node reads (for the unused-value warnings).
+            var available = Array(repeating: false, count: count)
+            var used = Array(repeating: false, count: count)
+            for id in graph.inputs where valid(id) { available[id.raw] = true }
+            for id in graph.parameters where valid(id) { available[id.raw] = true }
+            var operandTypes: [TensorType] = []
+            for index in nodes.indices {
+                let node = UnsafePointer(nodes.baseAddress! + index)
+                var operandsOK = true
+                for id in node.pointee.inputs {
+                    guard valid(id) else {
+                        error("undefined-value", "operand \(id) of '\(node.pointee.name)' does not exist",
+                              node: node.pointee.name)
+                        operandsOK = false
+                        continue
+                    }
+                    used[id.raw] = true
+                    if !available[id.raw] {
+                        let later = graph.producer(of: id).map { "'\(graph.nodes[$0].name)'" } ?? "nothing"
+                        error("cycle", "'\(node.pointee.name)' uses \(id) '\(graph[id].name)' before it is defined "
+                              + "(by \(later)): a cycle or nodes out of topological order", node: node.pointee.name)
+                        operandsOK = false
+                    }
+                }
+                let op = node.pointee.op
+                if node.pointee.outputs.count != op.outputCount {
+                    error("arity", "'\(node.pointee.name)' (\(op.name)) has \(node.pointee.outputs.count) results, "
+                          + "expected \(op.outputCount)", node: node.pointee.name)
+                }
+                if operandsOK {
+                    operandTypes.removeAll(keepingCapacity: true)
+                    for id in node.pointee.inputs { operandTypes.append(graph.values[id.raw].type) }
+                    do throws(ShapeError) {
+                        let expected = try op.inferTypes(operandTypes)
+                        // Compare with the valid results' types in place; build the lists only to report.
+                        var matches = true, k = 0
+                        for id in node.pointee.outputs where valid(id) {
+                            if k >= expected.count || graph.values[id.raw].type != expected[k] {
+                                matches = false
+                                break
+                            }
+                            k += 1
+                        }
+                        if !matches || k != expected.count {
+                            let actual = node.pointee.outputs.filter(valid).map { graph[$0].type }
+                            error("type-mismatch", "'\(node.pointee.name)' (\(op.name)) declares "
+                                  + actual.map(\.description).joined(separator: ", ") + " but its operands give "
+                                  + expected.map(\.description).joined(separator: ", "), node: node.pointee.name)
+                        }
+                    } catch {
+                        diags.append(.error(error.id, "'\(node.pointee.name)': \(error.message)", node: node.pointee.name))
+                    }
+                }
+                for id in node.pointee.outputs where valid(id) { available[id.raw] = true }
+            }
 
-        // Unused parameters and inputs are legal but usually a mistake.
-        let users = graph.users()
-        let outputs = Set(graph.outputs)
-        for id in graph.inputs + graph.parameters where valid(id) && users[id.raw].isEmpty && !outputs.contains(id) {
-            diags.append(Diagnostic(id: "unused-value", severity: .warning,
-                                    message: "'\(graph[id].name)' (\(id)) is never used", node: graph[id].name))
+            // Names: every later occurrence of a name already seen is reported, in order.
+            var seen = Set<String>(minimumCapacity: nodes.count)
+            for index in nodes.indices where !seen.insert(nodes[index].name).inserted {
+                error("duplicate-name", "node name '\(nodes[index].name)' is used more than once", node: nodes[index].name)
+            }
+            seen = Set<String>(minimumCapacity: graph.inputs.count + graph.parameters.count)
+            for ids in [graph.inputs, graph.parameters] {
+                for id in ids where valid(id) && !seen.insert(graph.values[id.raw].name).inserted {
+                    let name = graph.values[id.raw].name
+                    error("duplicate-name", "input or parameter name '\(name)' is used more than once", node: name)
+                }
+            }
+
+            if graph.outputs.isEmpty { error("no-output", "graph '\(graph.name)' has no outputs") }
+            for id in graph.outputs where !valid(id) { error("undefined-value", "output \(id) does not exist") }
+
+            // Unused parameters and inputs are legal but usually a mistake.
+            let outputs = Set(graph.outputs)
+            for ids in [graph.inputs, graph.parameters] {
+                for id in ids where valid(id) && !used[id.raw] && !outputs.contains(id) {
+                    diags.append(Diagnostic(id: "unused-value", severity: .warning,
+                                            message: "'\(graph[id].name)' (\(id)) is never used", node: graph[id].name))
+                }
+            }
+            return diags
         }
-        return diags
     }
 
     /// Throws the diagnostics when any is an error.

@@ -21,6 +21,9 @@ public struct GraphRewriter: Sendable {
         self.source = source
         builder = GraphBuilder(name: source.name)
         map = Array(repeating: nil, count: source.values.count)
+        // Rewrites mostly copy: start with room for the source graph and an eighth more.
+        builder.reserveCapacity(values: source.values.count + source.values.count / 8,
+                                nodes: source.nodes.count + source.nodes.count / 8)
         for id in source.inputs {
             map[id.raw] = builder.input(source[id].name, source[id].type)
         }
