@@ -13,7 +13,7 @@ public enum Verifier {
         let count = graph.values.count
         func valid(_ id: ValueID) -> Bool { id.raw >= 0 && id.raw < count }
         // Nodes are read in place (through a buffer pointer), never copied: a copy retains four references.
-        return graph.nodes.withUnsafeBufferPointer { nodes in
+        return graph.values.withUnsafeBufferPointer { values in graph.nodes.withUnsafeBufferPointer { nodes in
             // Definitions: who claims each value.
             var definedBy = Array(repeating: 0, count: count)
             for id in graph.inputs {
@@ -35,7 +35,7 @@ public enum Verifier {
                         continue
                     }
                     definedBy[id.raw] += 1
-                    if graph[id].kind != .result(node: index, index: k) {
+                    if values[id.raw].kind != .result(node: index, index: k) {
                         error("bad-definition", "value \(id) is listed as result \(k) of '\(nodes[index].name)' but says "
                               + "otherwise", node: nodes[index].name)
                     }
@@ -78,13 +78,13 @@ public enum Verifier {
                 }
                 if operandsOK {
                     operandTypes.removeAll(keepingCapacity: true)
-                    for id in node.pointee.inputs { operandTypes.append(graph.values[id.raw].type) }
+                    for id in node.pointee.inputs { operandTypes.append(values[id.raw].type) }
                     do throws(ShapeError) {
                         let expected = try op.inferTypes(operandTypes)
                         // Compare with the valid results' types in place; build the lists only to report.
                         var matches = true, k = 0
                         for id in node.pointee.outputs where valid(id) {
-                            if k >= expected.count || graph.values[id.raw].type != expected[k] {
+                            if k >= expected.count || values[id.raw].type != expected[k] {
                                 matches = false
                                 break
                             }
@@ -104,16 +104,13 @@ public enum Verifier {
             }
 
             // Names: every later occurrence of a name already seen is reported, in order.
-            var seen = Set<String>(minimumCapacity: nodes.count)
-            for index in nodes.indices where !seen.insert(nodes[index].name).inserted {
+            for index in NameTable.repeats(nodes.count, { nodes[$0].name }) {
                 error("duplicate-name", "node name '\(nodes[index].name)' is used more than once", node: nodes[index].name)
             }
-            seen = Set<String>(minimumCapacity: graph.inputs.count + graph.parameters.count)
-            for ids in [graph.inputs, graph.parameters] {
-                for id in ids where valid(id) && !seen.insert(graph.values[id.raw].name).inserted {
-                    let name = graph.values[id.raw].name
-                    error("duplicate-name", "input or parameter name '\(name)' is used more than once", node: name)
-                }
+            let declared = (graph.inputs + graph.parameters).filter(valid)
+            for k in NameTable.repeats(declared.count, { values[declared[$0].raw].name }) {
+                let name = values[declared[k].raw].name
+                error("duplicate-name", "input or parameter name '\(name)' is used more than once", node: name)
             }
 
             if graph.outputs.isEmpty { error("no-output", "graph '\(graph.name)' has no outputs") }
@@ -128,12 +125,62 @@ public enum Verifier {
                 }
             }
             return diags
-        }
+        } }
     }
 
     /// Throws the diagnostics when any is an error.
     public static func check(_ graph: Graph) throws(DiagnosticError) {
         let diags = verify(graph)
         if diags.contains(where: { $0.severity == .error }) { throw DiagnosticError(diags) }
+    }
+}
+
+/// Finds repeated names fast: an open-addressing table of indices keyed by a cheap hash of the UTF-8
+/// bytes. Byte equality is String equality only for ASCII (Swift compares canonical equivalence, and a
+/// non-ASCII name can equal an ASCII one, e.g. U+212A KELVIN SIGN and "K"), so any non-ASCII name sends
+/// the whole check to `Set<String>`. Either way the result is the same.
+enum NameTable {
+    /// The indices `i` in `0 ..< count`, ascending, whose `name(i)` equals that of an earlier index.
+    static func repeats(_ count: Int, _ name: (Int) -> String) -> [Int] {
+        var capacity = 16
+        while capacity < 2 * count { capacity <<= 1 }
+        let mask = capacity - 1
+        var slots = [Int](repeating: -1, count: capacity)
+        var hashes = [UInt64](repeating: 0, count: count)
+        var found: [Int] = []
+        for i in 0 ..< count {
+            var text = name(i)
+            guard let h = text.withUTF8({ Self.asciiHash($0) }) else { return slowRepeats(count, name) }
+            hashes[i] = h
+            var slot = Int(truncatingIfNeeded: h) & mask
+            while slots[slot] >= 0 {
+                let j = slots[slot]
+                if hashes[j] == h, name(j) == text {
+                    found.append(i)
+                    break
+                }
+                slot = (slot + 1) & mask
+            }
+            if slots[slot] < 0 { slots[slot] = i }
+        }
+        return found
+    }
+
+    /// FNV-1a of `bytes`, or nil when a byte is not ASCII.
+    private static func asciiHash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64? {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        var any: UInt8 = 0
+        for b in bytes {
+            any |= b
+            h = (h ^ UInt64(b)) &* 0x100_0000_01b3
+        }
+        guard any < 0x80 else { return nil }
+        // Mix the high bits down: the table index uses the low ones.
+        return h ^ (h >> 29)
+    }
+
+    private static func slowRepeats(_ count: Int, _ name: (Int) -> String) -> [Int] {
+        var seen = Set<String>(minimumCapacity: count)
+        return (0 ..< count).filter { !seen.insert(name($0)).inserted }
     }
 }

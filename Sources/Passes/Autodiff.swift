@@ -171,12 +171,18 @@ public struct GradientMap: Sendable, Hashable {
 
     /// Recovers the map from a graph `autodiff` produced.
     public init(_ graph: Graph) {
+        // Nodes are read in place, not copied (a copy retains four references); the table is sized once.
         var backward: [String: Int] = [:]
         var users = Array(repeating: [Int](), count: graph.values.count)
-        for (index, node) in graph.nodes.enumerated() {
-            if node.phase == .backward { backward[node.name] = index }
-            if node.phase == .forward {
-                for id in node.inputs where users[id.raw].last != index { users[id.raw].append(index) }
+        graph.nodes.withUnsafeBufferPointer { nodes in
+            backward.reserveCapacity(nodes.reduce(0) { $0 + ($1.phase == .backward ? 1 : 0) })
+            for index in nodes.indices {
+                switch nodes[index].phase {
+                case .backward: backward[nodes[index].name] = index
+                case .forward:
+                    for id in nodes[index].inputs where users[id.raw].last != index { users[id.raw].append(index) }
+                case .optimizer: break
+                }
             }
         }
         func gradient(of v: ValueID) -> ValueID? {

@@ -103,6 +103,7 @@ struct MaxLastIndex {
 /// The distinct elements of `xs`, ascending.
 func distinctSorted(_ xs: [Int]) -> [Int] {
     var out: [Int] = []
+    out.reserveCapacity(xs.count)
     for x in xs.sorted() where out.last != x { out.append(x) }
     return out
 }
