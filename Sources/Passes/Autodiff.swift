@@ -69,10 +69,11 @@ public struct Autodiff: Pass {
 
         // 4. Reverse sweep.
         var e = GradientEmitter(rewriter: r, node: forward.nodes[0])
-        var grad: [ValueID: ValueID] = [:]
-        var sums: [ValueID: Int] = [:]
+        // Per forward value, indexed by `ValueID.raw`: its gradient so far and how many sums built it.
+        var grad = [ValueID?](repeating: nil, count: forward.values.count)
+        var sums = [Int](repeating: 0, count: forward.values.count)
         for node in forward.nodes.reversed() {
-            let dy = node.outputs.map { grad[$0] }
+            let dy = node.outputs.map { grad[$0.raw] }
             guard node.outputs == [loss] || dy.contains(where: { $0 != nil }) else { continue }
             let need = node.inputs.enumerated().map { i, v in
                 needs[v.raw] && node.op.gradientSlot(operand: i) != .none
@@ -88,14 +89,14 @@ public struct Autodiff: Pass {
                                          reason: "its rule gave operand \(i) a gradient of type \(e.type(c)), "
                                          + "expected \(forward[v].type) (a graphc bug)")
                 }
-                guard let previous = grad[v] else {
-                    grad[v] = c
+                guard let previous = grad[v.raw] else {
+                    grad[v.raw] = c
                     continue
                 }
-                let k = sums[v, default: 0] + 1
-                sums[v] = k
+                let k = sums[v.raw] + 1
+                sums[v.raw] = k
                 let name = forward[v].name + ".grad_sum" + (k == 1 ? "" : ".\(k)")
-                grad[v] = try e.rewriter.emit(.add, [previous, c], name: name, scope: node.scope, phase: .backward)[0]
+                grad[v.raw] = try e.rewriter.emit(.add, [previous, c], name: name, scope: node.scope, phase: .backward)[0]
             }
         }
         return e.rewriter.finish(outputs: [loss])
@@ -124,21 +125,26 @@ public struct Autodiff: Pass {
     public static func needsGradient(_ graph: Graph, loss: ValueID) -> [Bool] {
         var depends = Array(repeating: false, count: graph.values.count)
         for id in graph.parameters where graph[id].isTrainable { depends[id.raw] = true }
-        let forward = graph.nodes.filter { $0.phase == .forward }
-        for node in forward {
-            let d = node.inputs.enumerated().contains { i, v in
-                depends[v.raw] && node.op.gradientSlot(operand: i) != .none
+        // Nodes are read in place, not copied (a copy retains four references).
+        return graph.nodes.withUnsafeBufferPointer { nodes in
+            let forward = nodes.indices.filter { nodes[$0].phase == .forward }
+            for index in forward {
+                let op = nodes[index].op
+                let d = nodes[index].inputs.enumerated().contains { i, v in
+                    depends[v.raw] && op.gradientSlot(operand: i) != .none
+                }
+                for id in nodes[index].outputs where graph.values[id.raw].type.dtype == .f32 { depends[id.raw] = d }
             }
-            for id in node.outputs where graph[id].type.dtype == .f32 { depends[id.raw] = d }
-        }
-        var reaches = Array(repeating: false, count: graph.values.count)
-        reaches[loss.raw] = true
-        for node in forward.reversed() where node.outputs.contains(where: { reaches[$0.raw] }) {
-            for (i, v) in node.inputs.enumerated() where node.op.gradientSlot(operand: i) != .none {
-                reaches[v.raw] = true
+            var reaches = Array(repeating: false, count: graph.values.count)
+            reaches[loss.raw] = true
+            for index in forward.reversed() where nodes[index].outputs.contains(where: { reaches[$0.raw] }) {
+                let op = nodes[index].op
+                for (i, v) in nodes[index].inputs.enumerated() where op.gradientSlot(operand: i) != .none {
+                    reaches[v.raw] = true
+                }
             }
+            return zip(depends, reaches).map { $0 && $1 }
         }
-        return zip(depends, reaches).map { $0 && $1 }
     }
 
     /// The gradient of every trainable parameter of a graph `autodiff` produced (see `GradientMap`).
