@@ -50,20 +50,16 @@ public struct GraphRewriter: Sendable {
     /// Copies source node `index` with its operands mapped; returns its new results.
     @discardableResult
     public mutating func copy(_ index: Int) throws(ShapeError) -> [ValueID] {
-        let node = source.nodes[index]
-        let outputs = try builder.node(node.op, node.inputs.map(mapped), name: node.name, scope: node.scope,
-                                       phase: node.phase)
-        for (old, new) in zip(node.outputs, outputs) { map[old.raw] = new }
-        return outputs
+        try copy(index, as: source.nodes[index].op)
     }
 
     /// Copies source node `index` with another op (same operands, name and scope).
     @discardableResult
     public mutating func copy(_ index: Int, as op: Op) throws(ShapeError) -> [ValueID] {
-        let node = source.nodes[index]
-        let outputs = try builder.node(op, node.inputs.map(mapped), name: node.name, scope: node.scope,
-                                       phase: node.phase)
-        for (old, new) in zip(node.outputs, outputs) { map[old.raw] = new }
+        // Fields are read from the source in place; copying the whole node would retain four references.
+        let outputs = try builder.node(op, source.nodes[index].inputs.map(mapped), name: source.nodes[index].name,
+                                       scope: source.nodes[index].scope, phase: source.nodes[index].phase)
+        for (old, new) in zip(source.nodes[index].outputs, outputs) { map[old.raw] = new }
         return outputs
     }
 

@@ -64,7 +64,7 @@ public struct OptimizerPass: Pass {
         // Per-value tables are arrays indexed by `ValueID.raw`, not dictionaries.
         var scopes = [String?](repeating: nil, count: graph.values.count)
         for index in graph.nodes.indices where graph.nodes[index].phase == .forward {
-            for id in graph.nodes[index].inputs where scopes[id.raw] == nil && graph[id].isParameter {
+            for id in graph.nodes[index].inputs where scopes[id.raw] == nil && graph.values[id.raw].isParameter {
                 scopes[id.raw] = graph.nodes[index].scope
             }
         }
@@ -94,7 +94,7 @@ public struct OptimizerPass: Pass {
         if config.releaseGrads {
             var lastRead = [Int?](repeating: nil, count: graph.values.count)
             for index in graph.nodes.indices where graph.nodes[index].phase == .backward {
-                for id in graph.nodes[index].inputs where graph[id].isParameter { lastRead[id.raw] = index }
+                for id in graph.nodes[index].inputs where graph.values[id.raw].isParameter { lastRead[id.raw] = index }
             }
             for p in params {
                 let complete = graph.producer(of: gradients[p]!) ?? graph.nodes.count - 1

@@ -232,11 +232,12 @@ public struct Liveness: Sendable, Hashable {
         var diff = Array(repeating: CategoryBytes(), count: steps + 1)
         var saved = 0
         for v in 0 ..< count {
-            let value = graph.values[v]
-            let bytes = value.type.byteCount
+            // Fields are read in place; copying the value would retain its name and shape.
+            let bytes = graph.values[v].type.byteCount
+            let kind = graph.values[v].kind
             let category: MemoryCategory
             var first = 0, last = lastStep
-            switch value.kind {
+            switch kind {
             case .input:
                 category = .input
             case let .parameter(role, trainable):
@@ -249,9 +250,9 @@ public struct Liveness: Sendable, Hashable {
                 last = max(first, lastUse[v])
             }
             if savedForBackward[v], root[v] == v {
-                let learnable = value.role?.isLearnable ?? false
+                let learnable = graph.values[v].role?.isLearnable ?? false
                 var definedInBackward = false
-                if case let .result(node, _) = value.kind { definedInBackward = graph.nodes[node].phase == .backward }
+                if case let .result(node, _) = kind { definedInBackward = graph.nodes[node].phase == .backward }
                 if !learnable, !definedInBackward { saved += bytes }
             }
             entries[v] = Entry(category: category, bytes: bytes, first: first, last: last, aliasOf: nil)
