@@ -177,14 +177,13 @@ public struct GradientMap: Sendable, Hashable {
 
     /// Recovers the map from a graph `autodiff` produced.
     public init(_ graph: Graph) {
-        // Nodes are read in place, not copied (a copy retains four references); the table is sized once.
-        var backward: [String: Int] = [:]
+        // Nodes are read in place, not copied (a copy retains four references).
+        var backward = BackwardNames(graph)
         var users = Array(repeating: [Int](), count: graph.values.count)
         graph.nodes.withUnsafeBufferPointer { nodes in
-            backward.reserveCapacity(nodes.reduce(0) { $0 + ($1.phase == .backward ? 1 : 0) })
             for index in nodes.indices {
                 switch nodes[index].phase {
-                case .backward: backward[nodes[index].name] = index
+                case .backward: break
                 case .forward:
                     for id in nodes[index].inputs where users[id.raw].last != index { users[id.raw].append(index) }
                 case .optimizer: break
@@ -230,5 +229,79 @@ public struct GradientMap: Sendable, Hashable {
     /// Parameter name → gradient, for reports and tests.
     public func byName(in graph: Graph) -> [String: ValueID] {
         Dictionary(uniqueKeysWithValues: gradients.map { (graph[$0.key].name, $0.value) })
+    }
+}
+
+/// Backward node name → index (the last node of that name), for `GradientMap`'s lookups. Hashing every
+/// backward name into `[String: Int]` dominated it; this table hashes the UTF-8 bytes (FNV-1a) instead.
+/// Byte equality is String equality only for ASCII (Swift compares canonical equivalence), so when a
+/// backward name or a looked-up name is not ASCII, lookups go to a `[String: Int]` built on first need.
+private struct BackwardNames {
+    private let graph: Graph
+    private var slots: [Int] = []
+    private var hashes: [UInt64] = []
+    private var mask = 0
+    /// Set when some name is not ASCII: the exact map, built on first need.
+    private var exact: [String: Int]?
+    private var asciiOnly = true
+
+    init(_ graph: Graph) {
+        self.graph = graph
+        let count = graph.nodes.count
+        var capacity = 16
+        while capacity < 2 * count { capacity <<= 1 }
+        mask = capacity - 1
+        slots = [Int](repeating: -1, count: capacity)
+        hashes = [UInt64](repeating: 0, count: count)
+        graph.nodes.withUnsafeBufferPointer { nodes in
+            for index in nodes.indices where nodes[index].phase == .backward {
+                var name = nodes[index].name
+                guard let h = name.withUTF8({ Self.asciiHash($0) }) else {
+                    asciiOnly = false
+                    return
+                }
+                hashes[index] = h
+                var slot = Int(truncatingIfNeeded: h) & mask
+                while slots[slot] >= 0 {
+                    let j = slots[slot]
+                    if hashes[j] == h, nodes[j].name == name { break }
+                    slot = (slot + 1) & mask
+                }
+                slots[slot] = index  // a later node of the same name replaces the earlier one
+            }
+        }
+    }
+
+    subscript(name: String) -> Int? {
+        mutating get {
+            var name = name
+            if asciiOnly, let h = name.withUTF8({ Self.asciiHash($0) }) {
+                var slot = Int(truncatingIfNeeded: h) & mask
+                while slots[slot] >= 0 {
+                    let j = slots[slot]
+                    if hashes[j] == h, graph.nodes[j].name == name { return j }
+                    slot = (slot + 1) & mask
+                }
+                return nil
+            }
+            if exact == nil {
+                var map: [String: Int] = [:]
+                for (index, node) in graph.nodes.enumerated() where node.phase == .backward { map[node.name] = index }
+                exact = map
+            }
+            return exact![name]
+        }
+    }
+
+    /// FNV-1a of `bytes`, or nil when a byte is not ASCII.
+    private static func asciiHash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64? {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        var any: UInt8 = 0
+        for b in bytes {
+            any |= b
+            h = (h ^ UInt64(b)) &* 0x100_0000_01b3
+        }
+        guard any < 0x80 else { return nil }
+        return h ^ (h >> 29)
     }
 }
