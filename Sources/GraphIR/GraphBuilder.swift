@@ -4,6 +4,13 @@ public struct GraphBuilder: Sendable {
 
     public init(name: String) { graph = Graph(name: name) }
 
+    /// Reserves room for `values` values and `nodes` nodes in all, so that building a large graph does
+    /// not regrow (and copy) its arrays.
+    public mutating func reserveCapacity(values: Int, nodes: Int) {
+        graph.values.reserveCapacity(values)
+        graph.nodes.reserveCapacity(nodes)
+    }
+
     /// Adds a graph input.
     public mutating func input(_ name: String, _ type: TensorType) -> ValueID {
         let id = graph.appendValue(Value(name: name, type: type, kind: .input))
@@ -29,11 +36,13 @@ public struct GraphBuilder: Sendable {
         for id in inputs where id.raw < 0 || id.raw >= graph.values.count {
             throw ShapeError("undefined-value", "operand \(id) is not defined")
         }
-        let types = try op.inferTypes(inputs.map { graph[$0].type })
+        let types = try op.inferTypes(inputs.map { graph.values[$0.raw].type })
         let index = graph.nodes.count
-        let outputs = types.enumerated().map { i, type in
-            graph.appendValue(Value(name: types.count == 1 ? name : "\(name).\(i)", type: type,
-                                    kind: .result(node: index, index: i)))
+        var outputs: [ValueID] = []
+        outputs.reserveCapacity(types.count)
+        for (i, type) in types.enumerated() {
+            outputs.append(graph.appendValue(Value(name: types.count == 1 ? name : "\(name).\(i)", type: type,
+                                                   kind: .result(node: index, index: i))))
         }
         graph.nodes.append(Node(op: op, inputs: inputs, outputs: outputs, name: name, scope: scope, phase: phase))
         return outputs

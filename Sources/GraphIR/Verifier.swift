@@ -12,101 +12,175 @@ public enum Verifier {
         }
         let count = graph.values.count
         func valid(_ id: ValueID) -> Bool { id.raw >= 0 && id.raw < count }
-
-        // Definitions: who claims each value.
-        var definedBy = Array(repeating: 0, count: count)
-        for id in graph.inputs {
-            guard valid(id) else { error("undefined-value", "input \(id) does not exist"); continue }
-            definedBy[id.raw] += 1
-            if graph[id].kind != .input { error("bad-definition", "input \(id) '\(graph[id].name)' is not of kind input") }
-        }
-        for id in graph.parameters {
-            guard valid(id) else { error("undefined-value", "parameter \(id) does not exist"); continue }
-            definedBy[id.raw] += 1
-            if !graph[id].isParameter {
-                error("bad-definition", "parameter \(id) '\(graph[id].name)' is not of kind parameter")
-            }
-        }
-        for (index, node) in graph.nodes.enumerated() {
-            for (k, id) in node.outputs.enumerated() {
-                guard valid(id) else { error("undefined-value", "result \(id) does not exist", node: node.name); continue }
+        // Nodes are read in place (through a buffer pointer), never copied: a copy retains four references.
+        return graph.values.withUnsafeBufferPointer { values in graph.nodes.withUnsafeBufferPointer { nodes in
+            // Definitions: who claims each value.
+            var definedBy = Array(repeating: 0, count: count)
+            for id in graph.inputs {
+                guard valid(id) else { error("undefined-value", "input \(id) does not exist"); continue }
                 definedBy[id.raw] += 1
-                if graph[id].kind != .result(node: index, index: k) {
-                    error("bad-definition", "value \(id) is listed as result \(k) of '\(node.name)' but says otherwise",
-                          node: node.name)
+                if graph[id].kind != .input { error("bad-definition", "input \(id) '\(graph[id].name)' is not of kind input") }
+            }
+            for id in graph.parameters {
+                guard valid(id) else { error("undefined-value", "parameter \(id) does not exist"); continue }
+                definedBy[id.raw] += 1
+                if !graph[id].isParameter {
+                    error("bad-definition", "parameter \(id) '\(graph[id].name)' is not of kind parameter")
                 }
             }
-        }
-        for (raw, n) in definedBy.enumerated() where n != 1 {
-            let v = graph.values[raw]
-            error(n == 0 ? "undefined-value" : "duplicate-definition",
-                  n == 0 ? "value %\(raw) '\(v.name)' has no definition" : "value %\(raw) '\(v.name)' is defined \(n) times")
-        }
-
-        // Order and types.
-        var available = Array(repeating: false, count: count)
-        for id in graph.inputs + graph.parameters where valid(id) { available[id.raw] = true }
-        for node in graph.nodes {
-            var operandsOK = true
-            for id in node.inputs {
-                guard valid(id) else {
-                    error("undefined-value", "operand \(id) of '\(node.name)' does not exist", node: node.name)
-                    operandsOK = false
-                    continue
-                }
-                if !available[id.raw] {
-                    let later = graph.producer(of: id).map { "'\(graph.nodes[$0].name)'" } ?? "nothing"
-                    error("cycle", "'\(node.name)' uses \(id) '\(graph[id].name)' before it is defined (by \(later)): "
-                          + "a cycle or nodes out of topological order", node: node.name)
-                    operandsOK = false
-                }
-            }
-            if node.outputs.count != node.op.outputCount {
-                error("arity", "'\(node.name)' (\(node.op.name)) has \(node.outputs.count) results, "
-                      + "expected \(node.op.outputCount)", node: node.name)
-            }
-            if operandsOK {
-                do {
-                    let expected = try node.op.inferTypes(node.inputs.map { graph[$0].type })
-                    let actual = node.outputs.filter(valid).map { graph[$0].type }
-                    if expected != actual {
-                        error("type-mismatch", "'\(node.name)' (\(node.op.name)) declares "
-                              + actual.map(\.description).joined(separator: ", ") + " but its operands give "
-                              + expected.map(\.description).joined(separator: ", "), node: node.name)
+            for index in nodes.indices {
+                for (k, id) in nodes[index].outputs.enumerated() {
+                    guard valid(id) else {
+                        error("undefined-value", "result \(id) does not exist", node: nodes[index].name)
+                        continue
                     }
-                } catch {
-                    diags.append(.error(error.id, "'\(node.name)': \(error.message)", node: node.name))
+                    definedBy[id.raw] += 1
+                    if values[id.raw].kind != .result(node: index, index: k) {
+                        error("bad-definition", "value \(id) is listed as result \(k) of '\(nodes[index].name)' but says "
+                              + "otherwise", node: nodes[index].name)
+                    }
                 }
             }
-            for id in node.outputs where valid(id) { available[id.raw] = true }
-        }
-
-        // Names.
-        func unique(_ names: [String], what: String) {
-            var seen = Set<String>(minimumCapacity: names.count)
-            for name in names where !seen.insert(name).inserted {
-                error("duplicate-name", "\(what) name '\(name)' is used more than once", node: name)
+            for (raw, n) in definedBy.enumerated() where n != 1 {
+                let v = graph.values[raw]
+                error(n == 0 ? "undefined-value" : "duplicate-definition",
+                      n == 0 ? "value %\(raw) '\(v.name)' has no definition" : "value %\(raw) '\(v.name)' is defined \(n) times")
             }
-        }
-        unique(graph.nodes.map(\.name), what: "node")
-        unique((graph.inputs + graph.parameters).filter(valid).map { graph[$0].name }, what: "input or parameter")
 
-        if graph.outputs.isEmpty { error("no-output", "graph '\(graph.name)' has no outputs") }
-        for id in graph.outputs where !valid(id) { error("undefined-value", "output \(id) does not exist") }
+            // Order and types. `used` marks every value some node reads (for the unused-value warnings).
+            var available = Array(repeating: false, count: count)
+            var used = Array(repeating: false, count: count)
+            for id in graph.inputs where valid(id) { available[id.raw] = true }
+            for id in graph.parameters where valid(id) { available[id.raw] = true }
+            var operandTypes: [TensorType] = []
+            for index in nodes.indices {
+                let node = UnsafePointer(nodes.baseAddress! + index)
+                var operandsOK = true
+                for id in node.pointee.inputs {
+                    guard valid(id) else {
+                        error("undefined-value", "operand \(id) of '\(node.pointee.name)' does not exist",
+                              node: node.pointee.name)
+                        operandsOK = false
+                        continue
+                    }
+                    used[id.raw] = true
+                    if !available[id.raw] {
+                        let later = graph.producer(of: id).map { "'\(graph.nodes[$0].name)'" } ?? "nothing"
+                        error("cycle", "'\(node.pointee.name)' uses \(id) '\(graph[id].name)' before it is defined "
+                              + "(by \(later)): a cycle or nodes out of topological order", node: node.pointee.name)
+                        operandsOK = false
+                    }
+                }
+                let op = node.pointee.op
+                if node.pointee.outputs.count != op.outputCount {
+                    error("arity", "'\(node.pointee.name)' (\(op.name)) has \(node.pointee.outputs.count) results, "
+                          + "expected \(op.outputCount)", node: node.pointee.name)
+                }
+                if operandsOK {
+                    operandTypes.removeAll(keepingCapacity: true)
+                    for id in node.pointee.inputs { operandTypes.append(values[id.raw].type) }
+                    do throws(ShapeError) {
+                        let expected = try op.inferTypes(operandTypes)
+                        // Compare with the valid results' types in place; build the lists only to report.
+                        var matches = true, k = 0
+                        for id in node.pointee.outputs where valid(id) {
+                            if k >= expected.count || values[id.raw].type != expected[k] {
+                                matches = false
+                                break
+                            }
+                            k += 1
+                        }
+                        if !matches || k != expected.count {
+                            let actual = node.pointee.outputs.filter(valid).map { graph[$0].type }
+                            error("type-mismatch", "'\(node.pointee.name)' (\(op.name)) declares "
+                                  + actual.map(\.description).joined(separator: ", ") + " but its operands give "
+                                  + expected.map(\.description).joined(separator: ", "), node: node.pointee.name)
+                        }
+                    } catch {
+                        diags.append(.error(error.id, "'\(node.pointee.name)': \(error.message)", node: node.pointee.name))
+                    }
+                }
+                for id in node.pointee.outputs where valid(id) { available[id.raw] = true }
+            }
 
-        // Unused parameters and inputs are legal but usually a mistake.
-        let users = graph.users()
-        let outputs = Set(graph.outputs)
-        for id in graph.inputs + graph.parameters where valid(id) && users[id.raw].isEmpty && !outputs.contains(id) {
-            diags.append(Diagnostic(id: "unused-value", severity: .warning,
-                                    message: "'\(graph[id].name)' (\(id)) is never used", node: graph[id].name))
-        }
-        return diags
+            // Names: every later occurrence of a name already seen is reported, in order.
+            for index in NameTable.repeats(nodes.count, { nodes[$0].name }) {
+                error("duplicate-name", "node name '\(nodes[index].name)' is used more than once", node: nodes[index].name)
+            }
+            let declared = (graph.inputs + graph.parameters).filter(valid)
+            for k in NameTable.repeats(declared.count, { values[declared[$0].raw].name }) {
+                let name = values[declared[k].raw].name
+                error("duplicate-name", "input or parameter name '\(name)' is used more than once", node: name)
+            }
+
+            if graph.outputs.isEmpty { error("no-output", "graph '\(graph.name)' has no outputs") }
+            for id in graph.outputs where !valid(id) { error("undefined-value", "output \(id) does not exist") }
+
+            // Unused parameters and inputs are legal but usually a mistake.
+            let outputs = Set(graph.outputs)
+            for ids in [graph.inputs, graph.parameters] {
+                for id in ids where valid(id) && !used[id.raw] && !outputs.contains(id) {
+                    diags.append(Diagnostic(id: "unused-value", severity: .warning,
+                                            message: "'\(graph[id].name)' (\(id)) is never used", node: graph[id].name))
+                }
+            }
+            return diags
+        } }
     }
 
     /// Throws the diagnostics when any is an error.
     public static func check(_ graph: Graph) throws(DiagnosticError) {
         let diags = verify(graph)
         if diags.contains(where: { $0.severity == .error }) { throw DiagnosticError(diags) }
+    }
+}
+
+/// Finds repeated names fast: an open-addressing table of indices keyed by a cheap hash of the UTF-8
+/// bytes. Byte equality is String equality only for ASCII (Swift compares canonical equivalence, and a
+/// non-ASCII name can equal an ASCII one, e.g. U+212A KELVIN SIGN and "K"), so any non-ASCII name sends
+/// the whole check to `Set<String>`. Either way the result is the same.
+enum NameTable {
+    /// The indices `i` in `0 ..< count`, ascending, whose `name(i)` equals that of an earlier index.
+    static func repeats(_ count: Int, _ name: (Int) -> String) -> [Int] {
+        var capacity = 16
+        while capacity < 2 * count { capacity <<= 1 }
+        let mask = capacity - 1
+        var slots = [Int](repeating: -1, count: capacity)
+        var hashes = [UInt64](repeating: 0, count: count)
+        var found: [Int] = []
+        for i in 0 ..< count {
+            var text = name(i)
+            guard let h = text.withUTF8({ Self.asciiHash($0) }) else { return slowRepeats(count, name) }
+            hashes[i] = h
+            var slot = Int(truncatingIfNeeded: h) & mask
+            while slots[slot] >= 0 {
+                let j = slots[slot]
+                if hashes[j] == h, name(j) == text {
+                    found.append(i)
+                    break
+                }
+                slot = (slot + 1) & mask
+            }
+            if slots[slot] < 0 { slots[slot] = i }
+        }
+        return found
+    }
+
+    /// FNV-1a of `bytes`, or nil when a byte is not ASCII.
+    private static func asciiHash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64? {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        var any: UInt8 = 0
+        for b in bytes {
+            any |= b
+            h = (h ^ UInt64(b)) &* 0x100_0000_01b3
+        }
+        guard any < 0x80 else { return nil }
+        // Mix the high bits down: the table index uses the low ones.
+        return h ^ (h >> 29)
+    }
+
+    private static func slowRepeats(_ count: Int, _ name: (Int) -> String) -> [Int] {
+        var seen = Set<String>(minimumCapacity: count)
+        return (0 ..< count).filter { !seen.insert(name($0)).inserted }
     }
 }

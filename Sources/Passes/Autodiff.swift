@@ -69,10 +69,11 @@ public struct Autodiff: Pass {
 
         // 4. Reverse sweep.
         var e = GradientEmitter(rewriter: r, node: forward.nodes[0])
-        var grad: [ValueID: ValueID] = [:]
-        var sums: [ValueID: Int] = [:]
+        // Per forward value, indexed by `ValueID.raw`: its gradient so far and how many sums built it.
+        var grad = [ValueID?](repeating: nil, count: forward.values.count)
+        var sums = [Int](repeating: 0, count: forward.values.count)
         for node in forward.nodes.reversed() {
-            let dy = node.outputs.map { grad[$0] }
+            let dy = node.outputs.map { grad[$0.raw] }
             guard node.outputs == [loss] || dy.contains(where: { $0 != nil }) else { continue }
             let need = node.inputs.enumerated().map { i, v in
                 needs[v.raw] && node.op.gradientSlot(operand: i) != .none
@@ -88,14 +89,14 @@ public struct Autodiff: Pass {
                                          reason: "its rule gave operand \(i) a gradient of type \(e.type(c)), "
                                          + "expected \(forward[v].type) (a graphc bug)")
                 }
-                guard let previous = grad[v] else {
-                    grad[v] = c
+                guard let previous = grad[v.raw] else {
+                    grad[v.raw] = c
                     continue
                 }
-                let k = sums[v, default: 0] + 1
-                sums[v] = k
+                let k = sums[v.raw] + 1
+                sums[v.raw] = k
                 let name = forward[v].name + ".grad_sum" + (k == 1 ? "" : ".\(k)")
-                grad[v] = try e.rewriter.emit(.add, [previous, c], name: name, scope: node.scope, phase: .backward)[0]
+                grad[v.raw] = try e.rewriter.emit(.add, [previous, c], name: name, scope: node.scope, phase: .backward)[0]
             }
         }
         return e.rewriter.finish(outputs: [loss])
@@ -124,21 +125,26 @@ public struct Autodiff: Pass {
     public static func needsGradient(_ graph: Graph, loss: ValueID) -> [Bool] {
         var depends = Array(repeating: false, count: graph.values.count)
         for id in graph.parameters where graph[id].isTrainable { depends[id.raw] = true }
-        let forward = graph.nodes.filter { $0.phase == .forward }
-        for node in forward {
-            let d = node.inputs.enumerated().contains { i, v in
-                depends[v.raw] && node.op.gradientSlot(operand: i) != .none
+        // Nodes are read in place, not copied (a copy retains four references).
+        return graph.nodes.withUnsafeBufferPointer { nodes in
+            let forward = nodes.indices.filter { nodes[$0].phase == .forward }
+            for index in forward {
+                let op = nodes[index].op
+                let d = nodes[index].inputs.enumerated().contains { i, v in
+                    depends[v.raw] && op.gradientSlot(operand: i) != .none
+                }
+                for id in nodes[index].outputs where graph.values[id.raw].type.dtype == .f32 { depends[id.raw] = d }
             }
-            for id in node.outputs where graph[id].type.dtype == .f32 { depends[id.raw] = d }
-        }
-        var reaches = Array(repeating: false, count: graph.values.count)
-        reaches[loss.raw] = true
-        for node in forward.reversed() where node.outputs.contains(where: { reaches[$0.raw] }) {
-            for (i, v) in node.inputs.enumerated() where node.op.gradientSlot(operand: i) != .none {
-                reaches[v.raw] = true
+            var reaches = Array(repeating: false, count: graph.values.count)
+            reaches[loss.raw] = true
+            for index in forward.reversed() where nodes[index].outputs.contains(where: { reaches[$0.raw] }) {
+                let op = nodes[index].op
+                for (i, v) in nodes[index].inputs.enumerated() where op.gradientSlot(operand: i) != .none {
+                    reaches[v.raw] = true
+                }
             }
+            return zip(depends, reaches).map { $0 && $1 }
         }
-        return zip(depends, reaches).map { $0 && $1 }
     }
 
     /// The gradient of every trainable parameter of a graph `autodiff` produced (see `GradientMap`).
@@ -173,12 +179,17 @@ public struct GradientMap: Sendable, Hashable {
 
     /// Recovers the map from a graph `autodiff` produced.
     public init(_ graph: Graph) {
-        var backward: [String: Int] = [:]
+        // Nodes are read in place, not copied (a copy retains four references).
+        var backward = BackwardNames(graph)
         var users = Array(repeating: [Int](), count: graph.values.count)
-        for (index, node) in graph.nodes.enumerated() {
-            if node.phase == .backward { backward[node.name] = index }
-            if node.phase == .forward {
-                for id in node.inputs where users[id.raw].last != index { users[id.raw].append(index) }
+        graph.nodes.withUnsafeBufferPointer { nodes in
+            for index in nodes.indices {
+                switch nodes[index].phase {
+                case .backward: break
+                case .forward:
+                    for id in nodes[index].inputs where users[id.raw].last != index { users[id.raw].append(index) }
+                case .optimizer: break
+                }
             }
         }
         func gradient(of v: ValueID) -> ValueID? {
@@ -220,5 +231,79 @@ public struct GradientMap: Sendable, Hashable {
     /// Parameter name → gradient, for reports and tests.
     public func byName(in graph: Graph) -> [String: ValueID] {
         Dictionary(uniqueKeysWithValues: gradients.map { (graph[$0.key].name, $0.value) })
+    }
+}
+
+/// Backward node name → index (the last node of that name), for `GradientMap`'s lookups. Hashing every
+/// backward name into `[String: Int]` dominated it; this table hashes the UTF-8 bytes (FNV-1a) instead.
+/// Byte equality is String equality only for ASCII (Swift compares canonical equivalence), so when a
+/// backward name or a looked-up name is not ASCII, lookups go to a `[String: Int]` built on first need.
+private struct BackwardNames {
+    private let graph: Graph
+    private var slots: [Int] = []
+    private var hashes: [UInt64] = []
+    private var mask = 0
+    /// Set when some name is not ASCII: the exact map, built on first need.
+    private var exact: [String: Int]?
+    private var asciiOnly = true
+
+    init(_ graph: Graph) {
+        self.graph = graph
+        let count = graph.nodes.count
+        var capacity = 16
+        while capacity < 2 * count { capacity <<= 1 }
+        mask = capacity - 1
+        slots = [Int](repeating: -1, count: capacity)
+        hashes = [UInt64](repeating: 0, count: count)
+        graph.nodes.withUnsafeBufferPointer { nodes in
+            for index in nodes.indices where nodes[index].phase == .backward {
+                var name = nodes[index].name
+                guard let h = name.withUTF8({ Self.asciiHash($0) }) else {
+                    asciiOnly = false
+                    return
+                }
+                hashes[index] = h
+                var slot = Int(truncatingIfNeeded: h) & mask
+                while slots[slot] >= 0 {
+                    let j = slots[slot]
+                    if hashes[j] == h, nodes[j].name == name { break }
+                    slot = (slot + 1) & mask
+                }
+                slots[slot] = index  // a later node of the same name replaces the earlier one
+            }
+        }
+    }
+
+    subscript(name: String) -> Int? {
+        mutating get {
+            var name = name
+            if asciiOnly, let h = name.withUTF8({ Self.asciiHash($0) }) {
+                var slot = Int(truncatingIfNeeded: h) & mask
+                while slots[slot] >= 0 {
+                    let j = slots[slot]
+                    if hashes[j] == h, graph.nodes[j].name == name { return j }
+                    slot = (slot + 1) & mask
+                }
+                return nil
+            }
+            if exact == nil {
+                var map: [String: Int] = [:]
+                for (index, node) in graph.nodes.enumerated() where node.phase == .backward { map[node.name] = index }
+                exact = map
+            }
+            return exact![name]
+        }
+    }
+
+    /// FNV-1a of `bytes`, or nil when a byte is not ASCII.
+    private static func asciiHash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64? {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        var any: UInt8 = 0
+        for b in bytes {
+            any |= b
+            h = (h ^ UInt64(b)) &* 0x100_0000_01b3
+        }
+        guard any < 0x80 else { return nil }
+        return h ^ (h >> 29)
     }
 }

@@ -21,6 +21,9 @@ public struct GraphRewriter: Sendable {
         self.source = source
         builder = GraphBuilder(name: source.name)
         map = Array(repeating: nil, count: source.values.count)
+        // Rewrites mostly copy: start with room for the source graph and an eighth more.
+        builder.reserveCapacity(values: source.values.count + source.values.count / 8,
+                                nodes: source.nodes.count + source.nodes.count / 8)
         for id in source.inputs {
             map[id.raw] = builder.input(source[id].name, source[id].type)
         }
@@ -47,20 +50,16 @@ public struct GraphRewriter: Sendable {
     /// Copies source node `index` with its operands mapped; returns its new results.
     @discardableResult
     public mutating func copy(_ index: Int) throws(ShapeError) -> [ValueID] {
-        let node = source.nodes[index]
-        let outputs = try builder.node(node.op, node.inputs.map(mapped), name: node.name, scope: node.scope,
-                                       phase: node.phase)
-        for (old, new) in zip(node.outputs, outputs) { map[old.raw] = new }
-        return outputs
+        try copy(index, as: source.nodes[index].op)
     }
 
     /// Copies source node `index` with another op (same operands, name and scope).
     @discardableResult
     public mutating func copy(_ index: Int, as op: Op) throws(ShapeError) -> [ValueID] {
-        let node = source.nodes[index]
-        let outputs = try builder.node(op, node.inputs.map(mapped), name: node.name, scope: node.scope,
-                                       phase: node.phase)
-        for (old, new) in zip(node.outputs, outputs) { map[old.raw] = new }
+        // Fields are read from the source in place; copying the whole node would retain four references.
+        let outputs = try builder.node(op, source.nodes[index].inputs.map(mapped), name: source.nodes[index].name,
+                                       scope: source.nodes[index].scope, phase: source.nodes[index].phase)
+        for (old, new) in zip(source.nodes[index].outputs, outputs) { map[old.raw] = new }
         return outputs
     }
 

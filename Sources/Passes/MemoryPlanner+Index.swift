@@ -28,7 +28,9 @@ struct Fenwick {
 
 /// The highest top (offset + size) in use at each step: range chmax update, range max query.
 /// `top[node]` is the maximum over the node's range including raises applied to the whole node
-/// (`whole[node]`), which are not pushed down; a query adds them back on the way.
+/// (`whole[node]`), which are not pushed down; a query adds them back from the ancestors.
+/// Both operations work bottom-up without recursion: a range's canonical nodes are visited from the
+/// leaves, and the nodes that partly overlap it are exactly the ancestors of its two end leaves.
 struct Skyline {
     private var size = 1
     private var top: [Int]
@@ -40,26 +42,65 @@ struct Skyline {
         whole = top
     }
 
-    mutating func raise(_ l: Int, _ r: Int, to v: Int) { raise(1, 0, size - 1, l, r, v) }
-    func top(_ l: Int, _ r: Int) -> Int { top(1, 0, size - 1, l, r) }
-
-    private mutating func raise(_ node: Int, _ nl: Int, _ nr: Int, _ l: Int, _ r: Int, _ v: Int) {
-        if r < nl || nr < l { return }
-        top[node] = max(top[node], v)
-        if l <= nl && nr <= r {
-            whole[node] = max(whole[node], v)
-            return
+    /// Raises steps `l ... r` to at least `v`.
+    mutating func raise(_ l: Int, _ r: Int, to v: Int) {
+        var a = l + size, b = r + size + 1
+        while a < b {
+            if a & 1 == 1 {
+                top[a] = max(top[a], v)
+                whole[a] = max(whole[a], v)
+                a += 1
+            }
+            if b & 1 == 1 {
+                b -= 1
+                top[b] = max(top[b], v)
+                whole[b] = max(whole[b], v)
+            }
+            a >>= 1
+            b >>= 1
         }
-        let mid = (nl + nr) / 2
-        raise(2 * node, nl, mid, l, r, v)
-        raise(2 * node + 1, mid + 1, nr, l, r, v)
+        // Every node that partly overlaps l ... r is an ancestor of leaf l or leaf r. (Raising the
+        // ancestors that lie inside the range too keeps `top` exact: the raise covers them.)
+        var i = (l + size) >> 1
+        while i >= 1 {
+            top[i] = max(top[i], v)
+            i >>= 1
+        }
+        i = (r + size) >> 1
+        while i >= 1 {
+            top[i] = max(top[i], v)
+            i >>= 1
+        }
     }
 
-    private func top(_ node: Int, _ nl: Int, _ nr: Int, _ l: Int, _ r: Int) -> Int {
-        if r < nl || nr < l { return 0 }
-        if l <= nl && nr <= r { return top[node] }
-        let mid = (nl + nr) / 2
-        return max(whole[node], top(2 * node, nl, mid, l, r), top(2 * node + 1, mid + 1, nr, l, r))
+    /// The highest top over steps `l ... r` (0 when nothing is placed there).
+    func top(_ l: Int, _ r: Int) -> Int {
+        var result = 0
+        var a = l + size, b = r + size + 1
+        while a < b {
+            if a & 1 == 1 {
+                result = max(result, top[a])
+                a += 1
+            }
+            if b & 1 == 1 {
+                b -= 1
+                result = max(result, top[b])
+            }
+            a >>= 1
+            b >>= 1
+        }
+        // Raises applied to a whole ancestor of a canonical node: those ancestors all contain l or r.
+        var i = (l + size) >> 1
+        while i >= 1 {
+            result = max(result, whole[i])
+            i >>= 1
+        }
+        i = (r + size) >> 1
+        while i >= 1 {
+            result = max(result, whole[i])
+            i >>= 1
+        }
+        return result
     }
 }
 
@@ -103,6 +144,7 @@ struct MaxLastIndex {
 /// The distinct elements of `xs`, ascending.
 func distinctSorted(_ xs: [Int]) -> [Int] {
     var out: [Int] = []
+    out.reserveCapacity(xs.count)
     for x in xs.sorted() where out.last != x { out.append(x) }
     return out
 }

@@ -83,7 +83,10 @@ public struct GreedyBySize: PlacementStrategy {
         let items = intervals.indices.filter { size[$0] > 0 }
         guard !items.isEmpty else { return (offsets, paths) }
 
-        let steps = distinctSorted(items.flatMap { [intervals[$0].first, intervals[$0].last] })
+        var endpoints: [Int] = []
+        endpoints.reserveCapacity(2 * items.count)
+        for i in items { endpoints += CollectionOfOne(intervals[i].first); endpoints += CollectionOfOne(intervals[i].last) }
+        let steps = distinctSorted(endpoints)
         var lo = Array(repeating: 0, count: intervals.count), hi = lo
         for i in items {
             lo[i] = lowerBoundIndex(steps, intervals[i].first)

@@ -50,7 +50,8 @@ public struct OptimizerPass: Pass {
     }
 
     public func run(_ graph: Graph) throws -> Graph {
-        if let node = graph.nodes.first(where: { $0.phase == .optimizer }) {
+        if let index = graph.nodes.indices.first(where: { graph.nodes[$0].phase == .optimizer }) {
+            let node = graph.nodes[index]
             throw Diagnostic.error("already-optimized", "'\(graph.name)' already has optimizer nodes ('\(node.name)')",
                                    node: node.name)
         }
@@ -60,14 +61,17 @@ public struct OptimizerPass: Pass {
 
         // The scope of each parameter's first forward reader: where its update is drawn. One pass, not one
         // search per parameter.
-        var scopes: [ValueID: String] = [:]
-        for node in graph.nodes where node.phase == .forward {
-            for id in node.inputs where scopes[id] == nil && graph[id].isParameter { scopes[id] = node.scope }
+        // Per-value tables are arrays indexed by `ValueID.raw`, not dictionaries.
+        var scopes = [String?](repeating: nil, count: graph.values.count)
+        for index in graph.nodes.indices where graph.nodes[index].phase == .forward {
+            for id in graph.nodes[index].inputs where scopes[id.raw] == nil && graph.values[id.raw].isParameter {
+                scopes[id.raw] = graph.nodes[index].scope
+            }
         }
 
         var r = GraphRewriter(graph)
         // 1. State, in parameter order, so both schedules add the same parameters.
-        var state: [ValueID: [ValueID]] = [:]
+        var state = [[ValueID]](repeating: [], count: graph.values.count)
         for p in params {
             let v = graph[p], shape = v.type.shape
             var roles: [(String, [Int], ParamRole)] = []
@@ -82,37 +86,38 @@ public struct OptimizerPass: Pass {
                 case .adam, .adamw: roles = [("exp_avg", shape, .expAvg), ("exp_avg_sq", shape, .expAvgSq)]
                 }
             }
-            state[p] = roles.map { r.addParameter("\(v.name).\($0.0)", $0.1, role: $0.2, trainable: false) }
+            state[p.raw] = roles.map { r.addParameter("\(v.name).\($0.0)", $0.1, role: $0.2, trainable: false) }
         }
 
         // 3. Where each update goes: after node `slot[p]` (release) or after everything (default).
         var after: [Int: [ValueID]] = [:]
         if config.releaseGrads {
-            var lastRead: [ValueID: Int] = [:]
-            for (index, node) in graph.nodes.enumerated() where node.phase == .backward {
-                for id in node.inputs where graph[id].isParameter { lastRead[id] = index }
+            var lastRead = [Int?](repeating: nil, count: graph.values.count)
+            for index in graph.nodes.indices where graph.nodes[index].phase == .backward {
+                for id in graph.nodes[index].inputs where graph.values[id.raw].isParameter { lastRead[id.raw] = index }
             }
             for p in params {
                 let complete = graph.producer(of: gradients[p]!) ?? graph.nodes.count - 1
-                after[max(complete, lastRead[p] ?? -1), default: []].append(p)
+                after[max(complete, lastRead[p.raw] ?? -1), default: []].append(p)
             }
         }
-        var results: [ValueID: [ValueID]] = [:]
+        var results = [[ValueID]](repeating: [], count: graph.values.count)
         for index in graph.nodes.indices {
             try r.copy(index)
+            if after.isEmpty { continue }
             for p in after[index] ?? [] {
-                results[p] = try emitUpdate(&r, graph, p, r.mapped(gradients[p]!), state[p]!, matrices[p],
-                                        scope: scopes[p] ?? "")
+                results[p.raw] = try emitUpdate(&r, graph, p, r.mapped(gradients[p]!), state[p.raw], matrices[p],
+                                                scope: scopes[p.raw] ?? "")
             }
         }
         if !config.releaseGrads {
             for p in params {
-                results[p] = try emitUpdate(&r, graph, p, r.mapped(gradients[p]!), state[p]!, matrices[p],
-                                        scope: scopes[p] ?? "")
+                results[p.raw] = try emitUpdate(&r, graph, p, r.mapped(gradients[p]!), state[p.raw], matrices[p],
+                                                scope: scopes[p.raw] ?? "")
             }
         }
         // 4. Outputs.
-        let outputs = graph.outputs.map(r.mapped) + params.flatMap { results[$0]! }
+        let outputs = graph.outputs.map(r.mapped) + params.flatMap { results[$0.raw] }
         return r.finish(outputs: outputs)
     }
 

@@ -41,6 +41,25 @@ import Testing
         #expect(errors(g) == ["duplicate-name"])
     }
 
+    @Test func everyRepeatOfANameIsReportedInOrder() throws {
+        var g = try Builders.tinyConvnet()
+        g.nodes[4].name = g.nodes[1].name
+        g.nodes[5].name = g.nodes[1].name
+        // Canonically equivalent names are equal: KELVIN SIGN is "K", "e" + COMBINING ACUTE is "é".
+        g.nodes[2].name = "\u{212A}"
+        g.nodes[6].name = "K"
+        g.nodes[3].name = "caf\u{E9}"
+        g.nodes[7].name = "cafe\u{301}"
+        let names = Verifier.verify(g).filter { $0.id == "duplicate-name" }.compactMap(\.node)
+        #expect(names == [g.nodes[1].name, g.nodes[1].name, "K", "cafe\u{301}"])
+        // All-ASCII names take the hashed path; the result is the same.
+        g.nodes[2].name = "k2"
+        g.nodes[3].name = "k3"
+        g.nodes[7].name = "k3"
+        let ascii = Verifier.verify(g).filter { $0.id == "duplicate-name" }.compactMap(\.node)
+        #expect(ascii == [g.nodes[1].name, g.nodes[1].name, "k3"])
+    }
+
     @Test func duplicateParameterName() throws {
         var g = try Builders.tinyConvnet()
         g[g.parameters[1]].name = g[g.parameters[0]].name

@@ -71,6 +71,29 @@ import Zoo
         #expect(grads.gradients.count == g.learnableParameters.filter { g[$0].isTrainable }.count)
     }
 
+    /// GradientMap finds gradients by name: non-ASCII names (compared by canonical equivalence, not by
+    /// bytes) find the same gradients as ASCII ones.
+    @Test func gradientsFoundWithNonASCIINames() throws {
+        let g = try Training.graph(Training.forward("resnet18"), Training.config(.fft))
+        let ascii = Autodiff.gradients(in: g).gradients
+        #expect(!ascii.isEmpty)
+        // Every name gets a decomposed "é" in front; lookups build "é..." + suffix and must still match.
+        var renamed = g
+        for i in renamed.nodes.indices { renamed.nodes[i].name = "e\u{301}" + renamed.nodes[i].name }
+        for i in renamed.values.indices { renamed.values[i].name = "e\u{301}" + renamed.values[i].name }
+        #expect(Autodiff.gradients(in: renamed).gradients == ascii)
+        // Only the backward names non-ASCII (precomposed), the rest ASCII: still found.
+        var mixed = g
+        for i in mixed.nodes.indices where mixed.nodes[i].phase == .backward {
+            mixed.nodes[i].name = "\u{E9}" + mixed.nodes[i].name
+        }
+        for i in mixed.nodes.indices where mixed.nodes[i].phase != .backward {
+            mixed.nodes[i].name = "e\u{301}" + mixed.nodes[i].name
+        }
+        for i in mixed.values.indices { mixed.values[i].name = "e\u{301}" + mixed.values[i].name }
+        #expect(Autodiff.gradients(in: mixed).gradients == ascii)
+    }
+
     @Test func selectorsStartTheBackwardAtTheLowestTrainableLayer() throws {
         let g = try Training.graph(Training.forward("resnet18"), Training.config(.head, train: ["layer4.1.*"]))
         let backward = g.nodes.filter { $0.phase == .backward }

@@ -177,4 +177,23 @@ func expectValid(_ plan: MemoryPlan, of intervals: [LiveInterval], alignment: In
         let (_, paths) = GreedyBySize().placeCounting(intervals, alignment: 64)
         print("memory planner: jittered chain, 5000 layers: arena / lower bound \(Double(plan.arenaBytes) / Double(plan.lowerBoundBytes)), paths \(paths)")
     }
+
+    /// The skyline (range raise, range max, no recursion) agrees with a plain array on random operations.
+    @Test func skylineMatchesAPlainArray() {
+        var rng = SplitMix64(seed: 44)
+        for _ in 0 ..< 2_000 {
+            let n = Int.random(in: 1 ... 70, using: &rng)
+            var skyline = Skyline(count: n), plain = Array(repeating: 0, count: n)
+            for _ in 0 ..< 40 {
+                let l = Int.random(in: 0 ..< n, using: &rng), r = Int.random(in: l ..< n, using: &rng)
+                if Bool.random(using: &rng) {
+                    let v = Int.random(in: 0 ... 1_000, using: &rng)
+                    skyline.raise(l, r, to: v)
+                    for i in l ... r { plain[i] = max(plain[i], v) }
+                } else {
+                    #expect(skyline.top(l, r) == plain[l ... r].max()!)
+                }
+            }
+        }
+    }
 }

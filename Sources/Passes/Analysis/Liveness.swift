@@ -195,27 +195,34 @@ public struct Liveness: Sendable, Hashable {
         var projectorState: [String: ValueID] = [:]
         for id in graph.parameters where graph[id].role == .galoreProjector { projectorState[graph[id].name] = id }
 
-        for (step, node) in graph.nodes.enumerated() {
-            let backward = node.phase == .backward
-            var lossGradient = false
-            if case .softmaxCrossEntropyGrad = node.op { lossGradient = true }
-            for id in node.inputs {
-                let r = root[id.raw]
-                lastUse[r] = step
-                if backward {
-                    readByBackward[r] = true
-                    if !lossGradient { savedForBackward[r] = true }
+        // Nodes are read in place, not copied (a copy retains four references).
+        graph.nodes.withUnsafeBufferPointer { nodes in
+            for step in nodes.indices {
+                let backward = nodes[step].phase == .backward
+                let op = nodes[step].op
+                var lossGradient = false
+                if case .softmaxCrossEntropyGrad = op { lossGradient = true }
+                for id in nodes[step].inputs {
+                    let r = root[id.raw]
+                    lastUse[r] = step
+                    if backward {
+                        readByBackward[r] = true
+                        if !lossGradient { savedForBackward[r] = true }
+                    }
                 }
-            }
-            if let g = node.op.gradientOperand, g < node.inputs.count { isGradient[root[node.inputs[g].raw]] = true }
-            for (k, id) in node.outputs.enumerated() {
-                defStep[id.raw] = step
-                if let j = node.op.aliasedOperand(ofResult: k), j < node.inputs.count {
-                    root[id.raw] = root[node.inputs[j].raw]
+                if let g = op.gradientOperand, g < nodes[step].inputs.count {
+                    isGradient[root[nodes[step].inputs[g].raw]] = true
                 }
-            }
-            if case .svdProjector = node.op, let state = projectorState[Self.projectorStateName(node.name)] {
-                root[node.outputs[0].raw] = state.raw
+                for (k, id) in nodes[step].outputs.enumerated() {
+                    defStep[id.raw] = step
+                    if let j = op.aliasedOperand(ofResult: k), j < nodes[step].inputs.count {
+                        root[id.raw] = root[nodes[step].inputs[j].raw]
+                    }
+                }
+                if case .svdProjector = op,
+                   let state = projectorState[Self.projectorStateName(nodes[step].name)] {
+                    root[nodes[step].outputs[0].raw] = state.raw
+                }
             }
         }
         for id in graph.outputs { lastUse[root[id.raw]] = lastStep }
@@ -225,27 +232,27 @@ public struct Liveness: Sendable, Hashable {
         var diff = Array(repeating: CategoryBytes(), count: steps + 1)
         var saved = 0
         for v in 0 ..< count {
-            let value = graph.values[v]
-            let bytes = value.type.byteCount
+            // Fields are read in place; copying the value would retain its name and shape.
+            let bytes = graph.values[v].type.byteCount
+            let kind = graph.values[v].kind
             let category: MemoryCategory
             var first = 0, last = lastStep
-            switch value.kind {
+            switch kind {
             case .input:
                 category = .input
             case let .parameter(role, trainable):
                 category = role.isOptimizerState ? .optimizerState
                     : role.isBuffer ? .buffer : trainable ? .parameterTrainable : .parameterFrozen
             case let .result(node, _):
-                let producer = graph.nodes[node]
                 category = isGradient[v] ? .gradient
-                    : producer.phase == .forward && readByBackward[v] ? .activation : .temporary
+                    : graph.nodes[node].phase == .forward && readByBackward[v] ? .activation : .temporary
                 first = defStep[v]
                 last = max(first, lastUse[v])
             }
             if savedForBackward[v], root[v] == v {
-                let learnable = value.role?.isLearnable ?? false
+                let learnable = graph.values[v].role?.isLearnable ?? false
                 var definedInBackward = false
-                if case let .result(node, _) = value.kind { definedInBackward = graph.nodes[node].phase == .backward }
+                if case let .result(node, _) = kind { definedInBackward = graph.nodes[node].phase == .backward }
                 if !learnable, !definedInBackward { saved += bytes }
             }
             entries[v] = Entry(category: category, bytes: bytes, first: first, last: last, aliasOf: nil)
