@@ -150,7 +150,7 @@ enum NameTable {
         var found: [Int] = []
         for i in 0 ..< count {
             var text = name(i)
-            guard let h = text.withUTF8({ Self.asciiHash($0) }) else { return slowRepeats(count, name) }
+            guard let h = text.withUTF8({ ASCIIHash.fnv1a($0) }) else { return slowRepeats(count, name) }
             hashes[i] = h
             var slot = Int(truncatingIfNeeded: h) & mask
             while slots[slot] >= 0 {
@@ -164,19 +164,6 @@ enum NameTable {
             if slots[slot] < 0 { slots[slot] = i }
         }
         return found
-    }
-
-    /// FNV-1a of `bytes`, or nil when a byte is not ASCII.
-    private static func asciiHash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64? {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        var any: UInt8 = 0
-        for b in bytes {
-            any |= b
-            h = (h ^ UInt64(b)) &* 0x100_0000_01b3
-        }
-        guard any < 0x80 else { return nil }
-        // Mix the high bits down: the table index uses the low ones.
-        return h ^ (h >> 29)
     }
 
     private static func slowRepeats(_ count: Int, _ name: (Int) -> String) -> [Int] {

@@ -258,7 +258,7 @@ private struct BackwardNames {
         graph.nodes.withUnsafeBufferPointer { nodes in
             for index in nodes.indices where nodes[index].phase == .backward {
                 var name = nodes[index].name
-                guard let h = name.withUTF8({ Self.asciiHash($0) }) else {
+                guard let h = name.withUTF8({ ASCIIHash.fnv1a($0) }) else {
                     asciiOnly = false
                     return
                 }
@@ -277,7 +277,7 @@ private struct BackwardNames {
     subscript(name: String) -> Int? {
         mutating get {
             var name = name
-            if asciiOnly, let h = name.withUTF8({ Self.asciiHash($0) }) {
+            if asciiOnly, let h = name.withUTF8({ ASCIIHash.fnv1a($0) }) {
                 var slot = Int(truncatingIfNeeded: h) & mask
                 while slots[slot] >= 0 {
                     let j = slots[slot]
@@ -293,17 +293,5 @@ private struct BackwardNames {
             }
             return exact![name]
         }
-    }
-
-    /// FNV-1a of `bytes`, or nil when a byte is not ASCII.
-    private static func asciiHash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64? {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        var any: UInt8 = 0
-        for b in bytes {
-            any |= b
-            h = (h ^ UInt64(b)) &* 0x100_0000_01b3
-        }
-        guard any < 0x80 else { return nil }
-        return h ^ (h >> 29)
     }
 }
