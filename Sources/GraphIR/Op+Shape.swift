@@ -260,7 +260,9 @@ extension Op {
                                  + "for a \(g.shape[0])x\(g.shape[1]) gradient")
             }
             guard a.gap >= 1 else { throw ShapeError("bad-attribute", "svd_projector gap must be positive") }
-            return [.f32(a.left ? [g.shape[0], a.rank] : [a.rank, g.shape[1]])]
+            let p = TensorType.f32(a.left ? [g.shape[0], a.rank] : [a.rank, g.shape[1]])
+            try Self.expect(p, operands[1], op: name)
+            return [p]
         }
     }
 

@@ -212,7 +212,8 @@ public enum Op: Sendable, Hashable {
     case adamDirection(OptimizerAttrs)
     /// p, u → p − lr·(u + wd·p).
     case applyUpdate(OptimizerAttrs)
-    /// G (m×n) → GaLore projector, by a thin SVD amortised over `gap` steps.
+    /// G (m×n), P (the stored projector) → the refreshed projector, by a thin SVD every `gap` steps
+    /// (amortised); it overwrites P in place.
     case svdProjector(ProjectorAttrs)
 
     /// Every op name, in the spelling of the IR text and the model description format.
@@ -334,11 +335,11 @@ public enum Op: Sendable, Hashable {
         case .batchNorm, .nativeBatchNorm: 5...5
         case .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .maxPool2d, .avgPool2d,
              .adaptiveAvgPool2d, .flatten, .dropout, .maxPool2dWithIndices, .nativeDropout, .scale, .channelNorm,
-             .reshape, .biasGrad, .sumTo, .svdProjector:
+             .reshape, .biasGrad, .sumTo:
             1...1
         case .add, .mul, .softmaxCrossEntropy, .div, .matmul, .conv2dGradInput, .conv2dGradWeight, .activationGrad,
              .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
-             .softmaxCrossEntropyGrad, .sgdUpdate, .applyUpdate:
+             .softmaxCrossEntropyGrad, .sgdUpdate, .applyUpdate, .svdProjector:
             2...2
         case .maxPool2dGrad, .momentumUpdate, .adamDirection: 3...3
         case .adamUpdate: 4...4

@@ -11,7 +11,7 @@
 // 2. Updates (phase optimizer, in the scope of P's first forward consumer), final node `P.update`:
 //    sgd_update / momentum_update / adam_update (AdamW: decoupled weight decay). GaLore (Adam or AdamW)
 //    projects each conv (groups 1) or linear weight viewed as m×n = (C_out, C_in·kh·kw) with
-//    min(m, n) > rank: G = reshape(grad); P = svd_projector(G) (left m×r if m < n, else right r×n);
+//    min(m, n) > rank: G = reshape(grad); P = svd_projector(G, P) (left m×r if m < n, else right r×n; refreshes the stored projector);
 //    R = PᵀG or GPᵀ; (N, m, v) = adam_direction(R, exp_avg, exp_avg_sq); U = reshape(scale(PN or NP));
 //    apply_update(W, U). Everything else takes plain Adam.
 // 3. Schedule: by default every update follows the whole backward pass, in parameter order
@@ -148,7 +148,7 @@ public struct OptimizerPass: Pass {
         let matrixShape = [mat.m, mat.n]
         let grad = shape == matrixShape ? g : try emit(.reshape(shape: matrixShape), [g], ".galore.grad")[0]
         let projector = ProjectorAttrs(rank: config.rank, left: mat.left, gap: config.galoreGap)
-        let pr = try emit(.svdProjector(projector), [grad], ".galore.projector")[0]
+        let pr = try emit(.svdProjector(projector), [grad, state[2]], ".galore.projector")[0]
         let projected = mat.left
             ? try emit(.matmul(transposeA: true, transposeB: false), [pr, grad], ".galore.project")[0]
             : try emit(.matmul(transposeA: false, transposeB: true), [grad, pr], ".galore.project")[0]

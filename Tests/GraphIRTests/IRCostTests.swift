@@ -122,15 +122,15 @@ let convCostCases: [ConvCostCase] = [
             .svdProjector(ProjectorAttrs(rank: rank, left: left, gap: gap))
         }
         // 4·64·16² + 8·16³ = 65536 + 32768 = 98304.
-        #expect(try cost(svd(4, false, 1), [f(64, 16)]).arithmetic == 98_304)
-        #expect(try cost(svd(4, true, 1), [f(16, 64)]).arithmetic == 98_304)
-        #expect(try cost(svd(4, false, 3), [f(64, 16)]).arithmetic == 32_768)   // exact
-        #expect(try cost(svd(4, false, 200), [f(64, 16)]).arithmetic == 492)    // 491.52 rounded up
-        #expect(try cost(svd(4, true, 200), [f(16, 64)]).flops == 492)
-        #expect(try cost(svd(4, false, 200), [f(64, 16)]).macs == 0)
+        #expect(try cost(svd(4, false, 1), [f(64, 16), f(4, 16)]).arithmetic == 98_304)
+        #expect(try cost(svd(4, true, 1), [f(16, 64), f(16, 4)]).arithmetic == 98_304)
+        #expect(try cost(svd(4, false, 3), [f(64, 16), f(4, 16)]).arithmetic == 32_768)   // exact
+        #expect(try cost(svd(4, false, 200), [f(64, 16), f(4, 16)]).arithmetic == 492)    // 491.52 rounded up
+        #expect(try cost(svd(4, true, 200), [f(16, 64), f(16, 4)]).flops == 492)
+        #expect(try cost(svd(4, false, 200), [f(64, 16), f(4, 16)]).macs == 0)
         // Square: 4·3·9 + 8·27.
-        #expect(try cost(svd(1, false, 1), [f(3, 3)]).arithmetic == 324)
-        #expect(try cost(svd(2, false, 1000), [f(3, 3)]).arithmetic == 1)
+        #expect(try cost(svd(1, false, 1), [f(3, 3), f(1, 3)]).arithmetic == 324)
+        #expect(try cost(svd(2, false, 1000), [f(3, 3), f(2, 3)]).arithmetic == 1)
     }
 
     /// Costs of absurd (unverified) sizes and attributes saturate instead of trapping.

@@ -222,10 +222,10 @@ let shapeCases: [ShapeCase] = [
     ShapeCase(op: .adamDirection(opt), operands: [f(4, 16), f(4, 16), f(4, 16)], results: [f(4, 16), f(4, 16), f(4, 16)]),
     ShapeCase(op: .applyUpdate(opt), operands: [f(16, 64), f(16, 64)], expected: [16, 64]),
     // GaLore: left P = U[:, :r] (m×r) for m < n, right P = Vᵀ[:r] (r×n) for m ≥ n; 1 ≤ r ≤ min(m, n).
-    ShapeCase(op: svd(4, left: true), operands: [f(16, 64)], expected: [16, 4]),
-    ShapeCase(op: svd(4, left: false), operands: [f(64, 16)], expected: [4, 16]),
-    ShapeCase(op: svd(16, left: true, gap: 1), operands: [f(16, 64)], expected: [16, 16]),
-    ShapeCase(op: svd(1, left: false), operands: [f(3, 3)], expected: [1, 3]),
+    ShapeCase(op: svd(4, left: true), operands: [f(16, 64), f(16, 4)], expected: [16, 4]),
+    ShapeCase(op: svd(4, left: false), operands: [f(64, 16), f(4, 16)], expected: [4, 16]),
+    ShapeCase(op: svd(16, left: true, gap: 1), operands: [f(16, 64), f(16, 16)], expected: [16, 16]),
+    ShapeCase(op: svd(1, left: false), operands: [f(3, 3), f(1, 3)], expected: [1, 3]),
 ]
 
 /// Each activation's gradient needs dy and the saved tensor in one shape (no broadcasting).
@@ -359,10 +359,12 @@ let shapeErrorCases: [ShapeErrorCase] = activationGradErrorCases + [
     ShapeErrorCase(op: .adamUpdate(opt), operands: [f(8, 3), f(8, 3), f(8, 3)], id: "arity"),
     ShapeErrorCase(op: .adamDirection(opt), operands: [f(4, 16), f(16, 4), f(4, 16)], id: "shape-mismatch"),
     ShapeErrorCase(op: .applyUpdate(opt), operands: [f(16, 64), i64(16, 64)], id: "dtype"),
-    ShapeErrorCase(op: svd(17, left: true), operands: [f(16, 64)], id: "bad-size"),
-    ShapeErrorCase(op: svd(0, left: false), operands: [f(64, 16)], id: "bad-size"),
-    ShapeErrorCase(op: svd(4, left: false, gap: 0), operands: [f(64, 16)], id: "bad-attribute"),
-    ShapeErrorCase(op: svd(4, left: false), operands: [f(2, 64, 16)], id: "rank"),
+    ShapeErrorCase(op: svd(17, left: true), operands: [f(16, 64), f(16, 17)], id: "bad-size"),
+    ShapeErrorCase(op: svd(0, left: false), operands: [f(64, 16), f(1, 16)], id: "bad-size"),
+    ShapeErrorCase(op: svd(4, left: false, gap: 0), operands: [f(64, 16), f(4, 16)], id: "bad-attribute"),
+    ShapeErrorCase(op: svd(4, left: false), operands: [f(2, 64, 16), f(4, 16)], id: "rank"),
+    ShapeErrorCase(op: svd(4, left: false), operands: [f(64, 16), f(16, 4)], id: "shape-mismatch"),
+    ShapeErrorCase(op: svd(4, left: false), operands: [f(64, 16)], id: "arity"),
 ]
 
 @Suite struct IRShapeInferenceTests {

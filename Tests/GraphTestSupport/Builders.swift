@@ -519,10 +519,11 @@ public enum RandomGraphs {
                 // GaLore: project the gradient onto rank r, run Adam there, project back.
                 let r = int(1...min(m, n) - 1), left = m < n
                 guard let matrix = emit1(.reshape(shape: [m, n]), [g], "galore.reshape", .optimizer),
+                      case let stored = state("galore_projector", .galoreProjector, left ? [m, r] : [r, n]),
                       let projector = bool()
-                        ? emit1(.svdProjector(ProjectorAttrs(rank: r, left: left, gap: int(1...500))), [matrix],
-                                "galore.svd", .optimizer)
-                        : Optional(state("galore_projector", .galoreProjector, left ? [m, r] : [r, n])),
+                        ? emit1(.svdProjector(ProjectorAttrs(rank: r, left: left, gap: int(1...500))),
+                                [matrix, stored], "galore.svd", .optimizer)
+                        : Optional(stored),
                       let low = left
                         ? emit1(.matmul(transposeA: true, transposeB: false), [projector, matrix], "galore.project", .optimizer)
                         : emit1(.matmul(transposeA: false, transposeB: true), [matrix, projector], "galore.project", .optimizer)

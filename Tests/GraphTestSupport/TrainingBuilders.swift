@@ -34,10 +34,10 @@ extension Builders {
         func galoreUpdate(_ b: inout GraphBuilder, _ p: ValueID, _ g: ValueID, _ name: String) throws(ShapeError) {
             let m = b.parameter("\(name).exp_avg", [2, 4], role: .expAvg)
             let v = b.parameter("\(name).exp_avg_sq", [2, 4], role: .expAvgSq)
-            _ = b.parameter("\(name).galore_projector", [3, 2], role: .galoreProjector)
+            let stored = b.parameter("\(name).galore_projector", [3, 2], role: .galoreProjector)
             let o = Phase.optimizer
             let gm = try b.node(.reshape(shape: [3, 4]), [g], name: "\(name).galore.grad", phase: o)[0]
-            let proj = try b.node(.svdProjector(ProjectorAttrs(rank: 2, left: true, gap: 200)), [gm],
+            let proj = try b.node(.svdProjector(ProjectorAttrs(rank: 2, left: true, gap: 200)), [gm, stored],
                                   name: "\(name).galore.projector", phase: o)[0]
             let r = try b.node(.matmul(transposeA: true, transposeB: false), [proj, gm], name: "\(name).galore.project",
                                phase: o)[0]

@@ -4,8 +4,7 @@
 // 1. Aliases: a result that reuses an operand's storage (`Op.aliasedOperand(ofResult:)`: optimizer
 //    updates write their parameter and state in place; `reshape` and `flatten` are views, as in PyTorch)
 //    gets that operand's root value and no storage of its own; reading an alias reads its root. GaLore's
-//    `svd_projector W.galore.projector` writes the state `W.galore_projector` (matched by name, since the
-//    op does not read the state it replaces).
+//    `svd_projector` refreshes the projector state it reads (operand 1) in place.
 // 2. Last uses: each operand's root is used at the reading node's step; a graph output lives to the end.
 // 3. Categories: inputs and parameters by their kind and role; a root read as a parameter's gradient
 //    (operand 1 of sgd/momentum/adam updates, or a GaLore gradient's reshape fed to `svd_projector`,
@@ -104,12 +103,14 @@ extension Op {
         case .adamUpdate: k == 0 ? 0 : k + 1
         case .adamDirection: k == 0 ? nil : k
         case .reshape, .flatten: k == 0 ? 0 : nil
+        // GaLore's projector refresh overwrites the stored projector.
+        case .svdProjector: k == 0 ? 1 : nil
         case .conv2d, .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul,
              .maxPool2d, .avgPool2d, .adaptiveAvgPool2d, .linear, .dropout, .softmaxCrossEntropy,
              .nativeBatchNorm, .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .matmul,
              .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad,
              .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
-             .softmaxCrossEntropyGrad, .sumTo, .svdProjector:
+             .softmaxCrossEntropyGrad, .sumTo:
             nil
         }
     }
@@ -192,8 +193,6 @@ public struct Liveness: Sendable, Hashable {
         var isGradient = Array(repeating: false, count: count)
         var readByBackward = Array(repeating: false, count: count)
         var savedForBackward = Array(repeating: false, count: count)
-        var projectorState: [String: ValueID] = [:]
-        for id in graph.parameters where graph[id].role == .galoreProjector { projectorState[graph[id].name] = id }
 
         // Nodes are read in place, not copied (a copy retains four references).
         graph.nodes.withUnsafeBufferPointer { nodes in
@@ -218,10 +217,6 @@ public struct Liveness: Sendable, Hashable {
                     if let j = op.aliasedOperand(ofResult: k), j < nodes[step].inputs.count {
                         root[id.raw] = root[nodes[step].inputs[j].raw]
                     }
-                }
-                if case .svdProjector = op,
-                   let state = projectorState[Self.projectorStateName(nodes[step].name)] {
-                    root[nodes[step].outputs[0].raw] = state.raw
                 }
             }
         }
@@ -291,13 +286,6 @@ public struct Liveness: Sendable, Hashable {
         categoryMax = maxima
         categoryMaxTotal = maxima.total
         savedActivationBytes = saved
-    }
-
-    /// The GaLore projector state that svd_projector node `node` recomputes: `W.galore.projector` writes
-    /// `W.galore_projector` (`OptimizerPass`'s names; svd_projector does not read the state it replaces).
-    static func projectorStateName(_ node: String) -> String {
-        let suffix = ".galore.projector"
-        return node.hasSuffix(suffix) ? node.dropLast(suffix.count) + ".galore_projector" : ""
     }
 
     /// The `limit` largest storages live at the peak step, largest first (ties by value id).
