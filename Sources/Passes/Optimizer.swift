@@ -12,8 +12,8 @@
 //    sgd_update / momentum_update / adam_update (AdamW: decoupled weight decay). GaLore (Adam or AdamW)
 //    projects each conv (groups 1) or linear weight viewed as m×n = (C_out, C_in·kh·kw) with
 //    min(m, n) > rank: G = reshape(grad); P = svd_projector(G, P) (left m×r if m < n, else right r×n;
-//    refreshes the stored projector); R = PᵀG or GPᵀ; (N, m, v) = adam_direction(R, exp_avg, exp_avg_sq); U = reshape(scale(PN or NP));
-//    apply_update(W, U). Everything else takes plain Adam.
+//    refreshes the stored projector); R = PᵀG or GPᵀ; (N, m, v) = adam_direction(R, exp_avg,
+//    exp_avg_sq); U = reshape(scale(PN or NP)); apply_update(W, U). Everything else takes plain Adam.
 // 3. Schedule: by default every update follows the whole backward pass, in parameter order
 //    (`loss.backward(); opt.step()`). With `releaseGrads` each update comes right after its gradient is
 //    complete and after the last backward node that reads P, so each gradient dies at once. Both orders
