@@ -37,14 +37,7 @@ struct Compare: ParsableCommand {
     @Option(help: "Number of classes (default: each model's own).")
     var classes: Int?
 
-    @Option(help: "Optimizer: sgd, momentum, adam or adamw.")
-    var optimizer: OptimizerKind = .adam
-
-    @Option(help: "LoRA / DoRA head: train, lora or frozen.")
-    var head: HeadMode = .train
-
-    @Flag(help: "Apply each update as soon as its gradient is complete.")
-    var releaseGrads = false
+    @OptionGroup var step: StepOptions
 
     @Option(help: "Output format: table, csv or json.")
     var format: OutputFormat = .table
@@ -108,11 +101,9 @@ struct Compare: ParsableCommand {
                     options.batch = b
                     let forward = try options.load()
                     func analyse(_ method: FineTuningMethod, rank: Int) throws -> (TrainingConfig, TrainingReport) {
-                        var c = TrainingConfig(method: method)
-                        c.rank = rank
-                        c.optimizer = method == .galore && optimizer != .adamw ? .adam : optimizer
-                        c.head = head
-                        c.releaseGrads = releaseGrads
+                        var c = step.config(method, rank: rank)
+                        // GaLore projects Adam's state: with SGD or momentum its rows use Adam.
+                        if method == .galore && c.optimizer != .adamw { c.optimizer = .adam }
                         return (c, TrainingReport(try TrainingSession.compile(forward, config: c).training))
                     }
                     let baseline = try analyse(.fft, rank: 1).1
@@ -203,7 +194,7 @@ struct Compare: ParsableCommand {
                                  panel("step FLOPs", { $0.flops.total.flops }, { formatCount(Double($0)) }),
                                  panel("peak memory", { $0.memory.peakBytes }, formatBytes),
                              ])
-        chart.notes = ["% against full fine-tuning (fft) of the same model and batch; optimizer \(optimizer.rawValue)",
+        chart.notes = ["% against full fine-tuning (fft) of the same model and batch; optimizer \(step.optimizer.rawValue)",
                        "peak = largest simultaneous total of parameters, buffers, gradients, optimizer state, "
                        + "activations, temporaries and input"]
         let format = Graphviz.Format(pathExtension: URL(fileURLWithPath: path).pathExtension) ?? .png

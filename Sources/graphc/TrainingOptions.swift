@@ -5,14 +5,9 @@ extension FineTuningMethod: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
 extension HeadMode: ExpressibleByArgument {}
 
-/// How to fine-tune: the method and its knobs, shared by analyze, dot --training and timeline.
-struct TrainingOptions: ParsableArguments {
-    @Option(help: "Fine-tuning method: fft, bnh, head, lora, dora or galore (default: fft).")
-    var method: FineTuningMethod?
-
-    @Option(help: "LoRA / DoRA / GaLore rank.")
-    var rank: Int = 8
-
+/// Everything about a training step but the method and rank: shared by the commands that compile one
+/// method (analyze, timeline, dot --training) and by compare, which sweeps methods and ranks.
+struct StepOptions: ParsableArguments {
     @Option(help: "LoRA / DoRA alpha (default: the rank, a scale of 1).")
     var alpha: Double?
 
@@ -39,16 +34,13 @@ struct TrainingOptions: ParsableArguments {
     var galoreScale: Double = 0.25
 
     func validate() throws {
-        if rank < 1 { throw ValidationError("--rank must be at least 1, got \(rank)") }
         if let alpha, !(alpha > 0) { throw ValidationError("--alpha must be positive") }
         if galoreGap < 1 { throw ValidationError("--galore-gap must be at least 1") }
-        if method == .galore && optimizer != .adam && optimizer != .adamw {
-            throw ValidationError("GaLore projects Adam's state: use --optimizer adam or adamw")
-        }
     }
 
-    var config: TrainingConfig {
-        var c = TrainingConfig(method: method ?? .fft)
+    /// The configuration of `method` at `rank` with these options.
+    func config(_ method: FineTuningMethod, rank: Int) -> TrainingConfig {
+        var c = TrainingConfig(method: method)
         c.rank = rank
         c.alpha = alpha
         c.optimizer = optimizer
@@ -60,4 +52,24 @@ struct TrainingOptions: ParsableArguments {
         c.galoreScale = galoreScale
         return c
     }
+}
+
+/// How to fine-tune: the method and its knobs, for the commands that compile one training step.
+struct TrainingOptions: ParsableArguments {
+    @Option(help: "Fine-tuning method: fft, bnh, head, lora, dora or galore (default: fft).")
+    var method: FineTuningMethod?
+
+    @Option(help: "LoRA / DoRA / GaLore rank.")
+    var rank: Int = 8
+
+    @OptionGroup var step: StepOptions
+
+    func validate() throws {
+        if rank < 1 { throw ValidationError("--rank must be at least 1, got \(rank)") }
+        if method == .galore && step.optimizer != .adam && step.optimizer != .adamw {
+            throw ValidationError("GaLore projects Adam's state: use --optimizer adam or adamw")
+        }
+    }
+
+    var config: TrainingConfig { step.config(method ?? .fft, rank: rank) }
 }
