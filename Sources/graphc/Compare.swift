@@ -106,10 +106,10 @@ struct Compare: ParsableCommand {
                         if method == .galore && c.optimizer != .adamw { c.optimizer = .adam }
                         return (c, TrainingReport(try TrainingSession.compile(forward, config: c).training))
                     }
-                    let baseline = try analyse(.fft, rank: 1).1
+                    let (baselineConfig, baseline) = try analyse(.fft, rank: 1)
                     for method in methods {
                         for rank in [.lora, .dora, .galore].contains(method) ? ranks : [0] {
-                            let (config, report) = method == .fft ? (TrainingConfig(method: .fft), baseline)
+                            let (config, report) = method == .fft ? (baselineConfig, baseline)
                                 : try analyse(method, rank: rank)
                             rows.append(Row(model: forward.name, batch: b, config: config, report: report,
                                             baseline: baseline))
