@@ -19,7 +19,7 @@ public struct GraphBuilder: Sendable {
     }
 
     /// Adds a parameter (or a buffer, for the running-statistics roles). Buffers are never trainable.
-    public mutating func parameter(_ name: String, _ shape: [Int], role: ParamRole, trainable: Bool = true)
+    public mutating func parameter(_ name: String, _ shape: Shape, role: ParamRole, trainable: Bool = true)
         -> ValueID
     {
         let kind = ValueKind.parameter(role: role, trainable: trainable && role.isLearnable)

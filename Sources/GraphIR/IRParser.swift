@@ -415,6 +415,10 @@ struct SyntaxParser {
         if count > IRParser.maxElements {
             report("bad-size", "type \(dtype.rawValue)\(Shape.format(dims)) has more than 2^40 elements", span)
         }
-        return IRLocated(value: TensorType(dtype, dims), span: span)
+        if dims.count > Shape.maxRank {
+            report("bad-rank", "type \(dtype.rawValue)\(Shape.format(dims)) has rank \(dims.count); graphc supports "
+                   + "rank \(Shape.maxRank) at most", span)
+        }
+        return IRLocated(value: TensorType(dtype, Shape(dims.prefix(Shape.maxRank))), span: span)
     }
 }

@@ -94,7 +94,7 @@ extension Op {
         case let .matmul(ta, tb):
             [("transpose_a", .bool(ta)), ("transpose_b", .bool(tb))]
         case let .reshape(shape), let .sumTo(shape):
-            [("shape", .ints(shape))]
+            [("shape", .ints(shape.array))]
         case let .sgdUpdate(a), let .momentumUpdate(a), let .adamUpdate(a), let .adamDirection(a),
              let .applyUpdate(a):
             [("beta1", .float(a.beta1)), ("beta2", .float(a.beta2)), ("decoupled", .bool(a.decoupled)),
@@ -140,8 +140,8 @@ extension Op {
         case "div": op = .div
         case "channel_norm": op = .channelNorm
         case "matmul": op = .matmul(transposeA: reader.bool("transpose_a"), transposeB: reader.bool("transpose_b"))
-        case "reshape": op = .reshape(shape: reader.ints("shape"))
-        case "sum_to": op = .sumTo(shape: reader.ints("shape"))
+        case "reshape": op = .reshape(shape: reader.shape("shape"))
+        case "sum_to": op = .sumTo(shape: reader.shape("shape"))
         case "bias_grad": op = .biasGrad
         case "adaptive_avg_pool2d_grad": op = .adaptiveAvgPool2dGrad
         case "linear_grad_input": op = .linearGradInput
@@ -240,6 +240,17 @@ private struct AttributeReader {
         case let other?: mismatch(key, "integer list", other); return []
         case nil: return []
         }
+    }
+
+    /// A shape attribute: an integer list of at most `Shape.maxRank` entries.
+    mutating func shape(_ key: String) -> Shape {
+        let dims = ints(key)
+        guard let shape = Shape(checking: dims) else {
+            problems.append(.init(id: "bad-attribute", message: "\(op) attribute '\(key)' has \(dims.count) dimensions; "
+                                  + "graphc supports rank \(Shape.maxRank) at most", key: key))
+            return Shape()
+        }
+        return shape
     }
 
     mutating func conv() -> Conv2dAttrs {

@@ -29,24 +29,27 @@ extension Op {
     /// Attribute sizes stay below 2^31, so sums and products of two of them with a dimension fit in an Int.
     private func checkAttributeMagnitudes() throws(ShapeError) {
         let limit = 1 << 31
-        var sizes: [Int] = []
+        // No array of sizes: this runs for every node a pass emits or the verifier checks.
+        var bad: Int?
+        func see(_ v: Int) { if bad == nil, v.magnitude >= limit { bad = v } }
+        func see(_ p: Pair) { see(p.h); see(p.w) }
         switch self {
         case let .conv2d(a):
-            sizes = [a.stride.h, a.stride.w, a.padding.h, a.padding.w, a.dilation.h, a.dilation.w, a.groups]
+            see(a.stride); see(a.padding); see(a.dilation); see(a.groups)
         case let .maxPool2d(a), let .avgPool2d(a):
-            sizes = [a.kernel.h, a.kernel.w, a.stride.h, a.stride.w, a.padding.h, a.padding.w]
+            see(a.kernel); see(a.stride); see(a.padding)
         case let .adaptiveAvgPool2d(out):
-            sizes = [out.h, out.w]
+            see(out)
         case let .flatten(start):
-            sizes = [start]
+            see(start)
         case let .maxPool2dWithIndices(a), let .maxPool2dGrad(a), let .avgPool2dGrad(a):
-            sizes = [a.kernel.h, a.kernel.w, a.stride.h, a.stride.w, a.padding.h, a.padding.w]
+            see(a.kernel); see(a.stride); see(a.padding)
         case let .conv2dGradInput(a, p), let .conv2dGradWeight(a, p):
-            sizes = [a.stride.h, a.stride.w, a.padding.h, a.padding.w, a.dilation.h, a.dilation.w, a.groups, p.h, p.w]
+            see(a.stride); see(a.padding); see(a.dilation); see(a.groups); see(p)
         case let .reshape(shape), let .sumTo(shape):
-            sizes = shape
+            for d in shape { see(d) }
         case let .svdProjector(a):
-            sizes = [a.rank, a.gap]
+            see(a.rank); see(a.gap)
         case .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .linear, .dropout,
              .softmaxCrossEntropy, .nativeBatchNorm, .nativeDropout, .scale, .div, .channelNorm, .matmul, .biasGrad,
              .batchNormGrad, .activationGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight,
@@ -54,7 +57,7 @@ extension Op {
              .applyUpdate:
             break
         }
-        if let bad = sizes.first(where: { $0.magnitude >= limit }) {
+        if let bad {
             throw ShapeError("bad-size", "\(name) attribute value \(bad) is out of range")
         }
     }
@@ -109,7 +112,9 @@ extension Op {
             guard start >= 0 && start < max(x.rank, 1) else {
                 throw ShapeError("bad-attribute", "flatten start_dim \(start) is out of range for \(x)")
             }
-            return [.f32(Array(x.shape[..<start]) + [x.shape[start...].reduce(1, *)])]
+            var flat = Shape(x.shape[..<start])
+            flat.append(x.shape[start...].reduce(1, *))
+            return [.f32(flat)]
         case .linear:
             let x = operands[0], w = operands[1]
             guard x.rank >= 1, w.rank == 2 else {
@@ -124,7 +129,9 @@ extension Op {
                 throw ShapeError("channel-mismatch",
                                  "linear bias has shape \(Shape.format(operands[2].shape)), expected [\(w.shape[0])]")
             }
-            return [.f32(Array(x.shape.dropLast()) + [w.shape[0]])]
+            var y = Shape(x.shape.dropLast())
+            y.append(w.shape[0])
+            return [.f32(y)]
         case .softmaxCrossEntropy:
             let logits = operands[0], labels = operands[1]
             guard logits.rank == 2 else {
@@ -151,7 +158,9 @@ extension Op {
         case .channelNorm:
             let w = operands[0]
             guard w.rank >= 1 else { throw ShapeError("rank", "channel_norm expects a tensor of rank >= 1, got \(w)") }
-            return [.f32([w.shape[0]] + Array(repeating: 1, count: w.rank - 1))]
+            var norms = Shape(repeatElement(1, count: w.rank))
+            norms[0] = w.shape[0]
+            return [.f32(norms)]
         case let .matmul(ta, tb):
             let a = operands[0], b = operands[1]
             guard a.rank == 2, b.rank == 2 else { throw ShapeError("rank", "matmul expects 2-D operands, got \(a) and \(b)") }
@@ -227,7 +236,9 @@ extension Op {
             guard w.rank == 2, dy.rank >= 1, dy.shape.last == w.shape[0] else {
                 throw ShapeError("shape-mismatch", "linear_grad_input: \(dy) does not match weight \(w)")
             }
-            return [.f32(Array(dy.shape.dropLast()) + [w.shape[1]])]
+            var dx = Shape(dy.shape.dropLast())
+            dx.append(w.shape[1])
+            return [.f32(dx)]
         case .linearGradWeight:
             let dy = operands[0], x = operands[1]
             guard dy.rank == 2, x.rank == 2, dy.shape[0] == x.shape[0] else {
@@ -289,7 +300,7 @@ extension Op {
         }
     }
 
-    private static func image(_ t: TensorType, op: String) throws(ShapeError) -> [Int] {
+    private static func image(_ t: TensorType, op: String) throws(ShapeError) -> Shape {
         guard t.rank == 4 else { throw ShapeError("rank", "\(op) expects a 4-D NCHW input, got \(t)") }
         return t.shape
     }
@@ -349,9 +360,9 @@ extension Op {
     }
 
     /// NumPy broadcasting of two shapes.
-    public static func broadcast(_ a: [Int], _ b: [Int], op: String = "broadcast") throws(ShapeError) -> [Int] {
+    public static func broadcast(_ a: Shape, _ b: Shape, op: String = "broadcast") throws(ShapeError) -> Shape {
         let rank = max(a.count, b.count)
-        var out: [Int] = []
+        var out = Shape()
         for i in 0..<rank {
             let x = i < rank - a.count ? 1 : a[i - (rank - a.count)]
             let y = i < rank - b.count ? 1 : b[i - (rank - b.count)]

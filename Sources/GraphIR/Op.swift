@@ -171,7 +171,7 @@ public enum Op: Sendable, Hashable {
     case channelNorm
     /// 2-D matrix product with optional transposes.
     case matmul(transposeA: Bool, transposeB: Bool)
-    case reshape(shape: [Int])
+    case reshape(shape: Shape)
 
     // Gradients.
     /// dy, weight → dx, for an input of spatial size `input`.
@@ -199,7 +199,7 @@ public enum Op: Sendable, Hashable {
     /// logits, labels → dlogits of the mean loss.
     case softmaxCrossEntropyGrad
     /// x → x summed down to `shape` (the reverse of broadcasting).
-    case sumTo(shape: [Int])
+    case sumTo(shape: Shape)
 
     // Optimizer steps: each returns the updated parameter and state.
     /// p, g → p.

@@ -18,15 +18,23 @@ public enum DType: String, Sendable, Hashable, CaseIterable {
 /// The static type of a value: a dtype and a fully known shape (row-major, NCHW for images).
 public struct TensorType: Sendable, Hashable, CustomStringConvertible {
     public var dtype: DType
-    public var shape: [Int]
+    public var shape: Shape
 
-    public init(_ dtype: DType = .f32, _ shape: [Int]) {
+    public init(_ dtype: DType = .f32, _ shape: Shape) {
         self.dtype = dtype
         self.shape = shape
     }
 
-    public static func f32(_ shape: [Int]) -> TensorType { TensorType(.f32, shape) }
-    public static func i64(_ shape: [Int]) -> TensorType { TensorType(.i64, shape) }
+    public static func f32(_ shape: Shape) -> TensorType { TensorType(.f32, shape) }
+    public static func i64(_ shape: Shape) -> TensorType { TensorType(.i64, shape) }
+
+    // Array spellings for callers that hold `[Int]`; disfavoured so that literals build a `Shape` directly.
+    @_disfavoredOverload
+    public init(_ dtype: DType = .f32, _ dims: [Int]) { self.init(dtype, Shape(dims)) }
+    @_disfavoredOverload
+    public static func f32(_ dims: [Int]) -> TensorType { TensorType(.f32, Shape(dims)) }
+    @_disfavoredOverload
+    public static func i64(_ dims: [Int]) -> TensorType { TensorType(.i64, Shape(dims)) }
 
     public var rank: Int { shape.count }
 
@@ -55,14 +63,80 @@ public struct TensorType: Sendable, Hashable, CustomStringConvertible {
     public var description: String { "\(dtype.rawValue)\(Shape.format(shape))" }
 }
 
-/// Helpers for shapes written as `[1, 64, 56, 56]` or `1x64x56x56`.
-public enum Shape {
-    public static func format(_ dims: [Int]) -> String {
+/// A tensor's dimensions, stored inline: a shape never allocates, so types, values and ops that carry
+/// one are plain data that copy without reference counting (graphs of 10^5 nodes are rebuilt by every
+/// pass). The rank is at most `Shape.maxRank`; parsers reject more with an error, and building a larger
+/// shape in code is a programming error.
+public struct Shape: Sendable, Hashable, RandomAccessCollection, MutableCollection, ExpressibleByArrayLiteral,
+    CustomStringConvertible
+{
+    /// The largest rank graphc represents (ONNX Runtime's and PyTorch's CNNs stay far below it).
+    public static let maxRank = 8
+
+    private var dims: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
+    public private(set) var count: Int = 0
+
+    public init() {}
+
+    /// A shape of `dims`; at most `maxRank` of them.
+    public init(_ dims: some Sequence<Int>) {
+        for d in dims { append(d) }
+    }
+
+    /// nil when `dims` has more than `maxRank` entries.
+    public init?(checking dims: [Int]) {
+        guard dims.count <= Self.maxRank else { return nil }
+        self.init(dims)
+    }
+
+    public init(arrayLiteral elements: Int...) { self.init(elements) }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { count }
+
+    public subscript(position: Int) -> Int {
+        get {
+            precondition(position >= 0 && position < count, "Shape index out of range")
+            return withUnsafeBytes(of: dims) { $0.load(fromByteOffset: position * MemoryLayout<Int>.stride, as: Int.self) }
+        }
+        set {
+            precondition(position >= 0 && position < count, "Shape index out of range")
+            withUnsafeMutableBytes(of: &dims) {
+                $0.storeBytes(of: newValue, toByteOffset: position * MemoryLayout<Int>.stride, as: Int.self)
+            }
+        }
+    }
+
+    /// Appends a dimension; the rank must stay at most `maxRank`.
+    public mutating func append(_ d: Int) {
+        precondition(count < Self.maxRank, "Shape: rank above \(Self.maxRank)")
+        count += 1
+        self[count - 1] = d
+    }
+
+    /// The dimensions as an array.
+    public var array: [Int] { Array(self) }
+
+    public static func == (a: Shape, b: Shape) -> Bool {
+        guard a.count == b.count else { return false }
+        for i in 0 ..< a.count where a[i] != b[i] { return false }
+        return true
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(count)
+        for d in self { hasher.combine(d) }
+    }
+
+    /// `[1, 64, 56, 56]`.
+    public var description: String { Self.format(self) }
+
+    public static func format(_ dims: some Collection<Int>) -> String {
         "[" + dims.map(String.init).joined(separator: ", ") + "]"
     }
 
     /// `1x64x56x56`, the compact form used in tables and edge labels.
-    public static func compact(_ dims: [Int]) -> String {
+    public static func compact(_ dims: some Collection<Int>) -> String {
         dims.isEmpty ? "scalar" : dims.map(String.init).joined(separator: "x")
     }
 

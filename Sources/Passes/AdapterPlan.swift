@@ -116,7 +116,7 @@ public struct AdapterPlan: Sendable, Hashable, CustomStringConvertible {
         }
         let magnitude = method == .dora
         for (index, node) in graph.nodes.enumerated() where node.phase == .forward {
-            let weight: [Int]
+            let weight: Shape
             switch node.op {
             case .conv2d, .linear: weight = graph[node.inputs[1]].type.shape
             default: continue

@@ -80,7 +80,7 @@ public struct DoRA: Pass {
                 let b = r.addParameter(AdapterNames.b(name) + ".weight", [m, rank], role: .loraB, trainable: true)
                 delta = try emit(.matmul(transposeA: false, transposeB: false), [b, a], "BA")
             }
-            let magnitudeShape = [m] + Array(repeating: 1, count: wShape.count - 1)
+            let magnitudeShape = Shape([m] + Array(repeating: 1, count: wShape.count - 1))
             let magnitude = r.addParameter(AdapterNames.magnitude(name), magnitudeShape, role: .doraMagnitude,
                                            trainable: true)
             let scaled = try emit(.scale(plan.scale), [delta], "scale")

@@ -186,7 +186,7 @@ extension DotExport {
 
     /// The op with its key attributes: `conv2d 3x3 /2 64→128`, `dw 3x3 32`, `bn`, `relu`.
     static func opText(_ node: Node, in graph: Graph) -> String {
-        func shape(_ i: Int) -> [Int] { graph[node.inputs[i]].type.shape }
+        func shape(_ i: Int) -> Shape { graph[node.inputs[i]].type.shape }
         switch node.op {
         case let .conv2d(a):
             let w = shape(1), cin = shape(0)[1], cout = w[0]

@@ -152,7 +152,7 @@ extension DotExport {
     /// Compact text of gradient and optimizer ops: `∇in conv 3x3 /2`, `∇w dw 3x3`, `∇bn`, `adam`; nil
     /// for the others (they keep `opText`).
     static func trainingOpText(_ node: Node, in graph: Graph) -> String? {
-        func shape(_ i: Int) -> [Int] { graph[node.inputs[i]].type.shape }
+        func shape(_ i: Int) -> Shape { graph[node.inputs[i]].type.shape }
         func convKind(_ a: Conv2dAttrs, channels: Int) -> String {
             a.groups == 1 ? "conv" : a.groups == channels ? "dw" : "gconv"
         }

@@ -72,7 +72,7 @@ public struct GraphRewriter: Sendable {
     }
 
     /// Adds a parameter (or state) to the new graph.
-    public mutating func addParameter(_ name: String, _ shape: [Int], role: ParamRole, trainable: Bool) -> ValueID {
+    public mutating func addParameter(_ name: String, _ shape: Shape, role: ParamRole, trainable: Bool) -> ValueID {
         builder.parameter(name, shape, role: role, trainable: trainable)
     }
 

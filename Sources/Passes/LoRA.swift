@@ -54,7 +54,7 @@ public struct LoRA: Pass {
             let x = r.mapped(node.inputs[0])
             let name = node.name, scope = node.scope
             let wShape = graph[node.inputs[1]].type.shape
-            let (opA, opB, shapeA, shapeB): (Op, Op, [Int], [Int])
+            let (opA, opB, shapeA, shapeB): (Op, Op, Shape, Shape)
             switch node.op {
             case let .conv2d(base):
                 let g = base.groups

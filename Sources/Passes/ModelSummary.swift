@@ -38,7 +38,7 @@ public struct ModelSummary: Sendable, Hashable {
         layers = zip(graph.nodes, roles).map { node, role in
             let operands = graph.operandTypes(of: node), results = graph.resultTypes(of: node)
             return Layer(name: node.name, op: node.op.name, kind: role.rawValue,
-                         scope: node.scope, outputShape: results.first?.shape ?? [],
+                         scope: node.scope, outputShape: results.first?.shape.array ?? [],
                          params: graph.parameterCount(of: node), macs: node.op.macs(operands, results),
                          elementwiseOps: node.op.elementwiseOps(operands, results))
         }

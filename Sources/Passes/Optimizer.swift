@@ -74,9 +74,9 @@ public struct OptimizerPass: Pass {
         var state = [[ValueID]](repeating: [], count: graph.values.count)
         for p in params {
             let v = graph[p], shape = v.type.shape
-            var roles: [(String, [Int], ParamRole)] = []
+            var roles: [(String, Shape, ParamRole)] = []
             if let mat = matrices[p], mat.projected {
-                let moments = mat.left ? [config.rank, mat.n] : [mat.m, config.rank]
+                let moments: Shape = mat.left ? [config.rank, mat.n] : [mat.m, config.rank]
                 roles = [("exp_avg", moments, .expAvg), ("exp_avg_sq", moments, .expAvgSq),
                          ("galore_projector", mat.left ? [mat.m, config.rank] : [config.rank, mat.n], .galoreProjector)]
             } else {
@@ -145,7 +145,7 @@ public struct OptimizerPass: Pass {
             }
         }
         let shape = source[p].type.shape
-        let matrixShape = [mat.m, mat.n]
+        let matrixShape: Shape = [mat.m, mat.n]
         let grad = shape == matrixShape ? g : try emit(.reshape(shape: matrixShape), [g], ".galore.grad")[0]
         let projector = ProjectorAttrs(rank: config.rank, left: mat.left, gap: config.galoreGap)
         let pr = try emit(.svdProjector(projector), [grad, state[2]], ".galore.projector")[0]

@@ -21,6 +21,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Largest synthetic chain, in nodes.")
     var chain: Int = 100_000
 
+    @Option(help: "Run only the tasks whose name contains this text (e.g. 'train chain', 'resnet50').")
+    var filter: String?
+
     func validate() throws {
         if repeats < 1 { throw ValidationError("--repeats must be at least 1") }
         if chain < 1_000 { throw ValidationError("--chain must be at least 1000") }
@@ -33,6 +36,7 @@ struct Bench: ParsableCommand {
             #endif
             var table = TextTable(headers: ["Task", "Nodes", "Median", "Per node"], rightAligned: [1, 2, 3])
             func add(_ task: String, nodes: Int, _ body: () throws -> Void) rethrows {
+                if let filter, !task.contains(filter) { return }
                 let t = try median(repeats, body)
                 table.rows.append([task, grouped(nodes), format(t), format(t / Double(max(nodes, 1)))])
             }
@@ -79,6 +83,8 @@ struct Bench: ParsableCommand {
                     let input = g
                     try add("  pass \(pass.name)", nodes: n) { _ = try pass.run(input) }
                     g = try pass.run(input)
+                    let output = g
+                    add("  verify after \(pass.name)", nodes: n) { _ = Verifier.verify(output) }
                 }
                 n *= 10
             }

@@ -246,6 +246,8 @@ func expectDiagnostic(_ source: String, _ id: String, at marker: String, occurre
         // --input is checked against the `input` parameter.
         expectDiagnostic(Self.head + "    a = relu\n}\n", "bad-size", at: "«input» =", overrides: ModelOverrides(input: [3, 0, 4]))
         expectDiagnostic(Self.head + "    a = relu\n}\n", "bad-size", at: "model «m»", overrides: ModelOverrides(batch: 0))
+        expectDiagnostic(Self.head + "    a = relu\n}\n", "bad-rank", at: "«input» =",
+                         overrides: ModelOverrides(input: [1, 1, 1, 1, 1, 1, 1, 4]))
         expectDiagnostic(Self.head + "    a = relu\n}\n", "bad-size", at: "«classes» =", overrides: ModelOverrides(classes: -3))
     }
 

@@ -94,11 +94,11 @@ let sampleOps: [Op] = [
     @Test(arguments: [[], [7], [3, 5], [2, 1, 4], [4, 1, 3, 3]])
     func integerListsOfAnyLength(_ shape: [Int]) throws {
         #expect(AttributeValue.ints(shape).description == "[" + shape.map(String.init).joined(separator: ", ") + "]")
-        #expect(try Op(name: "reshape", attributes: ["shape": .ints(shape)]) == .reshape(shape: shape))
-        #expect(try Op(name: "sum_to", attributes: ["shape": .ints(shape)]) == .sumTo(shape: shape))
+        #expect(try Op(name: "reshape", attributes: ["shape": .ints(shape)]) == .reshape(shape: Shape(shape)))
+        #expect(try Op(name: "sum_to", attributes: ["shape": .ints(shape)]) == .sumTo(shape: Shape(shape)))
         if shape.count == 2 {
             #expect(try Op(name: "reshape", attributes: ["shape": .pair(Pair(shape[0], shape[1]))])
-                == .reshape(shape: shape))
+                == .reshape(shape: Shape(shape)))
         }
     }
 

@@ -17,7 +17,7 @@ import Testing
     static func node(_ m: CompiledModel, _ name: String) -> Node? { m.graph.nodes.first { $0.name == name } }
 
     static func shape(_ m: CompiledModel, _ name: String) -> [Int]? {
-        node(m, name).map { m.graph[$0.outputs[0]].type.shape }
+        node(m, name).map { m.graph[$0.outputs[0]].type.shape.array }
     }
 
     /// (file, input, classes, parameters, MACs), as torchvision (and scripts/zoo_counts.py) count them.

@@ -185,7 +185,7 @@ public enum RandomGraphs {
         var transposeA: Bool, transposeB: Bool
         var factor: Double
         /// The weight's shape, and its 2-D view [out, fan-in].
-        var shape: [Int], matrix: [Int]
+        var shape: Shape, matrix: Shape
         /// DoRA: direction V / ‖V‖, the norm, the magnitude.
         var dora: (direction: ValueID, norm: ValueID, magnitude: ValueID)?
     }
@@ -233,7 +233,7 @@ public enum RandomGraphs {
 
         /// A layer weight of `shape`: a parameter, or in training graphs sometimes LoRA (and DoRA) over a
         /// frozen one. Nodes go into `g`, which the caller keeps only if the whole layer type-checks.
-        func weight(_ g: inout GraphBuilder, _ shape: [Int], _ layer: String, _ scope: String) throws(ShapeError)
+        func weight(_ g: inout GraphBuilder, _ shape: Shape, _ layer: String, _ scope: String) throws(ShapeError)
             -> Weight
         {
             let w = g.parameter("\(layer).weight", shape, role: .weight)
@@ -504,7 +504,7 @@ public enum RandomGraphs {
             let attrs = OptimizerAttrs(lr: real(1e-4...0.1), momentum: pick([0, 0.9]), beta1: real(0.8...0.95),
                                        beta2: real(0.9...0.9999), eps: pick([1e-8, 1e-6]),
                                        weightDecay: pick([0, 1e-4, 0.01]), decoupled: bool())
-            func state(_ suffix: String, _ role: ParamRole, _ shape: [Int]) -> ValueID {
+            func state(_ suffix: String, _ role: ParamRole, _ shape: Shape) -> ValueID {
                 b.parameter("\(pname).\(suffix)", shape, role: role)
             }
             let m = pt.shape.first ?? 1, n = pt.shape.dropFirst().reduce(1, *)

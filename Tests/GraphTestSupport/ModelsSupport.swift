@@ -92,7 +92,7 @@ public struct TorchvisionFixture: Decodable, Sendable {
                 continue
             }
             let shape = graph[node.outputs[0]].type.shape
-            if shape != layer.out { problems.append("\(key): '\(layer.name)' has shape \(shape), torchvision \(layer.out)") }
+            if shape.array != layer.out { problems.append("\(key): '\(layer.name)' has shape \(shape), torchvision \(layer.out)") }
             if let macs = layer.macs, graph.macs(of: node) != macs {
                 problems.append("\(key): '\(layer.name)' has \(graph.macs(of: node)) MACs, torchvision \(macs)")
             }

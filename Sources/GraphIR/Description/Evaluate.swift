@@ -267,7 +267,7 @@ extension Interpreter {
             throw error("unknown-argument", "\(name)() takes \(arity.upperBound) arguments, got \(values.count)",
                         args[arity.upperBound].span)
         }
-        func shape(_ k: Int) throws(DiagnosticError) -> [Int] {
+        func shape(_ k: Int) throws(DiagnosticError) -> Shape {
             builder.graph[try tensor(values[k], args[k].span, "the argument of \(name)()")].type.shape
         }
         switch name {

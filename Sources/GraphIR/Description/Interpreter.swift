@@ -235,11 +235,11 @@ struct Interpreter {
         let graph = builder.graph
         let node = graph.nodes[graph.nodes.count - 1]
         for id in node.inputs + node.outputs
-        where checkedProduct(graph[id].type.shape, limit: Self.maxElements) == nil {
+        where checkedProduct(graph[id].type.shape.array, limit: Self.maxElements) == nil {
             throw error("bad-size", "'\(graph[id].name)' would have shape \(Shape.format(graph[id].type.shape)), "
                         + "more than 2^40 elements", span)
         }
-        let out = checkedProduct(graph[node.outputs[0]].type.shape, limit: Self.maxElements) ?? 0
+        let out = checkedProduct(graph[node.outputs[0]].type.shape.array, limit: Self.maxElements) ?? 0
         var factors: [Int] = []
         switch node.op {
         case .conv2d: factors = Array(graph[node.inputs[1]].type.shape.dropFirst())

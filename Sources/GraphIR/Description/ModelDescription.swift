@@ -124,6 +124,10 @@ extension Interpreter {
                     }
                     input.append(d)
                 }
+                guard input.count < Shape.maxRank else {
+                    throw src.error("bad-rank", "the input has \(input.count) dimensions; with the batch that exceeds "
+                                    + "graphc's maximum rank \(Shape.maxRank)\(note)", span)
+                }
                 guard checkedProduct([overrides.batch] + input, limit: Self.maxElements) != nil else {
                     throw src.error("bad-size", "the input has more than 2^40 elements\(note)", span)
                 }
@@ -136,7 +140,7 @@ extension Interpreter {
             frame.vars[p.name] = value
         }
 
-        let x = builder.input("input", .f32([overrides.batch] + input))
+        let x = builder.input("input", .f32(Shape([overrides.batch] + input)))
         frame.vars["input"] = .tensor(x)
         frame.last = x
         try run(model.body, &frame)

@@ -150,7 +150,7 @@ extension Interpreter {
     private mutating func emit(_ op: Op, _ inputs: [ValueID], _ full: String, _ scope: String, _ span: Span)
         throws(DiagnosticError) -> ValueID
     {
-        let shapes = inputs.map { builder.type(of: $0).shape }
+        let shapes = inputs.map { builder.type(of: $0).shape.array }
         return try build(span, shapes: shapes) { (b: inout GraphBuilder) throws(ShapeError) -> ValueID in
             try b.node(op, inputs, name: full, scope: scope)[0]
         }
