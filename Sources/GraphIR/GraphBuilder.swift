@@ -40,8 +40,28 @@ public struct GraphBuilder: Sendable {
         let index = graph.nodes.count
         var outputs: [ValueID] = []
         outputs.reserveCapacity(types.count)
-        for (i, type) in types.enumerated() {
-            outputs.append(graph.appendValue(Value(name: types.count == 1 ? name : "\(name).\(i)", type: type,
+        for i in types.indices {
+            outputs.append(graph.appendValue(Value(name: types.count == 1 ? name : "\(name).\(i)", type: types[i],
+                                                   kind: .result(node: index, index: i))))
+        }
+        graph.nodes.append(Node(op: op, inputs: inputs, outputs: outputs, name: name, scope: scope, phase: phase))
+        return outputs
+    }
+
+    /// Appends a node whose result types and names are already known: a rewrite copying a node onto
+    /// operands of unchanged types knows the results inference would give, and skips inference.
+    /// The results take the names and types of `like`, values of `source`. Nothing is checked here; the
+    /// pass pipeline verifies every graph a pass returns.
+    @discardableResult
+    public mutating func copiedNode(_ op: Op, _ inputs: [ValueID], like results: [ValueID], of source: Graph,
+                                    name: String, scope: String, phase: Phase) -> [ValueID]
+    {
+        let index = graph.nodes.count
+        var outputs: [ValueID] = []
+        outputs.reserveCapacity(results.count)
+        for i in results.indices {
+            let id = results[i]
+            outputs.append(graph.appendValue(Value(name: source.values[id.raw].name, type: source.values[id.raw].type,
                                                    kind: .result(node: index, index: i))))
         }
         graph.nodes.append(Node(op: op, inputs: inputs, outputs: outputs, name: name, scope: scope, phase: phase))

@@ -68,7 +68,8 @@ extension Op {
                 ? "\(arity.lowerBound)" : "\(arity.lowerBound) or \(arity.upperBound)"
             throw ShapeError("arity", "\(name) takes \(expected) operands, got \(operands.count)")
         }
-        for (i, t) in operands.enumerated() where t.dtype != operandDType(i) {
+        for i in operands.indices where operands[i].dtype != operandDType(i) {
+            let t = operands[i]
             throw ShapeError("dtype", "\(name) operand \(i) must be \(operandDType(i).rawValue), got \(t.dtype.rawValue)")
         }
         switch self {
@@ -81,12 +82,10 @@ extension Op {
             }
             guard a.eps > 0 else { throw ShapeError("bad-attribute", "batch_norm eps must be positive") }
             let c = x.shape[1]
-            for (i, role) in ["gamma", "beta", "running mean", "running variance"].enumerated() {
-                guard operands[i + 1].shape == [c] else {
-                    throw ShapeError("channel-mismatch",
-                                     "batch_norm \(role) has shape \(Shape.format(operands[i + 1].shape)), "
-                                     + "expected [\(c)] for an input with \(c) channels")
-                }
+            for i in 0 ..< 4 where operands[i + 1].shape != [c] {
+                let role = ["gamma", "beta", "running mean", "running variance"][i]
+                throw ShapeError("channel-mismatch", "batch_norm \(role) has shape \(Shape.format(operands[i + 1].shape)), "
+                                 + "expected [\(c)] for an input with \(c) channels")
             }
             return [x]
         case .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid:

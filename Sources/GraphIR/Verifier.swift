@@ -19,17 +19,18 @@ public enum Verifier {
             for id in graph.inputs {
                 guard valid(id) else { error("undefined-value", "input \(id) does not exist"); continue }
                 definedBy[id.raw] += 1
-                if graph[id].kind != .input { error("bad-definition", "input \(id) '\(graph[id].name)' is not of kind input") }
+                if values[id.raw].kind != .input { error("bad-definition", "input \(id) '\(graph[id].name)' is not of kind input") }
             }
             for id in graph.parameters {
                 guard valid(id) else { error("undefined-value", "parameter \(id) does not exist"); continue }
                 definedBy[id.raw] += 1
-                if !graph[id].isParameter {
+                if !values[id.raw].isParameter {
                     error("bad-definition", "parameter \(id) '\(graph[id].name)' is not of kind parameter")
                 }
             }
             for index in nodes.indices {
-                for (k, id) in nodes[index].outputs.enumerated() {
+                for k in nodes[index].outputs.indices {
+                    let id = nodes[index].outputs[k]
                     guard valid(id) else {
                         error("undefined-value", "result \(id) does not exist", node: nodes[index].name)
                         continue
@@ -117,9 +118,9 @@ public enum Verifier {
             for id in graph.outputs where !valid(id) { error("undefined-value", "output \(id) does not exist") }
 
             // Unused parameters and inputs are legal but usually a mistake.
-            let outputs = Set(graph.outputs)
+            for id in graph.outputs where valid(id) { used[id.raw] = true }
             for ids in [graph.inputs, graph.parameters] {
-                for id in ids where valid(id) && !used[id.raw] && !outputs.contains(id) {
+                for id in ids where valid(id) && !used[id.raw] {
                     diags.append(Diagnostic(id: "unused-value", severity: .warning,
                                             message: "'\(graph[id].name)' (\(id)) is never used", node: graph[id].name))
                 }

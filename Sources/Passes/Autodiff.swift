@@ -181,14 +181,21 @@ public struct GradientMap: Sendable, Hashable {
     public init(_ graph: Graph) {
         // Nodes are read in place, not copied (a copy retains four references).
         var backward = BackwardNames(graph)
-        var users = Array(repeating: [Int](), count: graph.values.count)
+        // Forward readers of each value, in compressed rows (`users[start[v] ..< start[v + 1]]`): one
+        // array for the graph rather than one per value.
+        var start = [Int](repeating: 0, count: graph.values.count + 1)
+        var users: [Int] = []
         graph.nodes.withUnsafeBufferPointer { nodes in
-            for index in nodes.indices {
-                switch nodes[index].phase {
-                case .backward: break
-                case .forward:
-                    for id in nodes[index].inputs where users[id.raw].last != index { users[id.raw].append(index) }
-                case .optimizer: break
+            for index in nodes.indices where nodes[index].phase == .forward {
+                for id in nodes[index].inputs { start[id.raw + 1] += 1 }
+            }
+            for v in 0 ..< graph.values.count { start[v + 1] += start[v] }
+            users = [Int](repeating: -1, count: start[graph.values.count])
+            var fill = start
+            for index in nodes.indices where nodes[index].phase == .forward {
+                for id in nodes[index].inputs where fill[id.raw] == start[id.raw] || users[fill[id.raw] - 1] != index {
+                    users[fill[id.raw]] = index
+                    fill[id.raw] += 1
                 }
             }
         }
@@ -202,17 +209,17 @@ public struct GradientMap: Sendable, Hashable {
                 }
                 return graph.nodes[last].outputs[0]
             }
-            for user in users[v.raw] {
-                let node = graph.nodes[user]
-                for (i, input) in node.inputs.enumerated() where input == v {
-                    switch node.op.gradientSlot(operand: i) {
+            for user in users[start[v.raw] ..< start[v.raw + 1]] where user >= 0 {
+                let inputs = graph.nodes[user].inputs
+                for i in inputs.indices where inputs[i] == v {
+                    switch graph.nodes[user].op.gradientSlot(operand: i) {
                     case .none, .unsupported:
                         continue
                     case let .node(suffix, output):
-                        if let n = backward[node.name + suffix] { return graph.nodes[n].outputs[output] }
+                        if let n = backward[graph.nodes[user].name + suffix] { return graph.nodes[n].outputs[output] }
                     case let .passThrough(suffix):
-                        if let n = backward[node.name + suffix] { return graph.nodes[n].outputs[0] }
-                        if let g = gradient(of: node.outputs[0]) { return g }
+                        if let n = backward[graph.nodes[user].name + suffix] { return graph.nodes[n].outputs[0] }
+                        if let g = gradient(of: graph.nodes[user].outputs[0]) { return g }
                     }
                 }
             }

@@ -33,6 +33,12 @@ public struct GraphRewriter: Sendable {
         }
     }
 
+    /// Reserves room for `values` and `nodes` more than the source has (a pass that adds many, such as
+    /// the optimizer's state and updates, avoids regrowing and copying the arrays).
+    public mutating func reserveAdditional(values: Int, nodes: Int) {
+        builder.reserveCapacity(values: source.values.count + values, nodes: source.nodes.count + nodes)
+    }
+
     /// The graph built so far.
     public var graph: Graph { builder.graph }
 
@@ -47,10 +53,26 @@ public struct GraphRewriter: Sendable {
     /// From now on, uses of the source value `old` read `new` (a value of the new graph).
     public mutating func replace(_ old: ValueID, with new: ValueID) { map[old.raw] = new }
 
-    /// Copies source node `index` with its operands mapped; returns its new results.
+    /// Copies source node `index` with its operands mapped; returns its new results. When every mapped
+    /// operand has its source operand's type, the results keep their source types and names (inference
+    /// is a function of the op and the operand types, so it would give the same).
     @discardableResult
     public mutating func copy(_ index: Int) throws(ShapeError) -> [ValueID] {
-        try copy(index, as: source.nodes[index].op)
+        var inputs: [ValueID] = []
+        inputs.reserveCapacity(source.nodes[index].inputs.count)
+        var sameTypes = true
+        for old in source.nodes[index].inputs {
+            let new = mapped(old)
+            inputs.append(new)
+            if sameTypes, builder.graph.values[new.raw].type != source.values[old.raw].type { sameTypes = false }
+        }
+        guard sameTypes else { return try copy(index, as: source.nodes[index].op) }
+        let outputs = builder.copiedNode(
+            source.nodes[index].op, inputs, like: source.nodes[index].outputs, of: source,
+            name: source.nodes[index].name, scope: source.nodes[index].scope, phase: source.nodes[index].phase)
+        // A new op may have more results than the old one (batch_norm → native_batch_norm): map the common ones.
+        for k in 0 ..< min(outputs.count, source.nodes[index].outputs.count) { map[source.nodes[index].outputs[k].raw] = outputs[k] }
+        return outputs
     }
 
     /// Copies source node `index` with another op (same operands, name and scope).
@@ -59,7 +81,8 @@ public struct GraphRewriter: Sendable {
         // Fields are read from the source in place; copying the whole node would retain four references.
         let outputs = try builder.node(op, source.nodes[index].inputs.map(mapped), name: source.nodes[index].name,
                                        scope: source.nodes[index].scope, phase: source.nodes[index].phase)
-        for (old, new) in zip(source.nodes[index].outputs, outputs) { map[old.raw] = new }
+        // A new op may have more results than the old one (batch_norm → native_batch_norm): map the common ones.
+        for k in 0 ..< min(outputs.count, source.nodes[index].outputs.count) { map[source.nodes[index].outputs[k].raw] = outputs[k] }
         return outputs
     }
 

@@ -70,6 +70,8 @@ public struct OptimizerPass: Pass {
         }
 
         var r = GraphRewriter(graph)
+        // Per parameter: up to three state tensors and three results (GaLore: seven nodes).
+        r.reserveAdditional(values: 10 * params.count, nodes: (matrices.isEmpty ? 1 : 8) * params.count)
         // 1. State, in parameter order, so both schedules add the same parameters.
         var state = [[ValueID]](repeating: [], count: graph.values.count)
         for p in params {
