@@ -103,17 +103,87 @@ public enum Phase: String, Sendable, Hashable, CaseIterable, Comparable {
     }
 }
 
+/// A node's operands or results, stored inline: no op takes more than `ValueList.capacity` operands
+/// (batch_norm_grad's seven) or produces more results, so a node is plain data but for its two names,
+/// and copying one (every pass copies most of a graph) neither allocates nor counts references. The IR
+/// parser reports a longer list as an arity error.
+public struct ValueList: Sendable, Hashable, RandomAccessCollection, MutableCollection, ExpressibleByArrayLiteral,
+    CustomStringConvertible
+{
+    public static let capacity = 7
+
+    private var ids: (Int32, Int32, Int32, Int32, Int32, Int32, Int32) = (0, 0, 0, 0, 0, 0, 0)
+    private var length: UInt8 = 0
+
+    public init() {}
+
+    /// The ids in order; at most `capacity` of them, each below 2^31.
+    public init(_ ids: some Sequence<ValueID>) {
+        for id in ids { append(id) }
+    }
+
+    public init(arrayLiteral elements: ValueID...) { self.init(elements) }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { Int(length) }
+
+    public subscript(position: Int) -> ValueID {
+        get {
+            precondition(position >= 0 && position < Int(length), "ValueList index out of range")
+            let raw = withUnsafeBytes(of: ids) { $0.load(fromByteOffset: position * 4, as: Int32.self) }
+            return ValueID(Int(raw))
+        }
+        set {
+            precondition(position >= 0 && position < Int(length), "ValueList index out of range")
+            guard let raw = Int32(exactly: newValue.raw) else { preconditionFailure("ValueList: id \(newValue) out of range") }
+            withUnsafeMutableBytes(of: &ids) { $0.storeBytes(of: raw, toByteOffset: position * 4, as: Int32.self) }
+        }
+    }
+
+    public mutating func append(_ id: ValueID) {
+        precondition(Int(length) < Self.capacity, "ValueList: more than \(Self.capacity) values")
+        length += 1
+        self[Int(length) - 1] = id
+    }
+
+    /// Removes and returns the last id.
+    @discardableResult
+    public mutating func removeLast() -> ValueID {
+        precondition(length > 0, "ValueList: removeLast of an empty list")
+        let last = self[Int(length) - 1]
+        self[Int(length) - 1] = ValueID(0)
+        length -= 1
+        return last
+    }
+
+    /// The ids as an array.
+    public var array: [ValueID] { Array(self) }
+
+    public static func == (a: ValueList, b: ValueList) -> Bool {
+        guard a.length == b.length else { return false }
+        for i in 0 ..< a.count where a[i] != b[i] { return false }
+        return true
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(length)
+        for id in self { hasher.combine(id) }
+    }
+
+    public var description: String { "[" + map(\.description).joined(separator: ", ") + "]" }
+}
+
 /// One operation. `name` is the layer's dotted path (`layer1.0.conv1`); `scope` is the path of the
 /// block instance that contains it (`layer1.0`, empty at top level), used to draw clusters.
 public struct Node: Sendable, Hashable {
     public var op: Op
-    public var inputs: [ValueID]
-    public var outputs: [ValueID]
+    public var inputs: ValueList
+    public var outputs: ValueList
     public var name: String
     public var scope: String
     public var phase: Phase
 
-    public init(op: Op, inputs: [ValueID], outputs: [ValueID], name: String, scope: String = "",
+    public init(op: Op, inputs: ValueList, outputs: ValueList, name: String, scope: String = "",
                 phase: Phase = .forward) {
         self.op = op
         self.inputs = inputs
@@ -121,6 +191,13 @@ public struct Node: Sendable, Hashable {
         self.name = name
         self.scope = scope
         self.phase = phase
+    }
+
+    @_disfavoredOverload
+    public init(op: Op, inputs: [ValueID], outputs: [ValueID], name: String, scope: String = "",
+                phase: Phase = .forward) {
+        self.init(op: op, inputs: ValueList(inputs), outputs: ValueList(outputs), name: name, scope: scope,
+                  phase: phase)
     }
 }
 

@@ -31,15 +31,25 @@ public struct GraphBuilder: Sendable {
     /// Appends a node after inferring its result types; its results are named after the node.
     @discardableResult
     public mutating func node(_ op: Op, _ inputs: [ValueID], name: String, scope: String = "",
-                              phase: Phase = .forward) throws(ShapeError) -> [ValueID]
+                              phase: Phase = .forward) throws(ShapeError) -> ValueList
+    {
+        guard inputs.count <= ValueList.capacity else {
+            throw ShapeError("arity", "\(op.name) takes \(op.arity.upperBound) operands at most, got \(inputs.count)")
+        }
+        return try node(op, ValueList(inputs), name: name, scope: scope, phase: phase)
+    }
+
+    /// Appends a node after inferring its result types; its results are named after the node.
+    @discardableResult
+    public mutating func node(_ op: Op, _ inputs: ValueList, name: String, scope: String = "",
+                              phase: Phase = .forward) throws(ShapeError) -> ValueList
     {
         for id in inputs where id.raw < 0 || id.raw >= graph.values.count {
             throw ShapeError("undefined-value", "operand \(id) is not defined")
         }
         let types = try op.inferTypes(inputs.map { graph.values[$0.raw].type })
         let index = graph.nodes.count
-        var outputs: [ValueID] = []
-        outputs.reserveCapacity(types.count)
+        var outputs = ValueList()
         for i in types.indices {
             outputs.append(graph.appendValue(Value(name: types.count == 1 ? name : "\(name).\(i)", type: types[i],
                                                    kind: .result(node: index, index: i))))
@@ -53,12 +63,11 @@ public struct GraphBuilder: Sendable {
     /// The results take the names and types of `like`, values of `source`. Nothing is checked here; the
     /// pass pipeline verifies every graph a pass returns.
     @discardableResult
-    public mutating func copiedNode(_ op: Op, _ inputs: [ValueID], like results: [ValueID], of source: Graph,
-                                    name: String, scope: String, phase: Phase) -> [ValueID]
+    public mutating func copiedNode(_ op: Op, _ inputs: ValueList, like results: ValueList, of source: Graph,
+                                    name: String, scope: String, phase: Phase) -> ValueList
     {
         let index = graph.nodes.count
-        var outputs: [ValueID] = []
-        outputs.reserveCapacity(results.count)
+        var outputs = ValueList()
         for i in results.indices {
             let id = results[i]
             outputs.append(graph.appendValue(Value(name: source.values[id.raw].name, type: source.values[id.raw].type,

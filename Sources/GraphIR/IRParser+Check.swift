@@ -100,7 +100,13 @@ struct GraphChecker {
             guard let defs = operandDefinitions[s] else { continue }
             checkTypes(n, op, defs.map(declaredType))
         }
-        guard referencesOK, ops.count == file.statements.filter({ if case .node = $0 { true } else { false } }).count
+        // No op takes or gives more than `ValueList.capacity` values; a longer list was reported as an arity
+        // error by the type check above and cannot be represented.
+        let fits = file.statements.allSatisfy {
+            guard case let .node(n) = $0 else { return true }
+            return n.operands.count <= ValueList.capacity && n.results.count <= ValueList.capacity
+        }
+        guard referencesOK, fits, ops.count == file.statements.filter({ if case .node = $0 { true } else { false } }).count
         else { return nil }
 
         // Build: canonical ids.

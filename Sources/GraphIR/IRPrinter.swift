@@ -112,8 +112,8 @@ extension Graph {
         graph.parameters = parameters.map(map)
         graph.nodes = nodes.map { node in
             var node = node
-            node.inputs = node.inputs.map(map)
-            node.outputs = node.outputs.map(map)
+            node.inputs = ValueList(node.inputs.lazy.map(map))
+            node.outputs = ValueList(node.outputs.lazy.map(map))
             return node
         }
         graph.outputs = outputs.map(map)

@@ -500,7 +500,7 @@ struct Drawing {
             let operands: [ValueID]
             switch consumer {
             case .input, .parameter: continue
-            case let .node(i): operands = graph.nodes[i].inputs
+            case let .node(i): operands = graph.nodes[i].inputs.array
             case let .block(k): operands = (members[k] ?? []).flatMap { graph.nodes[$0].inputs }
             case let .stepBlock(phase, k): operands = (stepMembers[phase]?[k] ?? []).flatMap { graph.nodes[$0].inputs }
             case let .output(k): operands = [graph.outputs[k]]

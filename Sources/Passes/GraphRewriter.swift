@@ -57,13 +57,12 @@ public struct GraphRewriter: Sendable {
     /// operand has its source operand's type, the results keep their source types and names (inference
     /// is a function of the op and the operand types, so it would give the same).
     @discardableResult
-    public mutating func copy(_ index: Int) throws(ShapeError) -> [ValueID] {
-        var inputs: [ValueID] = []
-        inputs.reserveCapacity(source.nodes[index].inputs.count)
+    public mutating func copy(_ index: Int) throws(ShapeError) -> ValueList {
+        var inputs = source.nodes[index].inputs
         var sameTypes = true
-        for old in source.nodes[index].inputs {
-            let new = mapped(old)
-            inputs.append(new)
+        for k in inputs.indices {
+            let old = inputs[k], new = mapped(old)
+            inputs[k] = new
             if sameTypes, builder.graph.values[new.raw].type != source.values[old.raw].type { sameTypes = false }
         }
         guard sameTypes else { return try copy(index, as: source.nodes[index].op) }
@@ -77,9 +76,11 @@ public struct GraphRewriter: Sendable {
 
     /// Copies source node `index` with another op (same operands, name and scope).
     @discardableResult
-    public mutating func copy(_ index: Int, as op: Op) throws(ShapeError) -> [ValueID] {
-        // Fields are read from the source in place; copying the whole node would retain four references.
-        let outputs = try builder.node(op, source.nodes[index].inputs.map(mapped), name: source.nodes[index].name,
+    public mutating func copy(_ index: Int, as op: Op) throws(ShapeError) -> ValueList {
+        // Fields are read from the source in place; copying the whole node would retain its two names.
+        var inputs = source.nodes[index].inputs
+        for k in inputs.indices { inputs[k] = mapped(inputs[k]) }
+        let outputs = try builder.node(op, inputs, name: source.nodes[index].name,
                                        scope: source.nodes[index].scope, phase: source.nodes[index].phase)
         // A new op may have more results than the old one (batch_norm → native_batch_norm): map the common ones.
         for k in 0 ..< min(outputs.count, source.nodes[index].outputs.count) { map[source.nodes[index].outputs[k].raw] = outputs[k] }
@@ -89,7 +90,7 @@ public struct GraphRewriter: Sendable {
     /// Emits a new node on values of the new graph.
     @discardableResult
     public mutating func emit(_ op: Op, _ inputs: [ValueID], name: String, scope: String = "",
-                              phase: Phase = .forward) throws(ShapeError) -> [ValueID]
+                              phase: Phase = .forward) throws(ShapeError) -> ValueList
     {
         try builder.node(op, inputs, name: name, scope: scope, phase: phase)
     }

@@ -37,7 +37,7 @@ struct GradientEmitter {
     func type(_ id: ValueID) -> TensorType { rewriter.graph[id].type }
 
     /// Emits `op` as the backward node `NAME + suffix`, in the forward node's scope.
-    mutating func emit(_ op: Op, _ inputs: [ValueID], _ suffix: String) throws(ShapeError) -> [ValueID] {
+    mutating func emit(_ op: Op, _ inputs: [ValueID], _ suffix: String) throws(ShapeError) -> ValueList {
         try rewriter.emit(op, inputs, name: node.name + suffix, scope: node.scope, phase: .backward)
     }
 

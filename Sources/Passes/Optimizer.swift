@@ -103,7 +103,7 @@ public struct OptimizerPass: Pass {
                 after[max(complete, lastRead[p.raw] ?? -1), default: []].append(p)
             }
         }
-        var results = [[ValueID]](repeating: [], count: graph.values.count)
+        var results = [ValueList](repeating: [], count: graph.values.count)
         for index in graph.nodes.indices {
             try r.copy(index)
             if after.isEmpty { continue }
@@ -132,11 +132,11 @@ public struct OptimizerPass: Pass {
     /// Emits the update of `p` (a source-graph parameter) from its gradient `g` and state (new-graph
     /// values); returns the updated parameter and state values.
     private func emitUpdate(_ r: inout GraphRewriter, _ source: Graph, _ p: ValueID, _ g: ValueID,
-                            _ state: [ValueID], _ matrix: GaloreMatrix?, scope: String) throws -> [ValueID]
+                            _ state: [ValueID], _ matrix: GaloreMatrix?, scope: String) throws -> ValueList
     {
         let name = source[p].name
         let w = r.mapped(p)
-        func emit(_ op: Op, _ inputs: [ValueID], _ suffix: String) throws -> [ValueID] {
+        func emit(_ op: Op, _ inputs: [ValueID], _ suffix: String) throws -> ValueList {
             try r.emit(op, inputs, name: name + suffix, scope: scope, phase: .optimizer)
         }
         guard let mat = matrix, mat.projected else {

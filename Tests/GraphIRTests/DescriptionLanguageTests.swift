@@ -120,6 +120,6 @@ import Testing
             + "    for i in 0..<n {\n        {i} = relu\n    }\n}\n"
         let m = try ModelDescription.compile(src)
         #expect(m.graph.nodes.map(\.name) == ["r"])
-        #expect(m.graph.nodes[0].inputs == m.graph.inputs)
+        #expect(m.graph.nodes[0].inputs.array == m.graph.inputs)
     }
 }

@@ -91,6 +91,8 @@ let errorCases: [ErrorCase] = [
     ErrorCase("type-mismatch", [3: #"  %2 = linear(%0, %1) : i64[1, 2] "fc""#], line: 4, at: "i64"),
     ErrorCase("channel-mismatch", [2: #"  param %1 "w" : f32[2, 5] weight"#], line: 4, at: "linear"),
     ErrorCase("arity", [3: #"  %2 = linear(%0) : f32[1, 2] "fc""#], line: 4, at: "linear"),
+    // More operands than any op takes (and than a node can hold).
+    ErrorCase("arity", [3: #"  %2 = linear(%0, %1, %1, %1, %1, %1, %1, %1, %1) : f32[1, 2] "fc""#], line: 4, at: "linear"),
     ErrorCase("dtype", [1: #"  input %0 "x" : i64[1, 4]"#], line: 4, at: "linear"),
     ErrorCase("dtype", [1: #"  input %0 "x" : bool[1, 4]"#], line: 4, at: "linear"),
     ErrorCase("type-mismatch", [3: #"  %2 = linear(%0, %1) : bool[1, 2] "fc""#], line: 4, at: "bool"),

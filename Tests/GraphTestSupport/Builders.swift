@@ -126,7 +126,7 @@ public enum Builders {
         let logits = try b.node(.linear, [drop[0], fcW, fcB], name: "classifier")[0]
         let loss = try b.node(.softmaxCrossEntropy, [logits, labels], name: "loss")[0]
 
-        func back(_ op: Op, _ inputs: [ValueID], _ name: String, _ scope: String = "") throws(ShapeError) -> [ValueID] {
+        func back(_ op: Op, _ inputs: [ValueID], _ name: String, _ scope: String = "") throws(ShapeError) -> ValueList {
             try b.node(op, inputs, name: name, scope: scope, phase: .backward)
         }
         let dLogits = try back(.softmaxCrossEntropyGrad, [logits, labels], "loss.grad_input")[0]
@@ -154,7 +154,7 @@ public enum Builders {
                             phase: .optimizer)
         let u2 = try b.node(.sgdUpdate(sgd), [fcB, dFcB], name: "classifier.bias.update", phase: .optimizer)
         b.output(loss)
-        for id in u0 + u1 + u2 { b.output(id) }
+        for id in u0.array + u1.array + u2.array { b.output(id) }
         return b.graph
     }
 
@@ -396,7 +396,7 @@ public enum RandomGraphs {
         }
 
         // Backward: each step's gradient ops in reverse, from dL/dlogits or a given output gradient.
-        func emit(_ op: Op, _ inputs: [ValueID], _ base: String, _ phase: Phase = .backward) -> [ValueID]? {
+        func emit(_ op: Op, _ inputs: [ValueID], _ base: String, _ phase: Phase = .backward) -> ValueList? {
             do {
                 return try b.node(op, inputs, name: name(base), scope: randomScope(), phase: phase)
             } catch {
@@ -508,7 +508,7 @@ public enum RandomGraphs {
                 b.parameter("\(pname).\(suffix)", shape, role: role)
             }
             let m = pt.shape.first ?? 1, n = pt.shape.dropFirst().reduce(1, *)
-            var updated: [ValueID]?
+            var updated: ValueList?
             switch int(0...3) {
             case 0:
                 updated = emit(.sgdUpdate(attrs), [p, g], "update", .optimizer)

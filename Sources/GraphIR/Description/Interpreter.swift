@@ -234,7 +234,7 @@ struct Interpreter {
     private mutating func account(_ span: Span) throws(DiagnosticError) {
         let graph = builder.graph
         let node = graph.nodes[graph.nodes.count - 1]
-        for id in node.inputs + node.outputs
+        for id in node.inputs.array + node.outputs.array
         where checkedProduct(graph[id].type.shape.array, limit: Self.maxElements) == nil {
             throw error("bad-size", "'\(graph[id].name)' would have shape \(Shape.format(graph[id].type.shape)), "
                         + "more than 2^40 elements", span)
