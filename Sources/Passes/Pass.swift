@@ -1,3 +1,4 @@
+import Dispatch
 import GraphIR
 
 /// A named graph transformation. Names are kebab-case and double as the CLI spelling
@@ -11,7 +12,12 @@ public protocol Pass: Sendable {
 }
 
 /// Runs passes in order, verifying the graph after each; an error names the failing pass and the ones
-/// that ran before it. An observer sees the graph after every pass (`--print-ir-after`).
+/// that ran before it. An observer sees the graph after every pass (`--print-ir-after`), once it has
+/// verified.
+///
+/// Graphs are values, so the verification of one pass's result runs on a second thread while the next
+/// pass rewrites it; the pipeline waits for it before it reports anything of the later pass. Errors
+/// come out exactly as if the two ran one after the other: an earlier pass's invalid graph first.
 public struct PassPipeline: Sendable {
     public var passes: [any Pass]
 
@@ -21,32 +27,72 @@ public struct PassPipeline: Sendable {
         -> Graph
     {
         var current = graph
-        for (index, pass) in passes.enumerated() {
-            let before = passes[..<index].map(\.name)
-            do {
-                current = try pass.run(current)
-            } catch let error as DiagnosticError {
-                throw PassError(pass: pass.name, previous: before, diagnostics: error.diagnostics)
-            } catch let error as Diagnostic {
-                throw PassError(pass: pass.name, previous: before, diagnostics: [error])
-            } catch let error as ShapeError {
-                throw PassError(pass: pass.name, previous: before, diagnostics: [.error(error.id, error.message)])
-            } catch {
-                throw PassError(pass: pass.name, previous: before,
-                                diagnostics: [.error("pass-failed", String(describing: error))])
-            }
-            let problems = Verifier.verify(current).filter { $0.severity == .error }
+        var pending: PendingVerification?
+        /// Waits for the last pass's verification; throws if its graph is invalid, else shows it to the observer.
+        func settle() throws(PassError) {
+            guard let p = pending else { return }
+            pending = nil
+            let problems = p.wait().filter { $0.severity == .error }
+            let before = passes[..<p.index].map(\.name)
             if !problems.isEmpty {
-                throw PassError(pass: pass.name, previous: before, diagnostics: problems, producedInvalidGraph: true)
+                throw PassError(pass: passes[p.index].name, previous: before, diagnostics: problems,
+                                producedInvalidGraph: true)
             }
             do {
-                try observe(pass.name, current)
+                try observe(passes[p.index].name, p.graph)
             } catch {
-                throw PassError(pass: pass.name, previous: before,
+                throw PassError(pass: passes[p.index].name, previous: before,
                                 diagnostics: [.error("observer-failed", String(describing: error))])
             }
         }
+        for (index, pass) in passes.enumerated() {
+            let before = passes[..<index].map(\.name)
+            let next: Graph
+            do {
+                next = try pass.run(current)
+            } catch {
+                try settle()
+                throw PassError(pass: pass.name, previous: before, diagnostics: Self.diagnostics(of: error))
+            }
+            try settle()
+            pending = PendingVerification(index: index, graph: next)
+            current = next
+        }
+        try settle()
         return current
+    }
+
+    /// What a pass threw, as diagnostics.
+    private static func diagnostics(of error: any Error) -> [Diagnostic] {
+        switch error {
+        case let error as DiagnosticError: error.diagnostics
+        case let error as Diagnostic: [error]
+        case let error as ShapeError: [.error(error.id, error.message)]
+        default: [.error("pass-failed", String(describing: error))]
+        }
+    }
+}
+
+/// `Verifier.verify` of one pass's result, running on a global queue; `wait()` returns its diagnostics.
+private final class PendingVerification: @unchecked Sendable {
+    let index: Int
+    let graph: Graph
+    private let done = DispatchSemaphore(value: 0)
+    // Written once on the queue before `done` is signalled; read only after waiting for it.
+    private var diagnostics: [Diagnostic] = []
+
+    init(index: Int, graph: Graph) {
+        self.index = index
+        self.graph = graph
+        DispatchQueue.global(qos: .userInitiated).async { [self] in
+            diagnostics = Verifier.verify(graph)
+            done.signal()
+        }
+    }
+
+    func wait() -> [Diagnostic] {
+        done.wait()
+        return diagnostics
     }
 }
 

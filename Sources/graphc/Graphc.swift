@@ -48,7 +48,9 @@ struct Graphc: ParsableCommand {
 /// set of live graphs).
 private func tuneAllocator() {
     #if os(Linux)
-    _ = glibcMallopt(-3 /* M_MMAP_THRESHOLD */, 1 << 30)
+    // Large blocks come from the heap, not from their own mappings (M_MMAP_THRESHOLD is capped at 32 MiB,
+    // below a big graph's node array), and the heap is never trimmed.
+    _ = glibcMallopt(-4 /* M_MMAP_MAX */, 0)
     _ = glibcMallopt(-1 /* M_TRIM_THRESHOLD */, Int32.max)
     #endif
 }
