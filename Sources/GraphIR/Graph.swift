@@ -245,6 +245,19 @@ public struct Graph: Sendable, Hashable {
         learnableParameters.filter { self[$0].isTrainable }.reduce(0) { $0 + self[$1].type.elementCount }
     }
 
+    /// Whether `other` is this very graph, unchanged: the same name and interface, and value and node
+    /// arrays in the same storage. Arrays copy on write, so two graphs share storage only while neither
+    /// has been changed since one was copied from the other. O(interface size), not O(graph).
+    public func sharesStorage(with other: Graph) -> Bool {
+        func same<T>(_ a: [T], _ b: [T]) -> Bool {
+            a.withUnsafeBufferPointer { x in
+                b.withUnsafeBufferPointer { y in x.baseAddress == y.baseAddress && x.count == y.count }
+            }
+        }
+        return name == other.name && inputs == other.inputs && parameters == other.parameters
+            && outputs == other.outputs && same(values, other.values) && same(nodes, other.nodes)
+    }
+
     /// For each value, the nodes that read it, in schedule order. Operands that name no value are
     /// skipped (the verifier runs this on graphs it is about to reject).
     public func users() -> [[Int]] {

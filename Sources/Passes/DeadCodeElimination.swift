@@ -17,9 +17,9 @@ public struct DeadCodeElimination: Pass {
         var live = Array(repeating: false, count: graph.values.count)
         for id in graph.outputs { live[id.raw] = true }
         var keep = Array(repeating: false, count: graph.nodes.count)
-        for (index, node) in graph.nodes.enumerated().reversed() where node.outputs.contains(where: { live[$0.raw] }) {
+        for index in graph.nodes.indices.reversed() where graph.nodes[index].outputs.contains(where: { live[$0.raw] }) {
             keep[index] = true
-            for id in node.inputs { live[id.raw] = true }
+            for id in graph.nodes[index].inputs { live[id.raw] = true }
         }
         if !keep.contains(false) { return graph }
         var rewriter = GraphRewriter(graph)

@@ -33,15 +33,17 @@ public struct PassPipeline: Sendable {
             guard let p = pending else { return }
             pending = nil
             let problems = p.wait().filter { $0.severity == .error }
-            let before = passes[..<p.index].map(\.name)
             if !problems.isEmpty {
-                throw PassError(pass: passes[p.index].name, previous: before, diagnostics: problems,
-                                producedInvalidGraph: true)
+                throw PassError(pass: passes[p.index].name, previous: passes[..<p.index].map(\.name),
+                                diagnostics: problems, producedInvalidGraph: true)
             }
+            try show(p.index, p.graph)
+        }
+        func show(_ index: Int, _ graph: Graph) throws(PassError) {
             do {
-                try observe(passes[p.index].name, p.graph)
+                try observe(passes[index].name, graph)
             } catch {
-                throw PassError(pass: passes[p.index].name, previous: before,
+                throw PassError(pass: passes[index].name, previous: passes[..<index].map(\.name),
                                 diagnostics: [.error("observer-failed", String(describing: error))])
             }
         }
@@ -55,7 +57,13 @@ public struct PassPipeline: Sendable {
                 throw PassError(pass: pass.name, previous: before, diagnostics: Self.diagnostics(of: error))
             }
             try settle()
-            pending = PendingVerification(index: index, graph: next)
+            // A pass that changed nothing (dce with nothing dead) returns its input, which has verified
+            // (the pipeline's own input has not: it is verified as the first pass's result would be).
+            if index > 0 && next.sharesStorage(with: current) {
+                try show(index, next)
+            } else {
+                pending = PendingVerification(index: index, graph: next)
+            }
             current = next
         }
         try settle()

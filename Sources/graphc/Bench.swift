@@ -74,6 +74,7 @@ struct Bench: ParsableCommand {
                     _ = try IRParser.parse(Array(IRPrinter.print(graph).utf8), file: "chain")
                 }
                 let step = try TrainingCompiler.compile(graph, config: adam)
+                try add("train chain (compile)", nodes: n) { _ = try TrainingCompiler.compile(graph, config: adam) }
                 try add("train chain (compile+analyse)", nodes: n) {
                     _ = TrainingReport(try TrainingCompiler.compile(graph, config: adam))
                 }

@@ -88,4 +88,34 @@ struct PassPipelineTests {
         #expect(error?.pass == "b")
         #expect(error?.diagnostics.map(\.id) == ["observer-failed"])
     }
+
+    @Test func anUnchangedResultIsStillObserved() throws {
+        let g = try Builders.tinyConvnet()
+        var seen: [String] = []
+        _ = try PassPipeline([Same(name: "a"), Same(name: "b")]).run(g) { name, _ in seen.append(name) }
+        #expect(seen == ["a", "b"])
+    }
+
+    @Test func anInvalidInputIsCaughtEvenByANoOpFirstPass() throws {
+        var g = try Builders.tinyConvnet()
+        g.nodes.swapAt(0, 1)
+        let error = #expect(throws: PassError.self) { try PassPipeline([Same(name: "a"), Same(name: "b")]).run(g) }
+        #expect(error?.pass == "a")
+        #expect(error?.producedInvalidGraph == true)
+    }
+
+    @Test func sharesStorageMeansUnchanged() throws {
+        let g = try Builders.tinyConvnet()
+        let copy = g
+        #expect(g.sharesStorage(with: copy))
+        var renamed = g
+        renamed.nodes[0].name = "other"
+        #expect(!g.sharesStorage(with: renamed))
+        var retyped = g
+        retyped.values[0].type = .f32([1])
+        #expect(!g.sharesStorage(with: retyped))
+        // Equal content built separately is a different graph in storage (the pipeline then verifies it).
+        let rebuilt = try Builders.tinyConvnet()
+        #expect(rebuilt == g && !g.sharesStorage(with: rebuilt))
+    }
 }
