@@ -200,10 +200,10 @@ public struct GradientMap: Sendable, Hashable {
             }
         }
         func gradient(of v: ValueID) -> ValueID? {
-            let sum = graph[v].name + ".grad_sum"
-            if var last = backward[sum] {
+            if var last = backward[graph.values[v.raw].name, ".grad_sum"] {
+                let sum = graph.values[v.raw].name + ".grad_sum"
                 var k = 2
-                while let next = backward["\(sum).\(k)"] {
+                while let next = backward["\(sum).\(k)", ""] {
                     last = next
                     k += 1
                 }
@@ -216,9 +216,9 @@ public struct GradientMap: Sendable, Hashable {
                     case .none, .unsupported:
                         continue
                     case let .node(suffix, output):
-                        if let n = backward[graph.nodes[user].name + suffix] { return graph.nodes[n].outputs[output] }
+                        if let n = backward[graph.nodes[user].name, suffix] { return graph.nodes[n].outputs[output] }
                     case let .passThrough(suffix):
-                        if let n = backward[graph.nodes[user].name + suffix] { return graph.nodes[n].outputs[0] }
+                        if let n = backward[graph.nodes[user].name, suffix] { return graph.nodes[n].outputs[0] }
                         if let g = gradient(of: graph.nodes[user].outputs[0]) { return g }
                     }
                 }
@@ -281,14 +281,15 @@ private struct BackwardNames {
         }
     }
 
-    subscript(name: String) -> Int? {
+    /// The last backward node named `prefix + suffix` (looked up without building the name when ASCII).
+    subscript(prefix: String, suffix: String) -> Int? {
         mutating get {
-            var name = name
-            if asciiOnly, let h = name.withUTF8({ ASCIIHash.fnv1a($0) }) {
+            var prefix = prefix, suffix = suffix
+            if asciiOnly, let h = prefix.withUTF8({ p in suffix.withUTF8 { s in ASCIIHash.fnv1a(p, s) } }) {
                 var slot = Int(truncatingIfNeeded: h) & mask
                 while slots[slot] >= 0 {
                     let j = slots[slot]
-                    if hashes[j] == h, graph.nodes[j].name == name { return j }
+                    if hashes[j] == h, Self.isConcatenation(graph.nodes[j].name, prefix, suffix) { return j }
                     slot = (slot + 1) & mask
                 }
                 return nil
@@ -298,7 +299,13 @@ private struct BackwardNames {
                 for (index, node) in graph.nodes.enumerated() where node.phase == .backward { map[node.name] = index }
                 exact = map
             }
-            return exact![name]
+            return exact![prefix + suffix]
         }
+    }
+
+    /// Whether ASCII `name` is `prefix` followed by `suffix` (bytewise: all three are ASCII here).
+    private static func isConcatenation(_ name: String, _ prefix: String, _ suffix: String) -> Bool {
+        let n = name.utf8, p = prefix.utf8, s = suffix.utf8
+        return n.count == p.count + s.count && n.starts(with: p) && n.dropFirst(p.count).elementsEqual(s)
     }
 }
