@@ -220,9 +220,10 @@ public struct Graph: Sendable, Hashable {
         outputs = []
     }
 
+    /// The value `id`, borrowed in place (reading `graph[id].type` copies no name).
     public subscript(id: ValueID) -> Value {
-        get { values[id.raw] }
-        set { values[id.raw] = newValue }
+        _read { yield values[id.raw] }
+        _modify { yield &values[id.raw] }
     }
 
     /// Appends a value and returns its id. Callers keep `inputs` / `parameters` / `nodes` in step.

@@ -1,6 +1,8 @@
 /// Builds a graph node by node, inferring every result type as it goes, so a built graph is well typed.
 public struct GraphBuilder: Sendable {
     public private(set) var graph: Graph
+    /// Operand types of the node being added, kept to avoid an allocation per node.
+    private var operandTypes: [TensorType] = []
 
     public init(name: String) { graph = Graph(name: name) }
 
@@ -47,7 +49,9 @@ public struct GraphBuilder: Sendable {
         for id in inputs where id.raw < 0 || id.raw >= graph.values.count {
             throw ShapeError("undefined-value", "operand \(id) is not defined")
         }
-        let types = try op.inferTypes(inputs.map { graph.values[$0.raw].type })
+        operandTypes.removeAll(keepingCapacity: true)
+        for id in inputs { operandTypes.append(graph.values[id.raw].type) }
+        let types = try op.inferTypes(operandTypes)
         let index = graph.nodes.count
         var outputs = ValueList()
         for i in types.indices {
@@ -92,7 +96,7 @@ public struct GraphBuilder: Sendable {
         graph[id].kind = .parameter(role: role, trainable: trainable && role.isLearnable)
     }
 
-    public func type(of id: ValueID) -> TensorType { graph[id].type }
+    public func type(of id: ValueID) -> TensorType { graph.values[id.raw].type }
 }
 
 /// Layers with parameters, named as PyTorch's `state_dict` names them (`conv1.weight`, `bn1.running_mean`).

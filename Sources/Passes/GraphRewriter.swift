@@ -39,6 +39,9 @@ public struct GraphRewriter: Sendable {
         builder.reserveCapacity(values: source.values.count + values, nodes: source.nodes.count + nodes)
     }
 
+    /// The type of `id`, a value of the new graph.
+    public func type(of id: ValueID) -> TensorType { builder.type(of: id) }
+
     /// The graph built so far.
     public var graph: Graph { builder.graph }
 

@@ -34,7 +34,7 @@ struct GradientEmitter {
     /// The forward node being differentiated (ids of the new graph).
     var node: Node
 
-    func type(_ id: ValueID) -> TensorType { rewriter.graph[id].type }
+    func type(_ id: ValueID) -> TensorType { rewriter.type(of: id) }
 
     /// Emits `op` as the backward node `NAME + suffix`, in the forward node's scope.
     mutating func emit(_ op: Op, _ inputs: [ValueID], _ suffix: String) throws(ShapeError) -> ValueList {
