@@ -143,26 +143,28 @@ public enum Verifier {
 enum NameTable {
     /// The indices `i` in `0 ..< count`, ascending, whose `name(i)` equals that of an earlier index.
     static func repeats(_ count: Int, _ name: (Int) -> String) -> [Int] {
+        guard count < Int(UInt32.max) else { return slowRepeats(count, name) }
         var capacity = 16
         while capacity < 2 * count { capacity <<= 1 }
         let mask = capacity - 1
-        var slots = [Int](repeating: -1, count: capacity)
-        var hashes = [UInt64](repeating: 0, count: count)
+        // A slot holds the upper half of the name's hash and its index + 1 (0: empty), so a probe reads
+        // one word: names are compared only when the tags agree. Tables this size live outside the cache.
+        var slots = [UInt64](repeating: 0, count: capacity)
         var found: [Int] = []
         for i in 0 ..< count {
             var text = name(i)
             guard let h = text.withUTF8({ ASCIIHash.fnv1a($0) }) else { return slowRepeats(count, name) }
-            hashes[i] = h
+            let tag = h & 0xffff_ffff_0000_0000
             var slot = Int(truncatingIfNeeded: h) & mask
-            while slots[slot] >= 0 {
-                let j = slots[slot]
-                if hashes[j] == h, name(j) == text {
-                    found.append(i)
+            var repeated = false
+            while slots[slot] != 0 {
+                if slots[slot] & 0xffff_ffff_0000_0000 == tag, name(Int(slots[slot] & 0xffff_ffff) - 1) == text {
+                    repeated = true
                     break
                 }
                 slot = (slot + 1) & mask
             }
-            if slots[slot] < 0 { slots[slot] = i }
+            if repeated { found.append(i) } else { slots[slot] = tag | UInt64(i + 1) }
         }
         return found
     }
