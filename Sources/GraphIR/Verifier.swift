@@ -6,24 +6,54 @@
 /// Unused parameters and inputs are warnings.
 public enum Verifier {
     public static func verify(_ graph: Graph) -> [Diagnostic] {
+        let verification = Verification(graph)
+        return verification.finish((0 ..< verification.taskCount).map(verification.run))
+    }
+
+    /// Throws the diagnostics when any is an error.
+    public static func check(_ graph: Graph) throws(DiagnosticError) {
+        let diags = verify(graph)
+        if diags.contains(where: { $0.severity == .error }) { throw DiagnosticError(diags) }
+    }
+}
+
+/// `Verifier.verify` in parts that may run on several threads: `init` checks the definitions, each of
+/// the `taskCount` tasks checks a run of nodes (operands defined earlier, arity, types) or the names,
+/// and `finish` puts their diagnostics together in the order a single sweep reports them. Tasks only
+/// read, so any number may run at once.
+public struct Verification: Sendable {
+    public let graph: Graph
+    /// Nodes per type-checking task.
+    static let chunk = 4096
+    /// Diagnostics of the definitions check, reported first.
+    private let definitionDiagnostics: [Diagnostic]
+    /// Per value: the index of the first node that defines it, -1 for inputs and parameters, `Int.max` if
+    /// nothing does. An operand is in order when its definition comes before its reader.
+    private let definedAt: [Int]
+
+    public init(_ graph: Graph) {
+        self.graph = graph
         var diags: [Diagnostic] = []
         func error(_ id: String, _ message: String, node: String? = nil) {
             diags.append(.error(id, message, node: node))
         }
         let count = graph.values.count
         func valid(_ id: ValueID) -> Bool { id.raw >= 0 && id.raw < count }
-        // Nodes are read in place (through a buffer pointer), never copied: a copy retains four references.
-        return graph.values.withUnsafeBufferPointer { values in graph.nodes.withUnsafeBufferPointer { nodes in
+        var definedAt = Array(repeating: Int.max, count: count)
+        // Nodes are read in place (through a buffer pointer), never copied.
+        graph.values.withUnsafeBufferPointer { values in graph.nodes.withUnsafeBufferPointer { nodes in
             // Definitions: who claims each value.
             var definedBy = Array(repeating: 0, count: count)
             for id in graph.inputs {
                 guard valid(id) else { error("undefined-value", "input \(id) does not exist"); continue }
                 definedBy[id.raw] += 1
+                definedAt[id.raw] = -1
                 if values[id.raw].kind != .input { error("bad-definition", "input \(id) '\(graph[id].name)' is not of kind input") }
             }
             for id in graph.parameters {
                 guard valid(id) else { error("undefined-value", "parameter \(id) does not exist"); continue }
                 definedBy[id.raw] += 1
+                definedAt[id.raw] = -1
                 if !values[id.raw].isParameter {
                     error("bad-definition", "parameter \(id) '\(graph[id].name)' is not of kind parameter")
                 }
@@ -36,6 +66,7 @@ public enum Verifier {
                         continue
                     }
                     definedBy[id.raw] += 1
+                    definedAt[id.raw] = min(definedAt[id.raw], index)
                     if values[id.raw].kind != .result(node: index, index: k) {
                         error("bad-definition", "value \(id) is listed as result \(k) of '\(nodes[index].name)' but says "
                               + "otherwise", node: nodes[index].name)
@@ -47,14 +78,31 @@ public enum Verifier {
                 error(n == 0 ? "undefined-value" : "duplicate-definition",
                       n == 0 ? "value %\(raw) '\(v.name)' has no definition" : "value %\(raw) '\(v.name)' is defined \(n) times")
             }
+        } }
+        definitionDiagnostics = diags
+        self.definedAt = definedAt
+    }
 
-            // Order and types. `used` marks every value some node reads (for the unused-value warnings).
-            var available = Array(repeating: false, count: count)
-            var used = Array(repeating: false, count: count)
-            for id in graph.inputs where valid(id) { available[id.raw] = true }
-            for id in graph.parameters where valid(id) { available[id.raw] = true }
+    /// The node-checking tasks and, last, the name check.
+    public var taskCount: Int { (graph.nodes.count + Self.chunk - 1) / Self.chunk + 1 }
+
+    /// Runs task `task` (`0 ..< taskCount`) and returns its diagnostics.
+    public func run(_ task: Int) -> [Diagnostic] {
+        let first = task * Self.chunk
+        return first < graph.nodes.count ? checkNodes(first ..< min(first + Self.chunk, graph.nodes.count)) : checkNames()
+    }
+
+    /// Order and types of the nodes in `range`.
+    private func checkNodes(_ range: Range<Int>) -> [Diagnostic] {
+        var diags: [Diagnostic] = []
+        func error(_ id: String, _ message: String, node: String? = nil) {
+            diags.append(.error(id, message, node: node))
+        }
+        let graph = graph, count = graph.values.count
+        func valid(_ id: ValueID) -> Bool { id.raw >= 0 && id.raw < count }
+        graph.values.withUnsafeBufferPointer { values in graph.nodes.withUnsafeBufferPointer { nodes in
             var operandTypes: [TensorType] = []
-            for index in nodes.indices {
+            for index in range {
                 let node = UnsafePointer(nodes.baseAddress! + index)
                 var operandsOK = true
                 for id in node.pointee.inputs {
@@ -64,8 +112,7 @@ public enum Verifier {
                         operandsOK = false
                         continue
                     }
-                    used[id.raw] = true
-                    if !available[id.raw] {
+                    if definedAt[id.raw] >= index {
                         let later = graph.producer(of: id).map { "'\(graph.nodes[$0].name)'" } ?? "nothing"
                         error("cycle", "'\(node.pointee.name)' uses \(id) '\(graph[id].name)' before it is defined "
                               + "(by \(later)): a cycle or nodes out of topological order", node: node.pointee.name)
@@ -77,62 +124,76 @@ public enum Verifier {
                     error("arity", "'\(node.pointee.name)' (\(op.name)) has \(node.pointee.outputs.count) results, "
                           + "expected \(op.outputCount)", node: node.pointee.name)
                 }
-                if operandsOK {
-                    operandTypes.removeAll(keepingCapacity: true)
-                    for id in node.pointee.inputs { operandTypes.append(values[id.raw].type) }
-                    do throws(ShapeError) {
-                        let expected = try op.inferTypes(operandTypes)
-                        // Compare with the valid results' types in place; build the lists only to report.
-                        var matches = true, k = 0
-                        for id in node.pointee.outputs where valid(id) {
-                            if k >= expected.count || values[id.raw].type != expected[k] {
-                                matches = false
-                                break
-                            }
-                            k += 1
+                guard operandsOK else { continue }
+                operandTypes.removeAll(keepingCapacity: true)
+                for id in node.pointee.inputs { operandTypes.append(values[id.raw].type) }
+                do throws(ShapeError) {
+                    let expected = try op.inferTypes(operandTypes)
+                    // Compare with the valid results' types in place; build the lists only to report.
+                    var matches = true, k = 0
+                    for id in node.pointee.outputs where valid(id) {
+                        if k >= expected.count || values[id.raw].type != expected[k] {
+                            matches = false
+                            break
                         }
-                        if !matches || k != expected.count {
-                            let actual = node.pointee.outputs.filter(valid).map { graph[$0].type }
-                            error("type-mismatch", "'\(node.pointee.name)' (\(op.name)) declares "
-                                  + actual.map(\.description).joined(separator: ", ") + " but its operands give "
-                                  + expected.map(\.description).joined(separator: ", "), node: node.pointee.name)
-                        }
-                    } catch {
-                        diags.append(.error(error.id, "'\(node.pointee.name)': \(error.message)", node: node.pointee.name))
+                        k += 1
                     }
-                }
-                for id in node.pointee.outputs where valid(id) { available[id.raw] = true }
-            }
-
-            // Names: every later occurrence of a name already seen is reported, in order.
-            for index in NameTable.repeats(nodes.count, { nodes[$0].name }) {
-                error("duplicate-name", "node name '\(nodes[index].name)' is used more than once", node: nodes[index].name)
-            }
-            let declared = (graph.inputs + graph.parameters).filter(valid)
-            for k in NameTable.repeats(declared.count, { values[declared[$0].raw].name }) {
-                let name = values[declared[k].raw].name
-                error("duplicate-name", "input or parameter name '\(name)' is used more than once", node: name)
-            }
-
-            if graph.outputs.isEmpty { error("no-output", "graph '\(graph.name)' has no outputs") }
-            for id in graph.outputs where !valid(id) { error("undefined-value", "output \(id) does not exist") }
-
-            // Unused parameters and inputs are legal but usually a mistake.
-            for id in graph.outputs where valid(id) { used[id.raw] = true }
-            for ids in [graph.inputs, graph.parameters] {
-                for id in ids where valid(id) && !used[id.raw] {
-                    diags.append(Diagnostic(id: "unused-value", severity: .warning,
-                                            message: "'\(graph[id].name)' (\(id)) is never used", node: graph[id].name))
+                    if !matches || k != expected.count {
+                        let actual = node.pointee.outputs.filter(valid).map { graph[$0].type }
+                        error("type-mismatch", "'\(node.pointee.name)' (\(op.name)) declares "
+                              + actual.map(\.description).joined(separator: ", ") + " but its operands give "
+                              + expected.map(\.description).joined(separator: ", "), node: node.pointee.name)
+                    }
+                } catch {
+                    diags.append(.error(error.id, "'\(node.pointee.name)': \(error.message)", node: node.pointee.name))
                 }
             }
-            return diags
         } }
+        return diags
     }
 
-    /// Throws the diagnostics when any is an error.
-    public static func check(_ graph: Graph) throws(DiagnosticError) {
-        let diags = verify(graph)
-        if diags.contains(where: { $0.severity == .error }) { throw DiagnosticError(diags) }
+    /// Names: every later occurrence of a name already seen is reported, in order.
+    private func checkNames() -> [Diagnostic] {
+        var diags: [Diagnostic] = []
+        let graph = graph, count = graph.values.count
+        graph.values.withUnsafeBufferPointer { values in graph.nodes.withUnsafeBufferPointer { nodes in
+            for index in NameTable.repeats(nodes.count, { nodes[$0].name }) {
+                diags.append(.error("duplicate-name", "node name '\(nodes[index].name)' is used more than once",
+                                    node: nodes[index].name))
+            }
+            let declared = (graph.inputs + graph.parameters).filter { $0.raw >= 0 && $0.raw < count }
+            for k in NameTable.repeats(declared.count, { values[declared[$0].raw].name }) {
+                let name = values[declared[k].raw].name
+                diags.append(.error("duplicate-name", "input or parameter name '\(name)' is used more than once",
+                                    node: name))
+            }
+        } }
+        return diags
+    }
+
+    /// All diagnostics, from the results of tasks `0 ..< taskCount` in task order.
+    public func finish(_ results: [[Diagnostic]]) -> [Diagnostic] {
+        precondition(results.count == taskCount, "Verification.finish: one result per task")
+        var diags = definitionDiagnostics
+        for r in results { diags += r }
+        let count = graph.values.count
+        func valid(_ id: ValueID) -> Bool { id.raw >= 0 && id.raw < count }
+        if graph.outputs.isEmpty { diags.append(.error("no-output", "graph '\(graph.name)' has no outputs")) }
+        for id in graph.outputs where !valid(id) { diags.append(.error("undefined-value", "output \(id) does not exist")) }
+
+        // Unused parameters and inputs are legal but usually a mistake.
+        var used = Array(repeating: false, count: count)
+        for node in graph.nodes.indices {
+            for id in graph.nodes[node].inputs where valid(id) { used[id.raw] = true }
+        }
+        for id in graph.outputs where valid(id) { used[id.raw] = true }
+        for ids in [graph.inputs, graph.parameters] {
+            for id in ids where valid(id) && !used[id.raw] {
+                diags.append(Diagnostic(id: "unused-value", severity: .warning,
+                                        message: "'\(graph[id].name)' (\(id)) is never used", node: graph[id].name))
+            }
+        }
+        return diags
     }
 }
 

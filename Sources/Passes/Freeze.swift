@@ -33,8 +33,10 @@ public struct Freeze: Pass {
         let selected = try trainableSet(graph)
         var out = graph
         for id in graph.parameters {
-            guard case let .parameter(role, _) = graph[id].kind else { continue }
-            out[id].kind = .parameter(role: role, trainable: role.isLearnable && selected.contains(id))
+            guard case let .parameter(role, trainable) = graph[id].kind else { continue }
+            let train = role.isLearnable && selected.contains(id)
+            // Only changed flags are written: an unchanged graph keeps its storage (no copy of every value).
+            if train != trainable { out[id].kind = .parameter(role: role, trainable: train) }
         }
         return out
     }

@@ -1,5 +1,6 @@
 import Dispatch
 import GraphIR
+import Synchronization
 
 /// A named graph transformation. Names are kebab-case and double as the CLI spelling
 /// (`--print-ir-after lora`). At heart a pass is `(Graph) throws -> Graph`.
@@ -81,26 +82,57 @@ public struct PassPipeline: Sendable {
     }
 }
 
-/// `Verifier.verify` of one pass's result, running on a global queue; `wait()` returns its diagnostics.
-private final class PendingVerification: @unchecked Sendable {
+/// `Verifier.verify` of one pass's result, split into tasks (`Verification`) that a worker on a global
+/// queue runs while the next pass does; `wait()` helps with the tasks still unclaimed, so the waiting
+/// thread never idles, then returns the diagnostics in the verifier's order.
+private final class PendingVerification: Sendable {
     let index: Int
     let graph: Graph
+
+    private struct State {
+        var verification: Verification?
+        var next = 0
+        var results: [[Diagnostic]] = []
+        var completed = 0
+    }
+    private let state = Mutex(State())
+    /// Signalled once, by whoever stores the last task's result.
     private let done = DispatchSemaphore(value: 0)
-    // Written once on the queue before `done` is signalled; read only after waiting for it.
-    private var diagnostics: [Diagnostic] = []
 
     init(index: Int, graph: Graph) {
         self.index = index
         self.graph = graph
         DispatchQueue.global(qos: .userInitiated).async { [self] in
-            diagnostics = Verifier.verify(graph)
-            done.signal()
+            let verification = Verification(graph)
+            state.withLock {
+                $0.results = Array(repeating: [], count: verification.taskCount)
+                $0.verification = verification
+            }
+            work()
+        }
+    }
+
+    /// Runs unclaimed tasks until none is left.
+    private func work() {
+        while let (verification, task) = state.withLock({ s -> (Verification, Int)? in
+            guard let v = s.verification, s.next < v.taskCount else { return nil }
+            s.next += 1
+            return (v, s.next - 1)
+        }) {
+            let result = verification.run(task)
+            let last = state.withLock { s -> Bool in
+                s.results[task] = result
+                s.completed += 1
+                return s.completed == s.results.count
+            }
+            if last { done.signal() }
         }
     }
 
     func wait() -> [Diagnostic] {
+        work()
         done.wait()
-        return diagnostics
+        return state.withLock { $0.verification!.finish($0.results) }
     }
 }
 
