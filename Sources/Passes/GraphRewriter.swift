@@ -98,6 +98,14 @@ public struct GraphRewriter: Sendable {
         try builder.node(op, inputs, name: name, scope: scope, phase: phase)
     }
 
+    /// Emits a new node on values of the new graph (operands already in a `ValueList`).
+    @discardableResult
+    public mutating func emit(_ op: Op, _ inputs: ValueList, name: String, scope: String = "",
+                              phase: Phase = .forward) throws(ShapeError) -> ValueList
+    {
+        try builder.node(op, inputs, name: name, scope: scope, phase: phase)
+    }
+
     /// Adds a parameter (or state) to the new graph.
     public mutating func addParameter(_ name: String, _ shape: Shape, role: ParamRole, trainable: Bool) -> ValueID {
         builder.parameter(name, shape, role: role, trainable: trainable)

@@ -73,22 +73,26 @@ public struct OptimizerPass: Pass {
         // Per parameter: up to three state tensors and three results (GaLore: seven nodes).
         r.reserveAdditional(values: 10 * params.count, nodes: (matrices.isEmpty ? 1 : 8) * params.count)
         // 1. State, in parameter order, so both schedules add the same parameters.
-        var state = [[ValueID]](repeating: [], count: graph.values.count)
+        var state = [ValueList](repeating: [], count: graph.values.count)
         for p in params {
-            let v = graph[p], shape = v.type.shape
-            var roles: [(String, Shape, ParamRole)] = []
+            let name = graph[p].name, shape = graph[p].type.shape
+            func add(_ suffix: String, _ shape: Shape, _ role: ParamRole) {
+                state[p.raw].append(r.addParameter(name + suffix, shape, role: role, trainable: false))
+            }
             if let mat = matrices[p], mat.projected {
                 let moments: Shape = mat.left ? [config.rank, mat.n] : [mat.m, config.rank]
-                roles = [("exp_avg", moments, .expAvg), ("exp_avg_sq", moments, .expAvgSq),
-                         ("galore_projector", mat.left ? [mat.m, config.rank] : [config.rank, mat.n], .galoreProjector)]
+                add(".exp_avg", moments, .expAvg)
+                add(".exp_avg_sq", moments, .expAvgSq)
+                add(".galore_projector", mat.left ? [mat.m, config.rank] : [config.rank, mat.n], .galoreProjector)
             } else {
                 switch config.optimizer {
-                case .sgd: roles = []
-                case .momentum: roles = [("momentum_buffer", shape, .momentumBuffer)]
-                case .adam, .adamw: roles = [("exp_avg", shape, .expAvg), ("exp_avg_sq", shape, .expAvgSq)]
+                case .sgd: break
+                case .momentum: add(".momentum_buffer", shape, .momentumBuffer)
+                case .adam, .adamw:
+                    add(".exp_avg", shape, .expAvg)
+                    add(".exp_avg_sq", shape, .expAvgSq)
                 }
             }
-            state[p.raw] = roles.map { r.addParameter("\(v.name).\($0.0)", $0.1, role: $0.2, trainable: false) }
         }
 
         // 3. Where each update goes: after node `slot[p]` (release) or after everything (default).
@@ -132,18 +136,20 @@ public struct OptimizerPass: Pass {
     /// Emits the update of `p` (a source-graph parameter) from its gradient `g` and state (new-graph
     /// values); returns the updated parameter and state values.
     private func emitUpdate(_ r: inout GraphRewriter, _ source: Graph, _ p: ValueID, _ g: ValueID,
-                            _ state: [ValueID], _ matrix: GaloreMatrix?, scope: String) throws -> ValueList
+                            _ state: ValueList, _ matrix: GaloreMatrix?, scope: String) throws -> ValueList
     {
         let name = source[p].name
         let w = r.mapped(p)
-        func emit(_ op: Op, _ inputs: [ValueID], _ suffix: String) throws -> ValueList {
+        func emit(_ op: Op, _ inputs: ValueList, _ suffix: String) throws -> ValueList {
             try r.emit(op, inputs, name: name + suffix, scope: scope, phase: .optimizer)
         }
         guard let mat = matrix, mat.projected else {
+            var operands: ValueList = [w, g]
+            for s in state { operands.append(s) }
             switch config.optimizer {
-            case .sgd: return try emit(.sgdUpdate(attributes), [w, g], ".update")
-            case .momentum: return try emit(.momentumUpdate(attributes), [w, g] + state, ".update")
-            case .adam, .adamw: return try emit(.adamUpdate(attributes), [w, g] + state, ".update")
+            case .sgd: return try emit(.sgdUpdate(attributes), operands, ".update")
+            case .momentum: return try emit(.momentumUpdate(attributes), operands, ".update")
+            case .adam, .adamw: return try emit(.adamUpdate(attributes), operands, ".update")
             }
         }
         let shape = source[p].type.shape
