@@ -204,10 +204,12 @@ struct Block {
 /// place is left unused. The pool holds at most twice the blocks ever stored, and nothing is allocated
 /// per node.
 struct StabIndex {
-    /// Where a node's blocks start in `pool`, and how many it has (`dense`: -1).
+    /// Where a node's blocks start in `pool`, how many it has (`dense`: -1), and the last visit that
+    /// stabs the node (-1: none).
     private struct Slot {
         var first: Int32 = 0
         var count: Int32 = 0
+        var lastProbe: Int32 = -1
     }
 
     private static let dense: Int32 = -1
@@ -216,18 +218,31 @@ struct StabIndex {
     private var pool: [Block] = []
     private let cap: Int
 
-    init(count: Int, cap: Int) {
+    /// An empty index over `count` steps; `probes` lists, by increasing visit, the steps that `collect`
+    /// will be asked about. Ranges recorded after a node's last probe are never read, so they are not kept.
+    init(count: Int, cap: Int, probes: [(visit: Int, step: Int)]) {
         while size < count { size <<= 1 }
         slots = Array(repeating: Slot(), count: 2 * size)
+        // Latest probes first: a node already marked has its ancestors marked, by a later visit.
+        for (visit, step) in probes.reversed() {
+            var i = step + size
+            while i >= 1, slots[i].lastProbe < 0 {
+                slots[i].lastProbe = Int32(visit)
+                i >>= 1
+            }
+        }
+        // Room for a few blocks per step up front: pages the pool never reaches are never touched,
+        // while growing by doubling would copy it and touch twice the memory.
+        pool.reserveCapacity(8 * count)
         self.cap = cap
     }
 
-    /// Records `range` as occupied over steps `l ... r`.
-    mutating func insert(_ l: Int, _ r: Int, _ range: Block) {
+    /// Records `range` as occupied over steps `l ... r` by the tensor placed at `visit`.
+    mutating func insert(_ l: Int, _ r: Int, _ range: Block, visit: Int) {
         var l = l + size, r = r + size + 1
         while l < r {
-            if l & 1 == 1 { add(l, range); l += 1 }
-            if r & 1 == 1 { r -= 1; add(r, range) }
+            if l & 1 == 1 { add(l, range, visit); l += 1 }
+            if r & 1 == 1 { r -= 1; add(r, range, visit) }
             l >>= 1
             r >>= 1
         }
@@ -244,11 +259,12 @@ struct StabIndex {
                 i >>= 1
             }
             guard total <= budget else { return false }
+            out.reserveCapacity(out.count + total)
             pool.withUnsafeBufferPointer { pool in
                 i = t + size
                 while i >= 1 {
                     let first = Int(slots[i].first)
-                    out += UnsafeBufferPointer(rebasing: pool[first ..< first + Int(slots[i].count)])
+                    for j in first ..< first + Int(slots[i].count) { out.append(pool[j]) }
                     i >>= 1
                 }
             }
@@ -261,9 +277,9 @@ struct StabIndex {
         count <= 2 ? 2 : 1 << (Int.bitWidth - (count - 1).leadingZeroBitCount)
     }
 
-    private mutating func add(_ node: Int, _ range: Block) {
+    private mutating func add(_ node: Int, _ range: Block, _ visit: Int) {
         var slot = slots[node]
-        if slot.count == Self.dense { return }
+        if slot.count == Self.dense || slot.lastProbe <= visit { return }
         var count = Int(slot.count)
         // Join the blocks that end at range.start or start at range.end; otherwise find where it goes.
         let insertAt: Int? = pool.withUnsafeMutableBufferPointer { pool in

@@ -107,25 +107,42 @@ public struct GreedyBySize: PlacementStrategy {
         }
         let order = visitingOrder(size, lo, itemAt) { intervals[items[$0]].value.raw }
 
-        var offsets = Array(repeating: 0, count: n)
+        // The path of step 3 a tensor can take depends only on the intervals and the visiting order, not on
+        // offsets. A first sweep counts each tensor's conflicts (k) and those starting in (a, b], so that the
+        // second knows which tensors will stab the block index, and where.
+        var route = Array(repeating: Route.direct, count: n), probes: [(visit: Int, step: Int)] = []
         var byFirst = Fenwick(count: stepCount), byLast = Fenwick(count: stepCount)
+        for (t, j) in order.enumerated() {
+            let a = lo[j], b = hi[j]
+            let firstAtMostB = byFirst.count(below: b + 1)
+            if firstAtMostB - byLast.count(below: a) > bestFitLimit {
+                let startsInside = firstAtMostB - byFirst.count(below: a + 1)
+                if startsInside <= bestFitLimit {
+                    route[t] = .blocks(startsInside: startsInside)
+                    probes.append((t, a))
+                } else {
+                    route[t] = .stacked
+                }
+            }
+            byFirst.add(a)
+            byLast.add(b)
+        }
+
+        var offsets = Array(repeating: 0, count: n)
         var skyline = Skyline(count: stepCount)
         var lastIndex = MaxLastIndex(count: n)
-        var stab = StabIndex(count: stepCount, cap: bestFitLimit)
+        var stab = StabIndex(count: stepCount, cap: bestFitLimit, probes: probes)
         var found: [Int] = [], ranges: [Block] = []
-        for j in order {
+        for (t, j) in order.enumerated() {
             let a = lo[j], b = hi[j], s = size[j]
-            let firstAtMostB = byFirst.count(below: b + 1)
-            let k = firstAtMostB - byLast.count(below: a)
             found.removeAll(keepingCapacity: true)
             ranges.removeAll(keepingCapacity: true)
             var offset: Int
-            if k <= bestFitLimit {
+            if case .direct = route[t] {
                 lastIndex.collect(below: startOf[b + 1], lastAtLeast: a, into: &found)
                 offset = bestFit(s, found, &ranges, offsets, size, itemAt)
                 paths.direct += 1
-            } else if case let startsInside = firstAtMostB - byFirst.count(below: a + 1),
-                      startsInside <= bestFitLimit,
+            } else if case let .blocks(startsInside) = route[t],
                       stab.collect(at: a, budget: bestFitLimit - startsInside, into: &ranges) {
                 lastIndex.collect(from: startOf[a + 1], below: startOf[b + 1], lastAtLeast: a, into: &found)
                 offset = bestFit(s, found, &ranges, offsets, size, itemAt)
@@ -135,15 +152,21 @@ public struct GreedyBySize: PlacementStrategy {
                 paths.stacked += 1
             }
             offsets[j] = offset
-            byFirst.add(a)
-            byLast.add(b)
             skyline.raise(a, b, to: offset + s)
             lastIndex.insert(at: position[j], last: b)
-            stab.insert(a, b, Block(start: offset, end: offset + s))
+            stab.insert(a, b, Block(start: offset, end: offset + s), visit: t)
         }
         for j in 0 ..< n { result[items[j]] = offsets[j] }
         return (result, paths)
     }
+}
+
+/// The path of step 3 a tensor takes, as far as it is known before any offset is: (a) direct, (b) through
+/// coalesced blocks if the tensors live at its first step form few enough of them, (c) stacked.
+private enum Route {
+    case direct
+    case blocks(startsInside: Int)
+    case stacked
 }
 
 /// The items' first and last steps as ranks among the distinct endpoints (`lo`, `hi`), and how many
@@ -188,10 +211,10 @@ private func compressedSteps(_ intervals: [LiveInterval], _ items: [Int]) -> (lo
 /// The items in the order greedy visits them: by `size`, largest first; ties by earlier first step
 /// (`lo`), then smaller value id. `itemAt` already lists the items by first step, so a counting sort by
 /// size rank over it (stable) leaves only runs of equal size and first step to order by value id.
-/// O(n log d) for d distinct sizes, plus the runs' sorts.
+/// O(n log d) for d distinct sizes (O(n log n) past 64 of them), plus the runs' sorts.
 private func visitingOrder(_ size: [Int], _ lo: [Int], _ itemAt: [Int], valueID: (Int) -> Int) -> [Int] {
     let n = size.count
-    let sizes = distinctSorted(size)
+    let sizes = distinctSizes(size)
     var bucket = Array(repeating: 0, count: n), fill = Array(repeating: 0, count: sizes.count + 1)
     for j in 0 ..< n {
         bucket[j] = sizes.count - 1 - lowerBoundIndex(sizes, size[j])
@@ -213,6 +236,19 @@ private func visitingOrder(_ size: [Int], _ lo: [Int], _ itemAt: [Int], valueID:
     return order
 }
 
+/// The distinct elements of `sizes`, ascending. Tensors come in few distinct sizes, as a rule: while
+/// there are at most 64, they are kept sorted as they come (O(n log 64)); past that, all are sorted.
+private func distinctSizes(_ sizes: [Int]) -> [Int] {
+    var distinct: [Int] = []
+    for s in sizes {
+        let i = lowerBoundIndex(distinct, s)
+        if i < distinct.count, distinct[i] == s { continue }
+        if distinct.count == 64 { return distinctSorted(sizes) }
+        distinct.insert(s, at: i)
+    }
+    return distinct
+}
+
 /// TFLite's gap search over the conflicts' byte ranges: `ranges` plus those of the items at `found`
 /// positions. Walking up by start, the smallest gap that holds `s` (lowest on ties), else the top.
 private func bestFit(_ s: Int, _ found: [Int], _ ranges: inout [Block], _ offsets: [Int], _ size: [Int],
@@ -221,7 +257,7 @@ private func bestFit(_ s: Int, _ found: [Int], _ ranges: inout [Block], _ offset
         let c = itemAt[p]
         ranges.append(Block(start: offsets[c], end: offsets[c] + size[c]))
     }
-    ranges.sort { $0.start != $1.start ? $0.start < $1.start : $0.end < $1.end }
+    sortByStart(&ranges)
     var current = 0, best = -1, bestGap = Int.max
     for r in ranges {
         if r.start >= current, r.start - current >= s, r.start - current < bestGap {
@@ -230,6 +266,24 @@ private func bestFit(_ s: Int, _ found: [Int], _ ranges: inout [Block], _ offset
         current = max(current, r.end)
     }
     return best >= 0 ? best : current
+}
+
+/// Sorts `ranges` by start, then end. A gap search reads a few dozen ranges at most, as a rule: they are
+/// sorted by insertion in place, and only longer lists by the library's sort.
+private func sortByStart(_ ranges: inout [Block]) {
+    func before(_ x: Block, _ y: Block) -> Bool { x.start != y.start ? x.start < y.start : x.end < y.end }
+    guard ranges.count <= 32 else { return ranges.sort(by: before) }
+    ranges.withUnsafeMutableBufferPointer { ranges in
+        for i in ranges.indices.dropFirst() {
+            let x = ranges[i]
+            var j = i
+            while j > 0, before(x, ranges[j - 1]) {
+                ranges[j] = ranges[j - 1]
+                j -= 1
+            }
+            ranges[j] = x
+        }
+    }
 }
 
 /// Every tensor in its own slot, back to back in input order: the arena is the sum of rounded sizes.
