@@ -150,8 +150,9 @@ public struct FlopReport: Sendable, Hashable {
         let macs = op.macs(operands, results)
         switch convention {
         case .exact:
-            return Cost(macs: macs, flops: op.flops(operands, results),
-                        elementwise: op.elementwiseOps(operands, results))
+            // `Op.flops`, without counting the MACs a second time: 2 · MACs + the counted arithmetic.
+            let flops = saturatingSum(saturatingProduct(2, macs), op.arithmeticFlops(operands, results))
+            return Cost(macs: macs, flops: flops, elementwise: op.elementwiseOps(operands, results))
         case .studyProfiler:
             var counted = macs
             if case let .conv2dGradWeight(attrs, _) = op { counted = saturatingProduct(macs, attrs.groups) }

@@ -219,11 +219,14 @@ public struct Liveness: Sendable, Hashable {
         var isGradient = Array(repeating: false, count: count)
         var readByBackward = Array(repeating: false, count: count)
         var savedForBackward = Array(repeating: false, count: count)
+        // Each node's phase, gathered by the sweep so that the pass over values need not read nodes again.
+        var phase = Array(repeating: Phase.forward, count: n)
 
         // Nodes are read in place, not copied (a copy retains four references).
         graph.nodes.withUnsafeBufferPointer { nodes in
             for step in nodes.indices {
-                let backward = nodes[step].phase == .backward
+                phase[step] = nodes[step].phase
+                let backward = phase[step] == .backward
                 let op = nodes[step].op
                 var lossGradient = false
                 if case .softmaxCrossEntropyGrad = op { lossGradient = true }
@@ -251,34 +254,32 @@ public struct Liveness: Sendable, Hashable {
         var entries: [Entry] = []
         entries.reserveCapacity(count)
         var saved = 0
-        // Values and nodes are read in place; copying a value would retain its name.
+        // Values are read in place; copying a value would retain its name.
         graph.values.withUnsafeBufferPointer { values in
-            graph.nodes.withUnsafeBufferPointer { nodes in
-                for v in 0 ..< count {
-                    let bytes = values[v].type.byteCount
-                    let kind = values[v].kind
-                    let category: MemoryCategory
-                    var first = 0, last = lastStep
-                    switch kind {
-                    case .input:
-                        category = .input
-                    case let .parameter(role, trainable):
-                        category = role.isOptimizerState ? .optimizerState
-                            : role.isBuffer ? .buffer : trainable ? .parameterTrainable : .parameterFrozen
-                    case let .result(node, _):
-                        category = isGradient[v] ? .gradient
-                            : nodes[node].phase == .forward && readByBackward[v] ? .activation : .temporary
-                        first = defStep[v]
-                        last = max(first, lastUse[v])
-                    }
-                    if savedForBackward[v], root[v] == v {
-                        let learnable = values[v].role?.isLearnable ?? false
-                        var definedInBackward = false
-                        if case let .result(node, _) = kind { definedInBackward = nodes[node].phase == .backward }
-                        if !learnable, !definedInBackward { saved += bytes }
-                    }
-                    entries.append(Entry(category: category, bytes: bytes, first: first, last: last, aliasOf: nil))
+            for v in 0 ..< count {
+                let bytes = values[v].type.byteCount
+                let kind = values[v].kind
+                let category: MemoryCategory
+                var first = 0, last = lastStep
+                switch kind {
+                case .input:
+                    category = .input
+                case let .parameter(role, trainable):
+                    category = role.isOptimizerState ? .optimizerState
+                        : role.isBuffer ? .buffer : trainable ? .parameterTrainable : .parameterFrozen
+                case let .result(node, _):
+                    category = isGradient[v] ? .gradient
+                        : phase[node] == .forward && readByBackward[v] ? .activation : .temporary
+                    first = defStep[v]
+                    last = max(first, lastUse[v])
                 }
+                if savedForBackward[v], root[v] == v {
+                    var learnable = false, definedInBackward = false
+                    if case let .parameter(role, _) = kind { learnable = role.isLearnable }
+                    if case let .result(node, _) = kind { definedInBackward = phase[node] == .backward }
+                    if !learnable, !definedInBackward { saved += bytes }
+                }
+                entries.append(Entry(category: category, bytes: bytes, first: first, last: last, aliasOf: nil))
             }
         }
         // Aliases take their root's category and interval and no bytes of their own.
