@@ -78,52 +78,71 @@ public struct GreedyBySize: PlacementStrategy {
 
     /// The offsets, and how many tensors took each path of step 3.
     func placeCounting(_ intervals: [LiveInterval], alignment: Int) -> (offsets: [Int], paths: PathCounts) {
-        var offsets = Array(repeating: 0, count: intervals.count), paths = PathCounts()
-        let size = intervals.map { MemoryPlanner.rounded($0.bytes, to: alignment) }
-        let items = intervals.indices.filter { size[$0] > 0 }
-        guard !items.isEmpty else { return (offsets, paths) }
-
-        var endpoints: [Int] = []
-        endpoints.reserveCapacity(2 * items.count)
-        for i in items { endpoints += CollectionOfOne(intervals[i].first); endpoints += CollectionOfOne(intervals[i].last) }
-        let steps = distinctSorted(endpoints)
-        var lo = Array(repeating: 0, count: intervals.count), hi = lo
-        for i in items {
-            lo[i] = lowerBoundIndex(steps, intervals[i].first)
-            hi[i] = lowerBoundIndex(steps, intervals[i].last)
+        var result = Array(repeating: 0, count: intervals.count), paths = PathCounts()
+        // The tensors that take space, numbered 0 ..< n ("items"); every array below is indexed by item.
+        var items: [Int] = [], size: [Int] = []
+        items.reserveCapacity(intervals.count)
+        size.reserveCapacity(intervals.count)
+        for (i, t) in intervals.enumerated() {
+            let s = MemoryPlanner.rounded(t.bytes, to: alignment)
+            if s > 0 {
+                items.append(i)
+                size.append(s)
+            }
         }
+        let n = items.count
+        guard n > 0 else { return (result, paths) }
+        precondition(2 * n < Int(Int32.max), "memory planner: too many tensors")
+
+        let (lo, hi, stepCount) = compressedSteps(intervals, items)
         // Positions in first-step order (a counting sort): those with first <= b are 0 ..< startOf[b + 1].
-        var startOf = Array(repeating: 0, count: steps.count + 1)
-        for i in items { startOf[lo[i] + 1] += 1 }
-        for c in 0..<steps.count { startOf[c + 1] += startOf[c] }
-        var position = lo, itemAt = Array(repeating: 0, count: items.count), fill = startOf
-        for i in items {
-            position[i] = fill[lo[i]]
-            itemAt[position[i]] = i
-            fill[lo[i]] += 1
+        var startOf = Array(repeating: 0, count: stepCount + 1)
+        for j in 0 ..< n { startOf[lo[j] + 1] += 1 }
+        for c in 0 ..< stepCount { startOf[c + 1] += startOf[c] }
+        var position = Array(repeating: 0, count: n), itemAt = position, fill = startOf
+        for j in 0 ..< n {
+            position[j] = fill[lo[j]]
+            itemAt[position[j]] = j
+            fill[lo[j]] += 1
+        }
+        let order = visitingOrder(size, lo, itemAt) { intervals[items[$0]].value.raw }
+
+        // The path of step 3 a tensor can take depends only on the intervals and the visiting order, not on
+        // offsets. A first sweep counts each tensor's conflicts (k) and those starting in (a, b], so that the
+        // second knows which tensors will stab the block index, and where.
+        var route = Array(repeating: Route.direct, count: n), probes: [(visit: Int, step: Int)] = []
+        var byFirst = Fenwick(count: stepCount), byLast = Fenwick(count: stepCount)
+        for (t, j) in order.enumerated() {
+            let a = lo[j], b = hi[j]
+            let firstAtMostB = byFirst.count(below: b + 1)
+            if firstAtMostB - byLast.count(below: a) > bestFitLimit {
+                let startsInside = firstAtMostB - byFirst.count(below: a + 1)
+                if startsInside <= bestFitLimit {
+                    route[t] = .blocks(startsInside: startsInside)
+                    probes.append((t, a))
+                } else {
+                    route[t] = .stacked
+                }
+            }
+            byFirst.add(a)
+            byLast.add(b)
         }
 
-        let order = items.sorted {
-            (-size[$0], intervals[$0].first, intervals[$0].value.raw)
-                < (-size[$1], intervals[$1].first, intervals[$1].value.raw)
-        }
-        var byFirst = Fenwick(count: steps.count), byLast = Fenwick(count: steps.count)
-        var skyline = Skyline(count: steps.count)
-        var lastIndex = MaxLastIndex(count: items.count)
-        var stab = StabIndex(count: steps.count, cap: bestFitLimit)
+        var offsets = Array(repeating: 0, count: n)
+        var skyline = Skyline(count: stepCount)
+        var lastIndex = MaxLastIndex(count: n)
+        var stab = StabIndex(count: stepCount, cap: bestFitLimit, probes: probes)
         var found: [Int] = [], ranges: [Block] = []
-        for i in order {
-            let a = lo[i], b = hi[i], s = size[i]
-            let k = byFirst.count(below: b + 1) - byLast.count(below: a)
+        for (t, j) in order.enumerated() {
+            let a = lo[j], b = hi[j], s = size[j]
             found.removeAll(keepingCapacity: true)
             ranges.removeAll(keepingCapacity: true)
             var offset: Int
-            if k <= bestFitLimit {
+            if case .direct = route[t] {
                 lastIndex.collect(below: startOf[b + 1], lastAtLeast: a, into: &found)
                 offset = bestFit(s, found, &ranges, offsets, size, itemAt)
                 paths.direct += 1
-            } else if case let startsInside = byFirst.count(below: b + 1) - byFirst.count(below: a + 1),
-                      startsInside <= bestFitLimit,
+            } else if case let .blocks(startsInside) = route[t],
                       stab.collect(at: a, budget: bestFitLimit - startsInside, into: &ranges) {
                 lastIndex.collect(from: startOf[a + 1], below: startOf[b + 1], lastAtLeast: a, into: &found)
                 offset = bestFit(s, found, &ranges, offsets, size, itemAt)
@@ -132,18 +151,105 @@ public struct GreedyBySize: PlacementStrategy {
                 offset = skyline.top(a, b)
                 paths.stacked += 1
             }
-            offsets[i] = offset
-            byFirst.add(a)
-            byLast.add(b)
+            offsets[j] = offset
             skyline.raise(a, b, to: offset + s)
-            lastIndex.insert(at: position[i], last: b)
-            stab.insert(a, b, Block(start: offset, end: offset + s))
+            lastIndex.insert(at: position[j], last: b)
+            stab.insert(a, b, Block(start: offset, end: offset + s), visit: t)
         }
-        return (offsets, paths)
+        for j in 0 ..< n { result[items[j]] = offsets[j] }
+        return (result, paths)
     }
 }
 
-/// TFLite's gap search over the conflicts' byte ranges: `ranges` plus those of the tensors at `found`
+/// The path of step 3 a tensor takes, as far as it is known before any offset is: (a) direct, (b) through
+/// coalesced blocks if the tensors live at its first step form few enough of them, (c) stacked.
+private enum Route {
+    case direct
+    case blocks(startsInside: Int)
+    case stacked
+}
+
+/// The items' first and last steps as ranks among the distinct endpoints (`lo`, `hi`), and how many
+/// distinct endpoints there are. Steps that span little more than the endpoints themselves (a schedule's
+/// steps do) are ranked through a table over the span in O(n + span); others by sorting, O(n log n).
+private func compressedSteps(_ intervals: [LiveInterval], _ items: [Int]) -> (lo: [Int], hi: [Int], count: Int) {
+    var lo = Array(repeating: 0, count: items.count), hi = lo
+    var least = Int.max, most = Int.min
+    for i in items {
+        least = min(least, intervals[i].first)
+        most = max(most, intervals[i].last)
+    }
+    let (span, overflow) = most.subtractingReportingOverflow(least)
+    if !overflow, span < 4 * items.count {
+        // rank[x - least] = how many distinct endpoints are below x.
+        var rank = Array(repeating: Int32(0), count: span + 2)
+        for i in items {
+            rank[intervals[i].first - least + 1] = 1
+            rank[intervals[i].last - least + 1] = 1
+        }
+        for x in 0 ... span { rank[x + 1] += rank[x] }
+        for (j, i) in items.enumerated() {
+            lo[j] = Int(rank[intervals[i].first - least])
+            hi[j] = Int(rank[intervals[i].last - least])
+        }
+        return (lo, hi, Int(rank[span + 1]))
+    }
+    var endpoints: [Int] = []
+    endpoints.reserveCapacity(2 * items.count)
+    for i in items {
+        endpoints.append(intervals[i].first)
+        endpoints.append(intervals[i].last)
+    }
+    let steps = distinctSorted(endpoints)
+    for (j, i) in items.enumerated() {
+        lo[j] = lowerBoundIndex(steps, intervals[i].first)
+        hi[j] = lowerBoundIndex(steps, intervals[i].last)
+    }
+    return (lo, hi, steps.count)
+}
+
+/// The items in the order greedy visits them: by `size`, largest first; ties by earlier first step
+/// (`lo`), then smaller value id. `itemAt` already lists the items by first step, so a counting sort by
+/// size rank over it (stable) leaves only runs of equal size and first step to order by value id.
+/// O(n log d) for d distinct sizes (O(n log n) past 64 of them), plus the runs' sorts.
+private func visitingOrder(_ size: [Int], _ lo: [Int], _ itemAt: [Int], valueID: (Int) -> Int) -> [Int] {
+    let n = size.count
+    let sizes = distinctSizes(size)
+    var bucket = Array(repeating: 0, count: n), fill = Array(repeating: 0, count: sizes.count + 1)
+    for j in 0 ..< n {
+        bucket[j] = sizes.count - 1 - lowerBoundIndex(sizes, size[j])
+        fill[bucket[j] + 1] += 1
+    }
+    for r in 0 ..< sizes.count { fill[r + 1] += fill[r] }
+    var order = Array(repeating: 0, count: n)
+    for j in itemAt {
+        order[fill[bucket[j]]] = j
+        fill[bucket[j]] += 1
+    }
+    var run = 0
+    for p in 1 ... n where p == n || bucket[order[p]] != bucket[order[run]] || lo[order[p]] != lo[order[run]] {
+        if p - run > 1 {
+            order[run ..< p].sort { (valueID($0), $0) < (valueID($1), $1) }
+        }
+        run = p
+    }
+    return order
+}
+
+/// The distinct elements of `sizes`, ascending. Tensors come in few distinct sizes, as a rule: while
+/// there are at most 64, they are kept sorted as they come (O(n log 64)); past that, all are sorted.
+private func distinctSizes(_ sizes: [Int]) -> [Int] {
+    var distinct: [Int] = []
+    for s in sizes {
+        let i = lowerBoundIndex(distinct, s)
+        if i < distinct.count, distinct[i] == s { continue }
+        if distinct.count == 64 { return distinctSorted(sizes) }
+        distinct.insert(s, at: i)
+    }
+    return distinct
+}
+
+/// TFLite's gap search over the conflicts' byte ranges: `ranges` plus those of the items at `found`
 /// positions. Walking up by start, the smallest gap that holds `s` (lowest on ties), else the top.
 private func bestFit(_ s: Int, _ found: [Int], _ ranges: inout [Block], _ offsets: [Int], _ size: [Int],
                      _ itemAt: [Int]) -> Int {
@@ -151,7 +257,7 @@ private func bestFit(_ s: Int, _ found: [Int], _ ranges: inout [Block], _ offset
         let c = itemAt[p]
         ranges.append(Block(start: offsets[c], end: offsets[c] + size[c]))
     }
-    ranges.sort { ($0.start, $0.end) < ($1.start, $1.end) }
+    sortByStart(&ranges)
     var current = 0, best = -1, bestGap = Int.max
     for r in ranges {
         if r.start >= current, r.start - current >= s, r.start - current < bestGap {
@@ -160,6 +266,24 @@ private func bestFit(_ s: Int, _ found: [Int], _ ranges: inout [Block], _ offset
         current = max(current, r.end)
     }
     return best >= 0 ? best : current
+}
+
+/// Sorts `ranges` by start, then end. A gap search reads a few dozen ranges at most, as a rule: they are
+/// sorted by insertion in place, and only longer lists by the library's sort.
+private func sortByStart(_ ranges: inout [Block]) {
+    func before(_ x: Block, _ y: Block) -> Bool { x.start != y.start ? x.start < y.start : x.end < y.end }
+    guard ranges.count <= 32 else { return ranges.sort(by: before) }
+    ranges.withUnsafeMutableBufferPointer { ranges in
+        for i in ranges.indices.dropFirst() {
+            let x = ranges[i]
+            var j = i
+            while j > 0, before(x, ranges[j - 1]) {
+                ranges[j] = ranges[j - 1]
+                j -= 1
+            }
+            ranges[j] = x
+        }
+    }
 }
 
 /// Every tensor in its own slot, back to back in input order: the arena is the sum of rounded sizes.
@@ -186,7 +310,34 @@ public enum MemoryPlanner {
     }
 
     /// The maximum over steps of the bytes live at that step, sizes rounded up to `alignment`.
+    /// Steps that span little more than the intervals (a schedule's steps do) are swept through a table
+    /// of bytes starting and ending at each step, O(n + span); others as sorted start and end events.
     public static func lowerBound(_ intervals: [LiveInterval], alignment: Int = 64) -> Int {
+        var least = Int.max, most = Int.min
+        for t in intervals {
+            least = min(least, t.first)
+            most = max(most, t.last)
+        }
+        let (span, overflow) = most.subtractingReportingOverflow(least)
+        guard !overflow, span < 4 * intervals.count else { return sortedLowerBound(intervals, alignment: alignment) }
+        var starting = Array(repeating: 0, count: span + 1), ending = starting
+        for t in intervals {
+            let bytes = rounded(t.bytes, to: alignment)
+            starting[t.first - least] += bytes
+            ending[t.last - least] += bytes
+        }
+        // Intervals are inclusive: at one step, the starts count before the ends.
+        var live = 0, peak = 0
+        for step in 0 ... span {
+            live += starting[step]
+            peak = max(peak, live)
+            live -= ending[step]
+        }
+        return peak
+    }
+
+    /// `lowerBound` for sparse steps: start and end events sorted by step.
+    private static func sortedLowerBound(_ intervals: [LiveInterval], alignment: Int) -> Int {
         let starts = intervals.map { ($0.first, rounded($0.bytes, to: alignment)) }.sorted { $0.0 < $1.0 }
         let ends = intervals.map { ($0.last, rounded($0.bytes, to: alignment)) }.sorted { $0.0 < $1.0 }
         var live = 0, peak = 0, j = 0

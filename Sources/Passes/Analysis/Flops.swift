@@ -29,12 +29,15 @@ public enum CostGroup: String, Sendable, Hashable, CaseIterable {
     case svd
 
     /// The group of `node`.
-    public init(_ node: Node) {
-        if case .svdProjector = node.op {
+    public init(_ node: Node) { self.init(node.op, node.phase) }
+
+    /// The group of a node running `op` in `phase`.
+    init(_ op: Op, _ phase: Phase) {
+        if case .svdProjector = op {
             self = .svd
             return
         }
-        switch node.phase {
+        switch phase {
         case .forward: self = .forward
         case .backward: self = .backward
         case .optimizer: self = .optimizer
@@ -109,19 +112,34 @@ public struct FlopReport: Sendable, Hashable {
 
     /// Counts every node of `graph` under `convention`.
     public init(_ graph: Graph, convention: FlopConvention = .exact) {
+        self.init(graph, convention: convention, listingNodes: true)
+    }
+
+    /// Counts every node of `graph` under `convention`. Without `listingNodes`, `nodes` stays empty: the
+    /// group sums are all a `TrainingReport` keeps, and each entry holds the node's name.
+    init(_ graph: Graph, convention: FlopConvention, listingNodes: Bool) {
         self.convention = convention
         nodes = []
-        nodes.reserveCapacity(graph.nodes.count)
+        if listingNodes { nodes.reserveCapacity(graph.nodes.count) }
         var operands: [TensorType] = [], results: [TensorType] = []
-        for (index, node) in graph.nodes.enumerated() {
-            operands.removeAll(keepingCapacity: true)
-            results.removeAll(keepingCapacity: true)
-            for id in node.inputs { operands.append(graph[id].type) }
-            for id in node.outputs { results.append(graph[id].type) }
-            let cost = Self.cost(node.op, operands, results, convention)
-            let group = CostGroup(node)
-            self[group] = self[group] + cost
-            nodes.append(NodeCost(node: index, name: node.name, op: node.op.name, group: group, cost: cost))
+        // Nodes and values are read in place: a copy of either retains its strings and arrays.
+        graph.values.withUnsafeBufferPointer { values in
+            graph.nodes.withUnsafeBufferPointer { graphNodes in
+                for index in graphNodes.indices {
+                    operands.removeAll(keepingCapacity: true)
+                    results.removeAll(keepingCapacity: true)
+                    for id in graphNodes[index].inputs { operands.append(values[id.raw].type) }
+                    for id in graphNodes[index].outputs { results.append(values[id.raw].type) }
+                    let op = graphNodes[index].op
+                    let cost = Self.cost(op, operands, results, convention)
+                    let group = CostGroup(op, graphNodes[index].phase)
+                    self[group] = self[group] + cost
+                    if listingNodes {
+                        nodes.append(NodeCost(node: index, name: graphNodes[index].name, op: op.name, group: group,
+                                              cost: cost))
+                    }
+                }
+            }
         }
     }
 
@@ -132,8 +150,9 @@ public struct FlopReport: Sendable, Hashable {
         let macs = op.macs(operands, results)
         switch convention {
         case .exact:
-            return Cost(macs: macs, flops: op.flops(operands, results),
-                        elementwise: op.elementwiseOps(operands, results))
+            // `Op.flops`, without counting the MACs a second time: 2 · MACs + the counted arithmetic.
+            let flops = saturatingSum(saturatingProduct(2, macs), op.arithmeticFlops(operands, results))
+            return Cost(macs: macs, flops: flops, elementwise: op.elementwiseOps(operands, results))
         case .studyProfiler:
             var counted = macs
             if case let .conv2dGradWeight(attrs, _) = op { counted = saturatingProduct(macs, attrs.groups) }

@@ -93,6 +93,32 @@ public struct CategoryBytes: Sendable, Hashable {
     public var parameters: Int { parameterFrozen + parameterTrainable }
 }
 
+extension CategoryBytes {
+    /// Adds `other`'s bytes category by category.
+    mutating func add(_ other: CategoryBytes) {
+        parameterFrozen += other.parameterFrozen
+        parameterTrainable += other.parameterTrainable
+        buffer += other.buffer
+        optimizerState += other.optimizerState
+        input += other.input
+        gradient += other.gradient
+        activation += other.activation
+        temporary += other.temporary
+    }
+
+    /// Raises each category to at least `other`'s bytes.
+    mutating func raise(to other: CategoryBytes) {
+        parameterFrozen = max(parameterFrozen, other.parameterFrozen)
+        parameterTrainable = max(parameterTrainable, other.parameterTrainable)
+        buffer = max(buffer, other.buffer)
+        optimizerState = max(optimizerState, other.optimizerState)
+        input = max(input, other.input)
+        gradient = max(gradient, other.gradient)
+        activation = max(activation, other.activation)
+        temporary = max(temporary, other.temporary)
+    }
+}
+
 extension Op {
     /// The operand whose storage result `k` reuses, or nil if the result is new memory: optimizer updates
     /// return their parameter and state updated in place; `reshape` and `flatten` are views.
@@ -193,11 +219,14 @@ public struct Liveness: Sendable, Hashable {
         var isGradient = Array(repeating: false, count: count)
         var readByBackward = Array(repeating: false, count: count)
         var savedForBackward = Array(repeating: false, count: count)
+        // Each node's phase, gathered by the sweep so that the pass over values need not read nodes again.
+        var phase = Array(repeating: Phase.forward, count: n)
 
         // Nodes are read in place, not copied (a copy retains four references).
         graph.nodes.withUnsafeBufferPointer { nodes in
             for step in nodes.indices {
-                let backward = nodes[step].phase == .backward
+                phase[step] = nodes[step].phase
+                let backward = phase[step] == .backward
                 let op = nodes[step].op
                 var lossGradient = false
                 if case .softmaxCrossEntropyGrad = op { lossGradient = true }
@@ -222,35 +251,36 @@ public struct Liveness: Sendable, Hashable {
         }
         for id in graph.outputs { lastUse[root[id.raw]] = lastStep }
 
-        let empty = Entry(category: .temporary, bytes: 0, first: 0, last: 0, aliasOf: nil)
-        entries = Array(repeating: empty, count: count)
-        var diff = Array(repeating: CategoryBytes(), count: steps + 1)
+        var entries: [Entry] = []
+        entries.reserveCapacity(count)
         var saved = 0
-        for v in 0 ..< count {
-            // Fields are read in place; copying the value would retain its name and shape.
-            let bytes = graph.values[v].type.byteCount
-            let kind = graph.values[v].kind
-            let category: MemoryCategory
-            var first = 0, last = lastStep
-            switch kind {
-            case .input:
-                category = .input
-            case let .parameter(role, trainable):
-                category = role.isOptimizerState ? .optimizerState
-                    : role.isBuffer ? .buffer : trainable ? .parameterTrainable : .parameterFrozen
-            case let .result(node, _):
-                category = isGradient[v] ? .gradient
-                    : graph.nodes[node].phase == .forward && readByBackward[v] ? .activation : .temporary
-                first = defStep[v]
-                last = max(first, lastUse[v])
+        // Values are read in place; copying a value would retain its name.
+        graph.values.withUnsafeBufferPointer { values in
+            for v in 0 ..< count {
+                let bytes = values[v].type.byteCount
+                let kind = values[v].kind
+                let category: MemoryCategory
+                var first = 0, last = lastStep
+                switch kind {
+                case .input:
+                    category = .input
+                case let .parameter(role, trainable):
+                    category = role.isOptimizerState ? .optimizerState
+                        : role.isBuffer ? .buffer : trainable ? .parameterTrainable : .parameterFrozen
+                case let .result(node, _):
+                    category = isGradient[v] ? .gradient
+                        : phase[node] == .forward && readByBackward[v] ? .activation : .temporary
+                    first = defStep[v]
+                    last = max(first, lastUse[v])
+                }
+                if savedForBackward[v], root[v] == v {
+                    var learnable = false, definedInBackward = false
+                    if case let .parameter(role, _) = kind { learnable = role.isLearnable }
+                    if case let .result(node, _) = kind { definedInBackward = phase[node] == .backward }
+                    if !learnable, !definedInBackward { saved += bytes }
+                }
+                entries.append(Entry(category: category, bytes: bytes, first: first, last: last, aliasOf: nil))
             }
-            if savedForBackward[v], root[v] == v {
-                let learnable = graph.values[v].role?.isLearnable ?? false
-                var definedInBackward = false
-                if case let .result(node, _) = kind { definedInBackward = graph.nodes[node].phase == .backward }
-                if !learnable, !definedInBackward { saved += bytes }
-            }
-            entries[v] = Entry(category: category, bytes: bytes, first: first, last: last, aliasOf: nil)
         }
         // Aliases take their root's category and interval and no bytes of their own.
         for v in 0 ..< count where root[v] != v {
@@ -259,28 +289,31 @@ public struct Liveness: Sendable, Hashable {
             entry.aliasOf = ValueID(root[v])
             entries[v] = entry
         }
-        for entry in entries where entry.bytes > 0 {
-            diff[entry.first][entry.category] += entry.bytes
-            diff[entry.last + 1][entry.category] -= entry.bytes
-        }
 
-        timeline = []
-        timeline.reserveCapacity(steps)
+        // The timeline starts as the difference array (the −bytes after the last step are left out) and
+        // becomes its prefix sums in place.
+        var timeline = Array(repeating: CategoryBytes(), count: steps)
+        for entry in entries where entry.bytes > 0 {
+            timeline[entry.first][entry.category] += entry.bytes
+            if entry.last + 1 < steps { timeline[entry.last + 1][entry.category] -= entry.bytes }
+        }
         var running = CategoryBytes(), best = CategoryBytes(), maxima = CategoryBytes()
         var bestStep = 0, bestTotal = -1
-        for step in 0 ..< steps {
-            for category in MemoryCategory.allCases {
-                running[category] += diff[step][category]
-                maxima[category] = max(maxima[category], running[category])
-            }
-            timeline.append(running)
-            let total = running.total
-            if total > bestTotal {
-                bestTotal = total
-                bestStep = step
-                best = running
+        timeline.withUnsafeMutableBufferPointer { timeline in
+            for step in timeline.indices {
+                running.add(timeline[step])
+                maxima.raise(to: running)
+                timeline[step] = running
+                let total = running.total
+                if total > bestTotal {
+                    bestTotal = total
+                    bestStep = step
+                    best = running
+                }
             }
         }
+        self.entries = entries
+        self.timeline = timeline
         peakStep = bestStep
         atPeak = best
         categoryMax = maxima

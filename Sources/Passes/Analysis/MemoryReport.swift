@@ -127,7 +127,7 @@ public struct TrainingReport: Sendable, Hashable {
     public init(_ graph: Graph, convention: FlopConvention = .exact, strategy: some PlacementStrategy = GreedyBySize(),
                 alignment: Int = 64)
     {
-        let cost = FlopReport(graph, convention: convention)
+        let cost = FlopReport(graph, convention: convention, listingNodes: false)
         let live = Liveness(graph)
         let plan = MemoryPlanner.plan(live.transientIntervals(), strategy: strategy, alignment: alignment)
         self.init(graph, flops: cost, liveness: live, plan: plan)
@@ -136,8 +136,7 @@ public struct TrainingReport: Sendable, Hashable {
     /// Assembles a report from analyses already run.
     public init(_ graph: Graph, flops cost: FlopReport, liveness live: Liveness, plan: MemoryPlan) {
         model = graph.name
-        params = graph.parameterCount
-        trainableParams = graph.trainableParameterCount
+        (params, trainableParams) = graph.learnableParameterCounts
         flops = Costs(cost)
         savedActivationBytes = live.savedActivationBytes
         let persistent = live.persistentBytes
@@ -150,10 +149,34 @@ public struct TrainingReport: Sendable, Hashable {
         peakOps = window.map { PeakOp(step: $0, name: graph.nodes[$0].name, op: graph.nodes[$0].op.name) }
         largestAtPeak = live.largestLiveAtPeak(graph) { !$0.isPersistent }
         timeline = live.timeline
-        var seen = Set<Phase>()
-        phaseStarts = []
-        for (step, node) in graph.nodes.enumerated() where seen.insert(node.phase).inserted {
-            phaseStarts.append(PhaseStart(phase: node.phase, step: step))
+        var seen = Set<Phase>(), previous: Phase?
+        var starts: [PhaseStart] = []
+        // Nodes are read in place; a phase is looked up only where it changes.
+        graph.nodes.withUnsafeBufferPointer { nodes in
+            for step in nodes.indices where nodes[step].phase != previous {
+                previous = nodes[step].phase
+                if seen.insert(nodes[step].phase).inserted {
+                    starts.append(PhaseStart(phase: nodes[step].phase, step: step))
+                }
+            }
+        }
+        phaseStarts = starts
+    }
+}
+
+extension Graph {
+    /// `parameterCount` and `trainableParameterCount` in one pass over the parameters, reading each
+    /// value's role and type in place (copying a value retains its name).
+    var learnableParameterCounts: (all: Int, trainable: Int) {
+        values.withUnsafeBufferPointer { values in
+            var all = 0, trainable = 0
+            for id in parameters {
+                guard case let .parameter(role, isTrainable) = values[id.raw].kind, role.isLearnable else { continue }
+                let elements = values[id.raw].type.elementCount
+                all += elements
+                if isTrainable { trainable += elements }
+            }
+            return (all, trainable)
         }
     }
 }
