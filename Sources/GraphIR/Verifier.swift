@@ -83,13 +83,18 @@ public struct Verification: Sendable {
         self.definedAt = definedAt
     }
 
-    /// The node-checking tasks and, last, the name check.
-    public var taskCount: Int { (graph.nodes.count + Self.chunk - 1) / Self.chunk + 1 }
+    private var nodeTasks: Int { (graph.nodes.count + Self.chunk - 1) / Self.chunk }
+
+    /// The node-checking tasks and, last, the two name checks (nodes; inputs and parameters).
+    public var taskCount: Int { nodeTasks + 2 }
 
     /// Runs task `task` (`0 ..< taskCount`) and returns its diagnostics.
     public func run(_ task: Int) -> [Diagnostic] {
-        let first = task * Self.chunk
-        return first < graph.nodes.count ? checkNodes(first ..< min(first + Self.chunk, graph.nodes.count)) : checkNames()
+        if task < nodeTasks {
+            let first = task * Self.chunk
+            return checkNodes(first ..< min(first + Self.chunk, graph.nodes.count))
+        }
+        return task == nodeTasks ? checkNodeNames() : checkDeclaredNames()
     }
 
     /// Order and types of the nodes in `range`.
@@ -152,22 +157,27 @@ public struct Verification: Sendable {
         return diags
     }
 
-    /// Names: every later occurrence of a name already seen is reported, in order.
-    private func checkNames() -> [Diagnostic] {
+    /// Node names: every later occurrence of a name already seen is reported, in order.
+    private func checkNodeNames() -> [Diagnostic] {
+        graph.nodes.withUnsafeBufferPointer { nodes in
+            NameTable.repeats(nodes.count, { nodes[$0].name }).map { index in
+                .error("duplicate-name", "node name '\(nodes[index].name)' is used more than once", node: nodes[index].name)
+            }
+        }
+    }
+
+    /// Input and parameter names, the same way.
+    private func checkDeclaredNames() -> [Diagnostic] {
         var diags: [Diagnostic] = []
         let graph = graph, count = graph.values.count
-        graph.values.withUnsafeBufferPointer { values in graph.nodes.withUnsafeBufferPointer { nodes in
-            for index in NameTable.repeats(nodes.count, { nodes[$0].name }) {
-                diags.append(.error("duplicate-name", "node name '\(nodes[index].name)' is used more than once",
-                                    node: nodes[index].name))
-            }
+        graph.values.withUnsafeBufferPointer { values in
             let declared = (graph.inputs + graph.parameters).filter { $0.raw >= 0 && $0.raw < count }
             for k in NameTable.repeats(declared.count, { values[declared[$0].raw].name }) {
                 let name = values[declared[k].raw].name
                 diags.append(.error("duplicate-name", "input or parameter name '\(name)' is used more than once",
                                     node: name))
             }
-        } }
+        }
         return diags
     }
 

@@ -175,7 +175,14 @@ public struct Autodiff: Pass {
 /// rule names (`Op.gradientSlot`), following `add`'s pass-through. The optimizer reads these.
 public struct GradientMap: Sendable, Hashable {
     /// Trainable parameter → its complete gradient (parameters without a gradient are absent).
-    public var gradients: [ValueID: ValueID]
+    public var gradients: [ValueID: ValueID] { Dictionary(uniqueKeysWithValues: pairs) }
+    /// The same, in parameter order.
+    public private(set) var pairs: [(parameter: ValueID, gradient: ValueID)] = []
+    /// Per value id: its gradient, for constant-time lookups without hashing.
+    private var byID: [ValueID?] = []
+
+    public static func == (a: GradientMap, b: GradientMap) -> Bool { a.gradients == b.gradients }
+    public func hash(into hasher: inout Hasher) { hasher.combine(gradients) }
 
     /// Recovers the map from a graph `autodiff` produced.
     public init(_ graph: Graph) {
@@ -225,19 +232,21 @@ public struct GradientMap: Sendable, Hashable {
             }
             return nil
         }
-        var map: [ValueID: ValueID] = [:]
+        byID = Array(repeating: nil, count: graph.values.count)
         for id in graph.parameters where graph[id].isTrainable {
-            if let g = gradient(of: id) { map[id] = g }
+            if let g = gradient(of: id) {
+                byID[id.raw] = g
+                pairs.append((id, g))
+            }
         }
-        gradients = map
     }
 
     /// The gradient of parameter `id`, if it has one.
-    public subscript(_ id: ValueID) -> ValueID? { gradients[id] }
+    public subscript(_ id: ValueID) -> ValueID? { id.raw >= 0 && id.raw < byID.count ? byID[id.raw] : nil }
 
     /// Parameter name → gradient, for reports and tests.
     public func byName(in graph: Graph) -> [String: ValueID] {
-        Dictionary(uniqueKeysWithValues: gradients.map { (graph[$0.key].name, $0.value) })
+        Dictionary(uniqueKeysWithValues: pairs.map { (graph[$0.parameter].name, $0.gradient) })
     }
 }
 
