@@ -149,20 +149,35 @@ struct MaxLastIndex {
     }
 
     /// Appends the positions in `start ..< end` of placed tensors whose last step is `>= a`, in order.
+    /// The range's canonical nodes are found bottom-up, and only those holding a match are descended.
     func collect(from start: Int = 0, below end: Int, lastAtLeast a: Int, into out: inout [Int]) {
-        let a = Int32(a)
+        let a = Int32(a), size = size
         maxLast.withUnsafeBufferPointer { maxLast in
-            func collect(_ node: Int, _ nl: Int, _ nr: Int) {
-                if nl >= end || nr < start || maxLast[node] < a { return }
-                if nl == nr {
-                    out.append(nl)
-                    return
-                }
-                let mid = (nl + nr) / 2
-                collect(2 * node, nl, mid)
-                collect(2 * node + 1, mid + 1, nr)
+            func descend(_ node: Int) {
+                if node >= size { return out.append(node - size) }
+                if maxLast[2 * node] >= a { descend(2 * node) }
+                if maxLast[2 * node + 1] >= a { descend(2 * node + 1) }
             }
-            collect(1, 0, size - 1)
+            // The right-hand canonical nodes come up in reverse order: kept until the left ones are done.
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: Int.bitWidth) { right in
+                var l = start + size, r = end + size, pending = 0
+                while l < r {
+                    if l & 1 == 1 {
+                        if maxLast[l] >= a { descend(l) }
+                        l += 1
+                    }
+                    if r & 1 == 1 {
+                        r -= 1
+                        if maxLast[r] >= a { right[pending] = r; pending += 1 }
+                    }
+                    l >>= 1
+                    r >>= 1
+                }
+                while pending > 0 {
+                    pending -= 1
+                    descend(right[pending])
+                }
+            }
         }
     }
 }
@@ -260,12 +275,14 @@ struct StabIndex {
             }
             guard total <= budget else { return false }
             out.reserveCapacity(out.count + total)
+            // From the root down: blocks recorded higher up belong to longer-lived tensors, placed earlier
+            // and lower in the arena as a rule, so they come out nearly sorted for the gap search.
             pool.withUnsafeBufferPointer { pool in
-                i = t + size
-                while i >= 1 {
-                    let first = Int(slots[i].first)
-                    for j in first ..< first + Int(slots[i].count) { out.append(pool[j]) }
-                    i >>= 1
+                var shift = size.trailingZeroBitCount
+                while shift >= 0 {
+                    let node = (t + size) >> shift, first = Int(slots[node].first)
+                    for j in first ..< first + Int(slots[node].count) { out.append(pool[j]) }
+                    shift -= 1
                 }
             }
             return true

@@ -26,15 +26,24 @@
 //     L = 256 keeps training graphs of a few thousand tensors at exact best fit even when sizes vary
 //     from layer to layer; deeper ones whose freed holes are scattered fall back to (c) more often.
 //
+// Which of (a), (b) and (c) a tensor can take depends only on the intervals and the visiting order, not
+// on offsets: a first sweep counts each tensor's k and its conflicts starting in (a, b], so the placing
+// sweep knows in advance which tensors will read coalesced blocks, and at which step.
+//
 // Indexes (steps compressed to the sorted distinct endpoints, T <= 2n of them; overlap depends only on
 // the order of endpoints, so compression changes nothing), in MemoryPlanner+Index.swift:
-//  - Fenwick trees counting placed tensors by first and by last step: k = #(first <= b) - #(last < a);
+//  - Fenwick trees counting placed tensors by first and by last step: k = #(first <= b) - #(last < a)
+//    (first sweep);
 //  - a max tree over tensors in first-step order holding each placed tensor's last step: lists the
 //    conflicts (first <= b, last >= a) or those starting in (a, b] in O((k + 1) log n);
 //  - a stab index: a segment tree over steps storing each placed range at the O(log T) canonical nodes
 //    of its interval, as sorted coalesced blocks per node (a node past L blocks stops being tracked);
-//    the tensors live at step a are those on a root-to-leaf path;
+//    the tensors live at step a are those on a root-to-leaf path. A node keeps ranges only until the
+//    last visit that reads it (known from the first sweep): later ones would never be read;
 //  - a skyline over steps (range chmax, range max) giving the top of the highest conflict in O(log T).
+// Visiting order: a counting sort by size rank over the tensors in first-step order, then runs of equal
+// size and first step sorted by value id. Steps are ranked through a table over their span when it is
+// dense (a schedule's steps are), else by sorting.
 // Complexity: O(n log n) to sort and index. Per tensor, the counts, skyline and max tree cost O(log n);
 // a gap search reads at most L ranges, each found in O(log n), and sorts them; recording a range in the
 // stab index touches O(log n) nodes, each a binary search and an insert into a list of at most L blocks.
@@ -42,8 +51,9 @@
 // Memory O(n log n) for the stab index, O(n) otherwise.
 //
 // Naive gives each tensor its own slot, back to back in input order: the no-reuse upper bound.
-// The lower bound is a sweep over start and end events sorted by step (starts before ends at one step,
-// since intervals are inclusive): O(n log n).
+// The lower bound is a sweep over start and end events by step (starts before ends at one step, since
+// intervals are inclusive): through per-step tables when steps are dense, O(n + span), else sorted,
+// O(n log n).
 import GraphIR
 
 /// Chooses arena offsets for live intervals; the planner wraps its answer in a `MemoryPlan`.

@@ -122,14 +122,19 @@ public struct FlopReport: Sendable, Hashable {
         nodes = []
         if listingNodes { nodes.reserveCapacity(graph.nodes.count) }
         var operands: [TensorType] = [], results: [TensorType] = []
-        // Nodes and values are read in place: a copy of either retains its strings and arrays.
+        // Nodes and values are read in place (a copy of either retains its strings and arrays), and operand
+        // lists indexed, not iterated (an iterator retains the list).
         graph.values.withUnsafeBufferPointer { values in
             graph.nodes.withUnsafeBufferPointer { graphNodes in
                 for index in graphNodes.indices {
                     operands.removeAll(keepingCapacity: true)
                     results.removeAll(keepingCapacity: true)
-                    for id in graphNodes[index].inputs { operands.append(values[id.raw].type) }
-                    for id in graphNodes[index].outputs { results.append(values[id.raw].type) }
+                    for i in 0 ..< graphNodes[index].inputs.count {
+                        operands.append(values[graphNodes[index].inputs[i].raw].type)
+                    }
+                    for i in 0 ..< graphNodes[index].outputs.count {
+                        results.append(values[graphNodes[index].outputs[i].raw].type)
+                    }
                     let op = graphNodes[index].op
                     let cost = Self.cost(op, operands, results, convention)
                     let group = CostGroup(op, graphNodes[index].phase)

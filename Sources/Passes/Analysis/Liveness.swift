@@ -222,7 +222,8 @@ public struct Liveness: Sendable, Hashable {
         // Each node's phase, gathered by the sweep so that the pass over values need not read nodes again.
         var phase = Array(repeating: Phase.forward, count: n)
 
-        // Nodes are read in place, not copied (a copy retains four references).
+        // Nodes are read in place, not copied (a copy retains four references), and their operand lists
+        // indexed, not iterated (an iterator retains the list).
         graph.nodes.withUnsafeBufferPointer { nodes in
             for step in nodes.indices {
                 phase[step] = nodes[step].phase
@@ -230,8 +231,8 @@ public struct Liveness: Sendable, Hashable {
                 let op = nodes[step].op
                 var lossGradient = false
                 if case .softmaxCrossEntropyGrad = op { lossGradient = true }
-                for id in nodes[step].inputs {
-                    let r = root[id.raw]
+                for i in 0 ..< nodes[step].inputs.count {
+                    let r = root[nodes[step].inputs[i].raw]
                     lastUse[r] = step
                     if backward {
                         readByBackward[r] = true
@@ -241,7 +242,8 @@ public struct Liveness: Sendable, Hashable {
                 if let g = op.gradientOperand, g < nodes[step].inputs.count {
                     isGradient[root[nodes[step].inputs[g].raw]] = true
                 }
-                for (k, id) in nodes[step].outputs.enumerated() {
+                for k in 0 ..< nodes[step].outputs.count {
+                    let id = nodes[step].outputs[k]
                     defStep[id.raw] = step
                     if let j = op.aliasedOperand(ofResult: k), j < nodes[step].inputs.count {
                         root[id.raw] = root[nodes[step].inputs[j].raw]
