@@ -72,8 +72,7 @@ public struct GraphRewriter: Sendable {
         let outputs = builder.copiedNode(
             source.nodes[index].op, inputs, like: source.nodes[index].outputs, of: source,
             name: source.nodes[index].name, scope: source.nodes[index].scope, phase: source.nodes[index].phase)
-        // A new op may have more results than the old one (batch_norm → native_batch_norm): map the common ones.
-        for k in 0 ..< min(outputs.count, source.nodes[index].outputs.count) { map[source.nodes[index].outputs[k].raw] = outputs[k] }
+        mapResults(of: index, to: outputs)
         return outputs
     }
 
@@ -85,9 +84,16 @@ public struct GraphRewriter: Sendable {
         for k in inputs.indices { inputs[k] = mapped(inputs[k]) }
         let outputs = try builder.node(op, inputs, name: source.nodes[index].name,
                                        scope: source.nodes[index].scope, phase: source.nodes[index].phase)
-        // A new op may have more results than the old one (batch_norm → native_batch_norm): map the common ones.
-        for k in 0 ..< min(outputs.count, source.nodes[index].outputs.count) { map[source.nodes[index].outputs[k].raw] = outputs[k] }
+        mapResults(of: index, to: outputs)
         return outputs
+    }
+
+    /// Points source node `index`'s results at `outputs`. A new op may have more results than the old
+    /// one (batch_norm → native_batch_norm): the common ones are mapped.
+    private mutating func mapResults(of index: Int, to outputs: ValueList) {
+        for k in 0 ..< min(outputs.count, source.nodes[index].outputs.count) {
+            map[source.nodes[index].outputs[k].raw] = outputs[k]
+        }
     }
 
     /// Emits a new node on values of the new graph.
