@@ -8,10 +8,14 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time graphc's own work: the front end, DOT export and the training compiler.",
         discussion: """
-            Reports the median of several runs per task, and for synthetic chains of growing length the
-            time per node, so that linear scaling is visible. Build in release mode to measure:
-              swift build -c release && .build/release/graphc bench
-            Results are recorded in BENCHMARKS.md.
+            Reports the median of several runs per task, and for synthetic chains of growing length the \
+            time per node, so that linear scaling is visible. The training chain is timed whole (every \
+            pass verified, then the analyses) and pass by pass. Build in release mode to measure \
+            (scripts/bench does); results are recorded in BENCHMARKS.md.
+
+            Examples:
+              scripts/bench --repeats 5
+              graphc bench --filter "train chain" --chain 100000
             """
     )
 
