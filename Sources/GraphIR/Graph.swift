@@ -238,12 +238,19 @@ public struct Graph: Sendable, Hashable {
     }
 
     /// Total parameter count (buffers excluded), as `sum(p.numel() for p in model.parameters())`.
-    public var parameterCount: Int {
-        learnableParameters.reduce(0) { $0 + self[$1].type.elementCount }
-    }
+    public var parameterCount: Int { learnableElements(trainableOnly: false) }
 
-    public var trainableParameterCount: Int {
-        learnableParameters.filter { self[$0].isTrainable }.reduce(0) { $0 + self[$1].type.elementCount }
+    public var trainableParameterCount: Int { learnableElements(trainableOnly: true) }
+
+    /// Elements of the learnable (optionally only the trainable) parameters, values read in place.
+    private func learnableElements(trainableOnly: Bool) -> Int {
+        var total = 0
+        for id in parameters {
+            guard case let .parameter(role, trainable) = values[id.raw].kind, role.isLearnable,
+                  trainable || !trainableOnly else { continue }
+            total += values[id.raw].type.elementCount
+        }
+        return total
     }
 
     /// Whether `other` is this very graph, unchanged: the same name and interface, and value and node

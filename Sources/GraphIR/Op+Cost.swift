@@ -76,8 +76,12 @@ extension Op {
 
     /// FLOPs: 2 · MACs plus the counted arithmetic of optimizer and SVD ops.
     public func flops(_ operands: [TensorType], _ results: [TensorType]) -> Int {
-        let (sum, overflow) = saturatingProduct([2, macs(operands, results)])
-            .addingReportingOverflow(arithmeticFlops(operands, results))
+        flops(macs: macs(operands, results), operands, results)
+    }
+
+    /// FLOPs when the MACs are already counted (`macs(operands, results)`), so they are not counted twice.
+    public func flops(macs: Int, _ operands: [TensorType], _ results: [TensorType]) -> Int {
+        let (sum, overflow) = saturatingProduct([2, macs]).addingReportingOverflow(arithmeticFlops(operands, results))
         return overflow ? Int.max : sum
     }
 

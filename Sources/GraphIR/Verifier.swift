@@ -30,6 +30,8 @@ public struct Verification: Sendable {
     /// Per value: the index of the first node that defines it, -1 for inputs and parameters, `Int.max` if
     /// nothing does. An operand is in order when its definition comes before its reader.
     private let definedAt: [Int]
+    /// Per value: whether some node reads it or it is an output (for the unused-value warnings).
+    private let used: [Bool]
 
     public init(_ graph: Graph) {
         self.graph = graph
@@ -40,6 +42,7 @@ public struct Verification: Sendable {
         let count = graph.values.count
         func valid(_ id: ValueID) -> Bool { id.raw >= 0 && id.raw < count }
         var definedAt = Array(repeating: Int.max, count: count)
+        var used = Array(repeating: false, count: count)
         // Nodes are read in place (through a buffer pointer), never copied.
         graph.values.withUnsafeBufferPointer { values in graph.nodes.withUnsafeBufferPointer { nodes in
             // Definitions: who claims each value.
@@ -59,6 +62,7 @@ public struct Verification: Sendable {
                 }
             }
             for index in nodes.indices {
+                for id in nodes[index].inputs where valid(id) { used[id.raw] = true }
                 for k in nodes[index].outputs.indices {
                     let id = nodes[index].outputs[k]
                     guard valid(id) else {
@@ -79,8 +83,10 @@ public struct Verification: Sendable {
                       n == 0 ? "value %\(raw) '\(v.name)' has no definition" : "value %\(raw) '\(v.name)' is defined \(n) times")
             }
         } }
+        for id in graph.outputs where valid(id) { used[id.raw] = true }
         definitionDiagnostics = diags
         self.definedAt = definedAt
+        self.used = used
     }
 
     private var nodeTasks: Int { (graph.nodes.count + Self.chunk - 1) / Self.chunk }
@@ -192,11 +198,6 @@ public struct Verification: Sendable {
         for id in graph.outputs where !valid(id) { diags.append(.error("undefined-value", "output \(id) does not exist")) }
 
         // Unused parameters and inputs are legal but usually a mistake.
-        var used = Array(repeating: false, count: count)
-        for node in graph.nodes.indices {
-            for id in graph.nodes[node].inputs where valid(id) { used[id.raw] = true }
-        }
-        for id in graph.outputs where valid(id) { used[id.raw] = true }
         for ids in [graph.inputs, graph.parameters] {
             for id in ids where valid(id) && !used[id.raw] {
                 diags.append(Diagnostic(id: "unused-value", severity: .warning,

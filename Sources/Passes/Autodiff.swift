@@ -125,7 +125,7 @@ public struct Autodiff: Pass {
     public static func needsGradient(_ graph: Graph, loss: ValueID) -> [Bool] {
         var depends = Array(repeating: false, count: graph.values.count)
         for id in graph.parameters where graph[id].isTrainable { depends[id.raw] = true }
-        // Nodes are read in place, not copied (a copy retains four references).
+        // Nodes are read in place, not copied (a copy retains the node's names).
         return graph.nodes.withUnsafeBufferPointer { nodes in
             let forward = nodes.indices.filter { nodes[$0].phase == .forward }
             for index in forward {
@@ -175,6 +175,7 @@ public struct Autodiff: Pass {
 /// rule names (`Op.gradientSlot`), following `add`'s pass-through. The optimizer reads these.
 public struct GradientMap: Sendable, Hashable {
     /// Trainable parameter → its complete gradient (parameters without a gradient are absent).
+    /// Built from `pairs` on each call; lookups go through the subscript.
     public var gradients: [ValueID: ValueID] { Dictionary(uniqueKeysWithValues: pairs) }
     /// The same, in parameter order.
     public private(set) var pairs: [(parameter: ValueID, gradient: ValueID)] = []
@@ -186,7 +187,7 @@ public struct GradientMap: Sendable, Hashable {
 
     /// Recovers the map from a graph `autodiff` produced.
     public init(_ graph: Graph) {
-        // Nodes are read in place, not copied (a copy retains four references).
+        // Nodes are read in place, not copied (a copy retains the node's names).
         var backward = BackwardNames(graph)
         // Forward readers of each value, in compressed rows (`users[start[v] ..< start[v + 1]]`): one
         // array for the graph rather than one per value.
@@ -210,7 +211,7 @@ public struct GradientMap: Sendable, Hashable {
             if var last = backward[graph.values[v.raw].name, ".grad_sum"] {
                 let sum = graph.values[v.raw].name + ".grad_sum"
                 var k = 2
-                while let next = backward["\(sum).\(k)", ""] {
+                while let next = backward[sum, ".\(k)"] {
                     last = next
                     k += 1
                 }

@@ -66,7 +66,7 @@ public struct GraphRewriter: Sendable {
         for k in inputs.indices {
             let old = inputs[k], new = mapped(old)
             inputs[k] = new
-            if sameTypes, builder.graph.values[new.raw].type != source.values[old.raw].type { sameTypes = false }
+            if sameTypes, builder.type(of: new) != source.values[old.raw].type { sameTypes = false }
         }
         guard sameTypes else { return try copy(index, as: source.nodes[index].op) }
         let outputs = builder.copiedNode(

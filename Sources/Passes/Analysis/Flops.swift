@@ -122,19 +122,14 @@ public struct FlopReport: Sendable, Hashable {
         nodes = []
         if listingNodes { nodes.reserveCapacity(graph.nodes.count) }
         var operands: [TensorType] = [], results: [TensorType] = []
-        // Nodes and values are read in place (a copy of either retains its strings and arrays), and operand
-        // lists indexed, not iterated (an iterator retains the list).
+        // Nodes and values are read in place (a copy of either retains its names).
         graph.values.withUnsafeBufferPointer { values in
             graph.nodes.withUnsafeBufferPointer { graphNodes in
                 for index in graphNodes.indices {
                     operands.removeAll(keepingCapacity: true)
                     results.removeAll(keepingCapacity: true)
-                    for i in 0 ..< graphNodes[index].inputs.count {
-                        operands.append(values[graphNodes[index].inputs[i].raw].type)
-                    }
-                    for i in 0 ..< graphNodes[index].outputs.count {
-                        results.append(values[graphNodes[index].outputs[i].raw].type)
-                    }
+                    for id in graphNodes[index].inputs { operands.append(values[id.raw].type) }
+                    for id in graphNodes[index].outputs { results.append(values[id.raw].type) }
                     let op = graphNodes[index].op
                     let cost = Self.cost(op, operands, results, convention)
                     let group = CostGroup(op, graphNodes[index].phase)
@@ -155,9 +150,8 @@ public struct FlopReport: Sendable, Hashable {
         let macs = op.macs(operands, results)
         switch convention {
         case .exact:
-            // `Op.flops`, without counting the MACs a second time: 2 · MACs + the counted arithmetic.
-            let flops = saturatingSum(saturatingProduct(2, macs), op.arithmeticFlops(operands, results))
-            return Cost(macs: macs, flops: flops, elementwise: op.elementwiseOps(operands, results))
+            return Cost(macs: macs, flops: op.flops(macs: macs, operands, results),
+                        elementwise: op.elementwiseOps(operands, results))
         case .studyProfiler:
             var counted = macs
             if case let .conv2dGradWeight(attrs, _) = op { counted = saturatingProduct(macs, attrs.groups) }

@@ -222,8 +222,7 @@ public struct Liveness: Sendable, Hashable {
         // Each node's phase, gathered by the sweep so that the pass over values need not read nodes again.
         var phase = Array(repeating: Phase.forward, count: n)
 
-        // Nodes are read in place, not copied (a copy retains four references), and their operand lists
-        // indexed, not iterated (an iterator retains the list).
+        // Nodes are read in place, not copied (a copy retains the node's names).
         graph.nodes.withUnsafeBufferPointer { nodes in
             for step in nodes.indices {
                 phase[step] = nodes[step].phase

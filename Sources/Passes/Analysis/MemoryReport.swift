@@ -136,7 +136,8 @@ public struct TrainingReport: Sendable, Hashable {
     /// Assembles a report from analyses already run.
     public init(_ graph: Graph, flops cost: FlopReport, liveness live: Liveness, plan: MemoryPlan) {
         model = graph.name
-        (params, trainableParams) = graph.learnableParameterCounts
+        params = graph.parameterCount
+        trainableParams = graph.trainableParameterCount
         flops = Costs(cost)
         savedActivationBytes = live.savedActivationBytes
         let persistent = live.persistentBytes
@@ -161,23 +162,6 @@ public struct TrainingReport: Sendable, Hashable {
             }
         }
         phaseStarts = starts
-    }
-}
-
-extension Graph {
-    /// `parameterCount` and `trainableParameterCount` in one pass over the parameters, reading each
-    /// value's role and type in place (copying a value retains its name).
-    var learnableParameterCounts: (all: Int, trainable: Int) {
-        values.withUnsafeBufferPointer { values in
-            var all = 0, trainable = 0
-            for id in parameters {
-                guard case let .parameter(role, isTrainable) = values[id.raw].kind, role.isLearnable else { continue }
-                let elements = values[id.raw].type.elementCount
-                all += elements
-                if isTrainable { trainable += elements }
-            }
-            return (all, trainable)
-        }
     }
 }
 
