@@ -159,16 +159,9 @@ public struct ValueList: Sendable, Hashable, RandomAccessCollection, MutableColl
     /// The ids as an array.
     public var array: [ValueID] { Array(self) }
 
-    public static func == (a: ValueList, b: ValueList) -> Bool {
-        guard a.length == b.length else { return false }
-        for i in 0 ..< a.count where a[i] != b[i] { return false }
-        return true
-    }
-
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(length)
-        for id in self { hasher.combine(id) }
-    }
+    // Element-wise: the tuple's unused slots do not take part.
+    public static func == (a: ValueList, b: ValueList) -> Bool { a.elementsEqual(b) }
+    public func hash(into hasher: inout Hasher) { hasher.combine(array) }
 
     public var description: String { "[" + map(\.description).joined(separator: ", ") + "]" }
 }

@@ -117,16 +117,9 @@ public struct Shape: Sendable, Hashable, RandomAccessCollection, MutableCollecti
     /// The dimensions as an array.
     public var array: [Int] { Array(self) }
 
-    public static func == (a: Shape, b: Shape) -> Bool {
-        guard a.count == b.count else { return false }
-        for i in 0 ..< a.count where a[i] != b[i] { return false }
-        return true
-    }
-
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(count)
-        for d in self { hasher.combine(d) }
-    }
+    // Element-wise: the tuple's unused slots do not take part.
+    public static func == (a: Shape, b: Shape) -> Bool { a.elementsEqual(b) }
+    public func hash(into hasher: inout Hasher) { hasher.combine(array) }
 
     /// `[1, 64, 56, 56]`.
     public var description: String { Self.format(self) }
