@@ -1,52 +1,66 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// The house, one room per concern (scripts/check-imports enforces the edges):
+//   GraphIR   the IR: graph, ops and their rule files, verifier, .gir text format, memory plan. Imports nothing.
+//   Frontend  the model language and the zoo (ONNX will join it). Imports GraphIR.
+//   Passes    rewrites, autodiff, optimizer, analyses, planner. Imports GraphIR.
+//   Viz       DOT export, styles, charts, in-process rendering through libgvc. Imports GraphIR, Passes.
+//   graphc    the command-line tool: loads, calls, renders, maps errors to exit codes.
 let package = Package(
     name: "graphc",
     products: [
         .executable(name: "graphc", targets: ["graphc"]),
         .library(name: "GraphIR", targets: ["GraphIR"]),
+        .library(name: "Frontend", targets: ["Frontend"]),
         .library(name: "Passes", targets: ["Passes"]),
+        .library(name: "Viz", targets: ["Viz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        // The IR, its text formats, shapes and verifier. No I/O dependencies.
         .target(name: "GraphIR"),
-        // Analyses and rewrites over GraphIR.
+        .target(name: "Frontend", dependencies: ["GraphIR"]),
         .target(name: "Passes", dependencies: ["GraphIR"]),
-        // The built-in model zoo: the description files of examples/models, embedded.
-        .target(name: "Zoo", dependencies: ["GraphIR"]),
         // Graphviz (libgvc/cgraph), rendered in-process.
         .systemLibrary(
             name: "CGraphviz",
             pkgConfig: "libgvc",
             providers: [.apt(["libgraphviz-dev", "graphviz"])]
         ),
-        .target(name: "Graphviz", dependencies: ["CGraphviz"]),
+        .target(name: "Viz", dependencies: ["GraphIR", "Passes", "CGraphviz"]),
         .executableTarget(
             name: "graphc",
             dependencies: [
-                "GraphIR", "Passes", "Zoo", "Graphviz",
+                "GraphIR", "Frontend", "Passes", "Viz",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .target(name: "GraphTestSupport", dependencies: ["GraphIR", "Zoo"], path: "Tests/GraphTestSupport"),
+        .target(name: "GraphTestSupport", dependencies: ["GraphIR", "Frontend"], path: "Tests/GraphTestSupport"),
         .testTarget(
             name: "GraphIRTests",
-            dependencies: ["GraphIR", "Zoo", "GraphTestSupport"],
+            dependencies: ["GraphIR", "GraphTestSupport"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "FrontendTests",
+            dependencies: ["GraphIR", "Frontend", "GraphTestSupport"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "PassesTests",
-            dependencies: ["GraphIR", "Passes", "Zoo", "GraphTestSupport"],
-            resources: [.copy("Golden"), .copy("Fixtures")]
+            dependencies: ["GraphIR", "Frontend", "Passes", "GraphTestSupport"],
+            resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "GraphvizTests", dependencies: ["Graphviz"]),
+        .testTarget(
+            name: "VizTests",
+            dependencies: ["GraphIR", "Frontend", "Passes", "Viz", "GraphTestSupport"],
+            resources: [.copy("Golden")]
+        ),
         .testTarget(
             name: "graphcTests",
-            dependencies: ["graphc", "Graphviz", "GraphTestSupport"]
+            dependencies: ["graphc", "Viz", "GraphTestSupport"]
         ),
     ]
 )

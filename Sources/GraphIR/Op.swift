@@ -363,4 +363,13 @@ public enum OpCategory: String, Sendable, CaseIterable {
     case gradient
     case optimizer
     case svd
+
+    /// Whether ops of this category read parameters (weights, norm affines, optimizer state): the
+    /// categories a head search does not look through.
+    public var hasParameters: Bool {
+        switch self {
+        case .conv, .linear, .norm, .weightSpace, .optimizer: true
+        case .activation, .elementwise, .pooling, .shape, .regularization, .loss, .gradient, .svd: false
+        }
+    }
 }

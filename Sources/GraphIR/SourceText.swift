@@ -3,13 +3,13 @@
 // report through it, so their diagnostics look alike.
 
 /// Source bytes with a line table, able to turn byte ranges into located diagnostics.
-struct SourceText: Sendable {
-    let file: String
-    let bytes: [UInt8]
+public struct SourceText: Sendable {
+    public let file: String
+    public let bytes: [UInt8]
     /// Byte offset of the first byte of each line.
-    let lineStarts: [Int]
+    public let lineStarts: [Int]
 
-    init(file: String, bytes: [UInt8]) {
+    public init(file: String, bytes: [UInt8]) {
         self.file = file
         self.bytes = bytes
         var starts = [0]
@@ -18,7 +18,7 @@ struct SourceText: Sendable {
     }
 
     /// 0-based index of the line containing byte `offset`.
-    func lineIndex(_ offset: Int) -> Int {
+    public func lineIndex(_ offset: Int) -> Int {
         var lo = 0, hi = lineStarts.count - 1
         while lo < hi {
             let mid = (lo + hi + 1) / 2
@@ -28,14 +28,14 @@ struct SourceText: Sendable {
     }
 
     /// Byte offset just past line `index`'s text (before its `\n` and any `\r`).
-    func lineEnd(_ index: Int) -> Int {
+    public func lineEnd(_ index: Int) -> Int {
         var end = index + 1 < lineStarts.count ? lineStarts[index + 1] - 1 : bytes.count
         if end > lineStarts[index] && end <= bytes.count && end > 0 && bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
         return max(end, lineStarts[index])
     }
 
     /// Unicode scalars in `bytes[from..<to]` (continuation bytes do not start one): columns count characters.
-    func scalarCount(_ from: Int, _ to: Int) -> Int {
+    public func scalarCount(_ from: Int, _ to: Int) -> Int {
         guard from < to else { return 0 }
         var n = 0
         for i in from..<min(to, bytes.count) where bytes[i] & 0xC0 != 0x80 { n += 1 }
@@ -43,7 +43,7 @@ struct SourceText: Sendable {
     }
 
     /// The diagnostic `id` at bytes `start..<end`, with the source line and an underline as long as that text.
-    func diagnostic(_ id: String, _ message: String, start: Int, end: Int, node: String? = nil,
+    public func diagnostic(_ id: String, _ message: String, start: Int, end: Int, node: String? = nil,
                     severity: Diagnostic.Severity = .error, notes: [String] = []) -> Diagnostic {
         let offset = min(max(start, 0), bytes.count)
         let line = lineIndex(offset)
@@ -57,11 +57,11 @@ struct SourceText: Sendable {
     }
 
     /// `line N`, for notes that point at another place.
-    func lineDescription(_ offset: Int) -> String { "line \(lineIndex(offset) + 1)" }
+    public func lineDescription(_ offset: Int) -> String { "line \(lineIndex(offset) + 1)" }
 
     /// Offset of the first byte that is not part of well-formed UTF-8 (overlong forms, surrogates and
     /// values above U+10FFFF are invalid, as the Unicode standard says), or nil.
-    static func firstInvalidUTF8(_ b: [UInt8]) -> Int? {
+    public static func firstInvalidUTF8(_ b: [UInt8]) -> Int? {
         var i = 0
         let n = b.count
         func cont(_ j: Int, _ lo: UInt8 = 0x80, _ hi: UInt8 = 0xBF) -> Bool { j < n && b[j] >= lo && b[j] <= hi }
@@ -86,5 +86,5 @@ struct SourceText: Sendable {
         return nil
     }
 
-    func firstInvalidUTF8() -> Int? { Self.firstInvalidUTF8(bytes) }
+    public func firstInvalidUTF8() -> Int? { Self.firstInvalidUTF8(bytes) }
 }

@@ -68,13 +68,13 @@ public struct AdapterPlan: Sendable, Hashable, CustomStringConvertible {
     /// The report: one line per adapted and per excluded layer, then the totals.
     public var description: String {
         var lines = ["\(method.rawValue): rank \(rank), alpha \(Self.number(alpha)) (scale \(Self.number(scale))), "
-            + "\(adapted.count) layers adapted, \(DotExport.grouped(adapterParameterCount)) adapter parameters"]
+            + "\(adapted.count) layers adapted, \(NumberFormat.grouped(adapterParameterCount)) adapter parameters"]
         let width = max(adapted.map(\.name.count).max() ?? 0, excluded.map(\.name.count).max() ?? 0)
         func pad(_ s: String) -> String { s + String(repeating: " ", count: max(0, width - s.count)) }
         for layer in adapted {
             var line = "  adapted   \(pad(layer.name))  \(layer.kind.rawValue)\(layer.isHead ? " (head)" : ""), "
-                + "\(layer.rows)x\(layer.columns): \(DotExport.grouped(layer.baseParameters)) params, "
-                + "+\(DotExport.grouped(layer.adapterParameters)) adapter"
+                + "\(layer.rows)x\(layer.columns): \(NumberFormat.grouped(layer.baseParameters)) params, "
+                + "+\(NumberFormat.grouped(layer.adapterParameters)) adapter"
             if !layer.lowRank { line += "; not low-rank (r \(rank) >= min(m, n) = \(min(layer.rows, layer.columns)))" }
             lines.append(line)
         }
@@ -140,8 +140,8 @@ public struct AdapterPlan: Sendable, Hashable, CustomStringConvertible {
             case .depthwiseConv:
                 guard config.adaptDepthwise else {
                     exclude("depthwise conv excluded by default (--adapt-depthwise adapts it with rank a multiple of "
-                            + "\(m), adding at least \(DotExport.grouped(m * (n + 1) + (magnitude ? m : 0))) "
-                            + "parameters against its \(DotExport.grouped(base)))")
+                            + "\(m), adding at least \(NumberFormat.grouped(m * (n + 1) + (magnitude ? m : 0))) "
+                            + "parameters against its \(NumberFormat.grouped(base)))")
                     continue
                 }
                 if r % m != 0 {
@@ -152,9 +152,9 @@ public struct AdapterPlan: Sendable, Hashable, CustomStringConvertible {
                         message: "depthwise conv '\(node.name)' (\(m) channels, \(weight[2])x\(weight[3])): "
                             + "--adapt-depthwise needs a rank that is a multiple of \(m), got \(r)",
                         node: node.name,
-                        notes: ["the layer has \(DotExport.grouped(base)) parameters; its adapter would add "
-                                + "\(DotExport.grouped(asked)) at rank \(r), and "
-                                + "\(DotExport.grouped(smallest)) at the smallest valid rank \(m)"]))
+                        notes: ["the layer has \(NumberFormat.grouped(base)) parameters; its adapter would add "
+                                + "\(NumberFormat.grouped(asked)) at rank \(r), and "
+                                + "\(NumberFormat.grouped(smallest)) at the smallest valid rank \(m)"]))
                     continue
                 }
             case .linear:

@@ -87,10 +87,7 @@ public struct Freeze: Pass {
     }
 
     /// The head: indices of the `linear` nodes that feed a graph output through parameter-free ops.
-    public static func headNodes(_ graph: Graph) -> [Int] {
-        let feeds = DotExport.outputFeeders(graph)
-        return graph.nodes.indices.filter { graph.nodes[$0].op == .linear && feeds[$0] }
-    }
+    public static func headNodes(_ graph: Graph) -> [Int] { LayerKind.headNodes(graph) }
 
     /// Whether `text` matches `glob`, where `*` matches any run of characters (dots included) and every
     /// other character matches itself.

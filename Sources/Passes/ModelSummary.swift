@@ -9,7 +9,7 @@ public struct ModelSummary: Sendable, Hashable {
     public struct Layer: Sendable, Hashable {
         public var name: String
         public var op: String
-        /// `conv`, `depthwise`, `norm`, `head`, ... as `DotExport` colours them.
+        /// `conv`, `depthwise`, `norm`, `head`, ... (`LayerKind`), as Viz colours them.
         public var kind: String
         public var scope: String
         public var outputShape: [Int]
@@ -34,7 +34,7 @@ public struct ModelSummary: Sendable, Hashable {
         trainableParams = graph.trainableParameterCount
         bufferElements = graph.parameters.filter { graph[$0].role?.isBuffer ?? false }
             .reduce(0) { $0 + graph[$1].type.elementCount }
-        let roles = DotExport.nodeRoles(graph)
+        let roles = LayerKind.of(graph)
         layers = zip(graph.nodes, roles).map { node, role in
             let operands = graph.operandTypes(of: node), results = graph.resultTypes(of: node)
             return Layer(name: node.name, op: node.op.name, kind: role.rawValue,

@@ -1,8 +1,9 @@
 import ArgumentParser
 import Foundation
 import GraphIR
+import Viz
 import Passes
-import Zoo
+import Frontend
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import GraphIR
-import Graphviz
+import Viz
 import Passes
 
 struct Compare: ParsableCommand {

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import GraphIR
-import Zoo
+import Frontend
 
 /// The model argument and the options that instantiate it, shared by every subcommand that loads one.
 struct ModelOptions: ParsableArguments {

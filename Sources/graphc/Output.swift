@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import GraphIR
-import Graphviz
+import Viz
 import Passes
 
 /// A user-facing failure: printed to stderr as `graphc: error: ...`, exit status 1.

@@ -1,7 +1,7 @@
 import ArgumentParser
 import GraphIR
 import Passes
-import Zoo
+import Frontend
 
 struct ZooCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

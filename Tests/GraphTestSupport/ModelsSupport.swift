@@ -2,6 +2,7 @@
 // files from examples/models, compile them, and compare a compiled graph layer by layer with the
 // torchvision counts fixture (any model: pass the file name and the fixture key).
 import Foundation
+import Frontend
 import GraphIR
 
 /// Loading and compiling the zoo's `.model` files.

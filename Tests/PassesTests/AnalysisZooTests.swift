@@ -3,7 +3,7 @@
 import GraphIR
 import Passes
 import Testing
-import Zoo
+import Frontend
 
 @Suite struct AnalysisZooTests {
     static let models = ["efficientnet_b0", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "resnet18",

@@ -2,7 +2,7 @@
 import Foundation
 import GraphIR
 import Passes
-import Zoo
+import Frontend
 
 enum Training {
     /// A zoo model's forward graph at 3x`size`x`size`.

@@ -6,7 +6,7 @@ import GraphIR
 import GraphTestSupport
 import Passes
 import Testing
-import Zoo
+import Frontend
 
 @Suite struct AutodiffTests {
     func backwardMACs(_ g: Graph) -> Int {

@@ -3,7 +3,7 @@
 import GraphIR
 import Passes
 import Testing
-import Zoo
+import Frontend
 
 @Suite struct FreezeTests {
     func frozen(_ model: String, _ config: TrainingConfig) throws -> Graph {

@@ -5,7 +5,7 @@ import Foundation
 import GraphIR
 @testable import Passes
 import Testing
-import Zoo
+import Frontend
 
 enum Adapters {
     /// A zoo model at 3x224x224 with 10 classes, as the fixture's `*_224_nc10` entries.

@@ -5,7 +5,7 @@ import Foundation
 import GraphIR
 import Passes
 import Testing
-import Zoo
+import Frontend
 
 @Suite struct OptimizerTests {
     func stateElements(_ g: Graph) -> Int {

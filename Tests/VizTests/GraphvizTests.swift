@@ -1,7 +1,7 @@
 // Tests of in-process rendering through libgvc: output formats, errors, determinism, serialisation,
-// and the golden DOT exports of Tests/PassesTests/Golden rendered for real.
+// and the golden DOT exports of Tests/VizTests/Golden rendered for real.
 import Foundation
-import Graphviz
+import Viz
 import Testing
 
 /// A small graph with HTML-like labels and a cluster, like the ones DotExport writes.
@@ -55,10 +55,10 @@ func bigEndian32(_ bytes: [UInt8], at offset: Int) -> Int {
 
 func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
 
-/// The golden DOT exports written by PassesTests, read through this file's path.
+/// The golden DOT exports of DotGoldenTests, read through this file's path.
 func goldenDOT(_ name: String) throws -> String {
     let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("PassesTests/Golden/\(name).dot")
+        .appendingPathComponent("VizTests/Golden/\(name).dot")
     return try String(contentsOf: url, encoding: .utf8)
 }
 

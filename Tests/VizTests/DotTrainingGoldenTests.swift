@@ -1,5 +1,6 @@
 // Golden-file tests of DotExport's training drawings (see DotGoldenTests for the recording rule).
 import GraphIR
+import Viz
 import Passes
 import Testing
 

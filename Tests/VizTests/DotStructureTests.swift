@@ -3,6 +3,7 @@
 // They read the DOT text back with a small line parser that knows DotExport's layout.
 import Foundation
 import GraphIR
+@testable import Viz
 import GraphTestSupport
 @testable import Passes
 import Testing

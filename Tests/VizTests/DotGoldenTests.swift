@@ -1,8 +1,9 @@
 // Golden-file tests of DotExport: each drawing is compared byte for byte with
-// Tests/PassesTests/Golden/<name>.dot. GRAPHC_RECORD=1 rewrites the files and fails on purpose, so
+// Tests/VizTests/Golden/<name>.dot. GRAPHC_RECORD=1 rewrites the files and fails on purpose, so
 // that nobody records by accident; review the diff, then run again without it.
 import Foundation
 import GraphIR
+import Viz
 import GraphTestSupport
 import Passes
 import Testing

@@ -1,8 +1,9 @@
 import Foundation
 import GraphIR
+import Viz
 import Passes
 import Testing
-import Zoo
+import Frontend
 
 /// The zoo through the whole front end: golden DOT for two models, and the canonical IR of every model
 /// reads back to the same graph and the same text.

@@ -2,6 +2,7 @@
 // tokens, digits, truncation, invalid UTF-8) and compiles it: the compiler must either produce a
 // graph the verifier accepts or throw diagnostics of which at least one error is located. A crash
 // or trap fails the whole run, which is the point. The PRNG is seeded, so failures reproduce.
+import Frontend
 import Foundation
 import GraphIR
 import GraphTestSupport

@@ -4,6 +4,7 @@
 // recursive rule (parentheses, lists, unary operators, `?:`, bodies) goes through `nest`, which
 // bounds the depth: hostile input must produce a diagnostic, never a stack overflow. The parser
 // stops at the first error; positions come from token spans.
+import GraphIR
 
 struct Parser {
     static let maxNesting = 64

@@ -5,6 +5,7 @@
 // runs, so those errors do not depend on which branches execute. Overrides (`--input`, `--classes`,
 // `--set`) replace parameter defaults before the body runs; `--set` values are parsed as expressions
 // of the language, and errors in them are located in a pseudo-file named `--set NAME`.
+import GraphIR
 
 /// Values that replace a model's parameter defaults (`graphc --input/--classes/--batch/--set`).
 public struct ModelOverrides: Sendable {

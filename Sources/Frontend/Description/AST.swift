@@ -2,6 +2,7 @@
 // running the description (which is when shapes, and so most errors, become known) can point at the
 // text responsible. Expressions record their depth so the evaluator's recursion is bounded by the
 // parser's nesting limit, left-deep operator chains included.
+import GraphIR
 
 /// One segment of a dotted layer path: `layer1`, `0`, or `{i}` (spliced in when run).
 enum Segment: Sendable {

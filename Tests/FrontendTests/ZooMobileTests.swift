@@ -2,6 +2,7 @@
 // MAC totals (conv + linear, batch 1), mobilenet_v2 layer by layer against the torchvision counts
 // fixture, torchvision's names and BatchNorm settings, and compilation at other input sizes. The
 // expected numbers were also reproduced independently by scripts/zoo_counts.py.
+import Frontend
 import Foundation
 import GraphIR
 import GraphTestSupport

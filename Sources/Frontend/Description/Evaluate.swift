@@ -5,6 +5,7 @@
 // `/` on ints floors, `%` takes the divisor's sign, `round` goes half to even. Nothing may trap on user
 // input, so integer arithmetic uses the overflow-reporting operations and float results must be
 // finite; every failure is an `arithmetic` or `type` diagnostic at the offending expression.
+import GraphIR
 
 /// A runtime value of the description language.
 enum Val: Sendable, Equatable {

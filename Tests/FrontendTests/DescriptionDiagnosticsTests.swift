@@ -1,6 +1,7 @@
 // Every error the description compiler promises: each malformed source is written inline and the test
 // asserts the stable diagnostic id and that file:line:col (and the underline) point at the offending
 // text, found by searching the source for a marker string.
+import Frontend
 import Foundation
 import GraphIR
 import Testing

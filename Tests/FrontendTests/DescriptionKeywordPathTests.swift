@@ -1,3 +1,4 @@
+import Frontend
 import GraphIR
 import Testing
 

@@ -10,6 +10,7 @@
 // Termination and size: recursion is rejected via the call stack, executed statements, layers,
 // block depth and the combined depth of running bodies (which bounds the native stack) are capped, and every node's element counts and costs are checked with overflow-safe
 // arithmetic before anything downstream (`Graph.macs`, byte counts) multiplies them.
+import GraphIR
 
 /// One block instance (or the model body) being run.
 struct Frame {

@@ -4,10 +4,11 @@
 // ones (lora / head → autodiff → optimizer → dce).
 import Foundation
 import GraphIR
+@testable import Viz
 import GraphTestSupport
 @testable import Passes
 import Testing
-import Zoo
+import Frontend
 
 enum DotTrainingGraphs {
     /// A zoo model's training step: freeze (for LoRA / DoRA: everything but the head), the adapter pass

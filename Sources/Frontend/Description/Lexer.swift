@@ -11,6 +11,7 @@
 //
 // After a `.` token a number is always lexed as an integer, so `features.3.conv.1.1` splits into
 // segments instead of producing the float `1.1`.
+import GraphIR
 
 /// A half-open byte range of the source.
 struct Span: Sendable, Hashable {

@@ -1,5 +1,6 @@
 // Hand-built training graphs for the DotExport training tests, and a reader of the DOT text they give.
 import GraphIR
+@testable import Viz
 @testable import Passes
 
 enum DotTrainingBuilders {

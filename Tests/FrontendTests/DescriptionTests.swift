@@ -1,6 +1,7 @@
 // The zoo's ResNet descriptions against torchvision: exact parameter and MAC totals at several input
 // sizes, class counts and batch sizes, and a layer-by-layer comparison with the torchvision counts
 // fixture. Every compiled graph must also pass the verifier.
+import Frontend
 import Foundation
 import GraphIR
 import GraphTestSupport

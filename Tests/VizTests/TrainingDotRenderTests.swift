@@ -1,7 +1,7 @@
-// The training drawings of Tests/PassesTests/Golden (training_*.dot) rendered for real: Graphviz accepts
+// The training drawings of Tests/VizTests/Golden (training_*.dot) rendered for real: Graphviz accepts
 // the phase clusters, reversed gradient edges and the legend's marker cells.
 import Foundation
-import Graphviz
+import Viz
 import Testing
 
 @Suite struct TrainingDotRenderTests {

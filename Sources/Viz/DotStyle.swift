@@ -6,6 +6,7 @@
 // share a hue family differ in shape (inputs are houses, pooling rounded boxes, elementwise ops
 // ellipses, the loss an octagon, collapsed blocks 3-D boxes) or in border (grouped convs double).
 import GraphIR
+import Passes
 
 /// What a drawn node is, for its colour, shape and legend entry.
 public enum DotRole: String, Sendable, Hashable, CaseIterable {
@@ -139,51 +140,30 @@ public enum DotRole: String, Sendable, Hashable, CaseIterable {
     }
 }
 
+extension DotRole {
+    /// The role a node of `kind` is drawn with.
+    init(_ kind: LayerKind) {
+        switch kind {
+        case .conv: self = .conv
+        case .depthwise: self = .depthwise
+        case .norm: self = .norm
+        case .activation: self = .activation
+        case .pooling: self = .pooling
+        case .elementwise: self = .elementwise
+        case .shape: self = .shape
+        case .linear: self = .linear
+        case .head: self = .head
+        case .dropout: self = .dropout
+        case .loss: self = .loss
+        case .weightSpace: self = .weightSpace
+        case .gradient: self = .gradient
+        case .optimizer: self = .optimizer
+        case .svd: self = .svd
+        }
+    }
+}
+
 extension DotExport {
-    /// The role of `graph.nodes[index]`. `feedsOutput` is `outputFeeders(graph)[index]`.
-    static func role(of node: Node, in graph: Graph, feedsOutput: Bool) -> DotRole {
-        switch node.op.category {
-        case .conv:
-            if case let .conv2d(a) = node.op, a.groups > 1 { return .depthwise }
-            return .conv
-        case .norm: return .norm
-        case .activation: return .activation
-        case .elementwise: return .elementwise
-        case .pooling: return .pooling
-        case .shape: return .shape
-        case .linear: return feedsOutput ? .head : .linear
-        case .regularization: return .dropout
-        case .loss: return .loss
-        case .weightSpace: return .weightSpace
-        case .gradient: return .gradient
-        case .optimizer: return .optimizer
-        case .svd: return .svd
-        }
-    }
-
-    /// For each node, whether a graph output is reachable from it through parameter-free ops only
-    /// (so the last linear before the logits, or before the loss, is the head).
-    static func outputFeeders(_ graph: Graph) -> [Bool] {
-        let outputs = Set(graph.outputs)
-        let users = graph.users()
-        var feeds = Array(repeating: false, count: graph.nodes.count)
-        for index in graph.nodes.indices.reversed() {
-            feeds[index] = graph.nodes[index].outputs.contains { value in
-                outputs.contains(value) || users[value.raw].contains { user in
-                    feeds[user] && !hasParameters(graph.nodes[user].op)
-                }
-            }
-        }
-        return feeds
-    }
-
-    private static func hasParameters(_ op: Op) -> Bool {
-        switch op.category {
-        case .conv, .linear, .norm, .weightSpace, .optimizer: true
-        case .activation, .elementwise, .pooling, .shape, .regularization, .loss, .gradient, .svd: false
-        }
-    }
-
     /// The op with its key attributes: `conv2d 3x3 /2 64→128`, `dw 3x3 32`, `bn`, `relu`.
     static func opText(_ node: Node, in graph: Graph) -> String {
         func shape(_ i: Int) -> Shape { graph[node.inputs[i]].type.shape }

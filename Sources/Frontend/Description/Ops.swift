@@ -5,6 +5,7 @@
 // overflow), pairs are an int or `[h, w]`, and the optional `in`/`features` checks compare against
 // the actual input. What only shape inference can tell (a kernel larger than its padded input,
 // unbroadcastable operands) comes back as a `ShapeError` and is located at the call.
+import GraphIR
 
 extension Interpreter {
     /// Argument names of each op, in positional order (docs/model-format.md, "Ops").

@@ -1,5 +1,6 @@
 // The language itself, on small inline descriptions: expressions with Python's semantics, control
 // flow, scoping, names, references and the lexical rules (continuations, `;`, CRLF, comments).
+import Frontend
 import GraphIR
 import Testing
 

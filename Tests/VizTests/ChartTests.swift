@@ -1,5 +1,6 @@
 import Foundation
 import Passes
+import Viz
 import Testing
 
 /// Charts are pinned-node DOT: deterministic, one node per bar segment, the peak found and marked.

@@ -16,6 +16,7 @@
 // Everything is in schedule order, numbers are formatted by hand, and strings escaped, so the same
 // graph always gives the same bytes and golden files diff cleanly.
 import GraphIR
+import Passes
 
 /// How `DotExport` draws a graph.
 public struct DotOptions: Sendable, Hashable {
@@ -75,14 +76,11 @@ public enum DotExport {
     }
 
     /// The role of every node, in node order (one pass over the graph).
-    public static func nodeRoles(_ graph: Graph) -> [DotRole] {
-        let feeds = outputFeeders(graph)
-        return graph.nodes.indices.map { role(of: graph.nodes[$0], in: graph, feedsOutput: feeds[$0]) }
-    }
+    public static func nodeRoles(_ graph: Graph) -> [DotRole] { LayerKind.of(graph).map(DotRole.init) }
 
     /// The role `graph.nodes[index]` is drawn with (when not collapsed).
     public static func role(ofNode index: Int, in graph: Graph) -> DotRole {
-        role(of: graph.nodes[index], in: graph, feedsOutput: outputFeeders(graph)[index])
+        DotRole(LayerKind.kind(of: graph.nodes[index], feedsOutput: LayerKind.outputFeeders(graph)[index]))
     }
 }
 
@@ -180,7 +178,7 @@ struct Drawing {
         self.graph = graph
         self.options = options
         tree = ScopeTree(graph)
-        feeds = DotExport.outputFeeders(graph)
+        feeds = LayerKind.outputFeeders(graph)
         marks = DotExport.isTraining(graph, options: options) ? TrainingMarks(graph) : nil
 
         let collapseAt = options.collapseDepth.map { max($0, 0) }
@@ -282,7 +280,7 @@ struct Drawing {
         switch entity {
         case .input: .input
         case .parameter: .parameter
-        case let .node(i): DotExport.role(of: graph.nodes[i], in: graph, feedsOutput: feeds[i])
+        case let .node(i): DotRole(LayerKind.kind(of: graph.nodes[i], feedsOutput: feeds[i]))
         case .block, .stepBlock: .block
         case .output: .output
         }
