@@ -3,7 +3,14 @@
 // Graphviz keeps global state (its error channel, plugin registry, lexer), so every call into it is
 // serialised through one process-wide lock. Its `agerr` messages are captured through a user error
 // callback instead of going to stderr, and are attached to the `GraphvizError` a failure throws.
+//
+// Graphviz runs in this process, so a crash inside it would end graphc: 2.42 segfaults on graphs of
+// about 16,500 nodes (the `dot` program too), and long before that layout takes minutes. A graph above
+// `maxNodes` nodes or `maxEdges` edges is therefore refused before layout, with `.tooLarge`; the caller
+// says how to draw it smaller (`graphc dot --collapse-depth`), and DOT text, which needs no layout, has
+// no limit.
 import CGraphviz
+import GraphIR
 import Synchronization
 
 /// In-process Graphviz rendering (libgvc + cgraph).
@@ -32,6 +39,23 @@ public enum Graphviz {
         public var pathExtension: String { rawValue }
     }
 
+    /// The most nodes `render` lays out (a 4,000-node chain takes about 1.5 s; 5,000 nodes of a real
+    /// model with clusters 5–8 s).
+    public static let maxNodes = 4_000
+    /// The most edges `render` lays out.
+    public static let maxEdges = 12_000
+
+    /// The nodes and edges of `dot`, as Graphviz reads them (no layout); nil when it does not parse.
+    public static func size(dot: String) -> (nodes: Int, edges: Int)? {
+        lock.withLock { _ -> (nodes: Int, edges: Int)? in
+            ErrorCapture.begin()
+            defer { ErrorCapture.end() }
+            guard let graph = dot.withCString({ agmemread($0) }) else { return nil }
+            defer { agclose(graph) }
+            return (Int(agnnodes(graph)), Int(agnedges(graph)))
+        }
+    }
+
     /// Lays out `dot` with engine `layout` and renders it as `format`. For `.dot` the result is
     /// Graphviz's canonical DOT with layout attributes, not the input text. Thread-safe: calls are
     /// serialised. Graphviz's messages never reach stderr; a failure throws them in the error.
@@ -58,6 +82,14 @@ public enum Graphviz {
             throw GraphvizError(.syntax, "the DOT text does not parse", messages: ErrorCapture.take())
         }
         defer { agclose(graph) }
+
+        let nodes = Int(agnnodes(graph)), edges = Int(agnedges(graph))
+        guard nodes <= maxNodes, edges <= maxEdges else {
+            throw GraphvizError(.tooLarge, "the drawing has \(NumberFormat.grouped(nodes)) nodes and "
+                                + "\(NumberFormat.grouped(edges)) edges; graphc lays out at most "
+                                + "\(NumberFormat.grouped(maxNodes)) nodes and \(NumberFormat.grouped(maxEdges)) "
+                                + "edges in-process (Graphviz takes minutes, then crashes, on far larger ones)")
+        }
 
         guard gvLayout(gvc, graph, layout) == 0 else {
             let messages = ErrorCapture.take()
@@ -119,6 +151,8 @@ public struct GraphvizError: Error, Sendable, Hashable, CustomStringConvertible 
         case render
         /// No Graphviz context could be created.
         case context
+        /// The graph has more than `Graphviz.maxNodes` nodes or `Graphviz.maxEdges` edges.
+        case tooLarge = "too-large"
     }
 
     /// What failed.
@@ -183,5 +217,21 @@ extension String {
         while s.first?.isWhitespace == true { s.removeFirst() }
         while s.last?.isWhitespace == true { s.removeLast() }
         return String(s)
+    }
+}
+
+extension DotExport {
+    /// The largest `collapseDepth` at which `graph`'s drawing fits what `Graphviz.render` lays out, or
+    /// nil when even one node per top-level block is too many: what to suggest for a graph that is
+    /// refused as `.tooLarge`.
+    public static func fittingCollapseDepth(_ graph: Graph, options: DotOptions = .init()) -> Int? {
+        let deepest = graph.nodes.reduce(0) { max($0, $1.scope.isEmpty ? 0 : $1.scope.count { $0 == "." } + 1) }
+        var options = options
+        for depth in stride(from: deepest - 1, through: 0, by: -1) {
+            options.collapseDepth = depth
+            guard let size = Graphviz.size(dot: dot(graph, options: options)) else { return nil }
+            if size.nodes <= Graphviz.maxNodes && size.edges <= Graphviz.maxEdges { return depth }
+        }
+        return nil
     }
 }

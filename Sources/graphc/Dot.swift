@@ -72,8 +72,17 @@ struct Dot: ParsableCommand {
             if chosen != .dot && output == nil {
                 throw CLIError("\(chosen.rawValue.uppercased()) output needs a file: add -o FILE.\(chosen.rawValue)")
             }
-            try writeOutput(chosen == .dot ? Array(dot.utf8) : try Graphviz.render(dot: dot, format: chosen),
-                            to: output)
+            let bytes: [UInt8]
+            do {
+                bytes = chosen == .dot ? Array(dot.utf8) : try Graphviz.render(dot: dot, format: chosen)
+            } catch let error as GraphvizError where error.kind == .tooLarge {
+                let hint = DotExport.fittingCollapseDepth(graph, options: options).map {
+                    "draw it with --collapse-depth \($0), or "
+                } ?? ""
+                throw CLIError("\(error.message). To see it, \(hint)write DOT text (-o FILE.dot) and lay it out "
+                               + "with a tool made for huge graphs")
+            }
+            try writeOutput(bytes, to: output)
         }
     }
 }
