@@ -17,23 +17,23 @@ extension Op {
         case .conv2d:
             // Each output element meets (C_in/groups)·kh·kw weights: weight dims 1...3.
             let w = operands[1].shape
-            return saturatingProduct([results[0].elementCount, w[1], w[2], w[3]])
+            return saturatingProduct(results[0].elementCount, w[1], w[2], w[3])
         case .conv2dGradInput:
             // Each output-gradient element (operand 0) meets the same weights.
             let w = operands[1].shape
-            return saturatingProduct([operands[0].elementCount, w[1], w[2], w[3]])
+            return saturatingProduct(operands[0].elementCount, w[1], w[2], w[3])
         case .conv2dGradWeight:
             let dw = results[0].shape
-            return saturatingProduct([operands[0].elementCount, dw[1], dw[2], dw[3]])
+            return saturatingProduct(operands[0].elementCount, dw[1], dw[2], dw[3])
         case .linear:
-            return saturatingProduct([results[0].elementCount, operands[1].shape[1]])
+            return saturatingProduct(results[0].elementCount, operands[1].shape[1])
         case .linearGradInput:
-            return saturatingProduct([results[0].elementCount, operands[1].shape[0]])
+            return saturatingProduct(results[0].elementCount, operands[1].shape[0])
         case .linearGradWeight:
-            return saturatingProduct([results[0].elementCount, operands[0].shape[0]])
+            return saturatingProduct(results[0].elementCount, operands[0].shape[0])
         case let .matmul(ta, _):
             let k = ta ? operands[0].shape[0] : operands[0].shape[1]
-            return saturatingProduct([results[0].elementCount, k])
+            return saturatingProduct(results[0].elementCount, k)
         case .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .maxPool2d,
              .avgPool2d, .adaptiveAvgPool2d, .flatten, .dropout, .softmaxCrossEntropy, .nativeBatchNorm,
              .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .reshape, .biasGrad, .batchNormGrad,
@@ -49,15 +49,15 @@ extension Op {
         let n = operands.first?.elementCount ?? 0
         func decay(_ a: OptimizerAttrs) -> Int { a.weightDecay != 0 ? 2 : 0 }
         switch self {
-        case let .sgdUpdate(a): return saturatingProduct([n, 2 + decay(a)])
-        case let .momentumUpdate(a): return saturatingProduct([n, 4 + decay(a)])
-        case let .adamUpdate(a): return saturatingProduct([n, 14 + decay(a)])
-        case .adamDirection: return saturatingProduct([n, 12])
-        case let .applyUpdate(a): return saturatingProduct([n, 2 + decay(a)])
+        case let .sgdUpdate(a): return saturatingProduct(n, 2 + decay(a))
+        case let .momentumUpdate(a): return saturatingProduct(n, 4 + decay(a))
+        case let .adamUpdate(a): return saturatingProduct(n, 14 + decay(a))
+        case .adamDirection: return saturatingProduct(n, 12)
+        case let .applyUpdate(a): return saturatingProduct(n, 2 + decay(a))
         case let .svdProjector(a):
             let g = operands[0].shape
             let m = max(g[0], g[1]), k = min(g[0], g[1])
-            let total = saturatingProduct([4, m, k, k]).addingReportingOverflow(saturatingProduct([8, k, k, k]))
+            let total = saturatingProduct(4, m, k, k).addingReportingOverflow(saturatingProduct(8, k, k, k))
             if total.overflow { return Int.max }
             // Rounded up without forming total + gap - 1 (which can overflow); a gap below 1 (an
             // unverified graph) counts every step rather than dividing by zero.
@@ -81,7 +81,7 @@ extension Op {
 
     /// FLOPs when the MACs are already counted (`macs(operands, results)`), so they are not counted twice.
     public func flops(macs: Int, _ operands: [TensorType], _ results: [TensorType]) -> Int {
-        let (sum, overflow) = saturatingProduct([2, macs]).addingReportingOverflow(arithmeticFlops(operands, results))
+        let (sum, overflow) = saturatingProduct(2, macs).addingReportingOverflow(arithmeticFlops(operands, results))
         return overflow ? Int.max : sum
     }
 
@@ -99,9 +99,9 @@ extension Op {
              .nativeDropout, .scale, .div, .batchNormGrad, .activationGrad, .dropoutGrad, .softmaxCrossEntropyGrad:
             return out
         case let .maxPool2d(a), let .avgPool2d(a), let .maxPool2dWithIndices(a):
-            return saturatingProduct([out, a.kernel.h, a.kernel.w])
+            return saturatingProduct(out, a.kernel.h, a.kernel.w)
         case let .maxPool2dGrad(a), let .avgPool2dGrad(a):
-            return saturatingProduct([input, a.kernel.h, a.kernel.w])
+            return saturatingProduct(input, a.kernel.h, a.kernel.w)
         case .adaptiveAvgPool2d, .softmaxCrossEntropy, .channelNorm, .biasGrad, .sumTo:
             return input
         case .adaptiveAvgPool2dGrad:
@@ -114,8 +114,9 @@ extension Op {
     }
 }
 
-/// A product that stops at `Int.max` instead of trapping: costs of absurd graphs must not crash.
-func saturatingProduct(_ factors: [Int]) -> Int {
+/// A product that stops at `Int.max` instead of trapping: costs of absurd graphs must not crash. Public so
+/// that every cost count (these rules, Passes' FLOP conventions) saturates the same way.
+public func saturatingProduct(_ factors: Int...) -> Int {
     var p = 1
     for f in factors {
         let (r, overflow) = p.multipliedReportingOverflow(by: f)

@@ -122,7 +122,8 @@ public struct ProjectorAttrs: Sendable, Hashable {
 }
 
 /// The closed set of operations. Per-op knowledge lives in one exhaustive `switch` per concern
-/// (`Op+Shape.swift`, `Op+Cost.swift`, `Op+Attributes.swift`); none has a `default:` case, so
+/// (`Op+Shape.swift`, `Op+Cost.swift`, `Op+Attributes.swift`, `Op+Memory.swift`, `Op+Gradient.swift`,
+/// `Op+Groups.swift`); none has a `default:` case (NoDefaultInOpSwitchTests checks all of Sources/), so
 /// adding an op makes the compiler list every place to update.
 ///
 /// Operand conventions (inputs in order):

@@ -116,15 +116,12 @@ public struct AdapterPlan: Sendable, Hashable, CustomStringConvertible {
         }
         let magnitude = method == .dora
         for (index, node) in graph.nodes.enumerated() where node.phase == .forward {
-            let weight: Shape
-            switch node.op {
-            case .conv2d, .linear: weight = graph[node.inputs[1]].type.shape
-            default: continue
-            }
+            guard let layer = node.op.adaptableLayer else { continue }
+            let weight = graph[node.inputs[1]].type.shape
             let base = node.inputs.dropFirst().reduce(0) { $0 + graph[$1].type.elementCount }
             let m = weight[0], n = weight.dropFirst().reduce(1, *)
             var kind = LayerKind.linear, groups = 1, isHead = false
-            if case let .conv2d(a) = node.op {
+            if case let .conv(a) = layer {
                 let cin = graph[node.inputs[0]].type.shape[1]
                 groups = a.groups
                 kind = a.groups == 1 ? .conv : (a.groups == cin && a.groups == m ? .depthwiseConv : .groupedConv)
@@ -183,6 +180,13 @@ public struct AdapterPlan: Sendable, Hashable, CustomStringConvertible {
         }
         if !problems.isEmpty { throw DiagnosticError(problems) }
         return plan
+    }
+
+    /// The error of an adapter pass asked to adapt a node `make` never plans (not `Op.adaptableLayer`):
+    /// a graphc bug, reported rather than adapting the node as some other layer.
+    static func notAdaptable(_ node: Node) -> DiagnosticError {
+        DiagnosticError([.error("not-adaptable", "cannot adapt '\(node.name)' (\(node.op.name)): adapters adapt "
+                                + "conv2d and linear only (a graphc bug)", node: node.name)])
     }
 }
 

@@ -10,7 +10,7 @@
 //    become `[loss]`.
 // 3. Needs-gradient analysis: a value needs a gradient iff it depends on a trainable parameter (forward
 //    sweep) and the loss depends on it (reverse sweep), both along differentiable edges only
-//    (`Op.gradientSlot` is not `.none`: not labels, running statistics, channel_norm, ...).
+//    (`Op.isDifferentiable(operand:)` in GraphIR: not labels, running statistics, channel_norm, ...).
 // 4. Reverse sweep over the forward nodes: a node whose result has a gradient runs its VJP rule
 //    (Op+VJP.swift), which emits backward nodes (phase backward, in the node's scope) for exactly the
 //    operands that need a gradient. A second contribution to a value's gradient is added at once,
@@ -123,28 +123,8 @@ public struct Autodiff: Pass {
     /// Per value: whether it depends on a trainable parameter and `loss` depends on it, along
     /// differentiable edges of the forward nodes.
     public static func needsGradient(_ graph: Graph, loss: ValueID) -> [Bool] {
-        var depends = Array(repeating: false, count: graph.values.count)
-        for id in graph.parameters where graph[id].isTrainable { depends[id.raw] = true }
-        // Nodes are read in place, not copied (a copy retains the node's names).
-        return graph.nodes.withUnsafeBufferPointer { nodes in
-            let forward = nodes.indices.filter { nodes[$0].phase == .forward }
-            for index in forward {
-                let op = nodes[index].op
-                let d = nodes[index].inputs.enumerated().contains { i, v in
-                    depends[v.raw] && op.gradientSlot(operand: i) != .none
-                }
-                for id in nodes[index].outputs where graph.values[id.raw].type.dtype == .f32 { depends[id.raw] = d }
-            }
-            var reaches = Array(repeating: false, count: graph.values.count)
-            reaches[loss.raw] = true
-            for index in forward.reversed() where nodes[index].outputs.contains(where: { reaches[$0.raw] }) {
-                let op = nodes[index].op
-                for (i, v) in nodes[index].inputs.enumerated() where op.gradientSlot(operand: i) != .none {
-                    reaches[v.raw] = true
-                }
-            }
-            return zip(depends, reaches).map { $0 && $1 }
-        }
+        // One rule for autodiff and the training drawing, in GraphIR (Op+Gradient.swift).
+        graph.needsGradient(losses: [loss])
     }
 
     /// The gradient of every trainable parameter of a graph `autodiff` produced (see `GradientMap`).

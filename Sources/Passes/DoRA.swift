@@ -58,8 +58,8 @@ public struct DoRA: Pass {
                 try r.emit(op, inputs, name: AdapterNames.dora(name, part), scope: scope)[0]
             }
             var delta: ValueID
-            switch node.op {
-            case let .conv2d(base):
+            switch node.op.adaptableLayer {
+            case let .conv(base):
                 let g = base.groups
                 let a = r.addParameter(AdapterNames.a(name) + ".weight", [rank, wShape[1], wShape[2], wShape[3]],
                                        role: .loraA, trainable: true)
@@ -75,10 +75,12 @@ public struct DoRA: Pass {
                     delta = try emit(.conv2d(Conv2dAttrs(groups: g)), [image, b], "BA")
                 }
                 delta = try emit(.reshape(shape: wShape), [delta], "delta")
-            default:
+            case .linear:
                 let a = r.addParameter(AdapterNames.a(name) + ".weight", [rank, n], role: .loraA, trainable: true)
                 let b = r.addParameter(AdapterNames.b(name) + ".weight", [m, rank], role: .loraB, trainable: true)
                 delta = try emit(.matmul(transposeA: false, transposeB: false), [b, a], "BA")
+            case nil:
+                throw AdapterPlan.notAdaptable(node)
             }
             let magnitudeShape = Shape([m] + Array(repeating: 1, count: wShape.count - 1))
             let magnitude = r.addParameter(AdapterNames.magnitude(name), magnitudeShape, role: .doraMagnitude,

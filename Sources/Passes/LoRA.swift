@@ -55,15 +55,17 @@ public struct LoRA: Pass {
             let name = node.name, scope = node.scope
             let wShape = graph[node.inputs[1]].type.shape
             let (opA, opB, shapeA, shapeB): (Op, Op, Shape, Shape)
-            switch node.op {
-            case let .conv2d(base):
+            switch node.op.adaptableLayer {
+            case let .conv(base):
                 let g = base.groups
                 opA = .conv2d(base)
                 opB = .conv2d(Conv2dAttrs(groups: g))
                 shapeA = [plan.rank, wShape[1], wShape[2], wShape[3]]
                 shapeB = [wShape[0], plan.rank / g, 1, 1]
-            default:
+            case .linear:
                 (opA, opB, shapeA, shapeB) = (.linear, .linear, [plan.rank, wShape[1]], [wShape[0], plan.rank])
+            case nil:
+                throw AdapterPlan.notAdaptable(node)
             }
             let a = r.addParameter(AdapterNames.a(name) + ".weight", shapeA, role: .loraA, trainable: true)
             let b = r.addParameter(AdapterNames.b(name) + ".weight", shapeB, role: .loraB, trainable: true)

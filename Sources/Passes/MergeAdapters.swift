@@ -83,10 +83,7 @@ public struct MergeAdapters: Pass {
         var result = Analysis()
         var prefixes: [String] = []
         for (i, node) in graph.nodes.enumerated() {
-            switch node.op {
-            case .conv2d, .linear: break
-            default: continue
-            }
+            guard node.op.adaptableLayer != nil else { continue }
             let name = node.name
             if let add = index[AdapterNames.loraAdd(name)], graph.nodes[add].inputs.first == node.outputs[0] {
                 result.sumOf[i] = graph.nodes[add].outputs[0]

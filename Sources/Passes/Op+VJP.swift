@@ -68,13 +68,14 @@ extension Op {
         case .conv2d, .linear:
             return [.node(suffix: ".grad_input", output: 0), .node(suffix: ".grad_weight", output: 0),
                     .node(suffix: ".grad_bias", output: 0)][index]
+        // Which operands get no gradient is GraphIR's fact (running statistics, labels, channel_norm).
         case .nativeBatchNorm:
-            return index < 3 ? .node(suffix: ".grad", output: index) : .none
+            return isDifferentiable(operand: index) ? .node(suffix: ".grad", output: index) : .none
         case .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .maxPool2dWithIndices, .avgPool2d,
              .adaptiveAvgPool2d, .flatten, .nativeDropout, .scale, .reshape:
             return .node(suffix: ".grad", output: 0)
         case .softmaxCrossEntropy:
-            return index == 0 ? .node(suffix: ".grad", output: 0) : .none
+            return isDifferentiable(operand: index) ? .node(suffix: ".grad", output: 0) : .none
         case .add:
             return .passThrough(suffix: index == 0 ? ".grad_input" : ".grad_other")
         case .dropout:
@@ -82,6 +83,7 @@ extension Op {
         case .mul, .div, .matmul:
             return .node(suffix: index == 0 ? ".grad_input" : ".grad_other", output: 0)
         case .channelNorm:
+            // `isDifferentiable(operand:)` is false for every operand: DoRA detaches the norm.
             return .none
         case .batchNorm, .maxPool2d, .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad,
              .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,

@@ -9,10 +9,10 @@
 //   `F.grad…` take the mark of forward node `F`; `P.grad_sum` that of parameter `P`.
 // - Frozen: a forward node that reads learnable parameters, none trainable, and is not an adapter node.
 // - No gradient ("pruned"): a forward node none of whose results needs a gradient, where a value needs
-//   one iff it depends on a trainable parameter and the loss depends on it, along f32 edges that are
-//   differentiated (not `channel_norm`, DoRA's detached norm). The loss is the result of the loss op,
-//   else the graph's forward outputs. This is `Autodiff.needsGradient`'s rule, so the dashed nodes are
-//   exactly those autodiff emits no backward node for.
+//   one iff it depends on a trainable parameter and the loss depends on it, along differentiable edges
+//   (not labels, running statistics, `channel_norm`: DoRA's detached norm). The loss is the result of
+//   the loss op, else the graph's forward outputs. The rule is `Graph.needsGradient(losses:)`, the one
+//   autodiff uses, so the dashed nodes are exactly those autodiff emits no backward node for.
 import GraphIR
 
 /// What a training drawing marks besides roles: an outline, a grey fill, a dashed border, an edge style.
@@ -109,34 +109,18 @@ extension DotExport {
     /// For each node, whether it is a forward node none of whose results needs a gradient.
     public static func noGradientNodes(_ graph: Graph) -> [Bool] {
         let forward = graph.nodes.indices.filter { graph.nodes[$0].phase == .forward }
-        func differentiable(_ node: Node, _ id: ValueID) -> Bool {
-            graph[id].type.dtype == .f32 && node.op != .channelNorm
-        }
-        var depends = Array(repeating: false, count: graph.values.count)
-        for id in graph.parameters where graph[id].isTrainable { depends[id.raw] = true }
-        for i in forward {
-            let node = graph.nodes[i]
-            let d = node.inputs.contains { depends[$0.raw] && differentiable(node, $0) }
-            for id in node.outputs where graph[id].type.dtype == .f32 { depends[id.raw] = d }
-        }
-        var reaches = Array(repeating: false, count: graph.values.count)
-        let losses = forward.filter { graph.nodes[$0].op.category == .loss }.flatMap { graph.nodes[$0].outputs }
+        var losses = forward.filter { graph.nodes[$0].op.category == .loss }.flatMap { graph.nodes[$0].outputs }
         if losses.isEmpty {
-            for id in graph.outputs {
-                if let p = graph.producer(of: id), graph.nodes[p].phase != .forward { continue }
-                reaches[id.raw] = true
+            losses = graph.outputs.filter { id in
+                guard let p = graph.producer(of: id) else { return true }
+                return graph.nodes[p].phase == .forward
             }
-        } else {
-            for id in losses { reaches[id.raw] = true }
         }
-        for i in forward.reversed() {
-            let node = graph.nodes[i]
-            guard node.outputs.contains(where: { reaches[$0.raw] }) else { continue }
-            for id in node.inputs where differentiable(node, id) { reaches[id.raw] = true }
-        }
+        // Autodiff's own rule (GraphIR), so the drawing cannot disagree with the backward graph.
+        let needs = graph.needsGradient(losses: losses)
         var marks = Array(repeating: false, count: graph.nodes.count)
         for i in forward {
-            marks[i] = !graph.nodes[i].outputs.contains { depends[$0.raw] && reaches[$0.raw] }
+            marks[i] = !graph.nodes[i].outputs.contains { needs[$0.raw] }
         }
         return marks
     }

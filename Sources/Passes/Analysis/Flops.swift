@@ -165,9 +165,3 @@ func saturatingSum(_ a: Int, _ b: Int) -> Int {
     let (s, overflow) = a.addingReportingOverflow(b)
     return overflow ? Int.max : s
 }
-
-/// `a · b`, stopping at `Int.max`.
-func saturatingProduct(_ a: Int, _ b: Int) -> Int {
-    let (p, overflow) = a.multipliedReportingOverflow(by: b)
-    return overflow ? Int.max : p
-}

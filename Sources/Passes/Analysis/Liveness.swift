@@ -1,15 +1,15 @@
 // Liveness of every value over one training step, with PyTorch's memory categories.
 //
 // The schedule is the node order: step i executes node i. One forward sweep over the nodes:
-// 1. Aliases: a result that reuses an operand's storage (`Op.aliasedOperand(ofResult:)`: optimizer
-//    updates write their parameter and state in place; `reshape` and `flatten` are views, as in PyTorch)
-//    gets that operand's root value and no storage of its own; reading an alias reads its root. GaLore's
-//    `svd_projector` refreshes the projector state it reads (operand 1) in place.
+// 1. Aliases: a result that reuses an operand's storage (`Op.aliasedOperand(ofResult:)`, GraphIR's
+//    Op+Memory.swift: optimizer updates and GaLore's `svd_projector` write their parameter and state in
+//    place; `reshape` and `flatten` are views, as in PyTorch) gets that operand's root value and no
+//    storage of its own; reading an alias reads its root.
 // 2. Last uses: each operand's root is used at the reading node's step; a graph output lives to the end.
 // 3. Categories: inputs and parameters by their kind and role; a root read as a parameter's gradient
-//    (operand 1 of sgd/momentum/adam updates, or a GaLore gradient's reshape fed to `svd_projector`,
-//    which is a view of the gradient) is a `gradient`; a forward-phase result read by a backward-phase
-//    node is an `activation`; anything else a `temporary`.
+//    (`Op.gradientOperand`: operand 1 of sgd/momentum/adam updates, or a GaLore gradient's reshape fed
+//    to `svd_projector`, which is a view of the gradient) is a `gradient`; a forward-phase result read
+//    by a backward-phase node is an `activation`; anything else a `temporary`.
 // 4. Intervals: persistent categories (parameters, buffers, optimizer state, inputs) span every step;
 //    the others run from their definition to their last use.
 // 5. Timeline: a difference array per category over steps (+bytes at `first`, −bytes after `last`), then
@@ -116,45 +116,6 @@ extension CategoryBytes {
         gradient = max(gradient, other.gradient)
         activation = max(activation, other.activation)
         temporary = max(temporary, other.temporary)
-    }
-}
-
-extension Op {
-    /// The operand whose storage result `k` reuses, or nil if the result is new memory: optimizer updates
-    /// return their parameter and state updated in place; `reshape` and `flatten` are views.
-    public func aliasedOperand(ofResult k: Int) -> Int? {
-        switch self {
-        case .sgdUpdate, .applyUpdate: k == 0 ? 0 : nil
-        case .momentumUpdate: k == 0 ? 0 : k == 1 ? 2 : nil
-        case .adamUpdate: k == 0 ? 0 : k + 1
-        case .adamDirection: k == 0 ? nil : k
-        case .reshape, .flatten: k == 0 ? 0 : nil
-        // GaLore's projector refresh overwrites the stored projector.
-        case .svdProjector: k == 0 ? 1 : nil
-        case .conv2d, .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul,
-             .maxPool2d, .avgPool2d, .adaptiveAvgPool2d, .linear, .dropout, .softmaxCrossEntropy,
-             .nativeBatchNorm, .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .matmul,
-             .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad,
-             .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
-             .softmaxCrossEntropyGrad, .sumTo:
-            nil
-        }
-    }
-
-    /// The operand an optimizer op reads as a parameter's gradient, if any.
-    var gradientOperand: Int? {
-        switch self {
-        case .sgdUpdate, .momentumUpdate, .adamUpdate: 1
-        // GaLore: svd_projector(reshape(grad)); the reshape is a view, so its root is the gradient.
-        case .svdProjector: 0
-        case .conv2d, .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul,
-             .maxPool2d, .avgPool2d, .adaptiveAvgPool2d, .flatten, .linear, .dropout, .softmaxCrossEntropy,
-             .nativeBatchNorm, .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .matmul,
-             .reshape, .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad,
-             .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight,
-             .dropoutGrad, .softmaxCrossEntropyGrad, .sumTo, .adamDirection, .applyUpdate:
-            nil
-        }
     }
 }
 
