@@ -22,35 +22,3 @@ struct PassDebugOptions: ParsableArguments {
         printError("// IR after \(pass)\n" + IRPrinter.print(graph))
     }
 }
-
-/// A compiled training step and what it was compiled from.
-struct TrainingSession {
-    var forward: Graph
-    var training: Graph
-    var config: TrainingConfig
-    /// The adapter plan, for LoRA and DoRA.
-    var adapters: AdapterPlan?
-
-    static func compile(_ forward: Graph, config: TrainingConfig, debug: PassDebugOptions? = nil) throws
-        -> TrainingSession
-    {
-        var adapters: AdapterPlan?
-        switch config.method {
-        case .lora: adapters = try LoRA.plan(forward, config: config)
-        case .dora: adapters = try DoRA.plan(forward, config: config)
-        case .fft, .bnh, .head, .galore: break
-        }
-        let training = try TrainingCompiler.compile(forward, config: config) { pass, graph in
-            debug?.observe(pass, graph)
-        }
-        return TrainingSession(forward: forward, training: training, config: config, adapters: adapters)
-    }
-
-    /// `lora r8`, `fft`, `galore r4`.
-    static func label(_ config: TrainingConfig) -> String {
-        switch config.method {
-        case .lora, .dora, .galore: "\(config.method.rawValue) r\(config.rank)"
-        case .fft, .bnh, .head: config.method.rawValue
-        }
-    }
-}
