@@ -28,37 +28,37 @@ public enum NumberFormat {
         return (thousandths < 0 && whole == 0 ? "-" : "") + "\(whole).\(digits)"
     }
 
-    /// `x` with exactly `decimals` decimals, as `printf("%.*f", decimals, x)` prints it (for finite
-    /// `x` below 2^53 in magnitude; `decimals` from 0 to 6).
+    /// `8` for whole numbers, else the shortest form that reads back as `x`: `0.5`, `1e-05` (alphas, scales).
+    public static func shortest(_ x: Double) -> String {
+        x == x.rounded() && abs(x) < 1e15 ? String(Int(x)) : String(x)
+    }
+
+    /// `x` with exactly `decimals` decimals, as `printf("%.*f", decimals, x)` prints it: the exact binary
+    /// value rounded half to even, a `-` for every negative value (also `-0.00`), `nan` / `inf` / `-inf`.
+    /// For `|x| < 2^64` and `decimals` from 0 to 6.
     public static func fixed(_ x: Double, decimals: Int) -> String {
         precondition((0...6).contains(decimals), "NumberFormat.fixed: 0 to 6 decimals")
-        guard x.isFinite else { return x.isNaN ? "nan" : (x < 0 ? "-inf" : "inf") }
-        var scale: UInt64 = 1
+        guard x.isFinite else { return x.isNaN ? (x.sign == .minus ? "-nan" : "nan") : (x < 0 ? "-inf" : "inf") }
+        precondition(x.magnitude < 0x1p64, "NumberFormat.fixed: |x| below 2^64")
+        var scale: UInt128 = 1
         for _ in 0..<decimals { scale *= 10 }
         // |x| = significand · 2^exponent exactly; scaled = |x| · 10^decimals, rounded half to even.
         let magnitude = x.magnitude
-        let significand = magnitude.significandBitPattern | (magnitude.isNormal ? 1 << 52 : 0)
+        let significand = UInt128(magnitude.significandBitPattern | (magnitude.isNormal ? 1 << 52 : 0))
         let exponent = Int(magnitude.exponentBitPattern) - 1075 + (magnitude.isNormal ? 0 : 1)
-        var scaled: UInt64
+        var scaled: UInt128
         if exponent >= 0 {
-            scaled = (significand << UInt64(exponent)) * scale
+            scaled = (significand << exponent) * scale
+        } else if -exponent >= 128 {
+            scaled = 0  // below 2^-74 even after scaling: far under half a unit
         } else {
-            let (high, low) = significand.multipliedFullWidth(by: scale)
-            let shift = -exponent
-            if shift >= 128 {
-                scaled = 0
-            } else {
-                // value = (high·2^64 + low) / 2^shift
-                let wide = (UInt128(high) << 64) | UInt128(low)
-                let quotient = wide >> shift
-                let remainder = wide - (quotient << shift)
-                let half = UInt128(1) << (shift - 1)
-                scaled = UInt64(quotient)
-                if remainder > half || (remainder == half && scaled & 1 == 1) { scaled += 1 }
-            }
+            let shift = -exponent, wide = significand * scale
+            scaled = wide >> shift
+            let remainder = wide - (scaled << shift), half = UInt128(1) << (shift - 1)
+            if remainder > half || (remainder == half && scaled & 1 == 1) { scaled += 1 }
         }
         let whole = scaled / scale, fraction = scaled % scale
-        var text = (x.sign == .minus && scaled != 0 ? "-" : "") + String(whole)
+        var text = (x.sign == .minus ? "-" : "") + String(whole)
         if decimals > 0 {
             let digits = String(fraction)
             text += "." + String(repeating: "0", count: decimals - digits.count) + digits

@@ -49,7 +49,54 @@ public struct AdapterPlan: Sendable, Hashable, CustomStringConvertible {
     public struct Exclusion: Sendable, Hashable {
         public var name: String
         public var kind: LayerKind
-        public var reason: String
+        public var reason: Reason
+    }
+
+    /// Why a layer with weights is not adapted.
+    public enum Reason: Sendable, Hashable, CustomStringConvertible {
+        case groupedConv(groups: Int)
+        /// A depthwise conv without `adaptDepthwise`: its rank must be a multiple of `channels`, and the
+        /// smallest adapter adds `smallestAdapter` parameters against the layer's `baseParameters`.
+        case depthwiseByDefault(channels: Int, smallestAdapter: Int, baseParameters: Int)
+        case linearNotHead
+        /// The head under `--head train`.
+        case headTrained
+        /// The head under `--head frozen`.
+        case headFrozen
+
+        /// The reason without its particulars, for counting exclusions.
+        public var group: ReasonGroup {
+            switch self {
+            case .groupedConv: .groupedConv
+            case .depthwiseByDefault: .depthwiseByDefault
+            case .linearNotHead: .linearNotHead
+            case .headTrained: .headTrained
+            case .headFrozen: .headFrozen
+            }
+        }
+
+        /// The reason in full, as the plan's report prints it.
+        public var description: String {
+            switch self {
+            case let .groupedConv(groups): "grouped conv (groups \(groups)) is not adapted"
+            case let .depthwiseByDefault(channels, smallest, base):
+                "depthwise conv excluded by default (--adapt-depthwise adapts it with rank a multiple of "
+                    + "\(channels), adding at least \(NumberFormat.grouped(smallest)) parameters against its "
+                    + "\(NumberFormat.grouped(base)))"
+            case .linearNotHead: "linear layer that is not the head (adapters target convs and the head)"
+            case .headTrained: "head, trained fully (--head train)"
+            case .headFrozen: "head, frozen (--head frozen)"
+            }
+        }
+    }
+
+    /// A `Reason` without its particulars; the raw value is its short text (`head, trained fully`).
+    public enum ReasonGroup: String, Sendable, Hashable, CaseIterable {
+        case groupedConv = "grouped conv"
+        case depthwiseByDefault = "depthwise conv excluded by default"
+        case linearNotHead = "linear layer that is not the head"
+        case headTrained = "head, trained fully"
+        case headFrozen = "head, frozen"
     }
 
     /// `lora` or `dora`.
@@ -65,9 +112,18 @@ public struct AdapterPlan: Sendable, Hashable, CustomStringConvertible {
     /// Parameters all adapters add.
     public var adapterParameterCount: Int { adapted.reduce(0) { $0 + $1.adapterParameters } }
 
+    /// The excluded layers counted by reason group, in the order each group first appears.
+    public var exclusionCounts: [(group: ReasonGroup, count: Int)] {
+        var counts: [(group: ReasonGroup, count: Int)] = []
+        for group in excluded.map(\.reason.group) {
+            if let i = counts.firstIndex(where: { $0.group == group }) { counts[i].count += 1 } else { counts.append((group, 1)) }
+        }
+        return counts
+    }
+
     /// The report: one line per adapted and per excluded layer, then the totals.
     public var description: String {
-        var lines = ["\(method.rawValue): rank \(rank), alpha \(Self.number(alpha)) (scale \(Self.number(scale))), "
+        var lines = ["\(method.rawValue): rank \(rank), alpha \(NumberFormat.shortest(alpha)) (scale \(NumberFormat.shortest(scale))), "
             + "\(adapted.count) layers adapted, \(NumberFormat.grouped(adapterParameterCount)) adapter parameters"]
         let width = max(adapted.map(\.name.count).max() ?? 0, excluded.map(\.name.count).max() ?? 0)
         func pad(_ s: String) -> String { s + String(repeating: " ", count: max(0, width - s.count)) }
@@ -82,11 +138,6 @@ public struct AdapterPlan: Sendable, Hashable, CustomStringConvertible {
             lines.append("  excluded  \(pad(layer.name))  \(layer.kind.rawValue): \(layer.reason)")
         }
         return lines.joined(separator: "\n")
-    }
-
-    /// `8` for whole numbers, else the shortest round-trip form.
-    public static func number(_ x: Double) -> String {
-        x == x.rounded() && abs(x) < 1e15 ? String(Int(x)) : String(x)
     }
 
     /// Plans `method` (lora or dora) on `graph` for `config`; throws `bad-rank`, `depthwise-rank`,
@@ -128,17 +179,16 @@ public struct AdapterPlan: Sendable, Hashable, CustomStringConvertible {
             } else {
                 isHead = heads.contains(index)
             }
-            func exclude(_ reason: String) { plan.excluded.append(Exclusion(name: node.name, kind: kind, reason: reason)) }
+            func exclude(_ reason: Reason) { plan.excluded.append(Exclusion(name: node.name, kind: kind, reason: reason)) }
             switch kind {
             case .conv: break
             case .groupedConv:
-                exclude("grouped conv (groups \(groups)) is not adapted")
+                exclude(.groupedConv(groups: groups))
                 continue
             case .depthwiseConv:
                 guard config.adaptDepthwise else {
-                    exclude("depthwise conv excluded by default (--adapt-depthwise adapts it with rank a multiple of "
-                            + "\(m), adding at least \(NumberFormat.grouped(m * (n + 1) + (magnitude ? m : 0))) "
-                            + "parameters against its \(NumberFormat.grouped(base)))")
+                    exclude(.depthwiseByDefault(channels: m, smallestAdapter: m * (n + 1) + (magnitude ? m : 0),
+                                                baseParameters: base))
                     continue
                 }
                 if r % m != 0 {
@@ -156,16 +206,16 @@ public struct AdapterPlan: Sendable, Hashable, CustomStringConvertible {
                 }
             case .linear:
                 guard isHead else {
-                    exclude("linear layer that is not the head (adapters target convs and the head)")
+                    exclude(.linearNotHead)
                     continue
                 }
                 switch config.head {
                 case .lora: break
                 case .train:
-                    exclude("head, trained fully (--head train)")
+                    exclude(.headTrained)
                     continue
                 case .frozen:
-                    exclude("head, frozen (--head frozen)")
+                    exclude(.headFrozen)
                     continue
                 }
             }

@@ -46,3 +46,19 @@ public struct ModelSummary: Sendable, Hashable {
         elementwiseOps = layers.reduce(0) { $0 + $1.elementwiseOps }
     }
 }
+
+/// Batch, per-sample input shape and class count of a model, read off its first input and output.
+public struct ModelSignature: Sendable, Hashable {
+    public var batch: Int
+    /// The input shape without the batch dimension (`[3, 224, 224]`).
+    public var input: [Int]
+    /// The last dimension of the first output, when there is one.
+    public var classes: Int?
+
+    public init(_ graph: Graph) {
+        let input = graph.inputs.first.map { graph[$0].type.shape } ?? []
+        batch = input.first ?? 1
+        self.input = Array(input.dropFirst())
+        classes = graph.outputs.first.flatMap { graph[$0].type.shape.last }
+    }
+}

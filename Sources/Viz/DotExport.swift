@@ -335,7 +335,7 @@ struct Drawing {
         if let marks {
             let state = graph.parameters.filter { graph[$0].role?.isOptimizerState == true }
                 .reduce(0) { $0 + graph[$1].type.elementCount }
-            if state > 0 { parts.append("optimizer state \(DotExport.grouped(state))") }
+            if state > 0 { parts.append("optimizer state \(NumberFormat.grouped(state))") }
             let pruned = marks.noGradient.count { $0 }
             if pruned > 0 {
                 parts.append("\(pruned) forward op\(pruned == 1 ? "" : "s") need\(pruned == 1 ? "s" : "") no gradient (dashed)")

@@ -197,7 +197,7 @@ extension DotExport {
         case .linear:
             return "linear \(shape(1)[1])→\(shape(1)[0])"
         case let .dropout(p):
-            return "dropout \(fixed(p))"
+            return "dropout \(NumberFormat.trimmed(p))"
         case .softmaxCrossEntropy:
             return "softmax cross-entropy"
         case let .nativeBatchNorm(a):
@@ -205,9 +205,9 @@ extension DotExport {
         case let .maxPool2dWithIndices(a):
             return "maxpool \(a.kernel.h)x\(a.kernel.w)" + pair(a.stride, prefix: " /") + " +indices"
         case let .nativeDropout(p):
-            return "dropout \(fixed(p)) +mask"
+            return "dropout \(NumberFormat.trimmed(p)) +mask"
         case let .scale(c):
-            return "× \(fixed(c))"
+            return "× \(NumberFormat.trimmed(c))"
         case let .matmul(ta, tb):
             return "matmul" + (ta ? " Aᵀ" : "") + (tb ? " Bᵀ" : "")
         case .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad,
@@ -257,31 +257,9 @@ extension DotExport {
     /// `params 73,728`, with the trainable part when not all of it is.
     static func paramText(total: Int, trainable: Int) -> String? {
         guard total > 0 else { return nil }
-        if trainable == total { return "params \(grouped(total))" }
-        if trainable == 0 { return "params \(grouped(total)) frozen" }
-        return "params \(grouped(total)) (\(grouped(trainable)) trainable)"
-    }
-
-    /// `1234567` as `1,234,567`.
-    static func grouped(_ n: Int) -> String {
-        let digits = String(n.magnitude)
-        var out = ""
-        for (i, c) in digits.enumerated() {
-            if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
-            out.append(c)
-        }
-        return (n < 0 ? "-" : "") + out
-    }
-
-    /// At most three decimals, trailing zeros dropped: `0.2`, `0.125`, `1`. Locale-independent.
-    static func fixed(_ x: Double) -> String {
-        let thousandths = Int((x * 1000).rounded())
-        let whole = thousandths / 1000, frac = abs(thousandths % 1000)
-        guard frac != 0 else { return "\(whole)" }
-        var digits = String(frac)
-        digits = String(repeating: "0", count: 3 - digits.count) + digits
-        while digits.hasSuffix("0") { digits.removeLast() }
-        return (thousandths < 0 && whole == 0 ? "-" : "") + "\(whole).\(digits)"
+        if trainable == total { return "params \(NumberFormat.grouped(total))" }
+        if trainable == 0 { return "params \(NumberFormat.grouped(total)) frozen" }
+        return "params \(NumberFormat.grouped(total)) (\(NumberFormat.grouped(trainable)) trainable)"
     }
 
     /// Text for inside an HTML-like label.

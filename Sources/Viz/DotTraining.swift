@@ -198,9 +198,9 @@ extension DotExport {
         let sizes = node.inputs.filter { graph[$0].role?.isOptimizerState == true }.map { graph[$0].type.elementCount }
         guard let first = sizes.first else { return nil }
         if sizes.allSatisfy({ $0 == first }) {
-            return "state " + (sizes.count == 1 ? "" : "\(sizes.count) × ") + grouped(first)
+            return "state " + (sizes.count == 1 ? "" : "\(sizes.count) × ") + NumberFormat.grouped(first)
         }
-        return "state " + sizes.map(grouped).joined(separator: " + ")
+        return "state " + sizes.map(NumberFormat.grouped).joined(separator: " + ")
     }
 }
 
@@ -295,8 +295,8 @@ extension Drawing {
                 if role.isLearnable { params += graph[id].type.elementCount }
             }
         }
-        let parts = (params > 0 ? ["params \(DotExport.grouped(params))"] : [])
-            + (state > 0 ? ["state \(DotExport.grouped(state))"] : [])
+        let parts = (params > 0 ? ["params \(NumberFormat.grouped(params))"] : [])
+            + (state > 0 ? ["state \(NumberFormat.grouped(state))"] : [])
         return parts.isEmpty ? nil : parts.joined(separator: " · ")
     }
 

@@ -37,7 +37,7 @@ struct Analyze: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let session = try TrainingSession.compile(try model.load(), config: training.config, debug: debug)
+            let session = try TrainingSession.compile(try model.load(), config: training.config, observe: debug.observe)
             let report = TrainingReport(session.training)
             let compat = FlopReport(session.training, convention: .studyProfiler)
             let text = format == .json
@@ -48,7 +48,7 @@ struct Analyze: ParsableCommand {
     }
 
     static func json(_ s: TrainingSession, _ r: TrainingReport, _ compat: FlopReport) -> JSON {
-        let sig = Inspect.signature(s.forward)
+        let sig = ModelSignature(s.forward)
         func costs(_ key: KeyPath<Cost, Int>, _ c: TrainingReport.Costs) -> JSON {
             .object([("forward", .int(c.forward[keyPath: key])), ("backward", .int(c.backward[keyPath: key])),
                      ("optimizer", .int(c.optimizer[keyPath: key])), ("svd", .int(c.svd[keyPath: key])),
@@ -58,7 +58,7 @@ struct Analyze: ParsableCommand {
         var fields: [(String, JSON)] = [
             ("model", .string(r.model)),
             ("method", .string(s.config.method.rawValue)),
-            ("rank", [.lora, .dora, .galore].contains(s.config.method) ? .int(s.config.rank) : .null),
+            ("rank", s.config.method.takesRank ? .int(s.config.rank) : .null),
             ("batch", .int(sig.batch)),
             ("input", .array(sig.input.map(JSON.int))),
             ("classes", sig.classes.map(JSON.int) ?? .null),
@@ -96,7 +96,7 @@ struct Analyze: ParsableCommand {
             fields.append(("adapters", .object([
                 ("adapted", .array(plan.adapted.map { .string($0.name) })),
                 ("excluded", .array(plan.excluded.map { .object([("name", .string($0.name)),
-                                                                 ("reason", .string($0.reason))]) })),
+                                                                 ("reason", .string($0.reason.description))]) })),
                 ("adapter_params", .int(plan.adapterParameterCount)),
             ])))
         }
@@ -104,26 +104,21 @@ struct Analyze: ParsableCommand {
     }
 
     static func table(_ s: TrainingSession, _ r: TrainingReport, _ compat: FlopReport) -> String {
-        let sig = Inspect.signature(s.forward)
+        let sig = ModelSignature(s.forward)
         let c = s.config
-        var out = "\(r.model) · \(TrainingSession.label(c))"
-        if [.lora, .dora].contains(c.method) { out += " (alpha \(AdapterPlan.number(c.alpha ?? Double(c.rank))))" }
+        var out = "\(r.model) · \(c.label)"
+        if [.lora, .dora].contains(c.method) { out += " (alpha \(NumberFormat.shortest(c.effectiveAlpha)))" }
         out += " · \(c.optimizer.rawValue)" + (c.releaseGrads ? " · release-grads" : "")
         out += " · batch \(sig.batch) · input \(Shape.compact(sig.input))"
         if let classes = sig.classes { out += " · \(classes) classes" }
         out += "\n\n"
-        let share = r.params > 0 ? Double(r.trainableParams) / Double(r.params) * 100 : 0
-        out += "Parameters  \(grouped(r.params)), trainable \(grouped(r.trainableParams)) ("
-            + String(format: "%.2f%%", share) + ")\n"
+        out += "Parameters  \(NumberFormat.grouped(r.params)), trainable \(NumberFormat.grouped(r.trainableParams)) "
+            + "(\(NumberFormat.fixed(r.trainablePercent, decimals: 2))%)\n"
         if let plan = s.adapters {
-            out += "Adapters    \(plan.adapted.count) layers adapted, \(grouped(plan.adapterParameterCount)) adapter parameters"
+            out += "Adapters    \(plan.adapted.count) layers adapted, "
+                + "\(NumberFormat.grouped(plan.adapterParameterCount)) adapter parameters"
             if !plan.excluded.isEmpty {
-                // Group the reasons by their gist ("depthwise conv excluded by default (...)" x 17).
-                var counts: [(String, Int)] = []
-                for reason in plan.excluded.map({ String($0.reason.split(separator: "(")[0]).trimmingCharacters(in: .whitespaces) }) {
-                    if let i = counts.firstIndex(where: { $0.0 == reason }) { counts[i].1 += 1 } else { counts.append((reason, 1)) }
-                }
-                out += "; excluded: " + counts.map { "\($0.1) \($0.0.hasSuffix(",") ? String($0.0.dropLast()) : $0.0)" }
+                out += "; excluded: " + plan.exclusionCounts.map { "\($0.count) \($0.group.rawValue)" }
                     .joined(separator: ", ")
             }
             out += "\n"
@@ -135,7 +130,8 @@ struct Analyze: ParsableCommand {
                              ("backward", r.flops.backward, compat.backward),
                              ("optimizer", r.flops.optimizer, compat.optimizer),
                              ("svd", r.flops.svd, compat.svd), ("total", r.flops.total, compat.total)] {
-            cost.rows.append([name, grouped(x.macs), grouped(x.flops), grouped(y.flops), grouped(x.elementwise)])
+            cost.rows.append([name, NumberFormat.grouped(x.macs), NumberFormat.grouped(x.flops),
+                              NumberFormat.grouped(y.flops), NumberFormat.grouped(x.elementwise)])
         }
         out += cost.render()
         out += "FLOPs = 2 x MACs, plus the optimizer's and SVD's arithmetic; elementwise work is apart.\n\n"
@@ -144,17 +140,18 @@ struct Analyze: ParsableCommand {
         for (name, v) in [("parameters", p.parameters), ("buffers", p.buffers), ("gradients", p.gradients),
                           ("optimizer state", p.optimizerState), ("activations", p.activations),
                           ("temporaries", p.temporaries), ("input", p.input), ("total (peak)", m.peakBytes)] {
-            mem.rows.append([name, grouped(v), bytes(v)])
+            mem.rows.append([name, NumberFormat.grouped(v), NumberFormat.bytes(v)])
         }
         out += mem.render()
         out += "Peak at step \(r.peakStep) of \(r.timeline.count): "
-            + r.peakOps.filter { $0.step == r.peakStep }.map { "\($0.name) (\($0.op))" }.joined(separator: ", ") + "\n"
-        out += "Saved activations: \(grouped(r.savedActivationBytes)) bytes (\(bytes(r.savedActivationBytes)))\n"
-        let gap = m.lowerBoundBytes > 0 ? Double(m.gapBytes) / Double(m.lowerBoundBytes) * 100 : 0
-        out += "Static plan: arena \(bytes(m.arenaBytes)) for transient tensors, lower bound \(bytes(m.lowerBoundBytes)) "
-            + "(gap " + String(format: "%.2f%%", gap) + "), persistent \(bytes(m.persistentBytes))\n"
-        out += "Study profiler view (compatibility): sum of per-category maxima \(bytes(m.categoryMaxTotalBytes)) "
-            + "vs true peak \(bytes(m.peakBytes)); step FLOPs \(short(compat.total.flops)) vs \(short(r.flops.total.flops))\n"
+            + r.opsAtPeak.map { "\($0.name) (\($0.op))" }.joined(separator: ", ") + "\n"
+        out += "Saved activations: \(NumberFormat.grouped(r.savedActivationBytes)) bytes (\(NumberFormat.bytes(r.savedActivationBytes)))\n"
+        out += "Static plan: arena \(NumberFormat.bytes(m.arenaBytes)) for transient tensors, "
+            + "lower bound \(NumberFormat.bytes(m.lowerBoundBytes)) (gap \(NumberFormat.fixed(m.gapPercent, decimals: 2))%), "
+            + "persistent \(NumberFormat.bytes(m.persistentBytes))\n"
+        out += "Study profiler view (compatibility): sum of per-category maxima \(NumberFormat.bytes(m.categoryMaxTotalBytes)) "
+            + "vs true peak \(NumberFormat.bytes(m.peakBytes)); "
+            + "step FLOPs \(NumberFormat.short(compat.total.flops)) vs \(NumberFormat.short(r.flops.total.flops))\n"
         return out
     }
 }

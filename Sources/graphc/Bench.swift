@@ -43,7 +43,7 @@ struct Bench: ParsableCommand {
             func add(_ task: String, nodes: Int, _ body: () throws -> Void) rethrows {
                 if let filter, !task.contains(filter) { return }
                 let t = try median(repeats, body)
-                table.rows.append([task, grouped(nodes), format(t), format(t / Double(max(nodes, 1)))])
+                table.rows.append([task, NumberFormat.grouped(nodes), format(t), format(t / Double(max(nodes, 1)))])
             }
             for name in ["resnet18", "resnet50", "mobilenet_v2", "efficientnet_b0"] where Zoo.source(named: name) != nil {
                 let graph = try Zoo.compile(name).graph
@@ -83,7 +83,7 @@ struct Bench: ParsableCommand {
                 try add("train chain (compile+analyse)", nodes: n) {
                     _ = TrainingReport(try TrainingCompiler.compile(graph, config: adam))
                 }
-                add("train chain (analyse \(grouped(step.nodes.count)) nodes)", nodes: n) { _ = TrainingReport(step) }
+                add("train chain (analyse \(NumberFormat.grouped(step.nodes.count)) nodes)", nodes: n) { _ = TrainingReport(step) }
                 var g = graph
                 for pass in TrainingCompiler.passes(for: adam) {
                     let input = g
@@ -129,9 +129,9 @@ struct Bench: ParsableCommand {
     }
 
     private func format(_ seconds: Double) -> String {
-        if seconds >= 1 { return String(format: "%.2f s", seconds) }
-        if seconds >= 1e-3 { return String(format: "%.2f ms", seconds * 1e3) }
-        if seconds >= 1e-6 { return String(format: "%.2f µs", seconds * 1e6) }
-        return String(format: "%.0f ns", seconds * 1e9)
+        if seconds >= 1 { return NumberFormat.fixed(seconds, decimals: 2) + " s" }
+        if seconds >= 1e-3 { return NumberFormat.fixed(seconds * 1e3, decimals: 2) + " ms" }
+        if seconds >= 1e-6 { return NumberFormat.fixed(seconds * 1e6, decimals: 2) + " µs" }
+        return NumberFormat.fixed(seconds * 1e9, decimals: 0) + " ns"
     }
 }

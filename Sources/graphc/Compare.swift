@@ -48,14 +48,6 @@ struct Compare: ParsableCommand {
     @Option(help: "Also draw the comparison (PNG, SVG or DOT, by extension).")
     var plot: String?
 
-    struct Row {
-        var model: String
-        var batch: Int
-        var config: TrainingConfig
-        var report: TrainingReport
-        var baseline: TrainingReport
-    }
-
     func validate() throws {
         _ = try parsedMethods()
         _ = try Self.integers(ranks, "--ranks")
@@ -88,111 +80,80 @@ struct Compare: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let methods = try parsedMethods()
-            let ranks = try Self.integers(ranks, "--ranks"), batches = try Self.integers(batch, "--batch")
-            var rows: [Row] = []
-            let total = models.count * batches.count
-            var done = 0
-            for model in models {
-                for b in batches {
-                    var options = try ModelOptions.parse([model] + (input.map { ["--input", $0] } ?? [])
-                                                         + (classes.map { ["--classes", String($0)] } ?? [])
-                                                         + ["--batch", String(b)])
-                    options.batch = b
-                    let forward = try options.load()
-                    func analyse(_ method: FineTuningMethod, rank: Int) throws -> (TrainingConfig, TrainingReport) {
-                        var c = step.config(method, rank: rank)
-                        // GaLore projects Adam's state: with SGD or momentum its rows use Adam.
-                        if method == .galore && c.optimizer != .adamw { c.optimizer = .adam }
-                        return (c, TrainingReport(try TrainingSession.compile(forward, config: c).training))
-                    }
-                    let (baselineConfig, baseline) = try analyse(.fft, rank: 1)
-                    for method in methods {
-                        for rank in [.lora, .dora, .galore].contains(method) ? ranks : [0] {
-                            let (config, report) = method == .fft ? (baselineConfig, baseline)
-                                : try analyse(method, rank: rank)
-                            rows.append(Row(model: forward.name, batch: b, config: config, report: report,
-                                            baseline: baseline))
-                        }
-                    }
-                    done += 1
-                    if total > 1 { printError("compare: \(done)/\(total) \(forward.name) batch \(b) done") }
-                }
-            }
+            let rows = try MethodComparison.run(
+                models: models, methods: try parsedMethods(), ranks: try Self.integers(ranks, "--ranks"),
+                batches: try Self.integers(batch, "--batch"), base: step.config(.fft, rank: 1),
+                load: { model, batch in
+                    try ModelOptions.parse([model] + (input.map { ["--input", $0] } ?? [])
+                                           + (classes.map { ["--classes", String($0)] } ?? [])
+                                           + ["--batch", String(batch)]).load()
+                },
+                progress: { p in
+                    if p.total > 1 { printError("compare: \(p.done)/\(p.total) \(p.model) batch \(p.batch) done") }
+                })
             try writeOutput(render(rows), to: output)
             if let plot { try drawPlot(rows, to: plot) }
         }
     }
 
-    static func percent(_ x: Int, _ base: Int) -> Double { base == 0 ? 0 : (Double(x) - Double(base)) / Double(base) * 100 }
-
-    static func signed(_ p: Double) -> String { (p > 0 ? "+" : p < 0 ? "−" : "±") + String(format: "%.1f%%", abs(p)) }
-
-    func render(_ rows: [Row]) -> String {
-        func values(_ r: Row) -> (params: Int, flops: Int, peak: Int, bp: Int, bf: Int, bm: Int) {
-            (r.report.trainableParams, r.report.flops.total.flops, r.report.memory.peakBytes,
-             r.baseline.trainableParams, r.baseline.flops.total.flops, r.baseline.memory.peakBytes)
-        }
+    func render(_ rows: [ComparisonRow]) -> String {
         switch format {
         case .table:
             var t = TextTable(headers: ["Model", "Batch", "Method", "Trainable", "vs FFT", "Step FLOPs", "vs FFT",
                                         "Peak memory", "vs FFT"], rightAligned: [1, 3, 4, 5, 6, 7, 8])
             for r in rows {
-                let v = values(r)
-                t.rows.append([r.model, String(r.batch), TrainingSession.label(r.config), grouped(v.params),
-                               Self.signed(Self.percent(v.params, v.bp)), short(v.flops),
-                               Self.signed(Self.percent(v.flops, v.bf)), bytes(v.peak),
-                               Self.signed(Self.percent(v.peak, v.bm))])
+                t.rows.append([r.model, String(r.batch), r.config.label, NumberFormat.grouped(r.report.trainableParams),
+                               NumberFormat.signedPercent(r.trainableChange), NumberFormat.short(r.report.flops.total.flops),
+                               NumberFormat.signedPercent(r.flopsChange), NumberFormat.bytes(r.report.memory.peakBytes),
+                               NumberFormat.signedPercent(r.peakChange)])
             }
             return t.render() + "Step = forward + backward + optimizer (+ amortised SVD); peak = largest simultaneous total.\n"
         case .csv:
             return csv([["model", "batch", "method", "rank", "optimizer", "trainable_params", "trainable_vs_fft_pct",
                          "step_flops", "flops_vs_fft_pct", "peak_bytes", "peak_vs_fft_pct", "saved_activation_bytes"]]
                        + rows.map { r in
-                           let v = values(r)
-                           return [r.model, String(r.batch), r.config.method.rawValue,
-                                   [.lora, .dora, .galore].contains(r.config.method) ? String(r.config.rank) : "",
-                                   r.config.optimizer.rawValue, String(v.params),
-                                   String(format: "%.2f", Self.percent(v.params, v.bp)), String(v.flops),
-                                   String(format: "%.2f", Self.percent(v.flops, v.bf)), String(v.peak),
-                                   String(format: "%.2f", Self.percent(v.peak, v.bm)),
-                                   String(r.report.savedActivationBytes)]
+                           [r.model, String(r.batch), r.config.method.rawValue,
+                            r.config.method.takesRank ? String(r.config.rank) : "", r.config.optimizer.rawValue,
+                            String(r.report.trainableParams), NumberFormat.fixed(r.trainableChange, decimals: 2),
+                            String(r.report.flops.total.flops), NumberFormat.fixed(r.flopsChange, decimals: 2),
+                            String(r.report.memory.peakBytes), NumberFormat.fixed(r.peakChange, decimals: 2),
+                            String(r.report.savedActivationBytes)]
                        })
         case .json:
             return JSON.array(rows.map { r in
-                let v = values(r)
-                return .object([
+                .object([
                     ("model", .string(r.model)), ("batch", .int(r.batch)), ("method", .string(r.config.method.rawValue)),
-                    ("rank", [.lora, .dora, .galore].contains(r.config.method) ? .int(r.config.rank) : .null),
+                    ("rank", r.config.method.takesRank ? .int(r.config.rank) : .null),
                     ("optimizer", .string(r.config.optimizer.rawValue)),
-                    ("trainable_params", .int(v.params)), ("trainable_vs_fft_pct", .double(Self.percent(v.params, v.bp))),
-                    ("step_flops", .int(v.flops)), ("flops_vs_fft_pct", .double(Self.percent(v.flops, v.bf))),
-                    ("peak_bytes", .int(v.peak)), ("peak_vs_fft_pct", .double(Self.percent(v.peak, v.bm))),
+                    ("trainable_params", .int(r.report.trainableParams)), ("trainable_vs_fft_pct", .double(r.trainableChange)),
+                    ("step_flops", .int(r.report.flops.total.flops)), ("flops_vs_fft_pct", .double(r.flopsChange)),
+                    ("peak_bytes", .int(r.report.memory.peakBytes)), ("peak_vs_fft_pct", .double(r.peakChange)),
                     ("saved_activation_bytes", .int(r.report.savedActivationBytes)),
                 ])
             }).rendered() + "\n"
         }
     }
 
-    func drawPlot(_ rows: [Row], to path: String) throws {
+    func drawPlot(_ rows: [ComparisonRow], to path: String) throws {
         let colors: [FineTuningMethod: String] = [.fft: "#77AADD", .bnh: "#BBCC33", .head: "#44BB99",
                                                   .lora: "#EE8866", .dora: "#EEDD88", .galore: "#AA4499"]
         let multi = Set(rows.map(\.model)).count > 1 || Set(rows.map(\.batch)).count > 1
         let labels = rows.map { r in
-            (multi ? "\(r.model)\(r.batch > 1 ? " b\(r.batch)" : "") " : "") + TrainingSession.label(r.config)
+            (multi ? "\(r.model)\(r.batch > 1 ? " b\(r.batch)" : "") " : "") + r.config.label
         }
-        func panel(_ title: String, _ value: (TrainingReport) -> Int, _ text: (Int) -> String) -> BarChart.Panel {
+        func panel(_ title: String, _ value: (TrainingReport) -> Int, _ change: (ComparisonRow) -> Double,
+                   _ text: (Int) -> String) -> BarChart.Panel {
             BarChart.Panel(title: title, bars: rows.map { r in
-                let v = value(r.report), base = value(r.baseline)
-                let suffix = r.config.method == .fft ? "" : " (\(Self.signed(Self.percent(v, base))))"
+                let v = value(r.report)
+                let suffix = r.config.method == .fft ? "" : " (\(NumberFormat.signedPercent(change(r))))"
                 return BarChart.Bar(value: Double(v), text: text(v) + suffix, color: colors[r.config.method] ?? "#BBBBBB")
             })
         }
         var chart = BarChart(title: "Fine-tuning cost per step" + (multi ? "" : " · \(rows.first?.model ?? "")"),
                              rows: labels, panels: [
-                                 panel("trainable parameters", { $0.trainableParams }, { formatCount(Double($0)) }),
-                                 panel("step FLOPs", { $0.flops.total.flops }, { formatCount(Double($0)) }),
-                                 panel("peak memory", { $0.memory.peakBytes }, formatBytes),
+                                 panel("trainable parameters", { $0.trainableParams }, \.trainableChange, { NumberFormat.compactCount(Double($0)) }),
+                                 panel("step FLOPs", { $0.flops.total.flops }, \.flopsChange, { NumberFormat.compactCount(Double($0)) }),
+                                 panel("peak memory", { $0.memory.peakBytes }, \.peakChange, NumberFormat.compactBytes),
                              ])
         chart.notes = ["% against full fine-tuning (fft) of the same model and batch; optimizer \(step.optimizer.rawValue)",
                        "peak = largest simultaneous total of parameters, buffers, gradients, optimizer state, "

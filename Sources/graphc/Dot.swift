@@ -56,7 +56,7 @@ struct Dot: ParsableCommand {
         try reportingErrors {
             var graph = try model.load()
             if trainingStep || training.method != nil {
-                graph = try TrainingSession.compile(graph, config: training.config, debug: debug).training
+                graph = try TrainingSession.compile(graph, config: training.config, observe: debug.observe).training
             }
             var options = DotOptions()
             options.foldParameters = !unfoldParams

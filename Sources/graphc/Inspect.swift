@@ -40,15 +40,8 @@ struct Inspect: ParsableCommand {
         }
     }
 
-    /// Batch, per-sample input shape and class count, read off the graph's first input and output.
-    static func signature(_ graph: Graph) -> (batch: Int, input: [Int], classes: Int?) {
-        let input = graph.inputs.first.map { graph[$0].type.shape } ?? []
-        let classes = graph.outputs.first.flatMap { graph[$0].type.shape.last }
-        return (input.first ?? 1, Array(input.dropFirst()), classes)
-    }
-
     static func json(_ s: ModelSummary, graph: Graph) -> JSON {
-        let sig = signature(graph)
+        let sig = ModelSignature(graph)
         return .object([
             ("model", .string(s.model)),
             ("input", .array(sig.input.map(JSON.int))),
@@ -80,23 +73,23 @@ struct Inspect: ParsableCommand {
     }
 
     static func table(_ s: ModelSummary, graph: Graph) -> String {
-        let sig = signature(graph)
+        let sig = ModelSignature(graph)
         var table = TextTable(headers: ["Layer", "Op", "Output shape", "Params", "MACs"], rightAligned: [3, 4])
         for layer in s.layers {
             table.rows.append([layer.name, layer.kind == "depthwise" ? "conv2d (dw)" : layer.op,
                                Shape.compact(layer.outputShape),
-                               layer.params == 0 ? "-" : grouped(layer.params),
-                               layer.macs == 0 ? "-" : grouped(layer.macs)])
+                               layer.params == 0 ? "-" : NumberFormat.grouped(layer.params),
+                               layer.macs == 0 ? "-" : NumberFormat.grouped(layer.macs)])
         }
         var text = "\(s.model): input \(Shape.compact([sig.batch] + sig.input))"
         if let classes = sig.classes { text += ", \(classes) classes" }
         text += "\n\n" + table.render() + "\n"
-        text += "Parameters:  \(grouped(s.params)) (\(short(s.params)), \(bytes(4 * s.params)) as f32)"
-        text += s.trainableParams == s.params ? "\n" : "; trainable \(grouped(s.trainableParams))\n"
-        if s.bufferElements > 0 { text += "Buffers:     \(grouped(s.bufferElements)) elements (BatchNorm running statistics)\n" }
-        text += "MACs:        \(grouped(s.macs)) (\(short(s.macs))), conv + linear\n"
-        text += "FLOPs:       \(grouped(s.flops)) (2 x MACs)\n"
-        text += "Elementwise: \(grouped(s.elementwiseOps)) ops (norm, activations, pooling, adds; not in FLOPs)\n"
+        text += "Parameters:  \(NumberFormat.grouped(s.params)) (\(NumberFormat.short(s.params)), \(NumberFormat.bytes(4 * s.params)) as f32)"
+        text += s.trainableParams == s.params ? "\n" : "; trainable \(NumberFormat.grouped(s.trainableParams))\n"
+        if s.bufferElements > 0 { text += "Buffers:     \(NumberFormat.grouped(s.bufferElements)) elements (BatchNorm running statistics)\n" }
+        text += "MACs:        \(NumberFormat.grouped(s.macs)) (\(NumberFormat.short(s.macs))), conv + linear\n"
+        text += "FLOPs:       \(NumberFormat.grouped(s.flops)) (2 x MACs)\n"
+        text += "Elementwise: \(NumberFormat.grouped(s.elementwiseOps)) ops (norm, activations, pooling, adds; not in FLOPs)\n"
         return text
     }
 }

@@ -58,35 +58,6 @@ func writeOutput(_ bytes: [UInt8], to path: String?) throws {
 
 func writeOutput(_ text: String, to path: String?) throws { try writeOutput(Array(text.utf8), to: path) }
 
-/// `1,814,073,344`.
-func grouped(_ n: Int) -> String {
-    let digits = String(n.magnitude)
-    var out = ""
-    for (i, c) in digits.enumerated() {
-        if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
-        out.append(c)
-    }
-    return n < 0 ? "-" + out : out
-}
-
-/// `11.18 M`, `1.81 G`: a short human form next to exact counts.
-func short(_ n: Int) -> String {
-    let x = Double(n)
-    for (limit, suffix) in [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")] where x.magnitude >= limit {
-        return String(format: "%.2f %@", x / limit, suffix)
-    }
-    return String(n)
-}
-
-/// `44.6 MiB`.
-func bytes(_ n: Int) -> String {
-    let x = Double(n)
-    for (limit, suffix) in [(1024.0 * 1024 * 1024, "GiB"), (1024.0 * 1024, "MiB"), (1024.0, "KiB")] where x >= limit {
-        return String(format: "%.1f %@", x / limit, suffix)
-    }
-    return "\(n) B"
-}
-
 /// A plain-text table with right-aligned numeric columns.
 struct TextTable {
     var headers: [String]

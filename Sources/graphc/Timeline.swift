@@ -51,18 +51,18 @@ struct Timeline: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let session = try TrainingSession.compile(try model.load(), config: training.config, debug: debug)
+            let session = try TrainingSession.compile(try model.load(), config: training.config, observe: debug.observe)
             let report = TrainingReport(session.training)
-            let sig = Inspect.signature(session.forward)
+            let sig = ModelSignature(session.forward)
             var chart = TimelineChart(
-                title: "\(report.model) · \(TrainingSession.label(session.config)) · \(session.config.optimizer.rawValue)"
+                title: "\(report.model) · \(session.config.label) · \(session.config.optimizer.rawValue)"
                     + (session.config.releaseGrads ? " · release-grads" : "") + " · batch \(sig.batch)",
                 series: Self.categories.map { .init(name: $0.1, color: $0.2, values: report.series($0.0)) })
             chart.phases = report.phaseStarts.map { ($0.phase.rawValue, $0.step) }
-            let running = report.peakOps.filter { $0.step == report.peakStep }.map { "\($0.name) (\($0.op))" }
+            let running = report.opsAtPeak.map { "\($0.name) (\($0.op))" }
             chart.peakNotes = ["running: " + running.joined(separator: ", ")]
                 + report.largestAtPeak.prefix(3)
-                .map { "live: \($0.name) \(formatBytes($0.bytes)) (\($0.category.rawValue))" }
+                .map { "live: \($0.name) \(NumberFormat.compactBytes($0.bytes)) (\($0.category.rawValue))" }
             let format = Graphviz.Format(pathExtension: URL(fileURLWithPath: output).pathExtension) ?? .png
             let dot = chart.dot()
             try writeOutput(format == .dot ? Array(dot.utf8) : try Graphviz.render(dot: dot, format: format, layout: "nop"),
@@ -76,7 +76,7 @@ struct Timeline: ParsableCommand {
                 }
                 try writeOutput(graphc.csv([header] + rows), to: csv)
             }
-            print("\(output): peak \(bytes(report.memory.peakBytes)) at step \(report.peakStep) of \(report.timeline.count)")
+            print("\(output): peak \(NumberFormat.bytes(report.memory.peakBytes)) at step \(report.peakStep) of \(report.timeline.count)")
         }
     }
 }

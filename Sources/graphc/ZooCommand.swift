@@ -34,14 +34,14 @@ struct ZooCommand: ParsableCommand {
             var rows: [(name: String, input: [Int], classes: Int?, params: Int, macs: Int)] = []
             for name in Zoo.names {
                 let graph = try Zoo.compile(name).graph
-                let sig = Inspect.signature(graph)
+                let sig = ModelSignature(graph)
                 rows.append((name, sig.input, sig.classes, graph.parameterCount, graph.macs))
             }
             switch format {
             case .table:
                 var table = TextTable(headers: ["Model", "Input", "Classes", "Params", "MACs"], rightAligned: [2, 3, 4])
                 table.rows = rows.map {
-                    [$0.name, Shape.compact($0.input), $0.classes.map(String.init) ?? "-", grouped($0.params), grouped($0.macs)]
+                    [$0.name, Shape.compact($0.input), $0.classes.map(String.init) ?? "-", NumberFormat.grouped($0.params), NumberFormat.grouped($0.macs)]
                 }
                 print(table.render(), terminator: "")
             case .json:

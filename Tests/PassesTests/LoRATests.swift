@@ -83,8 +83,8 @@ import Testing
         #expect(plan.adapted.count == 35)
         let depthwise = plan.excluded.filter { $0.kind == .depthwiseConv }
         #expect(depthwise.count == 17)
-        #expect(depthwise.allSatisfy { $0.reason.contains("depthwise conv excluded by default") })
-        #expect(plan.excluded.contains { $0.name == "classifier.1" && $0.reason.contains("--head train") })
+        #expect(depthwise.allSatisfy { $0.reason.group == .depthwiseByDefault })
+        #expect(plan.excluded.contains { $0.name == "classifier.1" && $0.reason == .headTrained })
         let report = plan.description
         #expect(report.contains("excluded  features.1.conv.0.0"))
         #expect(report.contains("35 layers adapted, 148,696 adapter parameters"))

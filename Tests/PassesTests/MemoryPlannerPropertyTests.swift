@@ -1,6 +1,6 @@
 // Seeded property tests of the memory planner over thousands of interval sets of every family: plans
 // never overlap co-live tensors (checked pairwise, independently of the planner and of firstConflict),
-// never beat the lower bound, are aligned and deterministic; Naive is the sum of sizes; the fast path
+// never beat the lower bound, are aligned and independent of input order; Naive is the sum of sizes; the fast path
 // (bestFitLimit) changes nothing while conflicts are few; chain training graphs stay within 2%.
 import GraphIR
 import GraphTestSupport
@@ -68,12 +68,11 @@ func expectValid(_ plan: MemoryPlan, of intervals: [LiveInterval], alignment: In
     }
 
     @Test(arguments: IntervalFamily.allCases)
-    func deterministicAndOrderIndependent(_ family: IntervalFamily) {
+    func orderIndependent(_ family: IntervalFamily) {
         for seed in 0..<200 {
             var rng = SplitMix64(seed: UInt64(seed) << 8 | 0x80 | UInt64(IntervalFamily.allCases.firstIndex(of: family)!))
             let intervals = family.make(Self.size(seed, &rng), &rng)
             let plan = MemoryPlanner.plan(intervals)
-            #expect(MemoryPlanner.plan(intervals) == plan)
             // The visiting order depends only on (size, first step, value id), not on input order.
             #expect(MemoryPlanner.plan(intervals.shuffled(using: &rng)) == plan)
         }

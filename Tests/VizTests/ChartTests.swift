@@ -1,4 +1,5 @@
 import Foundation
+import GraphIR
 import Passes
 import Viz
 import Testing
@@ -28,12 +29,30 @@ import Testing
         // At most maxColumns columns, two series each, plus grid, labels and legend.
         let rects = dot.split(separator: "\n").filter { $0.contains("shape=box") }.count
         #expect(rects < 2 * chart.maxColumns + 40)
-        #expect(dot.contains("peak \(formatBytes(chart.peak.bytes)) at step \(chart.peak.step)"))
+        #expect(dot.contains("peak \(NumberFormat.compactBytes(chart.peak.bytes)) at step \(chart.peak.step)"))
     }
 
-    @Test func deterministic() {
-        #expect(Self.timeline(steps: 500).dot() == Self.timeline(steps: 500).dot())
+    /// The DOT text byte for byte (positions, number formats, escaping), against golden files.
+    @Test func timelineGolden() throws {
+        try expectGolden(Self.timeline(steps: 500).dot(), "chart_timeline")
     }
+
+    @Test func barChartGolden() throws {
+        try expectGolden(Self.bars.dot(), "chart_bars")
+    }
+
+    static let bars = BarChart(title: "compare \"quoted\" & <b>", rows: ["fft", "lora r8", "dora r8"], panels: [
+        .init(title: "trainable params", bars: [
+            .init(value: 11_689_512, text: NumberFormat.compactCount(11_689_512), color: "#77AADD"),
+            .init(value: 800_384, text: "800.38 k (−93.2%)", color: "#EE8866"),
+            .init(value: 805_184, text: "805.18 k (−93.1%)", color: "#EEDD88"),
+        ]),
+        .init(title: "peak memory", bars: [
+            .init(value: 205_000_000, text: NumberFormat.compactBytes(205_000_000), color: "#77AADD"),
+            .init(value: 80_020_332, text: "76.3 MiB (−61.0%)", color: "#EE8866"),
+            .init(value: 186_900_000, text: "178.2 MiB (−8.9%)", color: "#EEDD88"),
+        ]),
+    ])
 
     @Test func barChartHasOneBarPerRowAndPanel() {
         let chart = BarChart(title: "compare", rows: ["fft", "lora r8", "dora r8"], panels: [

@@ -263,20 +263,4 @@ let dotGraphs: [(String, @Sendable () throws -> Graph)] = [
         #expect(text.contains("label=\"s\\\"1\""))
         #expect(ParsedDot(text).nodeOrder == ["i0", "n0", "o0"])
     }
-
-    @Test func outputIsDeterministic() throws {
-        let graph = try DotBuilders.separableNet()
-        let options = DotOptions(foldParameters: false, collapseDepth: 1)
-        #expect(DotExport.dot(graph, options: options) == DotExport.dot(try DotBuilders.separableNet(), options: options))
-    }
-
-    @Test(arguments: [(0, "0"), (1234567, "1,234,567"), (999, "999"), (1000, "1,000"), (-12345, "-12,345")])
-    func thousandsSeparators(n: Int, text: String) {
-        #expect(DotExport.grouped(n) == text)
-    }
-
-    @Test(arguments: [(0.2, "0.2"), (0.125, "0.125"), (1.0, "1"), (0.5004, "0.5"), (0.05, "0.05"), (2.25, "2.25")])
-    func fixedDecimals(x: Double, text: String) {
-        #expect(DotExport.fixed(x) == text)
-    }
 }

@@ -90,12 +90,4 @@ import Testing
             #expect(r.stdout.contains("\n\(name),"), "\(name)")
         }
     }
-
-    @Test func everySubcommandHasHelpWithExamples() throws {
-        for sub in ["inspect", "dot", "verify", "ir", "zoo"] {
-            let r = try CLI.run([sub, "--help"])
-            #expect(r.status == 0)
-            #expect(r.stdout.contains("Examples:"), "\(sub)")
-        }
-    }
 }

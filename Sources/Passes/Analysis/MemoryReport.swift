@@ -72,6 +72,8 @@ public struct TrainingReport: Sendable, Hashable {
 
         /// Arena − lower bound: bytes lost to fragmentation.
         public var gapBytes: Int { arenaBytes - lowerBoundBytes }
+        /// `gapBytes` against the lower bound, in percent (0 without transient storage).
+        public var gapPercent: Double { lowerBoundBytes > 0 ? Double(gapBytes) / Double(lowerBoundBytes) * 100 : 0 }
         /// What the step needs when planned: persistent state + arena.
         public var plannedTotalBytes: Int { persistentBytes + arenaBytes }
     }
@@ -118,6 +120,12 @@ public struct TrainingReport: Sendable, Hashable {
     public var timeline: [CategoryBytes]
     /// Where each phase first appears in the schedule, in step order (a chart's phase labels).
     public var phaseStarts: [PhaseStart]
+
+    /// The trainable share of the learnable parameters, in percent (0 without parameters).
+    public var trainablePercent: Double { params > 0 ? Double(trainableParams) / Double(params) * 100 : 0 }
+
+    /// The nodes running at the peak step itself (of `peakOps`, which also lists its neighbours).
+    public var opsAtPeak: [PeakOp] { peakOps.filter { $0.step == peakStep } }
 
     /// The bytes of `category` at each step (one chart series).
     public func series(_ category: MemoryCategory) -> [Int] { timeline.map { $0[category] } }

@@ -2,6 +2,8 @@
 // position (points, origin bottom-left), laid out by the `nop` engine, which keeps positions as given.
 // So a chart renders in-process through libgvc like every other graphc picture, to PNG or SVG.
 
+import GraphIR
+
 /// Accumulates pinned DOT nodes. Coordinates are points (1/72 inch), y grows upward.
 struct PinnedCanvas {
     private var lines: [String] = []
@@ -51,7 +53,7 @@ struct PinnedCanvas {
         return out + "\n}\n"
     }
 
-    func fmt(_ x: Double) -> String { DotExport.fixed(x) }
+    func fmt(_ x: Double) -> String { NumberFormat.trimmed(x) }
 }
 
 /// Round axis ticks: 1, 2 or 5 times a power of ten, about `count` of them up to `max`.
@@ -72,21 +74,4 @@ func niceTicks(max: Double, count: Int = 5) -> [Double] {
 func niceByteTicks(max: Double, count: Int = 5) -> [Double] {
     let unit = [1_073_741_824.0, 1_048_576.0, 1024.0].first { max >= $0 } ?? 1
     return niceTicks(max: max / unit, count: count).map { $0 * unit }
-}
-
-/// `191.8 MiB`, `64 KiB`, `512 B`.
-public func formatBytes(_ n: Int) -> String {
-    let x = Double(n)
-    for (limit, unit) in [(1_073_741_824.0, "GiB"), (1_048_576.0, "MiB"), (1024.0, "KiB")] where x.magnitude >= limit {
-        return DotExport.fixed((x / limit * 10).rounded() / 10) + " " + unit
-    }
-    return "\(n) B"
-}
-
-/// `1.81 G`, `292.5 k`.
-public func formatCount(_ n: Double) -> String {
-    for (limit, unit) in [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")] where n.magnitude >= limit {
-        return DotExport.fixed((n / limit * 100).rounded() / 100) + " " + unit
-    }
-    return DotExport.fixed(n)
 }

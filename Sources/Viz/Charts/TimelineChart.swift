@@ -1,3 +1,5 @@
+import GraphIR
+
 /// A memory timeline: schedule steps along x, bytes stacked by category along y, the peak marked and
 /// labelled with the ops running there. Long schedules are bucketed into at most `maxColumns` columns,
 /// each showing the step of its bucket with the largest total, so the peak is never averaged away.
@@ -65,7 +67,7 @@ public struct TimelineChart: Sendable {
         for t in ticks {
             let y = bottom + t * scale
             canvas.rect(x: left, y: y, width: plotW, height: 0.6, fill: "#DDDDDD")
-            canvas.text(formatBytes(Int(t)), x: left - 6, y: y, size: 9, anchor: "r", color: "#555555")
+            canvas.text(NumberFormat.compactBytes(Int(t)), x: left - 6, y: y, size: 9, anchor: "r", color: "#555555")
         }
         // Stacks.
         for (c, step) in shown.enumerated() {
@@ -74,7 +76,7 @@ public struct TimelineChart: Sendable {
                 let v = step < s.values.count ? s.values[step] : 0
                 let h = Double(v) * scale
                 canvas.rect(x: left + Double(c) * colW, y: y, width: colW + 0.3, height: h, fill: s.color,
-                            tooltip: "step \(step): \(s.name) \(formatBytes(v))")
+                            tooltip: "step \(step): \(s.name) \(NumberFormat.compactBytes(v))")
                 y += h
             }
         }
@@ -93,7 +95,7 @@ public struct TimelineChart: Sendable {
             canvas.rect(x: x - 0.75, y: bottom, width: 1.5, height: plotH + 8, fill: "#CC3311")
             let anchor: Character = x > left + plotW * 0.6 ? "r" : "l"
             var y = bottom + plotH + 22 + 14 * Double(peakNotes.count)
-            canvas.text("peak \(formatBytes(peakBytes)) at step \(peakStep)", x: x, y: y, size: 10,
+            canvas.text("peak \(NumberFormat.compactBytes(peakBytes)) at step \(peakStep)", x: x, y: y, size: 10,
                         anchor: anchor, bold: true, color: "#CC3311")
             for note in peakNotes {
                 y -= 14
@@ -107,7 +109,7 @@ public struct TimelineChart: Sendable {
             let x = left + Double(i % 4) * 215, y = legendTop - 22 - 20 * Double(i / 4)
             canvas.rect(x: x, y: y - 5, width: 12, height: 10, fill: s.color, stroke: "#666666")
             let peakPart = peakStep < s.values.count ? s.values[peakStep] : 0
-            canvas.text("\(s.name) (\(formatBytes(peakPart)) at peak)", x: x + 16, y: y, size: 9)
+            canvas.text("\(s.name) (\(NumberFormat.compactBytes(peakPart)) at peak)", x: x + 16, y: y, size: 9)
         }
         return canvas.dot(name: title)
     }
