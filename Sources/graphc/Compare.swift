@@ -119,8 +119,10 @@ struct Compare: ParsableCommand {
                     if total > 1 { printError("compare: \(done)/\(total) \(forward.name) batch \(b) done") }
                 }
             }
-            try writeOutput(render(rows), to: output)
-            if let plot { try drawPlot(rows, to: plot) }
+            let outputs = OutputSet(inputs: ModelSource.files(models))
+            try outputs.stage(output, render(rows))
+            if let plot { try drawPlot(rows, to: plot, in: outputs) }
+            try outputs.commit()
         }
     }
 
@@ -174,7 +176,7 @@ struct Compare: ParsableCommand {
         }
     }
 
-    func drawPlot(_ rows: [Row], to path: String) throws {
+    func drawPlot(_ rows: [Row], to path: String, in outputs: OutputSet) throws {
         let colors: [FineTuningMethod: String] = [.fft: "#77AADD", .bnh: "#BBCC33", .head: "#44BB99",
                                                   .lora: "#EE8866", .dora: "#EEDD88", .galore: "#AA4499"]
         let multi = Set(rows.map(\.model)).count > 1 || Set(rows.map(\.batch)).count > 1
@@ -199,7 +201,6 @@ struct Compare: ParsableCommand {
                        + "activations, temporaries and input"]
         let format = Graphviz.Format(pathExtension: URL(fileURLWithPath: path).pathExtension) ?? .png
         let dot = chart.dot()
-        try writeOutput(format == .dot ? Array(dot.utf8) : try Graphviz.render(dot: dot, format: format, layout: "nop"),
-                        to: path)
+        try outputs.stage(path, format == .dot ? Array(dot.utf8) : try Graphviz.render(dot: dot, format: format, layout: "nop"))
     }
 }

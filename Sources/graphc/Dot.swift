@@ -72,8 +72,8 @@ struct Dot: ParsableCommand {
             if chosen != .dot && output == nil {
                 throw CLIError("\(chosen.rawValue.uppercased()) output needs a file: add -o FILE.\(chosen.rawValue)")
             }
-            try writeOutput(chosen == .dot ? Array(dot.utf8) : try Graphviz.render(dot: dot, format: chosen),
-                            to: output)
+            try OutputSet.write(chosen == .dot ? Array(dot.utf8) : try Graphviz.render(dot: dot, format: chosen),
+                                to: output, inputs: model.inputFiles)
         }
     }
 }
