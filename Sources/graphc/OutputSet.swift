@@ -315,7 +315,9 @@ enum Temporaries {
     static let signals: [Int32] = [SIGINT, SIGTERM, SIGHUP]
 
     /// Ignores SIGPIPE (so writes return EPIPE) and makes SIGINT, SIGTERM and SIGHUP remove the temporaries
-    /// before they end graphc as they would have.
+    /// before they end graphc as they would have. The three are unblocked too: a parent's blocked mask is
+    /// inherited (Foundation's Process passes on its thread's, where nearly everything is blocked), and a
+    /// graphc that cannot be interrupted would wait at a FIFO forever.
     static func install() {
         _ = slots
         signal(SIGPIPE, SIG_IGN)
@@ -326,6 +328,10 @@ enum Temporaries {
                 raise(sig)
             }
         }
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in signals + [SIGPIPE] { sigaddset(&set, s) }
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 
     static func register(_ path: String) -> Bool {

@@ -34,6 +34,10 @@ enum StandardStream: Int32 {
         Temporaries.removeAll()
         if code == EPIPE {
             signal(SIGPIPE, SIG_DFL)
+            var set = sigset_t()
+            sigemptyset(&set)
+            sigaddset(&set, SIGPIPE)
+            pthread_sigmask(SIG_UNBLOCK, &set, nil)
             raise(SIGPIPE)
             _exit(128 + SIGPIPE)
         }
