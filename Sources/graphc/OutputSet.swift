@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import Foundation
 import Frontend
 
 /// Every file one command writes, written all or nothing.

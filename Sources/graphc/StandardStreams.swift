@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import Foundation  // the C library (write, poll, signal) comes through it
 
 // Checked writes to stdout and stderr. Every byte graphc prints goes through `writeAll`, which retries
 // interrupted and partial writes and reports the rest:
@@ -69,7 +65,7 @@ enum StandardStream: Int32 {
 func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) -> Int32 {
     var offset = 0
     while offset < buffer.count {
-        let n = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+        let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
         if n > 0 {
             offset += n
             continue
