@@ -43,7 +43,7 @@ struct Analyze: ParsableCommand {
             let text = format == .json
                 ? Self.json(session, report, compat).rendered() + "\n"
                 : Self.table(session, report, compat)
-            try writeOutput(text, to: output)
+            try OutputSet.write(text, to: output, inputs: model.inputFiles)
         }
     }
 

@@ -94,7 +94,7 @@ struct Bench: ParsableCommand {
                 }
                 n *= 10
             }
-            print(table.render(), terminator: "")
+            printOut(table.render(), terminator: "")
         }
     }
 

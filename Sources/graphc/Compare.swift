@@ -91,8 +91,10 @@ struct Compare: ParsableCommand {
                 progress: { p in
                     if p.total > 1 { printError("compare: \(p.done)/\(p.total) \(p.model) batch \(p.batch) done") }
                 })
-            try writeOutput(render(rows), to: output)
-            if let plot { try drawPlot(rows, to: plot) }
+            let outputs = OutputSet(inputs: ModelSource.files(models))
+            try outputs.stage(output, render(rows))
+            if let plot { try drawPlot(rows, to: plot, in: outputs) }
+            try outputs.commit()
         }
     }
 
@@ -134,7 +136,7 @@ struct Compare: ParsableCommand {
         }
     }
 
-    func drawPlot(_ rows: [ComparisonRow], to path: String) throws {
+    func drawPlot(_ rows: [ComparisonRow], to path: String, in outputs: OutputSet) throws {
         let colors: [FineTuningMethod: String] = [.fft: "#77AADD", .bnh: "#BBCC33", .head: "#44BB99",
                                                   .lora: "#EE8866", .dora: "#EEDD88", .galore: "#AA4499"]
         let multi = Set(rows.map(\.model)).count > 1 || Set(rows.map(\.batch)).count > 1
@@ -160,7 +162,6 @@ struct Compare: ParsableCommand {
                        + "activations, temporaries and input"]
         let format = Graphviz.Format(pathExtension: URL(fileURLWithPath: path).pathExtension) ?? .png
         let dot = chart.dot()
-        try writeOutput(format == .dot ? Array(dot.utf8) : try Graphviz.render(dot: dot, format: format, layout: "nop"),
-                        to: path)
+        try outputs.stage(path, format == .dot ? Array(dot.utf8) : try Graphviz.render(dot: dot, format: format, layout: "nop"))
     }
 }

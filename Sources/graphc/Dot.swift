@@ -82,7 +82,7 @@ struct Dot: ParsableCommand {
                 throw CLIError("\(error.message). To see it, \(hint)write DOT text (-o FILE.dot) and lay it out "
                                + "with a tool made for huge graphs")
             }
-            try writeOutput(bytes, to: output)
+            try OutputSet.write(bytes, to: output, inputs: model.inputFiles)
         }
     }
 }

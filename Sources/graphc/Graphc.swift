@@ -27,16 +27,19 @@ struct Graphc: ParsableCommand {
     /// like every other bad input, not 64.
     static func main() {
         tuneAllocator()
+        StandardStream.guardClosedStreams()
+        Temporaries.install()
         do {
             var command = try parseAsRoot()
             try command.run()
         } catch {
+            // As ArgumentParser's exit(withError:), through the checked streams.
             let code = exitCode(for: error)
-            if code == .validationFailure {
-                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
-                Foundation.exit(1)
+            let message = fullMessage(for: error)
+            if !message.isEmpty {
+                if code == .success { printOut(message) } else { printError(message) }
             }
-            exit(withError: error)
+            Foundation.exit(code == .validationFailure ? 1 : code.rawValue)
         }
     }
 }

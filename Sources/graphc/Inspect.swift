@@ -36,7 +36,7 @@ struct Inspect: ParsableCommand {
             case .json: text = Self.json(summary, graph: graph).rendered() + "\n"
             case .csv: text = Self.csv(summary)
             }
-            try writeOutput(text, to: output)
+            try OutputSet.write(text, to: output, inputs: model.inputFiles)
         }
     }
 

@@ -38,25 +38,6 @@ func reportingErrors(_ body: () throws -> Void) throws {
     }
 }
 
-func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
-}
-
-/// Writes `bytes` to `path` atomically (a temporary file renamed into place), so a failure never leaves a
-/// half-written output; `-` or nil writes to stdout.
-func writeOutput(_ bytes: [UInt8], to path: String?) throws {
-    guard let path, path != "-" else {
-        FileHandle.standardOutput.write(Data(bytes))
-        return
-    }
-    do {
-        try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
-    } catch {
-        throw CLIError("cannot write '\(path)': \(error.localizedDescription)")
-    }
-}
-
-func writeOutput(_ text: String, to path: String?) throws { try writeOutput(Array(text.utf8), to: path) }
 
 /// A plain-text table with right-aligned numeric columns.
 struct TextTable {

@@ -22,7 +22,7 @@ struct PrintIR: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            try writeOutput(IRPrinter.print(try model.load()), to: output)
+            try OutputSet.write(IRPrinter.print(try model.load()), to: output, inputs: model.inputFiles)
         }
     }
 }

@@ -65,8 +65,8 @@ struct Timeline: ParsableCommand {
                 .map { "live: \($0.name) \(NumberFormat.compactBytes($0.bytes)) (\($0.category.rawValue))" }
             let format = Graphviz.Format(pathExtension: URL(fileURLWithPath: output).pathExtension) ?? .png
             let dot = chart.dot()
-            try writeOutput(format == .dot ? Array(dot.utf8) : try Graphviz.render(dot: dot, format: format, layout: "nop"),
-                            to: output)
+            let outputs = OutputSet(inputs: model.inputFiles)
+            try outputs.stage(output, format == .dot ? Array(dot.utf8) : try Graphviz.render(dot: dot, format: format, layout: "nop"))
             if let csv {
                 let header = ["step", "node", "phase"] + Self.categories.map(\.0.rawValue) + ["total"]
                 let rows = report.timeline.enumerated().map { step, bytes -> [String] in
@@ -74,9 +74,10 @@ struct Timeline: ParsableCommand {
                     return [String(step), node.name, node.phase.rawValue]
                         + Self.categories.map { String(bytes[$0.0]) } + [String(bytes.total)]
                 }
-                try writeOutput(graphc.csv([header] + rows), to: csv)
+                try outputs.stage(csv, graphc.csv([header] + rows))
             }
-            print("\(output): peak \(NumberFormat.bytes(report.memory.peakBytes)) at step \(report.peakStep) of \(report.timeline.count)")
+            try outputs.commit()
+            printOut("\(output): peak \(NumberFormat.bytes(report.memory.peakBytes)) at step \(report.peakStep) of \(report.timeline.count)")
         }
     }
 }

@@ -32,7 +32,7 @@ struct Verify: ParsableCommand {
                 if diagnostics.contains(where: { $0.severity == .error }) {
                     failed = true
                 } else {
-                    print("\(source.file): ok (\(graph.nodes.count) nodes, \(NumberFormat.grouped(graph.parameterCount)) parameters"
+                    printOut("\(source.file): ok (\(graph.nodes.count) nodes, \(NumberFormat.grouped(graph.parameterCount)) parameters"
                           + (diagnostics.isEmpty ? ")" : ", \(diagnostics.count) warnings)"))
                 }
             } catch let error as DiagnosticError {

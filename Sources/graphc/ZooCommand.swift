@@ -28,7 +28,7 @@ struct ZooCommand: ParsableCommand {
                 guard let text = Zoo.source(named: show) else {
                     throw CLIError("no zoo model named '\(show)'; the zoo has: " + Zoo.names.joined(separator: ", "))
                 }
-                print(text, terminator: text.hasSuffix("\n") ? "" : "\n")
+                printOut(text, terminator: text.hasSuffix("\n") ? "" : "\n")
                 return
             }
             var rows: [(name: String, input: [Int], classes: Int?, params: Int, macs: Int)] = []
@@ -43,15 +43,15 @@ struct ZooCommand: ParsableCommand {
                 table.rows = rows.map {
                     [$0.name, Shape.compact($0.input), $0.classes.map(String.init) ?? "-", NumberFormat.grouped($0.params), NumberFormat.grouped($0.macs)]
                 }
-                print(table.render(), terminator: "")
+                printOut(table.render(), terminator: "")
             case .json:
-                print(JSON.array(rows.map {
+                printOut(JSON.array(rows.map {
                     .object([("model", .string($0.name)), ("input", .array($0.input.map(JSON.int))),
                              ("classes", $0.classes.map(JSON.int) ?? .null), ("params", .int($0.params)),
                              ("macs", .int($0.macs))])
                 }).rendered())
             case .csv:
-                print(csv([["model", "input", "classes", "params", "macs"]] + rows.map {
+                printOut(csv([["model", "input", "classes", "params", "macs"]] + rows.map {
                     [$0.name, Shape.compact($0.input), $0.classes.map(String.init) ?? "", String($0.params), String($0.macs)]
                 }), terminator: "")
             }

@@ -13,6 +13,8 @@ enum CLI {
         .deletingLastPathComponent().deletingLastPathComponent()
 
     static var binary: URL {
+        // GRAPHC_BIN runs the CLI tests against another build (e.g. an older one, to see a test fail).
+        if let path = ProcessInfo.processInfo.environment["GRAPHC_BIN"] { return URL(fileURLWithPath: path) }
         let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
             .appendingPathComponent("graphc")
         if FileManager.default.isExecutableFile(atPath: beside.path) { return beside }
@@ -29,6 +31,33 @@ enum CLI {
         process.standardError = err
         try process.run()
         // Read both pipes concurrently with the process so large outputs cannot dead-lock it.
+        nonisolated(unsafe) var errData = Data()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async {
+            errData = err.fileHandleForReading.readDataToEndOfFile()
+            group.leave()
+        }
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        process.waitUntilExit()
+        return CLIResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                         stderr: String(decoding: errData, as: UTF8.self), stdoutData: outData)
+    }
+
+    /// Runs `script` with bash, `$G` being the graphc binary: for redirections, pipes and other users.
+    static func shell(_ script: String, cwd: URL? = nil) throws -> CLIResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["-c", script]
+        var environment = ProcessInfo.processInfo.environment
+        environment["G"] = binary.path
+        process.environment = environment
+        process.currentDirectoryURL = cwd ?? packageRoot
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
         nonisolated(unsafe) var errData = Data()
         let group = DispatchGroup()
         group.enter()
