@@ -98,7 +98,7 @@ struct Compare: ParsableCommand {
                     var options = try ModelOptions.parse([model] + (input.map { ["--input", $0] } ?? [])
                                                          + (classes.map { ["--classes", String($0)] } ?? [])
                                                          + ["--batch", String(b)])
-                    options.batch = b
+                    options.instance.batch = b
                     let forward = try options.load()
                     func analyse(_ method: FineTuningMethod, rank: Int) throws -> (TrainingConfig, TrainingReport) {
                         var c = step.config(method, rank: rank)
