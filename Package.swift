@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(
             name: "PassesTests",
             dependencies: ["GraphIR", "Frontend", "Passes", "GraphTestSupport"],
-            resources: [.copy("Fixtures")]
+            resources: [.copy("Fixtures"), .copy("PassGolden")]
         ),
         .testTarget(
             name: "VizTests",

@@ -5,20 +5,11 @@ import GraphIR
 ///
 ///     freeze → [lora | dora] → autodiff → optimizer → dce
 public enum TrainingCompiler {
-    /// The pipeline's passes, in order; their names are what `--print-ir-after` accepts.
+    /// The pipeline's passes, in order: the registered passes (`PassRegistry`) that run for the config's
+    /// method; their names are what `--print-ir-after` shows.
     public static func passes(for config: TrainingConfig) -> [any Pass] {
-        var passes: [any Pass] = [Freeze(config)]
-        switch config.method {
-        case .lora: passes.append(LoRA(config))
-        case .dora: passes.append(DoRA(config))
-        case .fft, .bnh, .head, .galore: break
-        }
-        passes += [Autodiff(), OptimizerPass(config), DeadCodeElimination()]
-        return passes
+        PassRegistry.trainingPipeline(for: config)
     }
-
-    /// Every pass name any configuration may run, for validating `--print-ir-after`.
-    public static var passNames: [String] { ["freeze", "lora", "dora", "autodiff", "optimizer", "dce"] }
 
     /// Compiles the training step; `observe` sees the graph after every pass.
     public static func compile(_ forward: Graph, config: TrainingConfig,

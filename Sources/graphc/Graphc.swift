@@ -18,9 +18,10 @@ struct Graphc: ParsableCommand {
               graphc timeline resnet18 --method fft --release-grads -o timeline.png
               graphc dot resnet18 -o resnet18.svg
               graphc verify examples/models/small_resnet.model
+              graphc opt small_resnet --passes freeze,lora,autodiff,optimizer,dce --rank 4
             """,
         version: "0.1.0",
-        subcommands: [ZooCommand.self, Inspect.self, Analyze.self, Compare.self, Timeline.self, Dot.self, Verify.self, PrintIR.self, Bench.self]
+        subcommands: [ZooCommand.self, Inspect.self, Analyze.self, Compare.self, Timeline.self, Dot.self, Verify.self, PrintIR.self, Opt.self, Bench.self]
     )
 
     /// As ArgumentParser's, except that a usage error (an unknown method, a bad rank) exits with status 1

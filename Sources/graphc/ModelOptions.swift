@@ -5,9 +5,19 @@ import Frontend
 
 /// The model argument and the options that instantiate it, shared by every subcommand that loads one.
 struct ModelOptions: ParsableArguments {
-    @Argument(help: "A zoo model name, or a .model / .gir file.")
+    static let help = ArgumentHelp("A zoo model name, or a .model / .gir file.")
+
+    @Argument(help: help)
     var model: String
 
+    @OptionGroup var instance: InstanceOptions
+
+    func load() throws -> Graph { try instance.load(model) }
+}
+
+/// The options that instantiate a model description; `opt` takes them with an optional model argument
+/// (`--list-passes` needs none).
+struct InstanceOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Per-sample input shape, e.g. 3x224x224 (default: the model's own).",
                                valueName: "CxHxW"))
     var input: String?
@@ -45,8 +55,8 @@ struct ModelOptions: ParsableArguments {
         return o
     }
 
-    /// Compiles the model, or parses it when it is textual IR (where instantiation options do not apply).
-    func load() throws -> Graph {
+    /// Compiles `model`, or parses it when it is textual IR (where instantiation options do not apply).
+    func load(_ model: String) throws -> Graph {
         let source = try ModelSource.resolve(model)
         if source.isIR {
             if input != nil || classes != nil || batch != 1 || !settings.isEmpty {

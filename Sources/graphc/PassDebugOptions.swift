@@ -3,17 +3,18 @@ import Foundation
 import GraphIR
 import Passes
 
-/// `--print-ir-after PASS`: shared by every command that compiles a training step.
+/// `--print-ir-after PASS`: shared by every command that runs passes. The accepted names are the
+/// registry's (`PassRegistry`).
 struct PassDebugOptions: ParsableArguments {
     @Option(name: .customLong("print-ir-after"), parsing: .singleValue,
-            help: ArgumentHelp("Print the IR to stderr after PASS (freeze, lora, dora, autodiff, optimizer, dce, "
-                               + "or all); repeatable.", valueName: "PASS"))
+            help: ArgumentHelp("Print the IR to stderr after PASS (" + PassRegistry.names.joined(separator: ", ")
+                               + ", or all); repeatable.", valueName: "PASS"))
     var printIRAfter: [String] = []
 
     func validate() throws {
-        for pass in printIRAfter where pass != "all" && !TrainingCompiler.passNames.contains(pass) {
+        for pass in printIRAfter where pass != "all" && PassRegistry.pass(named: pass) == nil {
             throw ValidationError("--print-ir-after: no pass named '\(pass)'; passes: "
-                                  + TrainingCompiler.passNames.joined(separator: ", ") + ", all")
+                                  + PassRegistry.names.joined(separator: ", ") + ", all")
         }
     }
 

@@ -6,32 +6,32 @@ extension OptimizerKind: ExpressibleByArgument {}
 extension HeadMode: ExpressibleByArgument {}
 
 /// Everything about a training step but the method and rank: shared by the commands that compile one
-/// method (analyze, timeline, dot --training) and by compare, which sweeps methods and ranks.
+/// method (analyze, timeline, dot --training, opt) and by compare, which sweeps methods and ranks.
 struct StepOptions: ParsableArguments {
-    @Option(help: "LoRA / DoRA alpha (default: the rank, a scale of 1).")
+    @Option(help: ArgumentHelp(PassOption.alpha.help))
     var alpha: Double?
 
-    @Option(help: "Optimizer: sgd, momentum, adam or adamw.")
-    var optimizer: OptimizerKind = .adam
+    @Option(help: ArgumentHelp(PassOption.optimizer.help))
+    var optimizer: OptimizerKind = TrainingConfig.defaults.optimizer
 
-    @Option(help: "LoRA / DoRA: the classifier head is trained fully (train), adapted (lora) or frozen.")
-    var head: HeadMode = .train
+    @Option(help: ArgumentHelp(PassOption.head.help))
+    var head: HeadMode = TrainingConfig.defaults.head
 
-    @Flag(help: "LoRA / DoRA: adapt depthwise convs too (rank must be a multiple of their channels).")
+    @Flag(help: ArgumentHelp(PassOption.adaptDepthwise.help))
     var adaptDepthwise = false
 
-    @Option(name: .customLong("train"), parsing: .singleValue,
-            help: ArgumentHelp("Also train parameters matching GLOB, e.g. 'layer4.*' (repeatable).", valueName: "GLOB"))
+    @Option(name: .customLong(PassOption.train.name), parsing: .singleValue,
+            help: ArgumentHelp(PassOption.train.help, valueName: "GLOB"))
     var trainGlobs: [String] = []
 
-    @Flag(help: "Apply each update as soon as its gradient is complete, so gradients die early.")
+    @Flag(help: ArgumentHelp(PassOption.releaseGrads.help))
     var releaseGrads = false
 
-    @Option(help: "GaLore: steps between SVD projector updates.")
-    var galoreGap: Int = 200
+    @Option(help: ArgumentHelp(PassOption.galoreGap.help))
+    var galoreGap: Int = TrainingConfig.defaults.galoreGap
 
-    @Option(help: "GaLore: scale of the projected update.")
-    var galoreScale: Double = 0.25
+    @Option(help: ArgumentHelp(PassOption.galoreScale.help))
+    var galoreScale: Double = TrainingConfig.defaults.galoreScale
 
     func validate() throws {
         if let alpha, !(alpha > 0) { throw ValidationError("--alpha must be positive") }
@@ -54,13 +54,15 @@ struct StepOptions: ParsableArguments {
     }
 }
 
-/// How to fine-tune: the method and its knobs, for the commands that compile one training step.
+/// How to fine-tune: the method and its knobs, for the commands that compile one training step (and
+/// `opt`, whose passes read them). Their help is the registry's (`PassOption`), which lists what each
+/// pass reads.
 struct TrainingOptions: ParsableArguments {
-    @Option(help: "Fine-tuning method: fft, bnh, head, lora, dora or galore (default: fft).")
+    @Option(help: ArgumentHelp(PassOption.method.help))
     var method: FineTuningMethod?
 
-    @Option(help: "LoRA / DoRA / GaLore rank.")
-    var rank: Int = 8
+    @Option(help: ArgumentHelp(PassOption.rank.help))
+    var rank: Int = TrainingConfig.defaults.rank
 
     @OptionGroup var step: StepOptions
 
@@ -71,5 +73,10 @@ struct TrainingOptions: ParsableArguments {
         }
     }
 
-    var config: TrainingConfig { step.config(method ?? .fft, rank: rank) }
+    var config: TrainingConfig { config(defaultMethod: .fft) }
+
+    /// The configuration, with `defaultMethod` when `--method` is not given.
+    func config(defaultMethod: FineTuningMethod) -> TrainingConfig {
+        step.config(method ?? defaultMethod, rank: rank)
+    }
 }
