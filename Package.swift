@@ -6,6 +6,7 @@ import PackageDescription
 //   Frontend  the model language and the zoo (ONNX will join it). Imports GraphIR.
 //   Passes    rewrites, autodiff, optimizer, analyses, planner. Imports GraphIR.
 //   Viz       DOT export, styles, charts, in-process rendering through libgvc. Imports GraphIR, Passes.
+//   Executor  tensor views, CPU kernels (OpenBLAS GEMM, LAPACK SVD) and the reference interpreter. Imports GraphIR.
 //   graphc    the command-line tool: loads, calls, renders, maps errors to exit codes.
 let package = Package(
     name: "graphc",
@@ -15,6 +16,7 @@ let package = Package(
         .library(name: "Frontend", targets: ["Frontend"]),
         .library(name: "Passes", targets: ["Passes"]),
         .library(name: "Viz", targets: ["Viz"]),
+        .library(name: "Executor", targets: ["Executor"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -30,6 +32,13 @@ let package = Package(
             providers: [.apt(["libgraphviz-dev", "graphviz"])]
         ),
         .target(name: "Viz", dependencies: ["GraphIR", "Passes", "CGraphviz"]),
+        // OpenBLAS (CBLAS sgemm, LAPACK sgesdd_), for the executor's kernels.
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .target(name: "Executor", dependencies: ["GraphIR", "COpenBLAS"]),
         .executableTarget(
             name: "graphc",
             dependencies: [
@@ -57,6 +66,11 @@ let package = Package(
             name: "VizTests",
             dependencies: ["GraphIR", "Frontend", "Passes", "Viz", "GraphTestSupport"],
             resources: [.copy("Golden")]
+        ),
+        .testTarget(
+            name: "ExecutorTests",
+            dependencies: ["GraphIR", "Passes", "Executor", "GraphTestSupport"],
+            resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "graphcTests",

@@ -1,0 +1,52 @@
+// Splitting kernel work over the cores.
+//
+// `DispatchQueue.concurrentPerform` pays off only for chunks of about 100 µs or more (PLATFORM.md:
+// 0.5x at 1.3 µs, 1.6x at 130 µs), so work is split only when each chunk gets at least
+// `Parallel.minChunkWork` units (one unit ≈ one simple floating-point operation, about 0.3–1 ns): below
+// that everything runs on the calling thread. GEMMs are never called from inside a chunk: OpenBLAS
+// runs its own threads, and nesting both would oversubscribe the two cores.
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
+
+enum Parallel {
+    /// Work units (≈ flops) a chunk should have before a split pays: ~200k is ~100 µs of simple loops.
+    static let minChunkWork = 200_000
+
+    /// Cores this process may use.
+    static let cores = max(1, System.activeProcessorCount)
+
+    /// Runs `body(range)` over `0..<count` in contiguous chunks, in parallel when `count * unitWork`
+    /// gives every chunk at least `minChunkWork`. Chunks are disjoint; `body` must only write what its
+    /// range owns.
+    static func forEach(_ count: Int, unitWork: Int, _ body: (Range<Int>) -> Void) {
+        guard count > 0 else { return }
+        let total = count.multipliedReportingOverflow(by: max(unitWork, 1))
+        let byWork = total.overflow ? cores : total.partialValue / minChunkWork
+        let chunks = min(cores, count, max(1, byWork))
+        if chunks == 1 {
+            body(0..<count)
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let box = UncheckedBox(body)
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                let lo = count * c / chunks, hi = count * (c + 1) / chunks
+                box.value(lo..<hi)
+            }
+        }
+    }
+}
+
+/// Carries a value into `concurrentPerform`'s `@Sendable` closure: kernels hand disjoint ranges of
+/// raw memory to each chunk, which Swift cannot prove.
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+/// The processor count, read once (no Foundation in the executor).
+enum System {
+    static let activeProcessorCount = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+}
