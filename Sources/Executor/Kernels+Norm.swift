@@ -99,18 +99,19 @@ extension Kernels {
             for ch in channels {
                 let mu = a.training ? mp[ch] : rm[ch]
                 let inv = a.training ? ip[ch] : Float(1 / (Double(rv[ch]) + a.eps).squareRoot())
-                var sumDy: Double = 0, sumDyXhat: Double = 0
+                // Double per element: dγ is a sum of terms that nearly cancel (x̂ has mean 0), so a float
+                // accumulator loses most of its digits.
+                var sumDy: Double = 0, sumDyXc: Double = 0
+                let muD = Double(mu)
                 for b in 0..<n {
                     let off = (b * c + ch) * inner
-                    var s: Float = 0, sx: Float = 0
                     for i in 0..<inner {
-                        let g = dyp[off + i]
-                        s += g
-                        sx += g * (xp[off + i] - mu)
+                        let g = Double(dyp[off + i])
+                        sumDy += g
+                        sumDyXc += g * (Double(xp[off + i]) - muD)
                     }
-                    sumDy += Double(s)
-                    sumDyXhat += Double(sx) * Double(inv)
                 }
+                let sumDyXhat = sumDyXc * Double(inv)
                 dgp[ch] = Float(sumDyXhat)
                 dbp[ch] = Float(sumDy)
                 let k = gp[ch] * inv

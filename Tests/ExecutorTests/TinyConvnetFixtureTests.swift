@@ -1,0 +1,132 @@
+// The reference runner on the tiny convnet of Fixtures/tiny_convnet_pytorch.json against PyTorch 1.13
+// (float32): loss, every activation, every parameter gradient, the input gradient and the BN running
+// statistics of one training step; then three steps of SGD-momentum and of Adam. The graphs come from
+// the compiler (Passes, in the tests only). Errors are per tensor: max |ours − PyTorch's| over the
+// largest |PyTorch's|, within 1e-4.
+import Executor
+import Foundation
+import GraphIR
+import GraphTestSupport
+import Passes
+import Testing
+
+@Suite struct TinyConvnetFixtureTests {
+    let tolerance = 1e-4
+
+    /// The tiny convnet, named as its state dict (as Tests/PassesTests/AutodiffTests.swift builds it).
+    static func tinyConvnet() throws -> Graph {
+        var b = GraphBuilder(name: "tiny_convnet")
+        var x = b.input("input", .f32([2, 3, 8, 8]))
+        x = try b.conv2d(x, out: 8, kernel: Pair(3), padding: Pair(1), name: "conv1")
+        x = try b.batchNorm(x, name: "bn1")
+        x = try b.apply(.relu, x, name: "relu1")
+        x = try b.conv2d(x, out: 8, kernel: Pair(3), padding: Pair(1), groups: 8, name: "conv2")
+        x = try b.batchNorm(x, name: "bn2")
+        x = try b.apply(.relu, x, name: "relu2")
+        x = try b.apply(.adaptiveAvgPool2d(output: Pair(1)), x, name: "pool")
+        x = try b.apply(.flatten(startDim: 1), x, name: "flatten")
+        x = try b.linear(x, out: 4, name: "fc")
+        b.output(x)
+        return b.graph
+    }
+
+    /// A runner on `graph` with the fixture's initial parameters.
+    static func runner(_ graph: Graph, _ fixture: TinyConvnetFixture) throws -> ReferenceRunner {
+        let runner = ReferenceRunner(graph)
+        for (name, entry) in try fixture.section("params_init") where !name.hasSuffix("num_batches_tracked") {
+            try runner.setParameter(name, TinyConvnetFixture.data(entry).map(Float.init))
+        }
+        return runner
+    }
+
+    static func inputs(_ fixture: TinyConvnetFixture) throws -> [HostTensor] {
+        let f32 = try fixture.section()
+        let x = HostTensor([2, 3, 8, 8], try TinyConvnetFixture.data(f32["input"]).map(Float.init))
+        let labels = try #require(f32["target"] as? [Int]).map(Int64.init)
+        return [x, HostTensor([2], labels: labels)]
+    }
+
+    /// Forward + backward with the input gradient too: autodiff gives the batch none, so conv1's
+    /// grad_input is appended by hand from the gradient reaching conv1's output.
+    static func gradientGraph() throws -> Graph {
+        var g = try PassPipeline([Freeze(TrainingConfig(method: .fft)), Autodiff()]).run(tinyConvnet())
+        let conv = try #require(g.nodes.first { $0.name == "conv1" })
+        let bnGrad = try #require(g.nodes.first { $0.name == "bn1.grad" })
+        guard case let .conv2d(attrs) = conv.op else { throw TinyConvnetFixture.FixtureError.key("conv1") }
+        let op = Op.conv2dGradInput(attrs, input: Pair(8, 8))
+        let type = try op.inferTypes([g[bnGrad.outputs[0]].type, g[conv.inputs[1]].type])[0]
+        let id = g.appendValue(Value(name: "conv1.grad_input", type: type, kind: .result(node: g.nodes.count, index: 0)))
+        g.nodes.append(Node(op: op, inputs: [bnGrad.outputs[0], conv.inputs[1]], outputs: [id], name: "conv1.grad_input",
+                            phase: .backward))
+        g.outputs.append(id)
+        #expect(Verifier.verify(g).filter { $0.severity == .error }.isEmpty)
+        return g
+    }
+
+    func check(_ label: String, _ actual: HostTensor?, _ expected: Any?, _ report: inout [String]) throws {
+        let a = try #require(actual, "\(label): no value")
+        let e = try TinyConvnetFixture.data(expected)
+        #expect(a.shape.array == (try TinyConvnetFixture.shape(expected)) || a.view.count == e.count, "\(label) shape")
+        let err = Exec.relativeError(a.floats, e)
+        report.append("\(label) \(String(format: "%.2e", err))")
+        #expect(err < tolerance, "\(label): relative error \(err)")
+    }
+
+    @Test func oneStepMatchesPyTorch() throws {
+        let fixture = try TinyConvnetFixture()
+        let fft = try fixture.section("fft")
+        let g = try Self.gradientGraph()
+        var runner = try Self.runner(g, fixture)
+        let run = try runner.run(Self.inputs(fixture))
+        var report: [String] = []
+
+        let loss = try #require(run["loss"]).floats[0]
+        let expectedLoss = try #require(fft["loss"] as? Double)
+        report.append("loss \(String(format: "%.2e", abs(Double(loss) - expectedLoss) / expectedLoss))")
+        #expect(abs(Double(loss) - expectedLoss) / expectedLoss < tolerance)
+
+        let activations = try #require(fft["activations"] as? [String: Any])
+        let names = ["conv1": "conv1", "bn1": "bn1.0", "relu1": "relu1", "conv2": "conv2", "bn2": "bn2.0",
+                     "relu2": "relu2", "pool": "pool", "logits": "fc"]
+        #expect(Set(activations.keys) == Set(names.keys))
+        for (key, name) in names { try check("activation \(key)", run[name], activations[key], &report) }
+
+        let grads = Autodiff.gradients(in: g).byName(in: g)
+        let expected = try #require(fft["grads"] as? [String: Any])
+        #expect(Set(grads.keys) == Set(expected.keys))
+        for (name, id) in grads { try check("grad \(name)", run[id], expected[name], &report) }
+        try check("grad input", run["conv1.grad_input"], fft["grad_input"], &report)
+
+        let running = try #require(fft["bn_running_after_forward"] as? [String: Any])
+        for (name, entry) in running { try check(name, runner.parameter(named: name), entry, &report) }
+        print("tiny convnet one step, max relative error per tensor:\n  " + report.sorted().joined(separator: "\n  "))
+    }
+
+    @Test(arguments: ["sgd", "adam"]) func threeOptimizerStepsMatchPyTorch(_ optimizer: String) throws {
+        let fixture = try TinyConvnetFixture()
+        let steps = try fixture.section("opt_steps", optimizer)
+        let hp = try #require(steps["hp"] as? [String: Any])
+        var config = TrainingConfig(method: .fft)
+        config.optimizer = optimizer == "sgd" ? .momentum : .adam
+        config.learningRate = try #require(hp["lr"] as? Double)
+        config.momentum = hp["momentum"] as? Double ?? 0
+        config.weightDecay = try #require(hp["weight_decay"] as? Double)
+        let g = try TrainingCompiler.compile(Self.tinyConvnet(), config: config)
+        var runner = try Self.runner(g, fixture)
+        let inputs = try Self.inputs(fixture)
+        let losses = try #require(steps["losses_before_each_step"] as? [Double])
+        var report: [String] = []
+        for (step, expected) in losses.enumerated() {
+            let loss = try #require(try runner.run(inputs)["loss"]).floats[0]
+            let err = abs(Double(loss) - expected) / expected
+            report.append("loss before step \(step + 1) \(String(format: "%.2e", err))")
+            #expect(err < tolerance, "\(optimizer) loss before step \(step + 1)")
+        }
+        let after = try #require(steps["params_after"] as? [String: Any])
+        for (name, entry) in after where !name.hasSuffix("num_batches_tracked") {
+            try check(name, runner.parameter(named: name), entry, &report)
+        }
+        print("tiny convnet 3 steps of \(optimizer), max relative error per tensor:\n  "
+              + report.sorted().joined(separator: "\n  "))
+    }
+}
