@@ -104,38 +104,4 @@ public enum Kernels {
         case let .svdProjector(a): svdProjector(g: x[0], stored: x[1], out: y[0], a, step: context.step)
         }
     }
-
-    /// The operand whose storage result `index` of `op` overwrites at run time (optimizer state and
-    /// parameters, the GaLore projector), or nil for a fresh result. native_batch_norm's running
-    /// statistics are not results: the kernel updates operands 3 and 4 directly.
-    public static func updatedOperand(_ op: Op, result index: Int) -> Int? {
-        switch op {
-        case .sgdUpdate, .applyUpdate: index == 0 ? 0 : nil
-        case .momentumUpdate: [0, 2][index]
-        case .adamUpdate: [0, 2, 3][index]
-        case .adamDirection: index == 0 ? nil : index
-        case .svdProjector: 1
-        case .conv2d, .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .maxPool2d,
-             .avgPool2d, .adaptiveAvgPool2d, .flatten, .linear, .dropout, .softmaxCrossEntropy, .nativeBatchNorm,
-             .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradInput,
-             .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad, .avgPool2dGrad,
-             .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad,
-             .sumTo:
-            nil
-        }
-    }
-
-    /// Whether result 0 of `op` is its operand 0 seen with another shape (PyTorch views).
-    public static func isView(_ op: Op) -> Bool {
-        switch op {
-        case .reshape, .flatten: true
-        case .conv2d, .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .maxPool2d,
-             .avgPool2d, .adaptiveAvgPool2d, .linear, .dropout, .softmaxCrossEntropy, .nativeBatchNorm,
-             .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .matmul, .conv2dGradInput,
-             .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad, .avgPool2dGrad,
-             .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad,
-             .sumTo, .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector:
-            false
-        }
-    }
 }

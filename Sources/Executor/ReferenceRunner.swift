@@ -4,7 +4,7 @@
 //
 // State: every parameter (learnable, buffer, optimizer state) lives in a `HostTensor` owned by the
 // runner across steps, zero-initialised until set (zero momentum and Adam moments are PyTorch's initial
-// state). Results that overwrite an operand at run time (`Kernels.updatedOperand`: optimizer updates,
+// state). Results that overwrite an operand at run time (GraphIR's `Op.storage(ofResult:)` says `.inPlace`: optimizer updates,
 // the GaLore projector) are bound to that operand's storage, so a step leaves the updated parameters
 // and state in place, as the training graph's contract says; native_batch_norm updates the running
 // statistics in place. Views (reshape, flatten) get their own copy. All values of a run are kept, so a
@@ -75,7 +75,7 @@ public struct ReferenceRunner {
             }
             for (i, id) in node.outputs.enumerated() {
                 let t: HostTensor
-                if let k = Kernels.updatedOperand(node.op, result: i), let target = values[node.inputs[k].raw] {
+                if case let .inPlace(k) = node.op.storage(ofResult: i), let target = values[node.inputs[k].raw] {
                     t = target
                 } else {
                     t = HostTensor(graph[id].type)
