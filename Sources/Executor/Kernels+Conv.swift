@@ -6,6 +6,7 @@
 //   cols[Cg·kh·kw, OH·OW]; then y_g = W_g·cols, dcols = W_gᵀ·dy_g (scattered back by col2im), and
 //   dW_g += dy_g·colsᵀ over the batch. A 1x1 kernel with stride 1 and no padding reads the input plane
 //   as cols directly. im2col and col2im split over rows / channels; the GEMMs thread inside OpenBLAS.
+//   cols comes from the caller's workspace (`convColumnBytes`, Kernels+Workspace.swift).
 // - Direct depthwise (one input channel per group, any channel multiplier): a loop over output planes
 //   with the valid output columns of each kernel tap computed once, split over planes / channels.
 //   A GEMM per 1-channel group would be a k×k-by-HW product per plane: all call overhead.
@@ -52,13 +53,14 @@ struct ConvGeometry {
 
 extension Kernels {
     /// y = conv2d(x, weight) + bias.
-    public static func conv2d(x: TensorView, weight: TensorView, bias: TensorView?, y: TensorView, _ a: Conv2dAttrs) {
+    public static func conv2d(x: TensorView, weight: TensorView, bias: TensorView?, y: TensorView, _ a: Conv2dAttrs,
+                              scratch: Workspace)
+    {
         let g = ConvGeometry(x: x.shape, weight: weight.shape, y: y.shape, a)
         if g.isDepthwise {
             depthwiseForward(g, x.f32, weight.f32, y.f32)
         } else {
-            let cols = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: g.k * g.outPlane)
-            defer { cols?.deallocate() }
+            let cols = columns(g, scratch)
             for b in 0..<g.n {
                 for grp in 0..<g.groups {
                     let xg = UnsafePointer(x.f32 + (b * g.c + grp * g.cg) * g.inPlane)
@@ -79,14 +81,15 @@ extension Kernels {
     }
 
     /// dx of conv2d for output gradient dy (reads the weight only).
-    public static func conv2dGradInput(dy: TensorView, weight: TensorView, dx: TensorView, _ a: Conv2dAttrs) {
+    public static func conv2dGradInput(dy: TensorView, weight: TensorView, dx: TensorView, _ a: Conv2dAttrs,
+                                       scratch: Workspace)
+    {
         let g = ConvGeometry(x: dx.shape, weight: weight.shape, y: dy.shape, a)
         if g.isDepthwise {
             depthwiseGradInput(g, dy.f32, weight.f32, dx.f32)
             return
         }
-        let cols = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: g.k * g.outPlane)
-        defer { cols?.deallocate() }
+        let cols = columns(g, scratch)
         for b in 0..<g.n {
             for grp in 0..<g.groups {
                 let dxg = dx.f32 + (b * g.c + grp * g.cg) * g.inPlane
@@ -100,14 +103,15 @@ extension Kernels {
     }
 
     /// dW of conv2d for output gradient dy (reads the input only), summed over the batch.
-    public static func conv2dGradWeight(dy: TensorView, x: TensorView, dw: TensorView, _ a: Conv2dAttrs) {
+    public static func conv2dGradWeight(dy: TensorView, x: TensorView, dw: TensorView, _ a: Conv2dAttrs,
+                                        scratch: Workspace)
+    {
         let g = ConvGeometry(x: x.shape, weight: dw.shape, y: dy.shape, a)
         if g.isDepthwise {
             depthwiseGradWeight(g, dy.f32, x.f32, dw.f32)
             return
         }
-        let cols = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: g.k * g.outPlane)
-        defer { cols?.deallocate() }
+        let cols = columns(g, scratch)
         for b in 0..<g.n {
             for grp in 0..<g.groups {
                 let xg = UnsafePointer(x.f32 + (b * g.c + grp * g.cg) * g.inPlane)
@@ -123,6 +127,13 @@ extension Kernels {
                      beta: b == 0 ? 0 : 1, c: dw.f32 + grp * g.cog * g.k, ldc: g.k)
             }
         }
+    }
+
+    /// The column matrix of the GEMM path, from the workspace; nil on the pointwise path.
+    private static func columns(_ g: ConvGeometry, _ scratch: Workspace) -> UnsafeMutablePointer<Float>? {
+        if g.isPointwise { return nil }
+        var carver = ScratchCarver(scratch)
+        return carver.take(Float.self, g.k * g.outPlane)
     }
 
     /// y[n, c, ...] += bias[c].

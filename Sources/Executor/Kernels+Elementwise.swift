@@ -111,32 +111,33 @@ extension Kernels {
     public static func mul(a: TensorView, b: TensorView, out: TensorView) { broadcast(a, b, out, *) }
     public static func div(a: TensorView, b: TensorView, out: TensorView) { broadcast(a, b, out, /) }
 
-    /// out = x summed down to out's shape (the adjoint of broadcasting), accumulated in Double.
-    public static func sumTo(x: TensorView, out: TensorView) {
+    /// out = x summed down to out's shape (the adjoint of broadcasting), accumulated in Double (the
+    /// accumulators come from `scratch`, `sumToScratch`).
+    public static func sumTo(x: TensorView, out: TensorView, scratch: Workspace) {
         if x.shape == out.shape {
             if !x.sameStorage(as: out) { out.base.copyMemory(from: x.base, byteCount: x.byteCount) }
             return
         }
         let shape = x.shape, rank = shape.count
         let so = broadcastStrides(out.shape, to: shape)
-        var acc = [Double](repeating: 0, count: out.count)
+        var carver = ScratchCarver(scratch)
+        let acc = carver.take(Double.self, out.count)
+        acc.update(repeating: 0, count: out.count)
         let xp = x.f32
         let last = shape[rank - 1], lo = so[rank - 1], rows = x.count / last
-        acc.withUnsafeMutableBufferPointer { acc in
-            for row in 0..<rows {
-                var rest = row, o = 0
-                for axis in stride(from: rank - 2, through: 0, by: -1) {
-                    o += (rest % shape[axis]) * so[axis]
-                    rest /= shape[axis]
-                }
-                let src = xp + row * last
-                if lo == 0 {
-                    var s: Float = 0
-                    for j in 0..<last { s += src[j] }
-                    acc[o] += Double(s)
-                } else {
-                    for j in 0..<last { acc[o + j * lo] += Double(src[j]) }
-                }
+        for row in 0..<rows {
+            var rest = row, o = 0
+            for axis in stride(from: rank - 2, through: 0, by: -1) {
+                o += (rest % shape[axis]) * so[axis]
+                rest /= shape[axis]
+            }
+            let src = xp + row * last
+            if lo == 0 {
+                var s: Float = 0
+                for j in 0..<last { s += src[j] }
+                acc[o] += Double(s)
+            } else {
+                for j in 0..<last { acc[o + j * lo] += Double(src[j]) }
             }
         }
         let op = out.f32

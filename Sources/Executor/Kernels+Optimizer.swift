@@ -101,31 +101,29 @@ extension Kernels {
     }
 
     /// The projector of gradient G (m×n): refreshed by a thin SVD when the step calls for it, else the
-    /// stored one (`stored`, which `out` may be).
-    public static func svdProjector(g: TensorView, stored: TensorView, out: TensorView, _ a: ProjectorAttrs, step: Int) {
+    /// stored one (`stored`, which `out` may be). Its buffers come from `scratch` (`svdScratch`).
+    public static func svdProjector(g: TensorView, stored: TensorView, out: TensorView, _ a: ProjectorAttrs, step: Int,
+                                    scratch: Workspace)
+    {
         guard (max(step, 1) - 1) % max(a.gap, 1) == 0 else {
             copy(stored, to: out)
             return
         }
         let m = g.shape[0], n = g.shape[1], k = min(m, n), r = a.rank
         // LAPACK is column-major: the column-major copy of G is its transpose in memory.
-        let colMajor = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
-        defer { colMajor.deallocate() }
+        var carver = ScratchCarver(scratch)
+        let colMajor = carver.take(Float.self, m * n)
         let gp = g.f32
         for i in 0..<m { for j in 0..<n { colMajor[i + j * m] = gp[i * n + j] } }
-        let s = UnsafeMutablePointer<Float>.allocate(capacity: k)
-        let u = UnsafeMutablePointer<Float>.allocate(capacity: m * k)
-        let vt = UnsafeMutablePointer<Float>.allocate(capacity: k * n)
-        let iwork = UnsafeMutablePointer<Int32>.allocate(capacity: 8 * k)
-        defer { s.deallocate(); u.deallocate(); vt.deallocate(); iwork.deallocate() }
+        let s = carver.take(Float.self, k)
+        let u = carver.take(Float.self, m * k)
+        let vt = carver.take(Float.self, k * n)
+        let iwork = carver.take(Int32.self, 8 * k)
+        let workCount = sgesddWorkCount(m: m, n: n)
+        let work = carver.take(Float.self, workCount)
         var jobz = CChar(UInt8(ascii: "S"))
         var mm = Int32(m), nn = Int32(n), lda = Int32(m), ldu = Int32(m), ldvt = Int32(k)
-        var info: Int32 = 0, query: Float = 0, lwork: Int32 = -1
-        sgesdd_(&jobz, &mm, &nn, colMajor, &lda, s, u, &ldu, vt, &ldvt, &query, &lwork, iwork, &info)
-        precondition(info == 0, "sgesdd_ workspace query failed (info \(info))")
-        lwork = Int32(query)
-        let work = UnsafeMutablePointer<Float>.allocate(capacity: max(Int(lwork), 1))
-        defer { work.deallocate() }
+        var info: Int32 = 0, lwork = Int32(workCount)
         sgesdd_(&jobz, &mm, &nn, colMajor, &lda, s, u, &ldu, vt, &ldvt, work, &lwork, iwork, &info)
         precondition(info == 0, "sgesdd_ failed (info \(info))")
         let op = out.f32

@@ -8,7 +8,8 @@
 // the GaLore projector) are bound to that operand's storage, so a step leaves the updated parameters
 // and state in place, as the training graph's contract says; native_batch_norm updates the running
 // statistics in place. Views (reshape, flatten) get their own copy. All values of a run are kept, so a
-// caller can read any activation or gradient.
+// caller can read any activation or gradient. Kernel scratch is one buffer of the largest node need
+// (`Kernels.workspaceBytes`), allocated at init and passed to every call.
 import GraphIR
 
 /// Runs a graph node by node with one allocation per value; keeps the parameters across steps.
@@ -20,6 +21,9 @@ public struct ReferenceRunner {
     public var step = 1
     /// Seed of dropout streams.
     public var seed: UInt64
+    /// The workspace size: the largest scratch need of any node.
+    public let workspaceBytes: Int
+    private let workspace: WorkspaceBuffer
 
     /// Why a run cannot start: inputs of the wrong number, dtype or shape, or an unknown parameter.
     public struct InputError: Error, Sendable, CustomStringConvertible {
@@ -31,7 +35,12 @@ public struct ReferenceRunner {
         self.seed = seed
         state = Array(repeating: nil, count: graph.values.count)
         for p in graph.parameters { state[p.raw] = HostTensor(graph[p].type) }
+        workspaceBytes = graph.nodes.map { Kernels.workspaceBytes($0, in: graph) }.max() ?? 0
+        workspace = WorkspaceBuffer(byteCount: workspaceBytes)
     }
+
+    /// The storage of parameter `id`.
+    func parameter(_ id: ValueID) -> HostTensor? { state[id.raw] }
 
     /// The storage of the parameter named `name` (weights, buffers, optimizer state), if any.
     public func parameter(named name: String) -> HostTensor? {
@@ -62,7 +71,7 @@ public struct ReferenceRunner {
             }
             values[id.raw] = t
         }
-        let context = KernelContext(step: step, seed: seed)
+        let context = KernelContext(step: step, seed: seed, workspace: workspace.workspace)
         var operands: [TensorView] = [], results: [TensorView] = []
         for node in graph.nodes {
             operands.removeAll(keepingCapacity: true)
@@ -104,4 +113,16 @@ public struct ReferenceRun {
 
     /// The graph outputs, in order.
     public var outputs: [HostTensor] { graph.outputs.compactMap { values[$0.raw] } }
+}
+
+/// A heap workspace owned by a runner.
+final class WorkspaceBuffer: @unchecked Sendable {
+    let workspace: Workspace
+
+    init(byteCount: Int) {
+        workspace = Workspace(UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: Workspace.alignment),
+                              byteCount: byteCount)
+    }
+
+    deinit { workspace.base.deallocate() }
 }
