@@ -69,7 +69,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ExecutorTests",
-            dependencies: ["GraphIR", "Passes", "Executor", "GraphTestSupport"],
+            dependencies: ["GraphIR", "Frontend", "Passes", "Executor", "GraphTestSupport"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
