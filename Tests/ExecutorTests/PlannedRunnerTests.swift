@@ -1,12 +1,13 @@
 // The planned runner on zoo models compiled for every fine-tuning method, with and without
 // release-grads, at batch 2 with random parameters, inputs and labels: check-plan is bit-identical to
-// the reference over 2 steps, views and in-place results share their operand's bytes, and a broken plan
-// is caught. The graphs and plans come from
+// the reference over 2 steps, the arena's touched pages stay within the plan, views and in-place
+// results share their operand's bytes, and a broken plan is caught. The graphs and plans come from
 // Passes (in the tests only: the Executor module reads the plan as GraphIR's plain data).
 //
 // Matrix: both models, every method, with and without release-grads (24 check-plan runs, about 12 s
 // in a debug build on 2 cores).
 import Executor
+import Foundation
 import Frontend
 import GraphIR
 import GraphTestSupport
@@ -113,6 +114,46 @@ enum Planned {
             let address = try #require(runner.storage(of: p)).base
             #expect(!arena.contains(UInt(bitPattern: address)), "\(g[p].name) in the arena")
         }
+    }
+
+    /// The arena's resident pages after two steps (mincore) stay within the planned arena, page-rounded;
+    /// every placed byte is written, so they cover at least the lower bound's pages.
+    @Test(arguments: [("small_resnet", FineTuningMethod.fft), ("small_resnet", .lora), ("small_mobilenet", .fft)])
+    func measuredArenaStaysWithinThePlan(_ model: String, _ method: FineTuningMethod) throws {
+        let g = try Planned.training(model, method)
+        let plan = Planned.plan(g)
+        let inputs = Planned.inputs(g, steps: 2, seed: 5)
+        let m = try PlannedRunner.measure(g, plan: plan, steps: 2, initialize: Planned.initializer(seed: 1, g)) { inputs[$0 - 1] }
+        let page = m.pageSize
+        let plannedPages = (plan.arenaBytes + page - 1) / page
+        #expect(m.arenaTouchedPages <= plannedPages)
+        #expect(m.arenaHighWaterBytes <= plannedPages * page)
+        #expect(m.arenaTouchedBytes >= plan.lowerBoundBytes / page * page)
+        #expect(m.workspaceBytes > 0 && m.workspaceTouchedPages <= (m.workspaceBytes + page - 1) / page)
+        print("\(model) \(method.rawValue) batch 2: arena planned \(plan.arenaBytes) B (lower bound \(plan.lowerBoundBytes)),"
+              + " touched \(m.arenaTouchedBytes) B (\(m.arenaTouchedPages) pages, high-water \(m.arenaHighWaterBytes));"
+              + " workspace \(m.workspaceBytes) B, touched \(m.workspaceTouchedBytes); owned \(m.ownedBytes) B;"
+              + " peak RSS delta \(m.peakRSSDeltaBytes.map(String.init) ?? "n/a (peak not reset)")")
+    }
+
+    /// Measured against planned at a realistic batch, on request (`GRAPHC_MEASURE_BATCH=64`): one step
+    /// of small_resnet FFT + Adam; run it alone, so that no other test's allocations enter the RSS delta.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["GRAPHC_MEASURE_BATCH"] != nil))
+    func measureAtBatch() throws {
+        let batch = Int(ProcessInfo.processInfo.environment["GRAPHC_MEASURE_BATCH"] ?? "") ?? 64
+        let g = try Planned.training("small_resnet", .fft, batch: batch)
+        let live = Liveness(g)
+        let plan = Planned.plan(g)
+        let inputs = Planned.inputs(g, steps: 1, seed: 5)
+        let m = try PlannedRunner.measure(g, plan: plan, steps: 1, initialize: Planned.initializer(seed: 1, g)) { inputs[$0 - 1] }
+        #expect(m.arenaTouchedPages <= (plan.arenaBytes + m.pageSize - 1) / m.pageSize)
+        print("small_resnet fft batch \(batch), 1 step: predicted peak \(live.peakBytes) B = persistent \(live.persistentBytes)"
+              + " + transient \(live.peakBytes - live.persistentBytes); plan: arena \(plan.arenaBytes) B, lower bound"
+              + " \(plan.lowerBoundBytes) B\n  measured: arena touched \(m.arenaTouchedBytes) B (\(m.arenaTouchedPages) pages of"
+              + " \(m.pageSize), high-water \(m.arenaHighWaterBytes) B, mapped \(m.arenaMappedBytes) B); workspace"
+              + " \(m.workspaceBytes) B (touched \(m.workspaceTouchedBytes) B); owned (parameters, state) \(m.ownedBytes) B;"
+              + " RSS before \(m.rssBeforeBytes) B, peak \(m.peakRSSBytes) B, delta"
+              + " \(m.peakRSSDeltaBytes.map(String.init) ?? "n/a (peak not reset)") B")
     }
 
     /// The workspace is the largest node need, and a 3x3 conv's need is its column matrix.
