@@ -8,8 +8,12 @@
 // including references into an earlier sub-instance (`layer2.0`).
 //
 // Termination and size: recursion is rejected via the call stack, executed statements, layers,
-// block depth and the combined depth of running bodies (which bounds the native stack) are capped, and every node's element counts and costs are checked with overflow-safe
-// arithmetic before anything downstream (`Graph.macs`, byte counts) multiplies them.
+// block depth and the combined depth of running bodies (which bounds the native stack) are capped, and
+// every node's element counts and costs are checked with overflow-safe arithmetic before anything
+// downstream (`Graph.macs`, byte counts) multiplies them. Counting iterations is not enough: a loop
+// that doubles a string or a list grows exponentially, so every string and list is bounded in size
+// (`maxValueSize`), so is every layer name, and the strings and lists built in a run are charged to a
+// total (`maxAllocated`) that bounds the time spent copying and comparing them too.
 import GraphIR
 
 /// One block instance (or the model body) being run.
@@ -34,6 +38,12 @@ struct Interpreter {
     static let maxElements = 1 << 40
     static let maxCost = 1 << 60
     static let maxAttribute = 1 << 24
+    /// Bytes of a string, elements of a list (nested lists and strings counted in full).
+    static let maxValueSize = 1 << 16
+    /// String bytes and list elements built during one run, in total (bounds time as well as memory).
+    static let maxAllocated = 1 << 26
+    /// Bytes of a layer's full name.
+    static let maxNameLength = 1024
 
     var source: SourceText
     var declarations: [Declaration]
@@ -48,6 +58,7 @@ struct Interpreter {
     var runDepth = 0
     var totalMacs = 0
     var totalOps = 0
+    let allocation = Allocation()
 
     init(source: SourceText, declarations: [Declaration], name: String) {
         self.source = source
@@ -126,6 +137,10 @@ struct Interpreter {
         for segment in l.target { parts.append(try segmentText(segment, f)) }
         let path = parts.joined(separator: ".")
         let full = f.prefix.isEmpty ? path : "\(f.prefix).\(path)"
+        guard full.utf8.count <= Self.maxNameLength else {
+            throw error("value-too-large", "the layer name would be \(full.utf8.count) bytes long, more than the limit "
+                        + "of \(Self.maxNameLength)", l.targetSpan)
+        }
         let saved = currentLayer
         currentLayer = full
         defer { currentLayer = saved }
