@@ -38,8 +38,8 @@ struct Analyze: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let session = try TrainingSession.compile(try model.load(), config: training.config, debug: debug)
-            let report = TrainingReport(session.training)
-            let compat = FlopReport(session.training, convention: .studyProfiler)
+            let report = try TrainingReport(session.training).checked()
+            let compat = try FlopReport(session.training, convention: .studyProfiler).checked()
             let text = format == .json
                 ? Self.json(session, report, compat).rendered() + "\n"
                 : Self.table(session, report, compat)
@@ -106,7 +106,7 @@ struct Analyze: ParsableCommand {
     static func table(_ s: TrainingSession, _ r: TrainingReport, _ compat: FlopReport) -> String {
         let sig = Inspect.signature(s.forward)
         let c = s.config
-        var out = "\(r.model) · \(TrainingSession.label(c))"
+        var out = "\(r.model.escapingControlCharacters) · \(TrainingSession.label(c))"
         if [.lora, .dora].contains(c.method) { out += " (alpha \(AdapterPlan.number(c.alpha ?? Double(c.rank))))" }
         out += " · \(c.optimizer.rawValue)" + (c.releaseGrads ? " · release-grads" : "")
         out += " · batch \(sig.batch) · input \(Shape.compact(sig.input))"
@@ -148,7 +148,7 @@ struct Analyze: ParsableCommand {
         }
         out += mem.render()
         out += "Peak at step \(r.peakStep) of \(r.timeline.count): "
-            + r.peakOps.filter { $0.step == r.peakStep }.map { "\($0.name) (\($0.op))" }.joined(separator: ", ") + "\n"
+            + r.peakOps.filter { $0.step == r.peakStep }.map { "\($0.name.escapingControlCharacters) (\($0.op))" }.joined(separator: ", ") + "\n"
         out += "Saved activations: \(grouped(r.savedActivationBytes)) bytes (\(bytes(r.savedActivationBytes)))\n"
         let gap = m.lowerBoundBytes > 0 ? Double(m.gapBytes) / Double(m.lowerBoundBytes) * 100 : 0
         out += "Static plan: arena \(bytes(m.arenaBytes)) for transient tensors, lower bound \(bytes(m.lowerBoundBytes)) "

@@ -25,16 +25,17 @@ struct Compare: ParsableCommand {
     @Option(help: ArgumentHelp("Methods, comma-separated: fft, bnh, head, lora, dora, galore.", valueName: "LIST"))
     var methods: String = "fft,bnh,head,lora,dora,galore"
 
-    @Option(help: ArgumentHelp("Ranks for lora, dora and galore, comma-separated.", valueName: "LIST"))
+    @Option(parsing: .unconditional,
+            help: ArgumentHelp("Ranks for lora, dora and galore, comma-separated.", valueName: "LIST"))
     var ranks: String = "8"
 
-    @Option(help: ArgumentHelp("Batch sizes, comma-separated.", valueName: "LIST"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Batch sizes, comma-separated.", valueName: "LIST"))
     var batch: String = "1"
 
     @Option(help: ArgumentHelp("Per-sample input shape (default: each model's own).", valueName: "CxHxW"))
     var input: String?
 
-    @Option(help: "Number of classes (default: each model's own).")
+    @Option(parsing: .unconditional, help: "Number of classes (default: each model's own).")
     var classes: Int?
 
     @OptionGroup var step: StepOptions
@@ -104,7 +105,7 @@ struct Compare: ParsableCommand {
                         var c = step.config(method, rank: rank)
                         // GaLore projects Adam's state: with SGD or momentum its rows use Adam.
                         if method == .galore && c.optimizer != .adamw { c.optimizer = .adam }
-                        return (c, TrainingReport(try TrainingSession.compile(forward, config: c).training))
+                        return (c, try TrainingReport(try TrainingSession.compile(forward, config: c).training).checked())
                     }
                     let (baselineConfig, baseline) = try analyse(.fft, rank: 1)
                     for method in methods {

@@ -52,7 +52,7 @@ struct Timeline: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let session = try TrainingSession.compile(try model.load(), config: training.config, debug: debug)
-            let report = TrainingReport(session.training)
+            let report = try TrainingReport(session.training).checked()
             let sig = Inspect.signature(session.forward)
             var chart = TimelineChart(
                 title: "\(report.model) · \(TrainingSession.label(session.config)) · \(session.config.optimizer.rawValue)"
