@@ -8,7 +8,9 @@ extension HeadMode: ExpressibleByArgument {}
 /// Everything about a training step but the method and rank: shared by the commands that compile one
 /// method (analyze, timeline, dot --training) and by compare, which sweeps methods and ranks.
 struct StepOptions: ParsableArguments {
-    @Option(help: "LoRA / DoRA alpha (default: the rank, a scale of 1).")
+    // Numeric options parse their value unconditionally, so `--alpha -1` reaches validate() and is
+    // rejected by name instead of being read as an unknown option `-1` ("Missing value").
+    @Option(parsing: .unconditional, help: "LoRA / DoRA alpha (default: the rank, a scale of 1).")
     var alpha: Double?
 
     @Option(help: "Optimizer: sgd, momentum, adam or adamw.")
@@ -27,15 +29,20 @@ struct StepOptions: ParsableArguments {
     @Flag(help: "Apply each update as soon as its gradient is complete, so gradients die early.")
     var releaseGrads = false
 
-    @Option(help: "GaLore: steps between SVD projector updates.")
+    @Option(parsing: .unconditional, help: "GaLore: steps between SVD projector updates.")
     var galoreGap: Int = 200
 
-    @Option(help: "GaLore: scale of the projected update.")
+    @Option(parsing: .unconditional, help: "GaLore: scale of the projected update.")
     var galoreScale: Double = 0.25
 
     func validate() throws {
-        if let alpha, !(alpha > 0) { throw ValidationError("--alpha must be positive") }
-        if galoreGap < 1 { throw ValidationError("--galore-gap must be at least 1") }
+        if let alpha, !(alpha.isFinite && alpha > 0) {
+            throw ValidationError("--alpha must be a finite number above 0, got \(alpha)")
+        }
+        if galoreGap < 1 { throw ValidationError("--galore-gap must be at least 1, got \(galoreGap)") }
+        if !(galoreScale.isFinite && galoreScale > 0) {
+            throw ValidationError("--galore-scale must be a finite number above 0, got \(galoreScale)")
+        }
     }
 
     /// The configuration of `method` at `rank` with these options.
@@ -59,7 +66,7 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "Fine-tuning method: fft, bnh, head, lora, dora or galore (default: fft).")
     var method: FineTuningMethod?
 
-    @Option(help: "LoRA / DoRA / GaLore rank.")
+    @Option(parsing: .unconditional, help: "LoRA / DoRA / GaLore rank.")
     var rank: Int = 8
 
     @OptionGroup var step: StepOptions
