@@ -33,7 +33,10 @@ struct Parser {
         switch t.kind {
         case .eof: "end of file"
         case .newline: "end of line"
-        default: "'\(source.text(t.span))'"
+        default:
+            // A token may be megabytes long (one huge identifier): show its start only.
+            t.span.end - t.span.start <= 60 ? "'\(source.text(t.span))'"
+                : "'\(source.text(Span(t.span.start, t.span.start + 40)).prefix(40))…' (\(t.span.end - t.span.start) bytes)"
         }
     }
 
