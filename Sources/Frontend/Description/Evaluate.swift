@@ -188,6 +188,8 @@ extension Interpreter {
         let path = parts.joined(separator: ".")
         let full = f.prefix.isEmpty ? path : "\(f.prefix).\(path)"
         if let id = defined[full] { return .tensor(id) }
+        // A layer that failed (and was reported): reading it is not a new error.
+        if failed.contains(full) { throw DiagnosticError([]) }
         let later = f.targets.contains { target in
             target.count <= parts.count && zip(target, parts).allSatisfy { t, p in t == nil || t == p }
         }

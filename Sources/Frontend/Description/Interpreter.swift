@@ -26,6 +26,8 @@ struct Frame {
     /// Static layer targets of the body, for cycle detection.
     var targets: [[String?]]
     var ranLayer = false
+    /// The previous layer statement failed, so `last` is not its output.
+    var lastFailed = false
 }
 
 struct Interpreter {
@@ -59,6 +61,15 @@ struct Interpreter {
     var totalMacs = 0
     var totalOps = 0
     let allocation = Allocation()
+    /// Errors of layers already reported; the run goes on to check later layers that do not read them.
+    var recovered: [Diagnostic] = []
+    /// Location, id and message of each recorded error: a loop's iterations report one error once.
+    private var recoveredKeys: Set<String> = []
+    /// Full names of layers that failed: reading one is not reported again (it is a consequence).
+    var failed: Set<String> = []
+    static let maxErrors = 100
+    /// Errors after which the run stops: its bounds, and recursion.
+    static let fatal: Set<String> = ["limit", "value-too-large", "recursion"]
 
     init(source: SourceText, declarations: [Declaration], name: String) {
         self.source = source
@@ -111,7 +122,20 @@ struct Interpreter {
                     }
                 }
             case let .layer(layer):
-                try self.layer(layer, &f)
+                // A layer's error is recorded and the run goes on, so independent later layers are
+                // checked too; layers reading a failed one fail silently (an empty error).
+                do throws(DiagnosticError) {
+                    try self.layer(layer, &f)
+                    f.lastFailed = false
+                } catch {
+                    if error.diagnostics.contains(where: { Self.fatal.contains($0.id) }) { throw error }
+                    for d in error.diagnostics
+                    where recoveredKeys.insert("\(d.location.map(\.description) ?? "") \(d.id) \(d.message)").inserted {
+                        recovered.append(d)
+                    }
+                    if recovered.count >= Self.maxErrors { throw DiagnosticError(recovered) }
+                    f.lastFailed = true
+                }
             }
         }
     }
@@ -141,6 +165,17 @@ struct Interpreter {
             throw error("value-too-large", "the layer name would be \(full.utf8.count) bytes long, more than the limit "
                         + "of \(Self.maxNameLength)", l.targetSpan)
         }
+        do throws(DiagnosticError) {
+            try layer(l, path: path, full: full, &f)
+        } catch {
+            if defined[full] == nil { failed.insert(full) }
+            throw error
+        }
+    }
+
+    private mutating func layer(_ l: LayerStatement, path: String, full: String, _ f: inout Frame)
+        throws(DiagnosticError)
+    {
         let saved = currentLayer
         currentLayer = full
         defer { currentLayer = saved }
@@ -162,6 +197,8 @@ struct Interpreter {
         if let refs = l.refs {
             for r in refs { inputs.append(try tensor(try eval(r, f), r.span, "a data input")) }
         } else {
+            // The previous layer failed and was reported: this one cannot be checked.
+            if f.lastFailed { throw DiagnosticError([]) }
             inputs = [f.last]
         }
         let output: ValueID
@@ -241,7 +278,10 @@ struct Interpreter {
         }
         callStack.append(block.name)
         defer { callStack.removeLast() }
+        let errorsBefore = recovered.count
         try run(block.body, &inner)
+        // Errors inside were reported; the instance's output is not known.
+        if recovered.count > errorsBefore || inner.lastFailed { throw DiagnosticError([]) }
         return inner.last
     }
 
