@@ -199,7 +199,9 @@ public struct Verification: Sendable {
         }
         // Elsewhere adapter parameters appear only where the LoRA / DoRA rewrites put them.
         switch (role, op.name, slot) {
-        case (.loraA, "reshape", 0), (.loraB, "reshape", 0), (.doraMagnitude, "mul", 1): return nil
+        case (.loraA, "reshape", 0), (.loraB, "reshape", 0), (.loraA, "matmul", _), (.loraB, "matmul", _),
+             (.doraMagnitude, "mul", _), (.doraMagnitude, "div", _):
+            return nil
         case (.loraA, _, _), (.loraB, _, _), (.doraMagnitude, _, _):
             return "which is not where \(role == .doraMagnitude ? "DoRA" : "LoRA") uses it"
         default: return nil

@@ -57,7 +57,7 @@ public struct TrainingConfig: Sendable, Hashable {
     /// alpha / rank.
     public var loraScale: Double { (alpha ?? Double(rank)) / Double(rank) }
 
-    /// Checks every number: a rank and a GaLore gap of at least 1; a finite, positive alpha, learning
+    /// Checks every number: a rank (for LoRA, DoRA and GaLore) and a GaLore gap of at least 1; a finite, positive alpha, learning
     /// rate and GaLore scale; a finite momentum in [0, 1) and a finite, non-negative weight decay. NaN and
     /// infinity would otherwise flow into the IR's attributes and every count derived from them. Every
     /// pass that reads a configuration (freeze, lora, dora, optimizer, and the adapter plans) calls it
@@ -69,7 +69,10 @@ public struct TrainingConfig: Sendable, Hashable {
         {
             .error(id, "\(field) (\(option)) must be \(rule), got \(value)")
         }
-        if rank < 1 { throw bad("rank", "--rank", "at least 1", String(rank), id: "bad-rank") }
+        // The rank means something to the low-rank methods only (compare passes 0 to the others).
+        if rank < 1 && [.lora, .dora, .galore].contains(method) {
+            throw bad("rank", "--rank", "at least 1", String(rank), id: "bad-rank")
+        }
         if galoreGap < 1 { throw bad("galoreGap", "--galore-gap", "at least 1", String(galoreGap)) }
         if let alpha, !(alpha.isFinite && alpha > 0) {
             throw bad("alpha", "--alpha", "a finite number above 0", String(alpha))

@@ -285,7 +285,7 @@ extension DotExport {
     }
 
     /// Text for inside an HTML-like label.
-    /// Control characters are written `\u{1B}` (XML allows none of them in an SVG, escaped or not).
+    /// Control characters are written `\u{1b}` (XML allows none of them in an SVG, escaped or not).
     static func html(_ s: String) -> String {
         var out = ""
         for c in s.unicodeScalars {
@@ -302,7 +302,7 @@ extension DotExport {
     }
 
     /// A double-quoted DOT string.
-    /// A line feed is DOT's `\n`; other control characters are written `\u{1B}` (as text: the SVG
+    /// A line feed is DOT's `\n`; other control characters are written `\u{1b}` (as text: the SVG
     /// Graphviz makes of a raw one is not valid XML).
     static func quoted(_ s: String) -> String {
         var out = "\""

@@ -93,7 +93,7 @@ struct TextTable {
     var rightAligned: Set<Int>
     var rows: [[String]] = []
 
-    /// Control characters in cells (names from user files) are written `\u{1B}`.
+    /// Control characters in cells (names from user files) are written `\u{1b}`.
     func render() -> String {
         let rows = rows.map { $0.map(\.escapingControlCharacters) }
         var widths = headers.map(\.count)
@@ -112,7 +112,7 @@ struct TextTable {
     }
 }
 
-/// CSV with RFC 4180 quoting; control characters (names from user files) are written `\u{1B}`, so every
+/// CSV with RFC 4180 quoting; control characters (names from user files) are written `\u{1b}`, so every
 /// record is one line.
 func csv(_ rows: [[String]]) -> String {
     rows.map { row in

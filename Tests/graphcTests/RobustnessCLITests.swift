@@ -71,9 +71,9 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("ctl.gir")
         let ir = """
-            graph "g\\u{1B}[2J" {
+            graph "g\\u{1b}[2J" {
               input %0 "in\\u{7}put" : f32[1, 4]
-              %1 = relu(%0) : f32[1, 4] "r\\u{1B}[31m,x\\r\\ny"
+              %1 = relu(%0) : f32[1, 4] "r\\u{1b}[31m,x\\r\\ny"
               output %1
             }
 
@@ -84,14 +84,14 @@ import Testing
             #expect(r.status == 0, "\(r.stderr)")
             #expect(!r.stdout.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 || $0 == "\r" },
                     "\(format): \(r.stdout)")
-            if format != "json" { #expect(r.stdout.contains("\\u{1B}[31m"), "\(format): \(r.stdout)") }
+            if format != "json" { #expect(r.stdout.contains("\\u{1b}[31m"), "\(format): \(r.stdout)") }
         }
         let csv = try CLI.run(["inspect", file.path, "--format", "csv"])
         #expect(csv.stdout.split(separator: "\n").count == 2, "\(csv.stdout)")
         let dot = try CLI.run(["dot", file.path])
         #expect(dot.status == 0, "\(dot.stderr)")
         #expect(!dot.stdout.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" }, "\(dot.stdout)")
-        #expect(dot.stdout.contains("\\\\u{1B}"), "\(dot.stdout)")
+        #expect(dot.stdout.contains("\\\\u{1b}"), "\(dot.stdout)")
         let svg = dir.appendingPathComponent("g.svg")
         let r = try CLI.run(["dot", file.path, "-o", svg.path])
         #expect(r.status == 0, "\(r.stderr)")
