@@ -17,6 +17,9 @@ struct Parser {
     private var nesting = 0
     /// Syntax errors of statements skipped so far.
     private var errors: [Diagnostic] = []
+    /// Parsing has given up: the error in flight already holds `errors`, and enclosing bodies pass it on
+    /// (adding it again at each of up to 64 levels would double it each time).
+    private var abandoned = false
 
     init(tokens: [Token], source: SourceText) {
         self.tokens = tokens
@@ -140,8 +143,10 @@ struct Parser {
                     throw unexpected("end of statement")
                 }
             } catch {
+                if abandoned { throw error }
                 errors += error.diagnostics
                 if errors.count >= Self.maxErrors || token.kind == .eof || error.diagnostics.contains(where: { $0.id == "limit" }) {
+                    abandoned = true
                     throw DiagnosticError(errors)
                 }
                 skipStatement()
