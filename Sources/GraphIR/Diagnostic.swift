@@ -33,6 +33,12 @@ public struct Diagnostic: Sendable, Hashable, Error, CustomStringConvertible {
     /// Length of the offending text, for the underline.
     public var length: Int
     public var notes: [String]
+    /// 1-based column of the caret within `sourceLine` when that is an excerpt of a longer line
+    /// (`SourceText` keeps at most `SourceText.excerptRadius` bytes either side); nil: the location's column.
+    public var sourceColumn: Int?
+
+    /// Source lines are shown at most this many columns wide, cut around the caret with `…` marks.
+    public static let displayWidth = 120
 
     public init(id: String, severity: Severity = .error, message: String, location: SourceLocation? = nil,
                 node: String? = nil, sourceLine: String? = nil, length: Int = 1, notes: [String] = []) {
@@ -58,12 +64,34 @@ public struct Diagnostic: Sendable, Hashable, Error, CustomStringConvertible {
         if let node, !message.contains("'\(node)'") { text += " (in '\(node)')" }
         if let sourceLine, let location {
             let gutter = "\(location.line) | "
-            text += "\n" + gutter + sourceLine
-            let pad = String(repeating: " ", count: gutter.count + max(0, location.column - 1))
-            text += "\n" + pad + "^" + String(repeating: "~", count: max(0, length - 1))
+            let (shown, caret, width) = Self.window(sourceLine, caret: max(0, (sourceColumn ?? location.column) - 1),
+                                                     length: max(1, length))
+            text += "\n" + gutter + shown
+            let pad = String(repeating: " ", count: gutter.count + caret)
+            text += "\n" + pad + "^" + String(repeating: "~", count: max(0, width - 1))
         }
         for note in notes { text += "\n  note: \(note)" }
         return text
+    }
+}
+
+extension Diagnostic {
+    /// At most `displayWidth` columns of `line` around the 0-based column `caret`, with `…` where text
+    /// was cut; the caret's column in the result and the underline's width within it.
+    static func window(_ line: String, caret: Int, length: Int) -> (String, Int, Int) {
+        let scalars = Array(line.unicodeScalars)
+        guard scalars.count > displayWidth else { return (line, caret, length) }
+        let caret = min(caret, scalars.count)
+        // A third of the width before the caret, unless the line ends sooner.
+        var start = max(0, caret - displayWidth / 3)
+        let end = min(scalars.count, start + displayWidth - 2)
+        start = max(0, min(start, end - (displayWidth - 2)))
+        var shown = String.UnicodeScalarView()
+        if start > 0 { shown.append("…") }
+        shown.append(contentsOf: scalars[start..<end])
+        if end < scalars.count { shown.append("…") }
+        let column = caret - start + (start > 0 ? 1 : 0)
+        return (String(shown), column, max(1, min(length, end - caret)))
     }
 }
 

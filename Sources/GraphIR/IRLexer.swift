@@ -64,13 +64,16 @@ struct IRTokenizer {
             let c = b[i]
             let start = i
             switch c {
-            case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r"):
+            case UInt8(ascii: " "), UInt8(ascii: "\t"):
                 i += 1
-            case UInt8(ascii: "\n"):
+            case UInt8(ascii: "\r") where i + 1 < n && b[i + 1] == UInt8(ascii: "\n"):
+                i += 1  // CRLF: the LF ends the line.
+            case UInt8(ascii: "\n"), UInt8(ascii: "\r"):
+                // LF, CRLF and a lone CR (classic Mac) all end a line, as in SourceText's line table.
                 tokens.append(IRToken(kind: .newline, text: "\n", span: IRSpan(start: i, end: i + 1)))
                 i += 1
             case UInt8(ascii: "#"):
-                while i < n && b[i] != UInt8(ascii: "\n") { i += 1 }
+                while i < n && b[i] != UInt8(ascii: "\n") && b[i] != UInt8(ascii: "\r") { i += 1 }
             case UInt8(ascii: "%"):
                 i += 1
                 while i < n && Self.isDigit(b[i]) { i += 1 }
@@ -127,7 +130,7 @@ struct IRTokenizer {
             scalars.append(contentsOf: String(decoding: b[contentStart..<to], as: UTF8.self).unicodeScalars)
         }
         while true {
-            guard i < n, b[i] != UInt8(ascii: "\n") else {
+            guard i < n, b[i] != UInt8(ascii: "\n"), b[i] != UInt8(ascii: "\r") else {
                 flush(i)
                 diagnostics.append(map.diagnostic("syntax", "unterminated string", at: IRSpan(start: start, end: i)))
                 return IRToken(kind: .string, text: String(scalars), span: IRSpan(start: start, end: i))

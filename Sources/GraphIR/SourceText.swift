@@ -12,8 +12,13 @@ public struct SourceText: Sendable {
     public init(file: String, bytes: [UInt8]) {
         self.file = file
         self.bytes = bytes
+        // A line ends at LF, CRLF or a lone CR (classic Mac files), as both lexers read them.
         var starts = [0]
-        for (i, b) in bytes.enumerated() where b == UInt8(ascii: "\n") { starts.append(i + 1) }
+        for (i, b) in bytes.enumerated() {
+            if b == UInt8(ascii: "\n") || (b == UInt8(ascii: "\r") && (i + 1 == bytes.count || bytes[i + 1] != UInt8(ascii: "\n"))) {
+                starts.append(i + 1)
+            }
+        }
         lineStarts = starts
     }
 
@@ -27,7 +32,7 @@ public struct SourceText: Sendable {
         return lo
     }
 
-    /// Byte offset just past line `index`'s text (before its `\n` and any `\r`).
+    /// Byte offset just past line `index`'s text (before its `\n`, `\r\n` or `\r`).
     public func lineEnd(_ index: Int) -> Int {
         var end = index + 1 < lineStarts.count ? lineStarts[index + 1] - 1 : bytes.count
         if end > lineStarts[index] && end <= bytes.count && end > 0 && bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
@@ -50,11 +55,26 @@ public struct SourceText: Sendable {
         let lineStart = lineStarts[line], lineEnd = lineEnd(line)
         let column = scalarCount(lineStart, min(offset, lineEnd)) + 1
         let length = max(1, scalarCount(min(offset, lineEnd), min(max(end, offset), lineEnd)))
-        let text = String(decoding: bytes[lineStart..<lineEnd], as: UTF8.self)
-        return Diagnostic(id: id, severity: severity, message: message,
-                          location: SourceLocation(file: file, line: line + 1, column: column),
-                          node: node, sourceLine: text, length: length, notes: notes)
+        // A long line (a 50 MB line of generated text) is kept only around the offset: the message
+        // shows at most `Diagnostic.displayWidth` columns of it anyway.
+        var from = lineStart, to = lineEnd, excerpt = false
+        if lineEnd - lineStart > 2 * Self.excerptRadius {
+            from = max(lineStart, min(offset, lineEnd) - Self.excerptRadius)
+            to = min(lineEnd, max(from, min(offset, lineEnd)) + Self.excerptRadius)
+            while from > lineStart && bytes[from] & 0xC0 == 0x80 { from -= 1 }
+            while to < lineEnd && bytes[to] & 0xC0 == 0x80 { to += 1 }
+            excerpt = true
+        }
+        let text = String(decoding: bytes[from..<to], as: UTF8.self)
+        var d = Diagnostic(id: id, severity: severity, message: message,
+                           location: SourceLocation(file: file, line: line + 1, column: column),
+                           node: node, sourceLine: text, length: length, notes: notes)
+        if excerpt { d.sourceColumn = scalarCount(from, min(offset, lineEnd)) + 1 }
+        return d
     }
+
+    /// Bytes kept either side of a diagnostic's offset when its line is longer than twice this.
+    public static let excerptRadius = 512
 
     /// `line N`, for notes that point at another place.
     public func lineDescription(_ offset: Int) -> String { "line \(lineIndex(offset) + 1)" }

@@ -2,7 +2,11 @@
 /// - each value is defined exactly once, by the list or node its kind names;
 /// - nodes are in topological order (an operand defined by a later node is a cycle or a misordering);
 /// - each node's operand count fits its op and its result types equal what shape inference gives;
-/// - node, input and parameter names are unique; outputs exist.
+/// - node, input and parameter names are unique; outputs exist;
+/// - a parameter read by an op that takes parameters sits in a slot for its role (`operand-role`): batch
+///   norm's γ, β, running mean and variance in slots 1-4, conv and linear weight and bias in 1 and 2,
+///   optimizer state where its update reads it, LoRA / DoRA parameters only where adapters use them.
+///   Swapped slots would type-check (γ and β have one shape) yet train the wrong tensors.
 /// Unused parameters and inputs are warnings.
 public enum Verifier {
     public static func verify(_ graph: Graph) -> [Diagnostic] {
@@ -136,6 +140,12 @@ public struct Verification: Sendable {
                           + "expected \(op.outputCount)", node: node.pointee.name)
                 }
                 guard operandsOK else { continue }
+                for (slot, id) in node.pointee.inputs.enumerated() {
+                    guard let role = values[id.raw].role, values[id.raw].isParameter,
+                          let problem = Self.roleProblem(op, slot, role) else { continue }
+                    error("operand-role", "'\(node.pointee.name)' (\(op.name)) reads \(role.rawValue) '\(values[id.raw].name)' "
+                          + "as operand \(slot), \(problem)", node: node.pointee.name)
+                }
                 operandTypes.removeAll(keepingCapacity: true)
                 for id in node.pointee.inputs { operandTypes.append(values[id.raw].type) }
                 do throws(ShapeError) {
@@ -161,6 +171,41 @@ public struct Verification: Sendable {
             }
         } }
         return diags
+    }
+
+    /// Why a parameter of `role` cannot be operand `slot` of `op`, or nil when it can. Computed values
+    /// may fill any slot (a DoRA weight is computed); only parameters carry a role to check.
+    static func roleProblem(_ op: Op, _ slot: Int, _ role: ParamRole) -> String? {
+        let learnable: Set<ParamRole> = [.weight, .bias, .bnGamma, .bnBeta, .loraA, .loraB, .doraMagnitude]
+        let weights: Set<ParamRole> = [.weight, .loraA, .loraB]
+        let norm: [Int: ParamRole] = [1: .bnGamma, 2: .bnBeta, 3: .runningMean, 4: .runningVar]
+        var expected: Set<ParamRole>?
+        switch (op.name, slot) {
+        case ("conv2d", 1), ("conv2d_grad_input", 1), ("linear", 1), ("linear_grad_input", 1): expected = weights
+        case ("conv2d", 2), ("linear", 2): expected = [.bias]
+        case ("batch_norm", 1...4), ("native_batch_norm", 1...4): expected = [norm[slot]!]
+        case ("batch_norm_grad", 2): expected = [.bnGamma]
+        case ("batch_norm_grad", 3...4): expected = [norm[slot]!]
+        case ("sgd_update", 0), ("momentum_update", 0), ("adam_update", 0), ("apply_update", 0): expected = learnable
+        case ("momentum_update", 2): expected = [.momentumBuffer]
+        case ("adam_update", 2), ("adam_direction", 1): expected = [.expAvg]
+        case ("adam_update", 3), ("adam_direction", 2): expected = [.expAvgSq]
+        case ("svd_projector", 1): expected = [.galoreProjector]
+        default: break
+        }
+        if let expected {
+            guard !expected.contains(role) else { return nil }
+            return "where it takes " + expected.map(\.rawValue).sorted().joined(separator: " or ")
+        }
+        // Elsewhere adapter parameters appear only where the LoRA / DoRA rewrites put them.
+        switch (role, op.name, slot) {
+        case (.loraA, "reshape", 0), (.loraB, "reshape", 0), (.loraA, "matmul", _), (.loraB, "matmul", _),
+             (.doraMagnitude, "mul", _), (.doraMagnitude, "div", _):
+            return nil
+        case (.loraA, _, _), (.loraB, _, _), (.doraMagnitude, _, _):
+            return "which is not where \(role == .doraMagnitude ? "DoRA" : "LoRA") uses it"
+        default: return nil
+        }
     }
 
     /// Node names: every later occurrence of a name already seen is reported, in order.

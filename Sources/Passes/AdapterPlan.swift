@@ -145,6 +145,7 @@ public struct AdapterPlan: Sendable, Hashable, CustomStringConvertible {
     static func make(_ graph: Graph, config: TrainingConfig, method: FineTuningMethod) throws(DiagnosticError)
         -> AdapterPlan
     {
+        do { try config.validate() } catch { throw DiagnosticError([error]) }
         let r = config.rank
         var plan = AdapterPlan(method: method, rank: r, alpha: config.alpha ?? Double(r), adapted: [], excluded: [])
         var problems: [Diagnostic] = []

@@ -49,10 +49,14 @@ public struct Autodiff: Pass {
         }
         let logitsType = graph[graph.outputs[0]].type
         guard logitsType.dtype == .f32, logitsType.rank == 2 else {
-            throw Diagnostic.error("autodiff-logits", "the output must be logits f32[N, classes], got \(logitsType)")
+            let producer = graph.producer(of: graph.outputs[0]).map { graph.nodes[$0].name }
+            throw Diagnostic.error("autodiff-logits", "the output '\(graph[graph.outputs[0]].name)' must be logits "
+                                   + "f32[N, classes], got \(logitsType)", node: producer ?? graph[graph.outputs[0]].name)
         }
         if graph.inputs.contains(where: { graph[$0].name == "labels" }) || graph.nodes.contains(where: { $0.name == "loss" }) {
-            throw Diagnostic.error("duplicate-name", "'\(graph.name)' already has an input 'labels' or a node 'loss'")
+            let clash = graph.inputs.contains(where: { graph[$0].name == "labels" }) ? "labels" : "loss"
+            throw Diagnostic.error("duplicate-name", "'\(graph.name)' already has an input 'labels' or a node 'loss'",
+                                   node: clash)
         }
 
         // 1-2. Train mode and the loss.

@@ -30,6 +30,7 @@ public struct Freeze: Pass {
     public init(_ config: TrainingConfig) { self.config = config }
 
     public func run(_ graph: Graph) throws -> Graph {
+        try config.validate()
         let selected = try trainableSet(graph)
         var out = graph
         for id in graph.parameters {

@@ -119,7 +119,8 @@ public struct MergeAdapters: Pass {
             }
         }
         for id in graph.outputs where gone.contains(id) && !replaced.contains(id) {
-            throw Diagnostic.error("merge-unrecognised", "graph output '\(graph[id].name)' is an adapter value")
+            throw Diagnostic.error("merge-unrecognised", "graph output '\(graph[id].name)' is an adapter value",
+                                   node: graph[id].name)
         }
         return result
     }

@@ -24,7 +24,14 @@ public struct ModelSummary: Sendable, Hashable {
     /// Buffer elements (BatchNorm running statistics): state, not parameters.
     public var bufferElements: Int
     public var macs: Int
-    public var flops: Int { 2 * macs }
+    /// 2 · MACs; `Int.max` when that does not fit (then `overflowingLayer` is set).
+    public var flops: Int {
+        let (f, overflow) = macs.multipliedReportingOverflow(by: 2)
+        return overflow ? .max : f
+    }
+    /// The first layer whose MACs or elementwise operations, alone or added to those before it, do not
+    /// fit a 64-bit count (twice the MACs, for FLOPs); nil when every number is a count.
+    public var overflowingLayer: CostOverflow?
     public var elementwiseOps: Int
     public var layers: [Layer]
 
@@ -42,8 +49,25 @@ public struct ModelSummary: Sendable, Hashable {
                          params: graph.parameterCount(of: node), macs: node.op.macs(operands, results),
                          elementwiseOps: node.op.elementwiseOps(operands, results))
         }
-        macs = layers.reduce(0) { $0 + $1.macs }
-        elementwiseOps = layers.reduce(0) { $0 + $1.elementwiseOps }
+        var total = Cost()
+        var overflow: CostOverflow?
+        for layer in layers {
+            let own = Cost(macs: layer.macs, flops: layer.macs > Int.max / 2 ? .max : 2 * layer.macs,
+                           elementwise: layer.elementwiseOps)
+            total = total + own
+            if overflow == nil && (total.saturated || own.saturated) {
+                overflow = CostOverflow(node: layer.name, op: layer.op, alone: own.saturated)
+            }
+        }
+        macs = total.macs
+        elementwiseOps = total.elementwise
+        overflowingLayer = overflow
+    }
+
+    /// The summary, or `count-overflow` naming the layer where a count stopped fitting 64 bits.
+    public func checked() throws(Diagnostic) -> ModelSummary {
+        if let overflowingLayer { throw overflowingLayer.diagnostic }
+        return self
     }
 }
 

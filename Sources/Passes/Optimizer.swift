@@ -50,6 +50,7 @@ public struct OptimizerPass: Pass {
     }
 
     public func run(_ graph: Graph) throws -> Graph {
+        try config.validate()
         if let index = graph.nodes.indices.first(where: { graph.nodes[$0].phase == .optimizer }) {
             let node = graph.nodes[index]
             throw Diagnostic.error("already-optimized", "'\(graph.name)' already has optimizer nodes ('\(node.name)')",
@@ -201,9 +202,13 @@ public struct OptimizerPass: Pass {
                                    + "with a gradient in '\(graph.name)'")
         }
         if !matrices.values.contains(where: \.projected) {
-            let largest = matrices.values.map { min($0.m, $0.n) }.max() ?? 0
+            // The weight with the largest min(m, n), first in value order among equals: the one to name.
+            let widest = matrices.sorted { $0.key.raw < $1.key.raw }.max { min($0.value.m, $0.value.n) < min($1.value.m, $1.value.n) }
+            let largest = widest.map { min($0.value.m, $0.value.n) } ?? 0
+            let name = widest.map { graph[$0.key].name }
             throw Diagnostic.error("rank-too-large", "GaLore rank \(config.rank) projects no weight of '\(graph.name)': "
-                                   + "the largest min(m, n) of its weight matrices is \(largest); use a rank below it")
+                                   + "the largest min(m, n) of its weight matrices is \(largest) ('\(name ?? "")'); "
+                                   + "use a rank below it", node: name)
         }
         return matrices
     }

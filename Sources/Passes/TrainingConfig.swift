@@ -56,4 +56,38 @@ public struct TrainingConfig: Sendable, Hashable {
 
     /// alpha / rank.
     public var loraScale: Double { (alpha ?? Double(rank)) / Double(rank) }
+
+    /// Checks every number: a rank (for LoRA, DoRA and GaLore) and a GaLore gap of at least 1; a finite, positive alpha, learning
+    /// rate and GaLore scale; a finite momentum in [0, 1) and a finite, non-negative weight decay. NaN and
+    /// infinity would otherwise flow into the IR's attributes and every count derived from them. Every
+    /// pass that reads a configuration (freeze, lora, dora, optimizer, and the adapter plans) calls it
+    /// first, so Swift callers get the same protection as the command line. Throws `bad-option` naming
+    /// the field (and its command-line spelling); a rank below 1 is `bad-rank`.
+    public func validate() throws(Diagnostic) {
+        func bad(_ field: String, _ option: String, _ rule: String, _ value: String, id: String = "bad-option")
+            -> Diagnostic
+        {
+            .error(id, "\(field) (\(option)) must be \(rule), got \(value)")
+        }
+        // The rank means something to the low-rank methods only (compare passes 0 to the others).
+        if rank < 1 && [.lora, .dora, .galore].contains(method) {
+            throw bad("rank", "--rank", "at least 1", String(rank), id: "bad-rank")
+        }
+        if galoreGap < 1 { throw bad("galoreGap", "--galore-gap", "at least 1", String(galoreGap)) }
+        if let alpha, !(alpha.isFinite && alpha > 0) {
+            throw bad("alpha", "--alpha", "a finite number above 0", String(alpha))
+        }
+        if !(learningRate.isFinite && learningRate > 0) {
+            throw bad("learningRate", "--learning-rate", "a finite number above 0", String(learningRate))
+        }
+        if !(momentum.isFinite && momentum >= 0 && momentum < 1) {
+            throw bad("momentum", "--momentum", "a finite number in [0, 1)", String(momentum))
+        }
+        if !(weightDecay.isFinite && weightDecay >= 0) {
+            throw bad("weightDecay", "--weight-decay", "a finite number of at least 0", String(weightDecay))
+        }
+        if !(galoreScale.isFinite && galoreScale > 0) {
+            throw bad("galoreScale", "--galore-scale", "a finite number above 0", String(galoreScale))
+        }
+    }
 }

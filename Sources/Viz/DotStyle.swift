@@ -263,29 +263,34 @@ extension DotExport {
     }
 
     /// Text for inside an HTML-like label.
+    /// Control characters are written `\u{1b}` (XML allows none of them in an SVG, escaped or not).
     static func html(_ s: String) -> String {
         var out = ""
-        for c in s {
+        for c in s.unicodeScalars {
             switch c {
             case "&": out += "&amp;"
             case "<": out += "&lt;"
             case ">": out += "&gt;"
             case "\"": out += "&quot;"
-            default: out.append(c)
+            case _ where c.isControlCharacter: out += c.controlEscape
+            default: out.unicodeScalars.append(c)
             }
         }
         return out
     }
 
     /// A double-quoted DOT string.
+    /// A line feed is DOT's `\n`; other control characters are written `\u{1b}` (as text: the SVG
+    /// Graphviz makes of a raw one is not valid XML).
     static func quoted(_ s: String) -> String {
         var out = "\""
-        for c in s {
+        for c in s.unicodeScalars {
             switch c {
             case "\"": out += "\\\""
             case "\\": out += "\\\\"
             case "\n": out += "\\n"
-            default: out.append(c)
+            case _ where c.isControlCharacter: out += "\\" + c.controlEscape
+            default: out.unicodeScalars.append(c)
             }
         }
         return out + "\""

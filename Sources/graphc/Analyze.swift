@@ -38,8 +38,8 @@ struct Analyze: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let session = try TrainingSession.compile(try model.load(), config: training.config, observe: debug.observe)
-            let report = TrainingReport(session.training)
-            let compat = FlopReport(session.training, convention: .studyProfiler)
+            let report = try TrainingReport(session.training).checked()
+            let compat = try FlopReport(session.training, convention: .studyProfiler).checked()
             let text = format == .json
                 ? Self.json(session, report, compat).rendered() + "\n"
                 : Self.table(session, report, compat)
@@ -106,7 +106,7 @@ struct Analyze: ParsableCommand {
     static func table(_ s: TrainingSession, _ r: TrainingReport, _ compat: FlopReport) -> String {
         let sig = ModelSignature(s.forward)
         let c = s.config
-        var out = "\(r.model) · \(c.label)"
+        var out = "\(r.model.escapingControlCharacters) · \(c.label)"
         if [.lora, .dora].contains(c.method) { out += " (alpha \(NumberFormat.shortest(c.effectiveAlpha)))" }
         out += " · \(c.optimizer.rawValue)" + (c.releaseGrads ? " · release-grads" : "")
         out += " · batch \(sig.batch) · input \(Shape.compact(sig.input))"
@@ -144,7 +144,7 @@ struct Analyze: ParsableCommand {
         }
         out += mem.render()
         out += "Peak at step \(r.peakStep) of \(r.timeline.count): "
-            + r.opsAtPeak.map { "\($0.name) (\($0.op))" }.joined(separator: ", ") + "\n"
+            + r.opsAtPeak.map { "\($0.name.escapingControlCharacters) (\($0.op))" }.joined(separator: ", ") + "\n"
         out += "Saved activations: \(NumberFormat.grouped(r.savedActivationBytes)) bytes (\(NumberFormat.bytes(r.savedActivationBytes)))\n"
         out += "Static plan: arena \(NumberFormat.bytes(m.arenaBytes)) for transient tensors, "
             + "lower bound \(NumberFormat.bytes(m.lowerBoundBytes)) (gap \(NumberFormat.fixed(m.gapPercent, decimals: 2))%), "

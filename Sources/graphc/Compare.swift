@@ -25,16 +25,17 @@ struct Compare: ParsableCommand {
     @Option(help: ArgumentHelp("Methods, comma-separated: fft, bnh, head, lora, dora, galore.", valueName: "LIST"))
     var methods: String = "fft,bnh,head,lora,dora,galore"
 
-    @Option(help: ArgumentHelp("Ranks for lora, dora and galore, comma-separated.", valueName: "LIST"))
+    @Option(parsing: .unconditional,
+            help: ArgumentHelp("Ranks for lora, dora and galore, comma-separated.", valueName: "LIST"))
     var ranks: String = "8"
 
-    @Option(help: ArgumentHelp("Batch sizes, comma-separated.", valueName: "LIST"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Batch sizes, comma-separated.", valueName: "LIST"))
     var batch: String = "1"
 
     @Option(help: ArgumentHelp("Per-sample input shape (default: each model's own).", valueName: "CxHxW"))
     var input: String?
 
-    @Option(help: "Number of classes (default: each model's own).")
+    @Option(parsing: .unconditional, help: "Number of classes (default: each model's own).")
     var classes: Int?
 
     @OptionGroup var step: StepOptions

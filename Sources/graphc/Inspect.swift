@@ -29,7 +29,7 @@ struct Inspect: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let graph = try model.load()
-            let summary = ModelSummary(graph)
+            let summary = try ModelSummary(graph).checked()
             let text: String
             switch format {
             case .table: text = Self.table(summary, graph: graph)
@@ -81,7 +81,7 @@ struct Inspect: ParsableCommand {
                                layer.params == 0 ? "-" : NumberFormat.grouped(layer.params),
                                layer.macs == 0 ? "-" : NumberFormat.grouped(layer.macs)])
         }
-        var text = "\(s.model): input \(Shape.compact([sig.batch] + sig.input))"
+        var text = "\(s.model.escapingControlCharacters): input \(Shape.compact([sig.batch] + sig.input))"
         if let classes = sig.classes { text += ", \(classes) classes" }
         text += "\n\n" + table.render() + "\n"
         text += "Parameters:  \(NumberFormat.grouped(s.params)) (\(NumberFormat.short(s.params)), \(NumberFormat.bytes(4 * s.params)) as f32)"

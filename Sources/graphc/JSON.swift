@@ -1,4 +1,5 @@
 import Foundation
+import GraphIR
 
 /// A JSON value whose objects keep their key order, so reports read top-down as documented.
 indirect enum JSON: Equatable {
@@ -48,7 +49,8 @@ indirect enum JSON: Equatable {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
+            // C0 (as JSON requires), DEL and C1 controls: a name from a user file cannot reach a terminal raw.
+            case _ where scalar.isControlCharacter:
                 let hex = String(scalar.value, radix: 16)
                 out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
             default: out.unicodeScalars.append(scalar)

@@ -22,10 +22,11 @@ struct InstanceOptions: ParsableArguments {
                                valueName: "CxHxW"))
     var input: String?
 
-    @Option(help: "Number of classes of the classifier head (default: the model's own).")
+    // Parsed unconditionally so `--classes -1` is rejected by name, not read as an option `-1`.
+    @Option(parsing: .unconditional, help: "Number of classes of the classifier head (default: the model's own).")
     var classes: Int?
 
-    @Option(help: "Batch size.")
+    @Option(parsing: .unconditional, help: "Batch size.")
     var batch: Int = 1
 
     @Option(name: .customLong("set"), parsing: .singleValue,
@@ -58,6 +59,7 @@ struct InstanceOptions: ParsableArguments {
     /// Compiles `model`, or parses it when it is textual IR (where instantiation options do not apply).
     func load(_ model: String) throws -> Graph {
         let source = try ModelSource.resolve(model)
+        ModelSource.current = source.file
         if source.isIR {
             if input != nil || classes != nil || batch != 1 || !settings.isEmpty {
                 throw CLIError("--input, --classes, --batch and --set apply to model descriptions, "
@@ -74,6 +76,16 @@ struct ModelSource {
     var bytes: [UInt8]
     var file: String
     var isIR: Bool
+
+    /// The file of the model loaded last, named in errors the library reports with a node but no location
+    /// (a pass's `rank-too-large`, `autodiff-logits`). graphc loads models on the main thread only.
+    nonisolated(unsafe) static var current: String?
+
+    /// `d`, prefixed with the current model's file when it has no location of its own.
+    static func located(_ d: Diagnostic) -> String {
+        guard d.location == nil, let current else { return d.description }
+        return "\(current): \(d)"
+    }
 
     static func resolve(_ name: String) throws -> ModelSource {
         if let text = Zoo.source(named: name) {

@@ -19,10 +19,10 @@ func reportingErrors(_ body: () throws -> Void) throws {
     do {
         try body()
     } catch let error as DiagnosticError {
-        printError(error.diagnostics.map(\.description).joined(separator: "\n"))
+        printError(error.diagnostics.map(ModelSource.located).joined(separator: "\n"))
         throw ExitCode(1)
     } catch let error as Diagnostic {
-        printError(error.description)
+        printError(ModelSource.located(error))
         throw ExitCode(1)
     } catch let error as CLIError {
         printError("graphc: error: \(error)")
@@ -33,7 +33,7 @@ func reportingErrors(_ body: () throws -> Void) throws {
     } catch let error as PassError {
         // A user's impossible request (a rank, a selector) or, when the pass produced an invalid graph, a bug.
         printError(error.producedInvalidGraph ? "graphc: internal error: \(error)"
-                   : error.diagnostics.map { "graphc: \($0)" }.joined(separator: "\n"))
+                   : error.diagnostics.map { "graphc: \(ModelSource.located($0))" }.joined(separator: "\n"))
         throw ExitCode(1)
     }
 }
@@ -45,7 +45,9 @@ struct TextTable {
     var rightAligned: Set<Int>
     var rows: [[String]] = []
 
+    /// Control characters in cells (names from user files) are written `\u{1b}`.
     func render() -> String {
+        let rows = rows.map { $0.map(\.escapingControlCharacters) }
         var widths = headers.map(\.count)
         for row in rows {
             for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) }
@@ -62,10 +64,11 @@ struct TextTable {
     }
 }
 
-/// CSV with RFC 4180 quoting.
+/// CSV with RFC 4180 quoting; control characters (names from user files) are written `\u{1b}`, so every
+/// record is one line.
 func csv(_ rows: [[String]]) -> String {
     rows.map { row in
-        row.map { cell in
+        row.map(\.escapingControlCharacters).map { cell in
             cell.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" })
                 ? "\"" + cell.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : cell
         }.joined(separator: ",")

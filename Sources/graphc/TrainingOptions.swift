@@ -8,7 +8,9 @@ extension HeadMode: ExpressibleByArgument {}
 /// Everything about a training step but the method and rank: shared by the commands that compile one
 /// method (analyze, timeline, dot --training, opt) and by compare, which sweeps methods and ranks.
 struct StepOptions: ParsableArguments {
-    @Option(help: ArgumentHelp(PassOption.alpha.help))
+    // Numeric options parse their value unconditionally, so `--alpha -1` reaches validate() and is
+    // rejected by name instead of being read as an unknown option `-1` ("Missing value").
+    @Option(parsing: .unconditional, help: ArgumentHelp(PassOption.alpha.help))
     var alpha: Double?
 
     @Option(help: ArgumentHelp(PassOption.optimizer.help))
@@ -27,15 +29,20 @@ struct StepOptions: ParsableArguments {
     @Flag(help: ArgumentHelp(PassOption.releaseGrads.help))
     var releaseGrads = false
 
-    @Option(help: ArgumentHelp(PassOption.galoreGap.help))
+    @Option(parsing: .unconditional, help: ArgumentHelp(PassOption.galoreGap.help))
     var galoreGap: Int = TrainingConfig.defaults.galoreGap
 
-    @Option(help: ArgumentHelp(PassOption.galoreScale.help))
+    @Option(parsing: .unconditional, help: ArgumentHelp(PassOption.galoreScale.help))
     var galoreScale: Double = TrainingConfig.defaults.galoreScale
 
     func validate() throws {
-        if let alpha, !(alpha > 0) { throw ValidationError("--alpha must be positive") }
-        if galoreGap < 1 { throw ValidationError("--galore-gap must be at least 1") }
+        if let alpha, !(alpha.isFinite && alpha > 0) {
+            throw ValidationError("--alpha must be a finite number above 0, got \(alpha)")
+        }
+        if galoreGap < 1 { throw ValidationError("--galore-gap must be at least 1, got \(galoreGap)") }
+        if !(galoreScale.isFinite && galoreScale > 0) {
+            throw ValidationError("--galore-scale must be a finite number above 0, got \(galoreScale)")
+        }
     }
 
     /// The configuration of `method` at `rank` with these options.
@@ -61,7 +68,7 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: ArgumentHelp(PassOption.method.help))
     var method: FineTuningMethod?
 
-    @Option(help: ArgumentHelp(PassOption.rank.help))
+    @Option(parsing: .unconditional, help: ArgumentHelp(PassOption.rank.help))
     var rank: Int = TrainingConfig.defaults.rank
 
     @OptionGroup var step: StepOptions

@@ -49,7 +49,51 @@ func checkedProduct(_ values: [Int], limit: Int) -> Int? {
     return p
 }
 
+/// Work and memory spent on building strings and lists, shared by every frame of one run.
+final class Allocation {
+    var used = 0
+}
+
 extension Interpreter {
+    /// The size of `v` as the value bounds count it: a string's bytes; a list's elements plus the sizes
+    /// of its elements, so nested (even shared) lists count in full. Stops counting past `limit` (nil),
+    /// so measuring costs at most `limit` steps.
+    static func size(of v: Val, limit: Int) -> Int? {
+        var remaining = limit
+        func visit(_ v: Val) -> Bool {
+            switch v {
+            case let .string(s): remaining -= s.utf8.count
+            case let .list(items):
+                remaining -= items.count
+                if remaining < 0 { return false }
+                for item in items {
+                    guard visit(item) else { return false }
+                }
+            default: break
+            }
+            return remaining >= 0
+        }
+        return visit(v) ? limit - remaining : nil
+    }
+
+    /// Checks that `v` (named `what` in the message) is within the value bound and charges it to the run.
+    func charge(_ v: Val, _ span: Span, _ what: String) throws(DiagnosticError) {
+        guard let size = Self.size(of: v, limit: Self.maxValueSize) else {
+            throw error("value-too-large", "\(what) has more than \(Self.maxValueSize) elements (2^16, nested lists and "
+                        + "strings counted in full)", span)
+        }
+        try charge(size, span)
+    }
+
+    /// Charges `amount` of string bytes and list elements built to the run's total.
+    func charge(_ amount: Int, _ span: Span) throws(DiagnosticError) {
+        allocation.used += amount
+        guard allocation.used <= Self.maxAllocated else {
+            throw error("value-too-large", "the description builds more than \(Self.maxAllocated) string bytes and list "
+                        + "elements in total (2^26)", span)
+        }
+    }
+
     func eval(_ e: Expr, _ f: Frame) throws(DiagnosticError) -> Val {
         switch e.kind {
         case let .int(v): return .int(v)
@@ -59,7 +103,9 @@ extension Interpreter {
         case let .list(items):
             var out: [Val] = []
             for item in items { out.append(try eval(item, f)) }
-            return .list(out)
+            let list = Val.list(out)
+            try charge(list, e.span, "the list")
+            return list
         case let .path(segments): return try resolve(segments, e.span, f)
         case let .call(name, args): return try function(name, args, e.span, f)
         case let .unary(op, x): return try unary(op, try eval(x, f), e.span)
@@ -104,7 +150,8 @@ extension Interpreter {
         case let .int(i): "int \(i)"
         case let .float(d): "float \(d)"
         case let .bool(b): "bool \(b)"
-        case let .string(s): "string \"\(s)\""
+        case let .string(s):
+            s.utf8.count <= 60 ? "string \"\(s)\"" : "string \"\(s.prefix(40))…\" (\(s.utf8.count) bytes)"
         case let .list(items): "list of \(items.count)"
         case let .tensor(id): "tensor '\(builder.graph[id].name)' \(builder.graph[id].type)"
         }
@@ -141,6 +188,8 @@ extension Interpreter {
         let path = parts.joined(separator: ".")
         let full = f.prefix.isEmpty ? path : "\(f.prefix).\(path)"
         if let id = defined[full] { return .tensor(id) }
+        // A layer that failed (and was reported): reading it is not a new error.
+        if failed.contains(full) { throw DiagnosticError([]) }
         let later = f.targets.contains { target in
             target.count <= parts.count && zip(target, parts).allSatisfy { t, p in t == nil || t == p }
         }
@@ -176,6 +225,8 @@ extension Interpreter {
         func mismatch() -> DiagnosticError {
             error("type", "cannot apply '\(op)' to \(describe(a)) and \(describe(b))", span)
         }
+        if case .list = a { try charge(a, span, "a compared list") }
+        if case .string = a { try charge(a, span, "a compared string") }
         switch op {
         case "==": return .bool(equal(a, b))
         case "!=": return .bool(!equal(a, b))
@@ -198,8 +249,22 @@ extension Interpreter {
         }
         switch (a, b) {
         case let (.int(x), .int(y)): return try integer(op, x, y, span)
-        case let (.string(x), .string(y)) where op == "+": return .string(x + y)
-        case let (.list(x), .list(y)) where op == "+": return .list(x + y)
+        case let (.string(x), .string(y)) where op == "+":
+            let size = x.utf8.count + y.utf8.count
+            guard size <= Self.maxValueSize else {
+                throw error("value-too-large", "the result of '+' would be a string of \(size) bytes, more than the "
+                            + "limit of \(Self.maxValueSize) (2^16)", span)
+            }
+            try charge(size, span)
+            return .string(x + y)
+        case let (.list(x), .list(y)) where op == "+":
+            guard let sx = Self.size(of: a, limit: Self.maxValueSize), let sy = Self.size(of: b, limit: Self.maxValueSize),
+                  sx + sy <= Self.maxValueSize else {
+                throw error("value-too-large", "the result of '+' would be a list of more than \(Self.maxValueSize) "
+                            + "elements (2^16, nested lists and strings counted in full)", span)
+            }
+            try charge(sx + sy, span)
+            return .list(x + y)
         default:
             guard let x = a.number, let y = b.number else { throw mismatch() }
             let r: Double

@@ -8,8 +8,12 @@
 // including references into an earlier sub-instance (`layer2.0`).
 //
 // Termination and size: recursion is rejected via the call stack, executed statements, layers,
-// block depth and the combined depth of running bodies (which bounds the native stack) are capped, and every node's element counts and costs are checked with overflow-safe
-// arithmetic before anything downstream (`Graph.macs`, byte counts) multiplies them.
+// block depth and the combined depth of running bodies (which bounds the native stack) are capped, and
+// every node's element counts and costs are checked with overflow-safe arithmetic before anything
+// downstream (`Graph.macs`, byte counts) multiplies them. Counting iterations is not enough: a loop
+// that doubles a string or a list grows exponentially, so every string and list is bounded in size
+// (`maxValueSize`), so is every layer name, and the strings and lists built in a run are charged to a
+// total (`maxAllocated`) that bounds the time spent copying and comparing them too.
 import GraphIR
 
 /// One block instance (or the model body) being run.
@@ -22,6 +26,8 @@ struct Frame {
     /// Static layer targets of the body, for cycle detection.
     var targets: [[String?]]
     var ranLayer = false
+    /// The previous layer statement failed, so `last` is not its output.
+    var lastFailed = false
 }
 
 struct Interpreter {
@@ -34,6 +40,12 @@ struct Interpreter {
     static let maxElements = 1 << 40
     static let maxCost = 1 << 60
     static let maxAttribute = 1 << 24
+    /// Bytes of a string, elements of a list (nested lists and strings counted in full).
+    static let maxValueSize = 1 << 16
+    /// String bytes and list elements built during one run, in total (bounds time as well as memory).
+    static let maxAllocated = 1 << 26
+    /// Bytes of a layer's full name.
+    static let maxNameLength = 1024
 
     var source: SourceText
     var declarations: [Declaration]
@@ -48,6 +60,16 @@ struct Interpreter {
     var runDepth = 0
     var totalMacs = 0
     var totalOps = 0
+    let allocation = Allocation()
+    /// Errors of layers already reported; the run goes on to check later layers that do not read them.
+    var recovered: [Diagnostic] = []
+    /// Location, id and message of each recorded error: a loop's iterations report one error once.
+    private var recoveredKeys: Set<String> = []
+    /// Full names of layers that failed: reading one is not reported again (it is a consequence).
+    var failed: Set<String> = []
+    static let maxErrors = 100
+    /// Errors after which the run stops: its bounds, and recursion.
+    static let fatal: Set<String> = ["limit", "value-too-large", "recursion"]
 
     init(source: SourceText, declarations: [Declaration], name: String) {
         self.source = source
@@ -100,7 +122,20 @@ struct Interpreter {
                     }
                 }
             case let .layer(layer):
-                try self.layer(layer, &f)
+                // A layer's error is recorded and the run goes on, so independent later layers are
+                // checked too; layers reading a failed one fail silently (an empty error).
+                do throws(DiagnosticError) {
+                    try self.layer(layer, &f)
+                    f.lastFailed = false
+                } catch {
+                    if error.diagnostics.contains(where: { Self.fatal.contains($0.id) }) { throw error }
+                    for d in error.diagnostics
+                    where recoveredKeys.insert("\(d.location.map(\.description) ?? "") \(d.id) \(d.message)").inserted {
+                        recovered.append(d)
+                    }
+                    if recovered.count >= Self.maxErrors { throw DiagnosticError(recovered) }
+                    f.lastFailed = true
+                }
             }
         }
     }
@@ -126,6 +161,21 @@ struct Interpreter {
         for segment in l.target { parts.append(try segmentText(segment, f)) }
         let path = parts.joined(separator: ".")
         let full = f.prefix.isEmpty ? path : "\(f.prefix).\(path)"
+        guard full.utf8.count <= Self.maxNameLength else {
+            throw error("value-too-large", "the layer name would be \(full.utf8.count) bytes long, more than the limit "
+                        + "of \(Self.maxNameLength)", l.targetSpan)
+        }
+        do throws(DiagnosticError) {
+            try layer(l, path: path, full: full, &f)
+        } catch {
+            if defined[full] == nil { failed.insert(full) }
+            throw error
+        }
+    }
+
+    private mutating func layer(_ l: LayerStatement, path: String, full: String, _ f: inout Frame)
+        throws(DiagnosticError)
+    {
         let saved = currentLayer
         currentLayer = full
         defer { currentLayer = saved }
@@ -147,6 +197,8 @@ struct Interpreter {
         if let refs = l.refs {
             for r in refs { inputs.append(try tensor(try eval(r, f), r.span, "a data input")) }
         } else {
+            // The previous layer failed and was reported: this one cannot be checked.
+            if f.lastFailed { throw DiagnosticError([]) }
             inputs = [f.last]
         }
         let output: ValueID
@@ -226,7 +278,10 @@ struct Interpreter {
         }
         callStack.append(block.name)
         defer { callStack.removeLast() }
+        let errorsBefore = recovered.count
         try run(block.body, &inner)
+        // Errors inside were reported; the instance's output is not known.
+        if recovered.count > errorsBefore || inner.lastFailed { throw DiagnosticError([]) }
         return inner.last
     }
 

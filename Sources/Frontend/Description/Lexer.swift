@@ -80,11 +80,14 @@ enum Lexer {
             let b = bytes[i]
             let start = i
             switch b {
-            case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r"):
+            case UInt8(ascii: " "), UInt8(ascii: "\t"):
                 i += 1
+            case UInt8(ascii: "\r") where i + 1 < n && bytes[i + 1] == UInt8(ascii: "\n"):
+                i += 1  // CRLF: the LF ends the line.
             case UInt8(ascii: "#"):
-                while i < n && bytes[i] != UInt8(ascii: "\n") { i += 1 }
-            case UInt8(ascii: "\n"):
+                while i < n && bytes[i] != UInt8(ascii: "\n") && bytes[i] != UInt8(ascii: "\r") { i += 1 }
+            case UInt8(ascii: "\n"), UInt8(ascii: "\r"):
+                // LF, CRLF and a lone CR all end a line, as in SourceText's line table.
                 i += 1
                 guard depth == 0, let last = tokens.last else { continue }
                 switch last.kind {
@@ -205,7 +208,7 @@ enum Lexer {
                 i += 1
                 return Token(kind: .string(String(decoding: out, as: UTF8.self)), span: Span(start, i))
             }
-            if b == UInt8(ascii: "\n") { break }
+            if b == UInt8(ascii: "\n") || b == UInt8(ascii: "\r") { break }
             if b == UInt8(ascii: "\\") {
                 guard i + 1 < bytes.count, bytes[i + 1] == UInt8(ascii: "\"") || bytes[i + 1] == UInt8(ascii: "\\") else {
                     throw source.error("syntax", "unknown escape in string (only \\\" and \\\\ are allowed)",

@@ -144,7 +144,14 @@ extension Interpreter {
         let x = builder.input("input", .f32(Shape([overrides.batch] + input)))
         frame.vars["input"] = .tensor(x)
         frame.last = x
-        try run(model.body, &frame)
+        // Layer errors were recorded as the run went on (`recovered`); a statement that is not a layer
+        // stops it, with its own error, or silently when it read a layer that failed.
+        do throws(DiagnosticError) {
+            try run(model.body, &frame)
+        } catch {
+            throw DiagnosticError(recovered + error.diagnostics.filter { !recovered.contains($0) })
+        }
+        if !recovered.isEmpty { throw DiagnosticError(recovered) }
         guard frame.ranLayer else {
             throw error("no-model", "model '\(model.name)' has no layers", model.nameSpan)
         }

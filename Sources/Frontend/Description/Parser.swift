@@ -2,17 +2,24 @@
 //
 // Binary operators are parsed by precedence climbing in loops (no recursion per operator), and every
 // recursive rule (parentheses, lists, unary operators, `?:`, bodies) goes through `nest`, which
-// bounds the depth: hostile input must produce a diagnostic, never a stack overflow. The parser
-// stops at the first error; positions come from token spans.
+// bounds the depth: hostile input must produce a diagnostic, never a stack overflow. A statement that
+// does not parse is reported and skipped (to the end of its line, over any braces it opened), so one
+// run reports every statement's syntax error, up to `maxErrors`; positions come from token spans.
 import GraphIR
 
 struct Parser {
     static let maxNesting = 64
+    static let maxErrors = 100
 
     private var tokens: [Token]
     private var pos = 0
     private let source: SourceText
     private var nesting = 0
+    /// Syntax errors of statements skipped so far.
+    private var errors: [Diagnostic] = []
+    /// Parsing has given up: the error in flight already holds `errors`, and enclosing bodies pass it on
+    /// (adding it again at each of up to 64 levels would double it each time).
+    private var abandoned = false
 
     init(tokens: [Token], source: SourceText) {
         self.tokens = tokens
@@ -33,7 +40,10 @@ struct Parser {
         switch t.kind {
         case .eof: "end of file"
         case .newline: "end of line"
-        default: "'\(source.text(t.span))'"
+        default:
+            // A token may be megabytes long (one huge identifier): show its start only.
+            t.span.end - t.span.start <= 60 ? "'\(source.text(t.span))'"
+                : "'\(source.text(Span(t.span.start, t.span.start + 40)).prefix(40))…' (\(t.span.end - t.span.start) bytes)"
         }
     }
 
@@ -102,6 +112,7 @@ struct Parser {
                                      body: body, targets: targets))
             skipSeparators()
         }
+        if !errors.isEmpty { throw DiagnosticError(errors) }
         return decls
     }
 
@@ -126,12 +137,37 @@ struct Parser {
         while true {
             skipSeparators()
             if accept("}") { break }
-            statements.append(try statement())
-            guard token.kind == .newline || token.isSymbol(";") || token.isSymbol("}") else {
-                throw unexpected("end of statement")
+            do throws(DiagnosticError) {
+                statements.append(try statement())
+                guard token.kind == .newline || token.isSymbol(";") || token.isSymbol("}") else {
+                    throw unexpected("end of statement")
+                }
+            } catch {
+                if abandoned { throw error }
+                errors += error.diagnostics
+                if errors.count >= Self.maxErrors || token.kind == .eof || error.diagnostics.contains(where: { $0.id == "limit" }) {
+                    abandoned = true
+                    throw DiagnosticError(errors)
+                }
+                skipStatement()
             }
         }
         return statements
+    }
+
+    /// After a syntax error: skips to the end of the statement (a newline or `;` outside any braces it
+    /// opened) or to the `}` closing the body it is in, which is left for the body to read.
+    private mutating func skipStatement() {
+        var depth = 0
+        while token.kind != .eof {
+            if depth == 0 && (token.kind == .newline || token.isSymbol(";")) { return }
+            if token.isSymbol("{") { depth += 1 }
+            if token.isSymbol("}") {
+                if depth == 0 { return }
+                depth -= 1
+            }
+            _ = advance()
+        }
     }
 
     // MARK: Statements

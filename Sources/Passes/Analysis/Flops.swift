@@ -3,7 +3,10 @@
 // One pass over the nodes in schedule order: each node's MACs, FLOPs and elementwise operations come from
 // `Op.macs` / `Op.arithmeticFlops` / `Op.elementwiseOps` (GraphIR/Op+Cost.swift) and are added to the
 // node's group: its phase, except that `svd_projector` nodes (optimizer phase) form a group of their own.
-// O(nodes + operands). Sums saturate at `Int.max` instead of trapping.
+// O(nodes + operands). Sums saturate at `Int.max` instead of trapping, and `Int.max` means "does not
+// fit": the report records the first node whose cost, or whose addition to the running total, reached
+// it (`overflowingNode`), and `checked()` turns that into an error naming the node, so a saturated
+// value is never printed as if it were a count.
 //
 // Conventions: `.exact` is graphc's (groups-aware conv gradients; optimizer and SVD arithmetic counted;
 // elementwise work apart). `.studyProfiler` reproduces the study's dispatch-mode profiler for
@@ -86,6 +89,9 @@ public struct FlopReport: Sendable, Hashable {
     public var backward = Cost()
     public var optimizer = Cost()
     public var svd = Cost()
+    /// The first node (in schedule order) whose own cost, or whose addition to the step's running total,
+    /// does not fit a 64-bit count (it reached `Int.max`): then the sums are not counts. Nil otherwise.
+    public var overflowingNode: CostOverflow?
 
     /// The sum of the four groups.
     public var total: Cost { forward + backward + optimizer + svd }
@@ -122,6 +128,7 @@ public struct FlopReport: Sendable, Hashable {
         nodes = []
         if listingNodes { nodes.reserveCapacity(graph.nodes.count) }
         var operands: [TensorType] = [], results: [TensorType] = []
+        var running = Cost()
         // Nodes and values are read in place (a copy of either retains its names).
         graph.values.withUnsafeBufferPointer { values in
             graph.nodes.withUnsafeBufferPointer { graphNodes in
@@ -134,6 +141,11 @@ public struct FlopReport: Sendable, Hashable {
                     let cost = Self.cost(op, operands, results, convention)
                     let group = CostGroup(op, graphNodes[index].phase)
                     self[group] = self[group] + cost
+                    running = running + cost
+                    if overflowingNode == nil && (running.saturated || cost.saturated) {
+                        overflowingNode = CostOverflow(node: graphNodes[index].name, op: op.name,
+                                                       alone: cost.saturated)
+                    }
                     if listingNodes {
                         nodes.append(NodeCost(node: index, name: graphNodes[index].name, op: op.name, group: group,
                                               cost: cost))
@@ -157,6 +169,41 @@ public struct FlopReport: Sendable, Hashable {
             if case let .conv2dGradWeight(attrs, _) = op { counted = saturatingProduct(macs, attrs.groups) }
             return Cost(macs: counted, flops: saturatingProduct(2, counted), elementwise: 0)
         }
+    }
+}
+
+/// Where a FLOP count stops being a count: the node, and whether its own cost already does not fit.
+public struct CostOverflow: Sendable, Hashable {
+    public var node: String
+    public var op: String
+    /// The node's own cost does not fit 64 bits (else only the running total from the first node does).
+    public var alone: Bool
+
+    public init(node: String, op: String, alone: Bool) {
+        self.node = node
+        self.op = op
+        self.alone = alone
+    }
+
+    /// `error[count-overflow]`, naming the node.
+    public var diagnostic: Diagnostic {
+        .error("count-overflow", alone
+               ? "the cost of node '\(node)' (\(op)) does not fit a 64-bit count (more than 2^63 - 1 operations)"
+               : "the total operation count passes 2^63 - 1 at node '\(node)' (\(op)); it does not fit a 64-bit count",
+               node: node)
+    }
+}
+
+extension Cost {
+    /// Some field reached `Int.max`, where the saturating arithmetic stops: not a count.
+    public var saturated: Bool { macs == .max || flops == .max || elementwise == .max }
+}
+
+extension FlopReport {
+    /// The report, or `count-overflow` naming the node where a count stopped fitting 64 bits.
+    public func checked() throws(Diagnostic) -> FlopReport {
+        if let overflowingNode { throw overflowingNode.diagnostic }
+        return self
     }
 }
 

@@ -86,6 +86,8 @@ public struct TrainingReport: Sendable, Hashable {
         public var optimizer: Cost
         public var svd: Cost
         public var total: Cost
+        /// Where a count stopped fitting 64 bits (see `FlopReport.overflowingNode`); nil when all are counts.
+        public var overflowingNode: CostOverflow? = nil
     }
 
     /// The first step of a phase in the schedule.
@@ -177,6 +179,16 @@ extension TrainingReport.Costs {
     /// The groups of a FLOP report.
     public init(_ report: FlopReport) {
         self.init(convention: report.convention, forward: report.forward, backward: report.backward,
-                  optimizer: report.optimizer, svd: report.svd, total: report.total)
+                  optimizer: report.optimizer, svd: report.svd, total: report.total,
+                  overflowingNode: report.overflowingNode)
+    }
+}
+
+extension TrainingReport {
+    /// The report, or `count-overflow` naming the node where a FLOP count stopped fitting 64 bits: its
+    /// numbers are then not counts and must not be printed as such.
+    public func checked() throws(Diagnostic) -> TrainingReport {
+        if let overflow = flops.overflowingNode { throw overflow.diagnostic }
+        return self
     }
 }
