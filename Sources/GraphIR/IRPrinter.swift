@@ -117,6 +117,9 @@ extension Graph {
             return node
         }
         graph.outputs = outputs.map(map)
+        // Nodes keep their order; records of undefined values are dropped.
+        graph.records = records.remapped(values: { number[$0] != nil ? map($0) : nil },
+                                         nodes: { $0 >= 0 && $0 < nodes.count ? $0 : nil })
         return graph
     }
 }

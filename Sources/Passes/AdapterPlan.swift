@@ -201,6 +201,14 @@ enum AdapterNames {
 }
 
 extension GraphRewriter {
+    /// Records that adapter parameters `parameters` and the nodes `nodes` (new-graph ids and indices)
+    /// belong to base layer `layer` with base weight `weight`: what merge-adapters and the drawings read.
+    mutating func recordAdapter(layer: Int, weight: ValueID, parameters: [ValueID], nodes: [Int]) {
+        let record = AdapterRecord(layer: layer, weight: weight)
+        for p in parameters { records.setAdapter(record, ofParameter: p) }
+        for n in nodes { records.setAdapter(record, ofNode: n) }
+    }
+
     /// Freezes the (already copied) weight and bias of source node `index`.
     mutating func freezeParameters(ofNode index: Int) {
         for old in source.nodes[index].inputs.dropFirst() where source[old].isParameter {

@@ -6,10 +6,10 @@
 //    gets that operand's root value and no storage of its own; reading an alias reads its root. GaLore's
 //    `svd_projector` refreshes the projector state it reads (operand 1) in place.
 // 2. Last uses: each operand's root is used at the reading node's step; a graph output lives to the end.
-// 3. Categories: inputs and parameters by their kind and role; a root read as a parameter's gradient
-//    (operand 1 of sgd/momentum/adam updates, or a GaLore gradient's reshape fed to `svd_projector`,
-//    which is a view of the gradient) is a `gradient`; a forward-phase result read by a backward-phase
-//    node is an `activation`; anything else a `temporary`.
+// 3. Categories: inputs and parameters by their kind and role; the root of a parameter's gradient as
+//    autodiff recorded it (`Graph.records`; the optimizer reads it, GaLore through a reshape view) is a
+//    `gradient`; a forward-phase result read by a backward-phase node is an `activation`; anything
+//    else a `temporary`.
 // 4. Intervals: persistent categories (parameters, buffers, optimizer state, inputs) span every step;
 //    the others run from their definition to their last use.
 // 5. Timeline: a difference array per category over steps (+bytes at `first`, −bytes after `last`), then
@@ -27,7 +27,7 @@ public enum MemoryCategory: String, Sendable, Hashable, CaseIterable {
     case optimizerState = "optimizer_state"
     /// The batch and the labels.
     case input
-    /// A value an optimizer update reads as a parameter's gradient.
+    /// A parameter's complete gradient (what the optimizer update reads).
     case gradient
     /// A forward result read by the backward pass (saved for backward).
     case activation
@@ -140,22 +140,6 @@ extension Op {
             nil
         }
     }
-
-    /// The operand an optimizer op reads as a parameter's gradient, if any.
-    var gradientOperand: Int? {
-        switch self {
-        case .sgdUpdate, .momentumUpdate, .adamUpdate: 1
-        // GaLore: svd_projector(reshape(grad)); the reshape is a view, so its root is the gradient.
-        case .svdProjector: 0
-        case .conv2d, .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul,
-             .maxPool2d, .avgPool2d, .adaptiveAvgPool2d, .flatten, .linear, .dropout, .softmaxCrossEntropy,
-             .nativeBatchNorm, .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .matmul,
-             .reshape, .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad,
-             .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight,
-             .dropoutGrad, .softmaxCrossEntropyGrad, .sumTo, .adamDirection, .applyUpdate:
-            nil
-        }
-    }
 }
 
 /// Every value's category and live interval over one training step, the per-step memory timeline and
@@ -238,9 +222,6 @@ public struct Liveness: Sendable, Hashable {
                         if !lossGradient { savedForBackward[r] = true }
                     }
                 }
-                if let g = op.gradientOperand, g < nodes[step].inputs.count {
-                    isGradient[root[nodes[step].inputs[g].raw]] = true
-                }
                 for k in 0 ..< nodes[step].outputs.count {
                     let id = nodes[step].outputs[k]
                     defStep[id.raw] = step
@@ -251,6 +232,10 @@ public struct Liveness: Sendable, Hashable {
             }
         }
         for id in graph.outputs { lastUse[root[id.raw]] = lastStep }
+        // Gradients: the storage of each parameter's recorded gradient (GaLore's reshape of it is a view).
+        for p in graph.parameters {
+            if let g = graph.records.gradient(of: p), g.raw >= 0, g.raw < count { isGradient[root[g.raw]] = true }
+        }
 
         var entries: [Entry] = []
         entries.reserveCapacity(count)
