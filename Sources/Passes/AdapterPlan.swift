@@ -187,7 +187,7 @@ public struct AdapterPlan: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// The parameter and node names of an adapted layer (docs/training.md), shared by the passes that insert
-/// adapters and the one that merges them.
+/// adapters. Names are labels only: the structure is in `AdapterRecord`s.
 enum AdapterNames {
     static func a(_ layer: String) -> String { "\(layer).lora_A" }
     static func b(_ layer: String) -> String { "\(layer).lora_B" }
@@ -196,8 +196,6 @@ enum AdapterNames {
     static func loraAdd(_ layer: String) -> String { "\(layer).lora_add" }
     /// DoRA's weight-space nodes are `NAME.dora_*`; the last one produces W'.
     static func dora(_ layer: String, _ part: String) -> String { "\(layer).dora_\(part)" }
-    static func doraWeight(_ layer: String) -> String { dora(layer, "weight") }
-    static func doraV(_ layer: String) -> String { dora(layer, "V") }
 }
 
 extension GraphRewriter {

@@ -12,8 +12,8 @@ import GraphIR
 /// An adapted layer is found from the records `lora` and `dora` leave (`AdapterRecord`: each adapter node
 /// and parameter names its base node and base weight W), never from names. All adapter nodes are
 /// dropped. When the base node's weight operand is an adapter result (DoRA's W'), it reads W again;
-/// otherwise (LoRA) the adapter results that nodes outside the adapter read (the `add` of the base
-/// output and B·A·x) stand for the base node's output again. Anything else that still reads an adapter
+/// otherwise (LoRA) the adapter node that reads the base output (the `add` of y and s·B·A·x) stands
+/// for the base node's output again. Anything else that still reads an adapter
 /// value is an error (`merge-unrecognised`); a graph with backward or optimizer nodes is refused
 /// (`merge-training-graph`): merge the forward graph.
 ///
@@ -93,11 +93,6 @@ public struct MergeAdapters: Pass {
             weights[record.layer] = record.weight
             result.dropped.insert(i)
         }
-        var users = [[Int]](repeating: [], count: graph.values.count)
-        for (i, node) in graph.nodes.enumerated() where !result.dropped.contains(i) {
-            for id in node.inputs { users[id.raw].append(i) }
-        }
-        let outputs = Set(graph.outputs)
         for layer in weights.keys.sorted() {
             let base = graph.nodes[layer], w = weights[layer]!
             guard !result.dropped.contains(layer), base.inputs.count > 1 else {
@@ -114,10 +109,9 @@ public struct MergeAdapters: Pass {
                 result.weightOf[layer] = w
                 result.merges.append(Merge(layer: base.name, method: .dora, weight: graph[w].name))
             } else {
-                // LoRA: the adapter results read outside the adapter stand for the base output again.
-                for i in graph.nodes.indices where layerOf[i] == layer {
-                    for id in graph.nodes[i].outputs where !users[id.raw].isEmpty || outputs.contains(id) {
-                        guard graph[id].type == graph[base.outputs[0]].type else { continue }
+                // LoRA: the adapter node that joins the base output (y + s·B·A·x) stands for it again.
+                for i in graph.nodes.indices where layerOf[i] == layer && graph.nodes[i].inputs.contains(base.outputs[0]) {
+                    for id in graph.nodes[i].outputs where graph[id].type == graph[base.outputs[0]].type {
                         result.sumOf[layer, default: []].append(id)
                     }
                 }
