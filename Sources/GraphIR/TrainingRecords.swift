@@ -99,8 +99,8 @@ public struct TrainingRecords: Sendable, Hashable {
         precondition(index >= 0, "TrainingRecords: negative index \(index)")
         if index >= table.count {
             guard value != nil else { return }
-            // Grow geometrically: a pass records one entry per node it emits.
-            table.reserveCapacity(Swift.max(index + 1, 2 * table.count))
+            // `append` grows the storage geometrically (a pass records one entry per node it emits); an
+            // explicit `reserveCapacity` here would reallocate on every call.
             table.append(contentsOf: repeatElement(nil, count: index + 1 - table.count))
         }
         table[index] = value
