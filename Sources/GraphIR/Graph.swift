@@ -203,6 +203,9 @@ public struct Graph: Sendable, Hashable {
     public var parameters: [ValueID]
     public var nodes: [Node]
     public var outputs: [ValueID]
+    /// Training structure (gradients, what backward nodes differentiate, optimizer state, adapters'
+    /// base layers), set by the passes that create it; see `TrainingRecords`.
+    public var records: TrainingRecords
 
     public init(name: String) {
         self.name = name
@@ -211,6 +214,7 @@ public struct Graph: Sendable, Hashable {
         parameters = []
         nodes = []
         outputs = []
+        records = TrainingRecords()
     }
 
     /// The value `id`, borrowed in place (reading `graph[id].type` copies no name).
@@ -257,6 +261,7 @@ public struct Graph: Sendable, Hashable {
         }
         return name == other.name && inputs == other.inputs && parameters == other.parameters
             && outputs == other.outputs && same(values, other.values) && same(nodes, other.nodes)
+            && records.sharesStorage(with: other.records)
     }
 
     /// For each value, the nodes that read it, in schedule order. Operands that name no value are

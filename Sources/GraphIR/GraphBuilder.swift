@@ -6,6 +6,12 @@ public struct GraphBuilder: Sendable {
 
     public init(name: String) { graph = Graph(name: name) }
 
+    /// The training records of the graph being built (passes record the structure they create).
+    public var records: TrainingRecords {
+        get { graph.records }
+        _modify { yield &graph.records }
+    }
+
     /// Reserves room for `values` values and `nodes` nodes in all, so that building a large graph does
     /// not regrow (and copy) its arrays.
     public mutating func reserveCapacity(values: Int, nodes: Int) {

@@ -28,7 +28,7 @@ struct GraphChecker {
     private static let ownedIDs: Set<String> = [
         "undefined-value", "duplicate-definition", "cycle", "type-mismatch", "arity", "rank", "channel-mismatch",
         "shape-mismatch", "dtype", "bad-size", "bad-attribute", "bad-definition", "unknown-op",
-        "unknown-attribute", "missing-attribute", "attribute-type",
+        "unknown-attribute", "missing-attribute", "attribute-type", "bad-record",
     ]
 
     private mutating func report(_ id: String, _ message: String, _ span: IRSpan, node: String? = nil,
@@ -53,7 +53,7 @@ struct GraphChecker {
                 define(label, s, 0, node: name.value)
             case let .node(n):
                 for (k, label) in n.results.enumerated() { define(label, s, k, node: n.name.value) }
-            case .output:
+            case .output, .record:
                 break
             }
         }
@@ -81,6 +81,12 @@ struct GraphChecker {
                 if defs.count == n.operands.count { operandDefinitions[s] = defs } else { referencesOK = false }
             case let .output(label):
                 if let def = resolve(label, from: s, node: nil) { outputDefinitions.append(def) } else { referencesOK = false }
+            case let .record(r):
+                // Records refer to values anywhere in the file (they state facts, they compute nothing).
+                for label in r.labels where definitions[label.value] == nil {
+                    report("undefined-value", "%\(label.value) is not defined", label.span)
+                    referencesOK = false
+                }
             }
         }
 
@@ -89,7 +95,7 @@ struct GraphChecker {
             switch file.statements[def.statement] {
             case let .input(_, _, type), let .param(_, _, type, _, _): type.value
             case let .node(n): n.types[min(def.index, n.types.count - 1)].value
-            case .output: TensorType(.f32, [])
+            case .output, .record: TensorType(.f32, [])
             }
         }
         var ops: [Int: Op] = [:]
@@ -142,6 +148,14 @@ struct GraphChecker {
                                     scope: n.scope?.value ?? "", phase: n.phase))
         }
         graph.outputs = outputDefinitions.map { id[$0.statement]?[$0.index] ?? ValueID(-1) }
+        for statement in file.statements {
+            if case let .record(r) = statement {
+                let ids = r.labels.map { label in
+                    definitions[label.value].flatMap { id[$0.statement]?[$0.index] } ?? ValueID(-1)
+                }
+                setRecord(r, ids, in: &graph)
+            }
+        }
 
         // Phase 5: the verifier, placed on lines.
         let hadErrors = !diagnostics.isEmpty
@@ -149,6 +163,74 @@ struct GraphChecker {
             diagnostics.append(place(d))
         }
         return graph
+    }
+
+    /// Sets record `r` (its labels resolved to `ids`) after the checks the verifier makes of it
+    /// (`RecordCheck`), reporting a problem on the record's line instead.
+    private mutating func setRecord(_ r: RecordSyntax, _ ids: [ValueID], in graph: inout Graph) {
+        func node(_ k: Int) -> Int? {
+            guard let n = graph.producer(of: ids[k]) else {
+                report("bad-record", "%\(r.labels[k].value) is not a node result: a record names a node by one of "
+                       + "its results", r.labels[k].span)
+                return nil
+            }
+            return n
+        }
+        func check(_ problem: String?, duplicate: Bool) -> Bool {
+            if let problem {
+                report("bad-record", problem, r.span)
+                return false
+            }
+            if duplicate {
+                report("bad-record", "%\(r.labels[0].value) already has a record of this kind", r.span)
+                return false
+            }
+            return true
+        }
+        switch r.kind {
+        case .grad:
+            let p = ids[0], g = ids[1]
+            if check(RecordCheck.gradient(graph, parameter: p, gradient: g),
+                     duplicate: graph.records.gradient(of: p) != nil) {
+                graph.records.setGradient(g, of: p)
+            }
+        case .backwardOf, .backwardSums:
+            guard let n = node(0) else { return }
+            var origin = GradientOrigin.sum(of: ids[1])
+            if r.kind == .backwardOf {
+                guard let f = node(1) else { return }
+                origin = .node(f)
+            }
+            if check(RecordCheck.origin(graph, node: n, origin: origin), duplicate: graph.records.origin(ofNode: n) != nil) {
+                graph.records.setOrigin(origin, ofNode: n)
+            }
+        case .step:
+            let p = ids[0]
+            guard let u = node(1) else { return }
+            let record = OptimizerRecord(update: u, state: ValueList(ids.dropFirst(2)))
+            if ids.count - 2 > ValueList.capacity {
+                report("bad-record", "more than \(ValueList.capacity) state values", r.span)
+                return
+            }
+            if check(RecordCheck.optimizer(graph, parameter: p, record: record),
+                     duplicate: graph.records.optimizer(of: p) != nil) {
+                graph.records.setOptimizer(record, of: p)
+            }
+        case .adapter:
+            guard let layer = node(1) else { return }
+            let record = AdapterRecord(layer: layer, weight: ids[2])
+            if graph.values[ids[0].raw].isParameter {
+                if check(RecordCheck.adapter(graph, parameter: ids[0], record: record),
+                         duplicate: graph.records.adapter(ofParameter: ids[0]) != nil) {
+                    graph.records.setAdapter(record, ofParameter: ids[0])
+                }
+            } else if let n = node(0) {
+                if check(RecordCheck.adapter(graph, node: n, record: record),
+                         duplicate: graph.records.adapter(ofNode: n) != nil) {
+                    graph.records.setAdapter(record, ofNode: n)
+                }
+            }
+        }
     }
 
     /// The op of a node line, or nil after reporting its name and attribute problems.
@@ -217,7 +299,7 @@ struct GraphChecker {
                     if n.value == name { spans.append(n.span) }
                 case let .node(n):
                     if n.name.value == name { spans.append(n.name.span) }
-                case .output:
+                case .output, .record:
                     break
                 }
             }

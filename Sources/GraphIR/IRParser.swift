@@ -102,6 +102,28 @@ enum IRStatement {
                trainable: Bool)
     case node(NodeSyntax)
     case output(label: IRLocated<String>)
+    case record(RecordSyntax)
+}
+
+/// A training-record line (`grad`, `backward`, `step`, `adapter`); its labels, in the order written.
+struct RecordSyntax {
+    enum Kind {
+        /// `grad %P = %G`
+        case grad
+        /// `backward %R of %F`
+        case backwardOf
+        /// `backward %R sums %V`
+        case backwardSums
+        /// `step %P update %U [state %S, ...]`
+        case step
+        /// `adapter %X of %L weight %W`
+        case adapter
+    }
+
+    var kind: Kind
+    var labels: [IRLocated<String>]
+    /// The whole line, where a problem with the record is reported.
+    var span: IRSpan
 }
 
 struct FileSyntax {
@@ -248,7 +270,69 @@ struct SyntaxParser {
             return .output(label: try expect(.value, "a value such as '%7'"))
         }
         if t.kind == .value { return .node(try node()) }
-        throw fail("'input', 'param', 'output', a node such as '%3 = relu(%2) ...', or '}'")
+        if let record = try record() { return .record(record) }
+        throw fail("'input', 'param', 'output', a node such as '%3 = relu(%2) ...', a record ('grad', 'backward', "
+                   + "'step', 'adapter'), or '}'")
+    }
+
+    /// A record line, or nil when the line does not start with a record keyword.
+    private mutating func record() throws(StatementError) -> RecordSyntax? {
+        let start = current.span.start
+        func value(_ what: String) throws(StatementError) -> IRLocated<String> {
+            try expect(.value, what)
+        }
+        func word(_ w: String) throws(StatementError) {
+            guard current.isWord(w) else { throw fail("'\(w)'") }
+            _ = advance()
+        }
+        var kind: RecordSyntax.Kind
+        var labels: [IRLocated<String>] = []
+        if current.isWord("grad") {
+            _ = advance()
+            kind = .grad
+            labels.append(try value("a parameter such as '%1'"))
+            _ = try expectPunct("=")
+            labels.append(try value("its gradient, a value such as '%40'"))
+        } else if current.isWord("backward") {
+            _ = advance()
+            labels.append(try value("a result of the backward node, such as '%25'"))
+            if current.isWord("of") {
+                kind = .backwardOf
+            } else if current.isWord("sums") {
+                kind = .backwardSums
+            } else {
+                throw fail("'of' or 'sums'")
+            }
+            _ = advance()
+            labels.append(try value(kind == .backwardOf ? "a result of the forward node, such as '%12'"
+                                    : "the value whose gradient it sums, such as '%16'"))
+        } else if current.isWord("step") {
+            _ = advance()
+            kind = .step
+            labels.append(try value("a parameter such as '%1'"))
+            try word("update")
+            labels.append(try value("a result of the update node, such as '%41'"))
+            if current.isWord("state") {
+                _ = advance()
+                labels.append(try value("an optimizer state parameter such as '%9'"))
+                while current.isPunct(",") {
+                    _ = advance()
+                    labels.append(try value("an optimizer state parameter such as '%9'"))
+                }
+            }
+        } else if current.isWord("adapter") {
+            _ = advance()
+            kind = .adapter
+            labels.append(try value("an adapter parameter or a result of an adapter node"))
+            try word("of")
+            labels.append(try value("a result of the base layer's node"))
+            try word("weight")
+            labels.append(try value("the base weight parameter"))
+        } else {
+            return nil
+        }
+        let end = tokens[max(position - 1, 0)].span.end
+        return RecordSyntax(kind: kind, labels: labels, span: IRSpan(start: start, end: end))
     }
 
     private static let roleList = ParamRole.allCases.map(\.rawValue).joined(separator: ", ")

@@ -49,10 +49,46 @@ public enum IRPrinter {
             if node.phase != .forward { out += " \(node.phase.rawValue)" }
             out += "\n"
         }
+        out += records(graph, ref)
         for id in graph.outputs {
             out += "  output \(ref(id))\n"
         }
         out += "}\n"
+        return out
+    }
+
+    /// The record lines (docs/ir-format.md, "Training records"): adapters, then backward origins in node
+    /// order, then gradients and optimizer steps in parameter order. A node is referred to by its first
+    /// result (`%?nN` when it has none or does not exist).
+    static func records(_ graph: Graph, _ ref: (ValueID) -> String) -> String {
+        let r = graph.records
+        func node(_ i: Int) -> String {
+            i >= 0 && i < graph.nodes.count && !graph.nodes[i].outputs.isEmpty ? ref(graph.nodes[i].outputs[0]) : "%?n\(i)"
+        }
+        func adapter(_ a: AdapterRecord) -> String { " of \(node(a.layer)) weight \(ref(a.weight))" }
+        var out = ""
+        for p in graph.parameters {
+            if let a = r.adapter(ofParameter: p) { out += "  adapter \(ref(p))" + adapter(a) + "\n" }
+        }
+        for i in graph.nodes.indices {
+            if let a = r.adapter(ofNode: i) { out += "  adapter \(node(i))" + adapter(a) + "\n" }
+        }
+        for i in graph.nodes.indices {
+            switch r.origin(ofNode: i) {
+            case let .node(f)?: out += "  backward \(node(i)) of \(node(f))\n"
+            case let .sum(v)?: out += "  backward \(node(i)) sums \(ref(v))\n"
+            case nil: break
+            }
+        }
+        for p in graph.parameters {
+            if let g = r.gradient(of: p) { out += "  grad \(ref(p)) = \(ref(g))\n" }
+        }
+        for p in graph.parameters {
+            guard let step = r.optimizer(of: p) else { continue }
+            out += "  step \(ref(p)) update \(node(step.update))"
+            if !step.state.isEmpty { out += " state " + step.state.map(ref).joined(separator: ", ") }
+            out += "\n"
+        }
         return out
     }
 
@@ -117,6 +153,9 @@ extension Graph {
             return node
         }
         graph.outputs = outputs.map(map)
+        // Nodes keep their order; records of undefined values are dropped.
+        graph.records = records.remapped(values: { number[$0] != nil ? map($0) : nil },
+                                         nodes: { $0 >= 0 && $0 < nodes.count ? $0 : nil })
         return graph
     }
 }

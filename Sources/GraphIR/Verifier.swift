@@ -7,6 +7,8 @@
 ///   norm's γ, β, running mean and variance in slots 1-4, conv and linear weight and bias in 1 and 2,
 ///   optimizer state where its update reads it, LoRA / DoRA parameters only where adapters use them.
 ///   Swapped slots would type-check (γ and β have one shape) yet train the wrong tensors.
+/// - training records (`Graph.records`) refer to existing values and nodes of the right kind and type
+///   (`RecordCheck`, `bad-record`).
 /// Unused parameters and inputs are warnings.
 public enum Verifier {
     public static func verify(_ graph: Graph) -> [Diagnostic] {
@@ -242,6 +244,13 @@ public struct Verification: Sendable {
         if graph.outputs.isEmpty { diags.append(.error("no-output", "graph '\(graph.name)' has no outputs")) }
         for id in graph.outputs where !valid(id) { diags.append(.error("undefined-value", "output \(id) does not exist")) }
 
+        // Records (only when the definitions are sound: the checks follow producers).
+        if definitionDiagnostics.isEmpty {
+            for (message, subject) in RecordCheck.all(graph) {
+                diags.append(.error("bad-record", message, node: subject))
+            }
+        }
+
         // Unused parameters and inputs are legal but usually a mistake.
         for ids in [graph.inputs, graph.parameters] {
             for id in ids where valid(id) && !used[id.raw] {
@@ -289,5 +298,109 @@ enum NameTable {
     private static func slowRepeats(_ count: Int, _ name: (Int) -> String) -> [Int] {
         var seen = Set<String>(minimumCapacity: count)
         return (0 ..< count).filter { !seen.insert(name($0)).inserted }
+    }
+}
+
+/// The checks of `Graph.records`, one function per kind of record, shared by the verifier and the IR
+/// parser (which reports each problem on the record's line). Each returns what is wrong, or nil.
+public enum RecordCheck {
+    static func valid(_ graph: Graph, _ id: ValueID) -> Bool { id.raw >= 0 && id.raw < graph.values.count }
+    static func validNode(_ graph: Graph, _ index: Int) -> Bool { index >= 0 && index < graph.nodes.count }
+    static func describe(_ graph: Graph, _ id: ValueID) -> String {
+        valid(graph, id) ? "\(id) '\(graph[id].name)'" : "\(id)"
+    }
+
+    /// `gradient` is the gradient of `parameter`: a trainable parameter, and a node result of its type.
+    public static func gradient(_ graph: Graph, parameter p: ValueID, gradient g: ValueID) -> String? {
+        guard valid(graph, p), graph[p].isParameter else {
+            return "gradient record on \(describe(graph, p)), which is not a parameter"
+        }
+        guard graph[p].isTrainable else { return "gradient record on \(describe(graph, p)), which is not trainable" }
+        guard valid(graph, g), graph.producer(of: g) != nil else {
+            return "the gradient of \(describe(graph, p)) is \(describe(graph, g)), which is not a node result"
+        }
+        guard graph[g].type == graph[p].type else {
+            return "the gradient of \(describe(graph, p)) (\(graph[p].type)) is \(describe(graph, g)) of type "
+                + "\(graph[g].type)"
+        }
+        return nil
+    }
+
+    /// Backward node `node` differentiates forward node `.node(f)` or sums the gradient of `.sum(v)`.
+    public static func origin(_ graph: Graph, node i: Int, origin: GradientOrigin) -> String? {
+        guard validNode(graph, i), graph.nodes[i].phase == .backward else {
+            return "origin record on node \(i)" + (validNode(graph, i) ? " '\(graph.nodes[i].name)'" : "")
+                + ", which is not a backward node"
+        }
+        switch origin {
+        case let .node(f):
+            guard validNode(graph, f), graph.nodes[f].phase == .forward else {
+                return "'\(graph.nodes[i].name)' is recorded as differentiating node \(f)"
+                    + (validNode(graph, f) ? " '\(graph.nodes[f].name)'" : "") + ", which is not a forward node"
+            }
+        case let .sum(v):
+            guard valid(graph, v) else { return "'\(graph.nodes[i].name)' sums the gradient of \(v), which does not exist" }
+            if let f = graph.producer(of: v), graph.nodes[f].phase != .forward {
+                return "'\(graph.nodes[i].name)' sums the gradient of \(describe(graph, v)), which is not a forward value"
+            }
+        }
+        return nil
+    }
+
+    /// `record` is the optimizer step of parameter `p`: an optimizer node, state values of state roles.
+    public static func optimizer(_ graph: Graph, parameter p: ValueID, record: OptimizerRecord) -> String? {
+        guard valid(graph, p), graph[p].isParameter else {
+            return "optimizer record on \(describe(graph, p)), which is not a parameter"
+        }
+        guard validNode(graph, record.update), graph.nodes[record.update].phase == .optimizer else {
+            return "the update of \(describe(graph, p)) is node \(record.update), which is not an optimizer node"
+        }
+        for s in record.state where !(valid(graph, s) && graph[s].role?.isOptimizerState == true) {
+            return "optimizer state \(describe(graph, s)) of \(describe(graph, p)) is not an optimizer-state parameter"
+        }
+        return nil
+    }
+
+    /// `record` names the base layer of an adapter parameter (`parameter`) or adapter node (`node`).
+    public static func adapter(_ graph: Graph, parameter: ValueID? = nil, node: Int? = nil,
+                               record: AdapterRecord) -> String? {
+        if let p = parameter, !(valid(graph, p) && graph[p].role?.isAdapter == true) {
+            return "adapter record on \(describe(graph, p)), which is not an adapter parameter"
+        }
+        if let n = node, !(validNode(graph, n) && graph.nodes[n].phase == .forward) {
+            return "adapter record on node \(n), which is not a forward node"
+        }
+        guard validNode(graph, record.layer), graph.nodes[record.layer].phase == .forward else {
+            return "the base layer of an adapter is node \(record.layer), which is not a forward node"
+        }
+        guard valid(graph, record.weight), graph[record.weight].isParameter,
+              graph[record.weight].role?.isAdapter != true else {
+            return "the base weight of an adapter is \(describe(graph, record.weight)), which is not a base parameter"
+        }
+        return nil
+    }
+
+    /// Every problem with `graph.records`, with the name of the value or node each concerns.
+    public static func all(_ graph: Graph) -> [(message: String, subject: String?)] {
+        var out: [(String, String?)] = []
+        let r = graph.records
+        func name(_ id: ValueID) -> String? { valid(graph, id) ? graph[id].name : nil }
+        func name(_ i: Int) -> String? { validNode(graph, i) ? graph.nodes[i].name : nil }
+        for (raw, g) in r.gradients.enumerated() {
+            if let g, let m = gradient(graph, parameter: ValueID(raw), gradient: g) { out.append((m, name(ValueID(raw)))) }
+        }
+        for (i, o) in r.origins.enumerated() {
+            if let o, let m = origin(graph, node: i, origin: o) { out.append((m, name(i))) }
+        }
+        for (raw, rec) in r.optimizer.enumerated() {
+            if let rec, let m = optimizer(graph, parameter: ValueID(raw), record: rec) { out.append((m, name(ValueID(raw)))) }
+        }
+        for (raw, rec) in r.adapterParameters.enumerated() {
+            if let rec, let m = adapter(graph, parameter: ValueID(raw), record: rec) { out.append((m, name(ValueID(raw)))) }
+        }
+        for (i, rec) in r.adapterNodes.enumerated() {
+            if let rec, let m = adapter(graph, node: i, record: rec) { out.append((m, name(i))) }
+        }
+        return out
     }
 }

@@ -242,7 +242,7 @@ public struct AdapterPlan: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// The parameter and node names of an adapted layer (docs/training.md), shared by the passes that insert
-/// adapters and the one that merges them.
+/// adapters. Names are labels only: the structure is in `AdapterRecord`s.
 enum AdapterNames {
     static func a(_ layer: String) -> String { "\(layer).lora_A" }
     static func b(_ layer: String) -> String { "\(layer).lora_B" }
@@ -251,11 +251,17 @@ enum AdapterNames {
     static func loraAdd(_ layer: String) -> String { "\(layer).lora_add" }
     /// DoRA's weight-space nodes are `NAME.dora_*`; the last one produces W'.
     static func dora(_ layer: String, _ part: String) -> String { "\(layer).dora_\(part)" }
-    static func doraWeight(_ layer: String) -> String { dora(layer, "weight") }
-    static func doraV(_ layer: String) -> String { dora(layer, "V") }
 }
 
 extension GraphRewriter {
+    /// Records that adapter parameters `parameters` and the nodes `nodes` (new-graph ids and indices)
+    /// belong to base layer `layer` with base weight `weight`: what merge-adapters and the drawings read.
+    mutating func recordAdapter(layer: Int, weight: ValueID, parameters: [ValueID], nodes: [Int]) {
+        let record = AdapterRecord(layer: layer, weight: weight)
+        for p in parameters { records.setAdapter(record, ofParameter: p) }
+        for n in nodes { records.setAdapter(record, ofNode: n) }
+    }
+
     /// Freezes the (already copied) weight and bias of source node `index`.
     mutating func freezeParameters(ofNode index: Int) {
         for old in source.nodes[index].inputs.dropFirst() where source[old].isParameter {

@@ -16,6 +16,9 @@
 //    operands that need a gradient. A second contribution to a value's gradient is added at once,
 //    `add` named `VALUE.grad_sum` (then `VALUE.grad_sum.2`, ...), as autograd accumulates. Since every
 //    consumer of a value comes after it, its gradient is complete when the sweep reaches its producer.
+// 5. Records (`Graph.records`): each backward node's origin (the forward node whose rule emitted it, or
+//    `sum(of: V)` for an accumulation) and each trainable parameter's complete gradient, so that the
+//    optimizer, liveness and the drawings find the structure without reading names.
 // The rules read exactly what PyTorch's autograd saves, so `savedValues` matches its saved tensors.
 //
 //     %2 = conv2d(%0, %1) : f32[1, 8, 4, 4] "conv"           (conv.weight trainable, input not)
@@ -72,11 +75,11 @@ public struct Autodiff: Pass {
         let needs = Self.needsGradient(forward, loss: loss)
 
         // 4. Reverse sweep.
-        var e = GradientEmitter(rewriter: r, node: forward.nodes[0])
+        var e = GradientEmitter(rewriter: r, node: forward.nodes[0], nodeIndex: 0)
         // Per forward value, indexed by `ValueID.raw`: its gradient so far and how many sums built it.
         var grad = [ValueID?](repeating: nil, count: forward.values.count)
         var sums = [Int](repeating: 0, count: forward.values.count)
-        for node in forward.nodes.reversed() {
+        for (index, node) in forward.nodes.enumerated().reversed() {
             let dy = node.outputs.map { grad[$0.raw] }
             guard node.outputs == [loss] || dy.contains(where: { $0 != nil }) else { continue }
             let need = node.inputs.enumerated().map { i, v in
@@ -84,6 +87,7 @@ public struct Autodiff: Pass {
             }
             guard need.contains(true) else { continue }
             e.node = node
+            e.nodeIndex = index
             let contributions = try node.op.vjp(&e, dy: dy, needs: need)
             for (i, c) in contributions.enumerated() {
                 guard let c, need[i] else { continue }
@@ -101,7 +105,12 @@ public struct Autodiff: Pass {
                 sums[v.raw] = k
                 let name = forward[v].name + ".grad_sum" + (k == 1 ? "" : ".\(k)")
                 grad[v.raw] = try e.rewriter.emit(.add, [previous, c], name: name, scope: node.scope, phase: .backward)[0]
+                e.rewriter.records.setOrigin(.sum(of: v), ofNode: e.rewriter.lastNode)
             }
+        }
+        // 5. The gradients (the origins were recorded as the nodes were emitted).
+        for p in forward.parameters where forward[p].isTrainable {
+            if let g = grad[p.raw] { e.rewriter.records.setGradient(g, of: p) }
         }
         return e.rewriter.finish(outputs: [loss])
     }
@@ -131,7 +140,7 @@ public struct Autodiff: Pass {
         graph.needsGradient(losses: [loss])
     }
 
-    /// The gradient of every trainable parameter of a graph `autodiff` produced (see `GradientMap`).
+    /// The recorded gradient of every trainable parameter of a graph `autodiff` produced.
     public static func gradients(in training: Graph) -> GradientMap { GradientMap(training) }
 
     /// The distinct non-parameter values backward nodes read: forward results, graph inputs (the batch,
@@ -154,152 +163,31 @@ public struct Autodiff: Pass {
     }
 }
 
-/// The gradient of each trainable parameter in a training graph, recovered from the graph itself: the
-/// last `P.grad_sum` accumulation when P has several contributions, else the backward node its consumer's
-/// rule names (`Op.gradientSlot`), following `add`'s pass-through. The optimizer reads these.
+/// The gradient of each trainable parameter of a training graph, as `autodiff` recorded it
+/// (`TrainingRecords.gradient(of:)`): a view for callers that want the pairs or a name-keyed map.
 public struct GradientMap: Sendable, Hashable {
     /// Trainable parameter → its complete gradient (parameters without a gradient are absent).
-    /// Built from `pairs` on each call; lookups go through the subscript.
     public var gradients: [ValueID: ValueID] { Dictionary(uniqueKeysWithValues: pairs) }
     /// The same, in parameter order.
     public private(set) var pairs: [(parameter: ValueID, gradient: ValueID)] = []
-    /// Per value id: its gradient, for constant-time lookups without hashing.
-    private var byID: [ValueID?] = []
+    private let records: TrainingRecords
 
     public static func == (a: GradientMap, b: GradientMap) -> Bool { a.gradients == b.gradients }
     public func hash(into hasher: inout Hasher) { hasher.combine(gradients) }
 
-    /// Recovers the map from a graph `autodiff` produced.
+    /// The recorded gradients of `graph`'s parameters.
     public init(_ graph: Graph) {
-        // Nodes are read in place, not copied (a copy retains the node's names).
-        var backward = BackwardNames(graph)
-        // Forward readers of each value, in compressed rows (`users[start[v] ..< start[v + 1]]`): one
-        // array for the graph rather than one per value.
-        var start = [Int](repeating: 0, count: graph.values.count + 1)
-        var users: [Int] = []
-        graph.nodes.withUnsafeBufferPointer { nodes in
-            for index in nodes.indices where nodes[index].phase == .forward {
-                for id in nodes[index].inputs { start[id.raw + 1] += 1 }
-            }
-            for v in 0 ..< graph.values.count { start[v + 1] += start[v] }
-            users = [Int](repeating: -1, count: start[graph.values.count])
-            var fill = start
-            for index in nodes.indices where nodes[index].phase == .forward {
-                for id in nodes[index].inputs where fill[id.raw] == start[id.raw] || users[fill[id.raw] - 1] != index {
-                    users[fill[id.raw]] = index
-                    fill[id.raw] += 1
-                }
-            }
-        }
-        func gradient(of v: ValueID) -> ValueID? {
-            if var last = backward[graph.values[v.raw].name, ".grad_sum"] {
-                let sum = graph.values[v.raw].name + ".grad_sum"
-                var k = 2
-                while let next = backward[sum, ".\(k)"] {
-                    last = next
-                    k += 1
-                }
-                return graph.nodes[last].outputs[0]
-            }
-            for user in users[start[v.raw] ..< start[v.raw + 1]] where user >= 0 {
-                let inputs = graph.nodes[user].inputs
-                for i in inputs.indices where inputs[i] == v {
-                    switch graph.nodes[user].op.gradientSlot(operand: i) {
-                    case .none, .unsupported:
-                        continue
-                    case let .node(suffix, output):
-                        if let n = backward[graph.nodes[user].name, suffix] { return graph.nodes[n].outputs[output] }
-                    case let .passThrough(suffix):
-                        if let n = backward[graph.nodes[user].name, suffix] { return graph.nodes[n].outputs[0] }
-                        if let g = gradient(of: graph.nodes[user].outputs[0]) { return g }
-                    }
-                }
-            }
-            return nil
-        }
-        byID = Array(repeating: nil, count: graph.values.count)
-        for id in graph.parameters where graph[id].isTrainable {
-            if let g = gradient(of: id) {
-                byID[id.raw] = g
-                pairs.append((id, g))
-            }
+        records = graph.records
+        for id in graph.parameters {
+            if let g = records.gradient(of: id) { pairs.append((id, g)) }
         }
     }
 
     /// The gradient of parameter `id`, if it has one.
-    public subscript(_ id: ValueID) -> ValueID? { id.raw >= 0 && id.raw < byID.count ? byID[id.raw] : nil }
+    public subscript(_ id: ValueID) -> ValueID? { records.gradient(of: id) }
 
     /// Parameter name → gradient, for reports and tests.
     public func byName(in graph: Graph) -> [String: ValueID] {
         Dictionary(uniqueKeysWithValues: pairs.map { (graph[$0.parameter].name, $0.gradient) })
-    }
-}
-
-/// Backward node name → index (the last node of that name), for `GradientMap`'s lookups. Hashing every
-/// backward name into `[String: Int]` dominated it; this table hashes the UTF-8 bytes (FNV-1a) instead.
-/// Byte equality is String equality only for ASCII (Swift compares canonical equivalence), so when a
-/// backward name or a looked-up name is not ASCII, lookups go to a `[String: Int]` built on first need.
-private struct BackwardNames {
-    private let graph: Graph
-    private var slots: [Int] = []
-    private var hashes: [UInt64] = []
-    private var mask = 0
-    /// Set when some name is not ASCII: the exact map, built on first need.
-    private var exact: [String: Int]?
-    private var asciiOnly = true
-
-    init(_ graph: Graph) {
-        self.graph = graph
-        let count = graph.nodes.count
-        var capacity = 16
-        while capacity < 2 * count { capacity <<= 1 }
-        mask = capacity - 1
-        slots = [Int](repeating: -1, count: capacity)
-        hashes = [UInt64](repeating: 0, count: count)
-        graph.nodes.withUnsafeBufferPointer { nodes in
-            for index in nodes.indices where nodes[index].phase == .backward {
-                var name = nodes[index].name
-                guard let h = name.withUTF8({ ASCIIHash.fnv1a($0) }) else {
-                    asciiOnly = false
-                    return
-                }
-                hashes[index] = h
-                var slot = Int(truncatingIfNeeded: h) & mask
-                while slots[slot] >= 0 {
-                    let j = slots[slot]
-                    if hashes[j] == h, nodes[j].name == name { break }
-                    slot = (slot + 1) & mask
-                }
-                slots[slot] = index  // a later node of the same name replaces the earlier one
-            }
-        }
-    }
-
-    /// The last backward node named `prefix + suffix` (looked up without building the name when ASCII).
-    subscript(prefix: String, suffix: String) -> Int? {
-        mutating get {
-            var prefix = prefix, suffix = suffix
-            if asciiOnly, let h = prefix.withUTF8({ p in suffix.withUTF8 { s in ASCIIHash.fnv1a(p, s) } }) {
-                var slot = Int(truncatingIfNeeded: h) & mask
-                while slots[slot] >= 0 {
-                    let j = slots[slot]
-                    if hashes[j] == h, Self.isConcatenation(graph.nodes[j].name, prefix, suffix) { return j }
-                    slot = (slot + 1) & mask
-                }
-                return nil
-            }
-            if exact == nil {
-                var map: [String: Int] = [:]
-                for (index, node) in graph.nodes.enumerated() where node.phase == .backward { map[node.name] = index }
-                exact = map
-            }
-            return exact![prefix + suffix]
-        }
-    }
-
-    /// Whether ASCII `name` is `prefix` followed by `suffix` (bytewise: all three are ASCII here).
-    private static func isConcatenation(_ name: String, _ prefix: String, _ suffix: String) -> Bool {
-        let n = name.utf8, p = prefix.utf8, s = suffix.utf8
-        return n.count == p.count + s.count && n.starts(with: p) && n.dropFirst(p.count).elementsEqual(s)
     }
 }

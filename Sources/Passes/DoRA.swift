@@ -15,7 +15,8 @@ import GraphIR
 /// over A seen as a [1, r, kh, kw] image: reshape(conv2d(reshape(A), B, groups C), W.shape), since B·A is
 /// block-diagonal there. Nodes are NAME.dora_B, NAME.dora_A (reshapes), NAME.dora_BA, NAME.dora_delta,
 /// NAME.dora_scale, NAME.dora_V, NAME.dora_norm, NAME.dora_direction, NAME.dora_weight, in NAME's scope.
-/// A, B, m trainable; W, b frozen.
+/// A, B, m trainable; W, b frozen. A, B, m and the NAME.dora_* nodes are recorded as NAME's adapter
+/// (`AdapterRecord`: the base node and W).
 ///
 /// Before (ResNet-18; `{...}` = dilation [1, 1], groups 1, padding [1, 1], stride [1, 1]):
 ///
@@ -54,8 +55,11 @@ public struct DoRA: Pass {
             let w = r.mapped(node.inputs[1])
             let wShape = graph[node.inputs[1]].type.shape
             let m = wShape[0], n = layer.columns
+            var adapterNodes: [Int] = [], adapterParameters: [ValueID] = []
             func emit(_ op: Op, _ inputs: [ValueID], _ part: String) throws -> ValueID {
-                try r.emit(op, inputs, name: AdapterNames.dora(name, part), scope: scope)[0]
+                let out = try r.emit(op, inputs, name: AdapterNames.dora(name, part), scope: scope)[0]
+                adapterNodes.append(r.lastNode)
+                return out
             }
             var delta: ValueID
             switch node.op.adaptableLayer {
@@ -65,6 +69,7 @@ public struct DoRA: Pass {
                                        role: .loraA, trainable: true)
                 let b = r.addParameter(AdapterNames.b(name) + ".weight", [m, rank / g, 1, 1], role: .loraB,
                                        trainable: true)
+                adapterParameters += [a, b]
                 if g == 1 {
                     let b2 = try emit(.reshape(shape: [m, rank]), [b], "B")
                     let a2 = try emit(.reshape(shape: [rank, n]), [a], "A")
@@ -78,6 +83,7 @@ public struct DoRA: Pass {
             case .linear:
                 let a = r.addParameter(AdapterNames.a(name) + ".weight", [rank, n], role: .loraA, trainable: true)
                 let b = r.addParameter(AdapterNames.b(name) + ".weight", [m, rank], role: .loraB, trainable: true)
+                adapterParameters += [a, b]
                 delta = try emit(.matmul(transposeA: false, transposeB: false), [b, a], "BA")
             case nil:
                 throw AdapterPlan.notAdaptable(node)
@@ -85,6 +91,7 @@ public struct DoRA: Pass {
             let magnitudeShape = Shape([m] + Array(repeating: 1, count: wShape.count - 1))
             let magnitude = r.addParameter(AdapterNames.magnitude(name), magnitudeShape, role: .doraMagnitude,
                                            trainable: true)
+            adapterParameters.append(magnitude)
             let scaled = try emit(.scale(plan.scale), [delta], "scale")
             let v = try emit(.add, [w, scaled], "V")
             let norm = try emit(.channelNorm, [v], "norm")
@@ -94,6 +101,8 @@ public struct DoRA: Pass {
             operands[1] = adapted
             let outputs = try r.emit(node.op, operands, name: name, scope: scope, phase: node.phase)
             for (old, new) in zip(node.outputs, outputs) { r.replace(old, with: new) }
+            r.mapNode(index, to: r.lastNode)
+            r.recordAdapter(layer: r.lastNode, weight: w, parameters: adapterParameters, nodes: adapterNodes)
             r.freezeParameters(ofNode: index)
         }
     }

@@ -6,6 +6,10 @@ import GraphIR
 /// Inputs and parameters are copied first, in order; parameters added later come after them. Every
 /// emitted node is shape-checked by `GraphBuilder`, so a rewrite cannot produce an ill-typed graph.
 ///
+/// Training records (`Graph.records`) follow the rewrite: `finish` carries every source record whose
+/// values and nodes survive (through the value map, and the node map `copy` keeps), and drops the rest;
+/// records the pass sets itself (`records`) win over carried ones.
+///
 ///     var r = GraphRewriter(graph)
 ///     for (i, node) in graph.nodes.enumerated() {
 ///         let out = try r.copy(i)
@@ -16,11 +20,15 @@ public struct GraphRewriter: Sendable {
     public let source: Graph
     public private(set) var builder: GraphBuilder
     private var map: [ValueID?]
+    /// Per source node: the node that copies it, -1 when none does (kept only when the source has
+    /// records to carry).
+    private var nodeMap: [Int32]
 
     public init(_ source: Graph) {
         self.source = source
         builder = GraphBuilder(name: source.name)
         map = Array(repeating: nil, count: source.values.count)
+        nodeMap = source.records.isEmpty ? [] : Array(repeating: -1, count: source.nodes.count)
         // Rewrites mostly copy: start with room for the source graph and an eighth more.
         builder.reserveCapacity(values: source.values.count + source.values.count / 8,
                                 nodes: source.nodes.count + source.nodes.count / 8)
@@ -44,6 +52,21 @@ public struct GraphRewriter: Sendable {
 
     /// The graph built so far.
     public var graph: Graph { builder.graph }
+
+    /// The records of the new graph (ids and indices of the new graph).
+    public var records: TrainingRecords {
+        get { builder.records }
+        _modify { yield &builder.records }
+    }
+
+    /// Index of the node emitted or copied last, in the new graph.
+    public var lastNode: Int { builder.graph.nodes.count - 1 }
+
+    /// From now on, records of source node `old` refer to new node `new` (a pass that re-emits a node
+    /// instead of copying it).
+    public mutating func mapNode(_ old: Int, to new: Int) {
+        if !nodeMap.isEmpty { nodeMap[old] = Int32(new) }
+    }
 
     /// The new value that stands for `old` (an id of the source graph).
     public func mapped(_ old: ValueID) -> ValueID {
@@ -91,6 +114,7 @@ public struct GraphRewriter: Sendable {
     /// Points source node `index`'s results at `outputs`. A new op may have more results than the old
     /// one (batch_norm → native_batch_norm): the common ones are mapped.
     private mutating func mapResults(of index: Int, to outputs: ValueList) {
+        mapNode(index, to: lastNode)
         for k in 0 ..< min(outputs.count, source.nodes[index].outputs.count) {
             map[source.nodes[index].outputs[k].raw] = outputs[k]
         }
@@ -126,6 +150,11 @@ public struct GraphRewriter: Sendable {
     /// The finished graph, with the source outputs (mapped) unless `outputs` are given.
     public mutating func finish(outputs: [ValueID]? = nil) -> Graph {
         for id in outputs ?? source.outputs.map(mapped) { builder.output(id) }
+        if !nodeMap.isEmpty {
+            let carried = source.records.remapped(values: { map[$0.raw] },
+                                                  nodes: { nodeMap[$0] >= 0 ? Int(nodeMap[$0]) : nil })
+            builder.records.fill(from: carried)
+        }
         return builder.graph
     }
 }

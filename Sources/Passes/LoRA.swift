@@ -15,6 +15,7 @@ import GraphIR
 /// The nodes are NAME.lora_A, NAME.lora_B, NAME.lora_scale, NAME.lora_add, in NAME's scope; A and B are
 /// trainable (roles lora_a, lora_b), W and b frozen; the head is frozen with `head == .frozen` and left as
 /// `freeze` set it with `.train`. Unlike peft, A keeps the base conv's dilation (so the shapes agree).
+/// A, B and the four nodes are recorded as NAME's adapter (`AdapterRecord`: the base node and W).
 ///
 /// Before (ResNet-18; `{...}` = dilation [1, 1], groups 1, padding [1, 1], stride [1, 1]):
 ///
@@ -50,6 +51,7 @@ public struct LoRA: Pass {
         return try plan.rewrite(graph, head: config.head) { r, index, layer in
             let node = graph.nodes[index]
             let y = try r.copy(index)[0]
+            let base = r.lastNode
             r.freezeParameters(ofNode: index)
             let x = r.mapped(node.inputs[0])
             let name = node.name, scope = node.scope
@@ -74,6 +76,9 @@ public struct LoRA: Pass {
             let scaled = try r.emit(.scale(plan.scale), [yb], name: AdapterNames.loraScale(name), scope: scope)[0]
             let sum = try r.emit(.add, [y, scaled], name: AdapterNames.loraAdd(name), scope: scope)[0]
             r.replace(node.outputs[0], with: sum)
+            // The four nodes just emitted, A, B, scale and add, are the adapter's.
+            r.recordAdapter(layer: base, weight: r.mapped(node.inputs[1]), parameters: [a, b],
+                            nodes: Array(r.lastNode - 3 ... r.lastNode))
         }
     }
 }

@@ -9,11 +9,13 @@ import GraphIR
 /// merging the output of `lora`/`dora` gives back the graph they started from, except for trainable
 /// flags, which carry over (inference ignores them).
 ///
-/// An adapted layer is recognised by its names (docs/training.md): LoRA by the node NAME.lora_add adding
-/// to NAME's output, DoRA by NAME's weight operand coming from NAME.dora_weight (the base weight is the
-/// first operand of NAME.dora_V). Their NAME.lora_* / NAME.dora_* nodes are dropped. Anything else that
-/// still reads an adapter value is an error (`merge-unrecognised`); a graph with backward or optimizer
-/// nodes is refused (`merge-training-graph`): merge the forward graph.
+/// An adapted layer is found from the records `lora` and `dora` leave (`AdapterRecord`: each adapter node
+/// and parameter names its base node and base weight W), never from names. All adapter nodes are
+/// dropped. When the base node's weight operand is an adapter result (DoRA's W'), it reads W again;
+/// otherwise (LoRA) the adapter node that reads the base output (the `add` of y and s·B·A·x) stands
+/// for the base node's output again. Anything else that still reads an adapter
+/// value is an error (`merge-unrecognised`); a graph with backward or optimizer nodes is refused
+/// (`merge-training-graph`): merge the forward graph.
 ///
 /// Before:
 ///
@@ -58,7 +60,7 @@ public struct MergeAdapters: Pass {
             if found.dropped.contains(index) { continue }
             if let weight = found.weightOf[index] { r.replace(node.inputs[1], with: r.mapped(weight)) }
             try r.copy(index)
-            if let sum = found.sumOf[index] { r.replace(sum, with: r.mapped(node.outputs[0])) }
+            for sum in found.sumOf[index] ?? [] { r.replace(sum, with: r.mapped(node.outputs[0])) }
         }
         return r.finish()
     }
@@ -69,8 +71,8 @@ public struct MergeAdapters: Pass {
         var dropped: Set<Int> = []
         /// DoRA base nodes: the base weight parameter their W' operand stands for.
         var weightOf: [Int: ValueID] = [:]
-        /// LoRA base nodes: the lora_add result that their output stands for again.
-        var sumOf: [Int: ValueID] = [:]
+        /// LoRA base nodes: the adapter results (the lora_add) that their output stands for again.
+        var sumOf: [Int: [ValueID]] = [:]
     }
 
     private static func analyse(_ graph: Graph) throws -> Analysis {
@@ -78,37 +80,48 @@ public struct MergeAdapters: Pass {
             throw Diagnostic.error("merge-training-graph", "merge-adapters takes a forward graph; '\(node.name)' is a "
                                    + "\(node.phase.rawValue) node", node: node.name)
         }
-        var index: [String: Int] = [:]
-        for (i, node) in graph.nodes.enumerated() { index[node.name] = i }
         var result = Analysis()
-        var prefixes: [String] = []
-        for (i, node) in graph.nodes.enumerated() {
-            guard node.op.adaptableLayer != nil else { continue }
-            let name = node.name
-            if let add = index[AdapterNames.loraAdd(name)], graph.nodes[add].inputs.first == node.outputs[0] {
-                result.sumOf[i] = graph.nodes[add].outputs[0]
-                result.merges.append(Merge(layer: name, method: .lora, weight: graph[node.inputs[1]].name))
-                prefixes.append(name + ".lora_")
-            } else if let producer = graph.producer(of: node.inputs[1]),
-                      graph.nodes[producer].name == AdapterNames.doraWeight(name)
-            {
-                guard let v = index[AdapterNames.doraV(name)], let w = graph.nodes[v].inputs.first,
-                      graph[w].isParameter, graph[w].type == graph[node.inputs[1]].type else {
-                    throw Diagnostic.error("merge-unrecognised", "DoRA layer '\(name)': no base weight found "
-                                           + "(expected '\(AdapterNames.doraV(name))' = add(W, ...))", node: name)
-                }
-                result.weightOf[i] = w
-                result.merges.append(Merge(layer: name, method: .dora, weight: graph[w].name))
-                prefixes.append(name + ".dora_")
+        // Per node: the base layer of the adapter it belongs to (-1: none); the layers in node order.
+        var layerOf = [Int](repeating: -1, count: graph.nodes.count)
+        var weights: [Int: ValueID] = [:]
+        for i in graph.nodes.indices {
+            guard let record = graph.records.adapter(ofNode: i), graph.nodes.indices.contains(record.layer),
+                  graph.values.indices.contains(record.weight.raw) else {
+                continue
             }
-        }
-        for (i, node) in graph.nodes.enumerated() where prefixes.contains(where: { node.name.hasPrefix($0) }) {
+            layerOf[i] = record.layer
+            weights[record.layer] = record.weight
             result.dropped.insert(i)
+        }
+        for layer in weights.keys.sorted() {
+            let base = graph.nodes[layer], w = weights[layer]!
+            guard !result.dropped.contains(layer), base.inputs.count > 1 else {
+                throw Diagnostic.error("merge-unrecognised", "adapter of '\(base.name)': its base layer is itself "
+                                       + "recorded as an adapter node", node: base.name)
+            }
+            if let producer = graph.producer(of: base.inputs[1]), layerOf[producer] == layer {
+                // DoRA: the base node reads W' = m·V/‖V‖; merged, it reads W (which holds the merged values).
+                guard graph[w].isParameter, graph[w].type == graph[base.inputs[1]].type else {
+                    throw Diagnostic.error("merge-unrecognised", "DoRA layer '\(base.name)': its recorded base weight "
+                                           + "'\(graph[w].name)' is not a parameter of the weight's type",
+                                           node: base.name)
+                }
+                result.weightOf[layer] = w
+                result.merges.append(Merge(layer: base.name, method: .dora, weight: graph[w].name))
+            } else {
+                // LoRA: the adapter node that joins the base output (y + s·B·A·x) stands for it again.
+                for i in graph.nodes.indices where layerOf[i] == layer && graph.nodes[i].inputs.contains(base.outputs[0]) {
+                    for id in graph.nodes[i].outputs where graph[id].type == graph[base.outputs[0]].type {
+                        result.sumOf[layer, default: []].append(id)
+                    }
+                }
+                result.merges.append(Merge(layer: base.name, method: .lora, weight: graph[w].name))
+            }
         }
         // Whatever is kept must not read a dropped node's result or an adapter parameter.
         var gone = Set<ValueID>(graph.parameters.filter { graph[$0].role?.isAdapter ?? false })
         for i in result.dropped { gone.formUnion(graph.nodes[i].outputs) }
-        let replaced = Set(result.sumOf.values)
+        let replaced = Set(result.sumOf.values.joined())
         for (i, node) in graph.nodes.enumerated() where !result.dropped.contains(i) {
             for (k, operand) in node.inputs.enumerated() where gone.contains(operand) {
                 if k == 1 && result.weightOf[i] != nil { continue }

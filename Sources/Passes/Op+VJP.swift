@@ -9,9 +9,10 @@
 // input and the weight; dropout its mask; mul and div both operands. So the forward values a training
 // graph keeps alive for backward are the ones PyTorch keeps.
 //
-// A rule emits ops only for the operands marked in `needs`; the gradient of operand i is named by
-// `gradientSlot(operand: i)` (`NAME.grad_input`, `NAME.grad_weight`, `NAME.grad_bias`, `NAME.grad` for
-// one-node rules, `NAME.grad_other` for a second data operand), so `GradientMap` can find it again.
+// A rule emits ops only for the operands marked in `needs`; the gradient of operand i is named as
+// `gradientSlot(operand: i)` says (`NAME.grad_input`, `NAME.grad_weight`, `NAME.grad_bias`, `NAME.grad`
+// for one-node rules, `NAME.grad_other` for a second data operand). The names are labels: the emitter
+// records each backward node's forward node in `Graph.records`, and consumers read that.
 import GraphIR
 
 /// Where the gradient of one operand of a forward node ends up in the training graph.
@@ -33,12 +34,16 @@ struct GradientEmitter {
     var rewriter: GraphRewriter
     /// The forward node being differentiated (ids of the new graph).
     var node: Node
+    /// Its index in the new graph: every node `emit` adds records it as its origin.
+    var nodeIndex: Int
 
     func type(_ id: ValueID) -> TensorType { rewriter.type(of: id) }
 
     /// Emits `op` as the backward node `NAME + suffix`, in the forward node's scope.
     mutating func emit(_ op: Op, _ inputs: [ValueID], _ suffix: String) throws(ShapeError) -> ValueList {
-        try rewriter.emit(op, inputs, name: node.name + suffix, scope: node.scope, phase: .backward)
+        let out = try rewriter.emit(op, inputs, name: node.name + suffix, scope: node.scope, phase: .backward)
+        rewriter.records.setOrigin(.node(nodeIndex), ofNode: rewriter.lastNode)
+        return out
     }
 
     mutating func emit1(_ op: Op, _ inputs: [ValueID], _ suffix: String) throws(ShapeError) -> ValueID {

@@ -1,8 +1,8 @@
 // `optimizer`: appends one optimizer step to a graph `autodiff` produced.
 //
 // Preconditions: forward and backward nodes, no optimizer nodes yet. The gradient of each trainable
-// parameter P is found with `GradientMap`; parameters without a gradient are left alone (PyTorch skips
-// a parameter whose `.grad` is None).
+// parameter P is the one autodiff recorded (`Graph.records`); parameters without a gradient are left
+// alone (PyTorch skips a parameter whose `.grad` is None).
 //
 // Algorithm:
 // 1. State, per trainable parameter with a gradient, in parameter order, added after the existing
@@ -20,6 +20,7 @@
 //    are topological; the node multiset is the same.
 // 4. The updated parameter and state values are appended to the outputs (in parameter order); at run
 //    time they overwrite their inputs in place.
+// 5. Records: per parameter, its state values and its update node (`OptimizerRecord`).
 //
 //     %40 = conv2d_grad_weight(%39, %0) {...} : f32[64, 3, 7, 7] "conv1.grad_weight" backward
 //     output %30
@@ -56,8 +57,8 @@ public struct OptimizerPass: Pass {
             throw Diagnostic.error("already-optimized", "'\(graph.name)' already has optimizer nodes ('\(node.name)')",
                                    node: node.name)
         }
-        let gradients = GradientMap(graph)
-        let params = graph.parameters.filter { gradients[$0] != nil }
+        let gradients = graph.records
+        let params = graph.parameters.filter { gradients.gradient(of: $0) != nil }
         let matrices = config.method == .galore ? try galoreMatrices(graph, params) : [:]
 
         // The scope of each parameter's first forward reader: where its update is drawn. One pass, not one
@@ -104,7 +105,7 @@ public struct OptimizerPass: Pass {
                 for id in graph.nodes[index].inputs where graph.values[id.raw].isParameter { lastRead[id.raw] = index }
             }
             for p in params {
-                let complete = graph.producer(of: gradients[p]!) ?? graph.nodes.count - 1
+                let complete = graph.producer(of: gradients.gradient(of: p)!) ?? graph.nodes.count - 1
                 after[max(complete, lastRead[p.raw] ?? -1), default: []].append(p)
             }
         }
@@ -113,14 +114,16 @@ public struct OptimizerPass: Pass {
             try r.copy(index)
             if after.isEmpty { continue }
             for p in after[index] ?? [] {
-                results[p.raw] = try emitUpdate(&r, graph, p, r.mapped(gradients[p]!), state[p.raw], matrices[p],
-                                                scope: scopes[p.raw] ?? "")
+                results[p.raw] = try emitUpdate(&r, graph, p, r.mapped(gradients.gradient(of: p)!), state[p.raw],
+                                                matrices[p], scope: scopes[p.raw] ?? "")
+                r.records.setOptimizer(OptimizerRecord(update: r.lastNode, state: state[p.raw]), of: r.mapped(p))
             }
         }
         if !config.releaseGrads {
             for p in params {
-                results[p.raw] = try emitUpdate(&r, graph, p, r.mapped(gradients[p]!), state[p.raw], matrices[p],
-                                                scope: scopes[p.raw] ?? "")
+                results[p.raw] = try emitUpdate(&r, graph, p, r.mapped(gradients.gradient(of: p)!), state[p.raw],
+                                                matrices[p], scope: scopes[p.raw] ?? "")
+                r.records.setOptimizer(OptimizerRecord(update: r.lastNode, state: state[p.raw]), of: r.mapped(p))
             }
         }
         // 4. Outputs.

@@ -5,8 +5,11 @@
 //   (`ParamRole.isAdapter`) is a seed and its results are adapter values; a node reading adapter values
 //   but no other activation (LoRA's scale, DoRA's matmul, `W + ΔW`, norm, div) continues the adapter
 //   path; the first node that also reads a non-adapter activation (LoRA's add, DoRA's conv) is where
-//   the adapter joins the base model: it is an adapter node, its results are not. Backward nodes named
-//   `F.grad…` take the mark of forward node `F`; `P.grad_sum` that of parameter `P`.
+//   the adapter joins the base model: it is an adapter node, its results are not. A backward node takes
+//   the mark of the forward node autodiff recorded as its origin; an accumulation of the gradient of V
+//   that of V's producer, or, for a parameter V, whether V is an adapter parameter.
+// - Labels of backward and optimizer nodes name what they serve from the records too: the origin's
+//   name (relative to the node's scope), the updated parameter's name for an update node.
 // - Frozen: a forward node that reads learnable parameters, none trainable, and is not an adapter node.
 // - No gradient ("pruned"): a forward node none of whose results needs a gradient, where a value needs
 //   one iff it depends on a trainable parameter and the loss depends on it, along differentiable edges
@@ -56,9 +59,15 @@ struct TrainingMarks {
     var adapter: [Bool]
     var frozen: [Bool]
     var noGradient: [Bool]
+    /// Per node: the parameter an update node updates (from the optimizer records).
+    var updated: [ValueID?]
 
     init(_ graph: Graph) {
         adapter = DotExport.adapterNodes(graph)
+        updated = Array(repeating: nil, count: graph.nodes.count)
+        for p in graph.parameters {
+            if let u = graph.records.optimizer(of: p)?.update, updated.indices.contains(u) { updated[u] = p }
+        }
         noGradient = DotExport.noGradientNodes(graph)
         frozen = graph.nodes.indices.map { _ in false }
         for (i, node) in graph.nodes.enumerated() where node.phase == .forward && !adapter[i] {
@@ -80,10 +89,8 @@ extension DotExport {
         var adapterValue = Array(repeating: false, count: graph.values.count)
         for id in graph.parameters where graph[id].role?.isAdapter == true { adapterValue[id.raw] = true }
         var marks = Array(repeating: false, count: graph.nodes.count)
-        var forwardIndex: [String: Int] = [:]
         for (i, node) in graph.nodes.enumerated() {
             guard node.phase == .forward else { continue }
-            forwardIndex[node.name] = i
             let readsAdapter = node.inputs.contains { adapterValue[$0.raw] }
             guard readsAdapter else { continue }
             marks[i] = true
@@ -91,19 +98,45 @@ extension DotExport {
             let joinsBase = node.inputs.contains { !adapterValue[$0.raw] && !graph[$0].isParameter }
             if seed || !joinsBase { for id in node.outputs { adapterValue[id.raw] = true } }
         }
-        let parameterByName = Dictionary(graph.parameters.map { (graph[$0].name, $0) }, uniquingKeysWith: { a, _ in a })
+        let nodeCount = graph.nodes.count
+        func forward(_ f: Int) -> Int? { f >= 0 && f < nodeCount && graph.nodes[f].phase == .forward ? f : nil }
         for (i, node) in graph.nodes.enumerated() where node.phase != .forward {
             if node.inputs.contains(where: { graph[$0].role?.isAdapter == true }) {
                 marks[i] = true
-            } else if node.phase == .backward, let base = gradientBase(node.name) {
-                if let f = forwardIndex[base] {
-                    marks[i] = marks[f]
-                } else if let p = parameterByName[base] {
-                    marks[i] = graph[p].role?.isAdapter == true
+            } else if node.phase == .backward, let origin = graph.records.origin(ofNode: i) {
+                switch origin {
+                case let .node(f):
+                    if let f = forward(f) { marks[i] = marks[f] }
+                case let .sum(v):
+                    guard v.raw >= 0, v.raw < graph.values.count else { continue }
+                    if let f = graph.producer(of: v).flatMap(forward) {
+                        marks[i] = marks[f]
+                    } else {
+                        marks[i] = graph[v].role?.isAdapter == true
+                    }
                 }
             }
         }
         return marks
+    }
+
+    /// The name of what backward node `i` serves, as its label shows it: its origin's name (the forward
+    /// node, or the value whose gradient it sums) relative to the node's scope, empty when that is the
+    /// scope itself; nil without a recorded origin.
+    static func gradientSubject(_ i: Int, in graph: Graph) -> String? {
+        let scope = graph.nodes[i].scope
+        let subject: String
+        switch graph.records.origin(ofNode: i) {
+        case let .node(f)?:
+            guard f >= 0, f < graph.nodes.count else { return nil }
+            subject = graph.nodes[f].name
+        case let .sum(v)?:
+            guard v.raw >= 0, v.raw < graph.values.count else { return nil }
+            subject = graph[v].name
+        case nil:
+            return nil
+        }
+        return !scope.isEmpty && subject == scope ? "" : ScopeTree.relative(subject, to: scope)
     }
 
     /// For each node, whether it is a forward node none of whose results needs a gradient.
@@ -123,14 +156,6 @@ extension DotExport {
             marks[i] = !graph.nodes[i].outputs.contains { needs[$0.raw] }
         }
         return marks
-    }
-
-    /// `conv1` for `conv1.grad_input`, `relu` for `relu.grad_sum.2`: the name before its first
-    /// `grad…` component; nil when there is none.
-    static func gradientBase(_ name: String) -> String? {
-        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
-        guard let k = parts.firstIndex(where: { $0.hasPrefix("grad") }) else { return nil }
-        return parts[..<k].joined(separator: ".")
     }
 
     /// Compact text of gradient and optimizer ops: `∇in conv 3x3 /2`, `∇w dw 3x3`, `∇bn`, `adam`; nil
@@ -270,12 +295,12 @@ extension Drawing {
         var op = DotExport.trainingOpText(node, in: graph) ?? DotExport.opText(node, in: graph)
         // Updates sit in one flat cluster: their full names say which layer they serve.
         var name = node.phase == .optimizer ? node.name : ScopeTree.relative(node.name, to: node.scope)
-        // Autodiff's accumulation of a second contribution (`VALUE.grad_sum`).
-        if node.phase == .backward, node.op == .add, name.contains(".grad_sum") { op = "∇ sum" }
-        if node.phase == .backward, let base = DotExport.gradientBase(name) {
-            name = base
-        } else if node.phase == .optimizer, name.hasSuffix(".update") {
-            name.removeLast(".update".count)
+        // Autodiff's accumulation of a further contribution to a gradient.
+        if node.phase == .backward, node.op == .add, case .sum? = graph.records.origin(ofNode: i) { op = "∇ sum" }
+        if node.phase == .backward, let subject = DotExport.gradientSubject(i, in: graph) {
+            name = subject
+        } else if node.phase == .optimizer, let p = marks?.updated[i] {
+            name = graph[p].name
         }
         var lines = ["<b>\(DotExport.html(name))</b>", DotExport.html(op)]
         if name.isEmpty || op == "∇" + name { lines = ["<b>\(DotExport.html(op))</b>"] }

@@ -153,6 +153,17 @@ public enum Builders {
         let u1 = try b.node(.momentumUpdate(sgd), [fcW, dFcW, buffer], name: "classifier.weight.update",
                             phase: .optimizer)
         let u2 = try b.node(.sgdUpdate(sgd), [fcB, dFcB], name: "classifier.bias.update", phase: .optimizer)
+        // The records autodiff and the optimizer would leave: nodes 9 ... 19 are backward, in the order
+        // above, differentiating loss (8), classifier (7) three times, then dropout (6) down to conv (0).
+        for (k, forward) in [8, 7, 7, 7, 6, 5, 4, 3, 2, 1, 0].enumerated() {
+            b.records.setOrigin(.node(forward), ofNode: 9 + k)
+        }
+        b.records.setGradient(dW0, of: w0)
+        b.records.setGradient(dFcW, of: fcW)
+        b.records.setGradient(dFcB, of: fcB)
+        b.records.setOptimizer(OptimizerRecord(update: 20, state: [expAvg, expAvgSq]), of: w0)
+        b.records.setOptimizer(OptimizerRecord(update: 21, state: [buffer]), of: fcW)
+        b.records.setOptimizer(OptimizerRecord(update: 22, state: []), of: fcB)
         b.output(loss)
         for id in u0.array + u1.array + u2.array { b.output(id) }
         return b.graph

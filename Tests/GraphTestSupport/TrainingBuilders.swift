@@ -30,6 +30,9 @@ extension Builders {
             let m = b.parameter("\(name).exp_avg", shape, role: .expAvg)
             let v = b.parameter("\(name).exp_avg_sq", shape, role: .expAvgSq)
             outputs += try b.node(adam, [p, g, m, v], name: "\(name).update", phase: .optimizer)
+            // The records autodiff and the optimizer leave (liveness reads the gradients from them).
+            b.records.setGradient(g, of: p)
+            b.records.setOptimizer(OptimizerRecord(update: b.graph.nodes.count - 1, state: [m, v]), of: p)
         }
         func galoreUpdate(_ b: inout GraphBuilder, _ p: ValueID, _ g: ValueID, _ name: String) throws(ShapeError) {
             let m = b.parameter("\(name).exp_avg", [2, 4], role: .expAvg)
@@ -49,6 +52,8 @@ extension Builders {
             let u = try b.node(.reshape(shape: [3, 4]), [scaled], name: "\(name).galore.reshape", phase: o)[0]
             outputs += try b.node(.applyUpdate(OptimizerAttrs(lr: 1e-3)), [p, u], name: "\(name).update", phase: o)
             outputs += [dir[1], dir[2], proj]
+            b.records.setGradient(g, of: p)
+            b.records.setOptimizer(OptimizerRecord(update: b.graph.nodes.count - 1, state: [m, v, stored]), of: p)
         }
 
         let conv = try b.node(.conv2d(Conv2dAttrs(padding: Pair(1))), [x, convW], name: "conv1")[0]

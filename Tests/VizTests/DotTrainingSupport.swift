@@ -41,25 +41,36 @@ enum DotTrainingBuilders {
         let logits = try b.node(.linear, [flat, fcW, fcB], name: "fc")[0]
         let loss = try b.node(.softmaxCrossEntropy, [logits, labels], name: "loss")[0]
 
-        func back(_ op: Op, _ inputs: [ValueID], _ name: String, _ scope: String = "") throws -> ValueID {
-            try b.node(op, inputs, name: name, scope: scope, phase: .backward)[0]
+        // The records lora, autodiff and the optimizer leave: the adapter's layer, each backward node's
+        // forward node (`of`: one of its results), the gradients and the updates.
+        let layer = b.graph.producer(of: base)!
+        for p in [loraA, loraB] { b.records.setAdapter(AdapterRecord(layer: layer, weight: convW), ofParameter: p) }
+        for v in [a, bOut, scaled, adapted] {
+            b.records.setAdapter(AdapterRecord(layer: layer, weight: convW), ofNode: b.graph.producer(of: v)!)
         }
-        let dLogits = try back(.softmaxCrossEntropyGrad, [logits, labels], "loss.grad_input")
-        let dFcW = try back(.linearGradWeight, [dLogits, flat], "fc.grad_weight")
-        let dFcB = try back(.biasGrad, [dLogits], "fc.grad_bias")
+        func back(_ op: Op, _ inputs: [ValueID], _ name: String, _ scope: String = "", of forward: ValueID) throws
+            -> ValueID
+        {
+            let out = try b.node(op, inputs, name: name, scope: scope, phase: .backward)[0]
+            b.records.setOrigin(.node(b.graph.producer(of: forward)!), ofNode: b.graph.nodes.count - 1)
+            return out
+        }
+        let dLogits = try back(.softmaxCrossEntropyGrad, [logits, labels], "loss.grad_input", of: loss)
+        let dFcW = try back(.linearGradWeight, [dLogits, flat], "fc.grad_weight", of: logits)
+        let dFcB = try back(.biasGrad, [dLogits], "fc.grad_bias", of: logits)
         var grads = [(fcW, dFcW), (fcB, dFcB)]
         if !headOnly {
-            let dFlat = try back(.linearGradInput, [dLogits, fcW], "fc.grad_input")
-            let dGap = try back(.reshape(shape: [1, 4, 1, 1]), [dFlat], "flatten.grad_input")
-            let dSum = try back(.adaptiveAvgPool2dGrad, [dGap, sum], "pool.grad_input")
-            let dAdapted = try back(.activationGrad(.relu), [dSum, r1], "block.relu.grad_input", "block")
-            let dScaled = try back(.scale(0.5), [dAdapted], "block.conv.lora_scale.grad_input", "block")
+            let dFlat = try back(.linearGradInput, [dLogits, fcW], "fc.grad_input", of: logits)
+            let dGap = try back(.reshape(shape: [1, 4, 1, 1]), [dFlat], "flatten.grad_input", of: flat)
+            let dSum = try back(.adaptiveAvgPool2dGrad, [dGap, sum], "pool.grad_input", of: gap)
+            let dAdapted = try back(.activationGrad(.relu), [dSum, r1], "block.relu.grad_input", "block", of: r1)
+            let dScaled = try back(.scale(0.5), [dAdapted], "block.conv.lora_scale.grad_input", "block", of: scaled)
             let dB = try back(.conv2dGradWeight(pointwise, kernel: Pair(1)), [dScaled, a],
-                              "block.conv.lora_B.grad_weight", "block")
+                              "block.conv.lora_B.grad_weight", "block", of: bOut)
             let dA = try back(.conv2dGradInput(pointwise, input: Pair(8)), [dScaled, loraB],
-                              "block.conv.lora_B.grad_input", "block")
+                              "block.conv.lora_B.grad_input", "block", of: bOut)
             let dAW = try back(.conv2dGradWeight(conv, kernel: Pair(3)), [dA, r0], "block.conv.lora_A.grad_weight",
-                               "block")
+                               "block", of: a)
             grads = [(loraA, dAW), (loraB, dB)] + grads
         }
 
@@ -70,6 +81,8 @@ enum DotTrainingBuilders {
             let m = b.parameter(name + ".exp_avg", shape, role: .expAvg)
             let v = b.parameter(name + ".exp_avg_sq", shape, role: .expAvgSq)
             updated += try b.node(.adamUpdate(adam), [p, g, m, v], name: name + ".update", phase: .optimizer)
+            b.records.setGradient(g, of: p)
+            b.records.setOptimizer(OptimizerRecord(update: b.graph.nodes.count - 1, state: [m, v]), of: p)
         }
         b.output(loss)
         for id in updated { b.output(id) }

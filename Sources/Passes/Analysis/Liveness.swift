@@ -6,10 +6,10 @@
 //    place; `reshape` and `flatten` are views, as in PyTorch) gets that operand's root value and no
 //    storage of its own; reading an alias reads its root.
 // 2. Last uses: each operand's root is used at the reading node's step; a graph output lives to the end.
-// 3. Categories: inputs and parameters by their kind and role; a root read as a parameter's gradient
-//    (`Op.gradientOperand`: operand 1 of sgd/momentum/adam updates, or a GaLore gradient's reshape fed
-//    to `svd_projector`, which is a view of the gradient) is a `gradient`; a forward-phase result read
-//    by a backward-phase node is an `activation`; anything else a `temporary`.
+// 3. Categories: inputs and parameters by their kind and role; the root of a parameter's gradient as
+//    autodiff recorded it (`Graph.records`; the optimizer reads it, GaLore through a reshape view) is a
+//    `gradient`; a forward-phase result read by a backward-phase node is an `activation`; anything
+//    else a `temporary`.
 // 4. Intervals: persistent categories (parameters, buffers, optimizer state, inputs) span every step;
 //    the others run from their definition to their last use.
 // 5. Timeline: a difference array per category over steps (+bytes at `first`, −bytes after `last`), then
@@ -27,7 +27,7 @@ public enum MemoryCategory: String, Sendable, Hashable, CaseIterable {
     case optimizerState = "optimizer_state"
     /// The batch and the labels.
     case input
-    /// A value an optimizer update reads as a parameter's gradient.
+    /// A parameter's complete gradient (what the optimizer update reads).
     case gradient
     /// A forward result read by the backward pass (saved for backward).
     case activation
@@ -199,9 +199,6 @@ public struct Liveness: Sendable, Hashable {
                         if !lossGradient { savedForBackward[r] = true }
                     }
                 }
-                if let g = op.gradientOperand, g < nodes[step].inputs.count {
-                    isGradient[root[nodes[step].inputs[g].raw]] = true
-                }
                 for k in 0 ..< nodes[step].outputs.count {
                     let id = nodes[step].outputs[k]
                     defStep[id.raw] = step
@@ -212,6 +209,10 @@ public struct Liveness: Sendable, Hashable {
             }
         }
         for id in graph.outputs { lastUse[root[id.raw]] = lastStep }
+        // Gradients: the storage of each parameter's recorded gradient (GaLore's reshape of it is a view).
+        for p in graph.parameters {
+            if let g = graph.records.gradient(of: p), g.raw >= 0, g.raw < count { isGradient[root[g.raw]] = true }
+        }
 
         var entries: [Entry] = []
         entries.reserveCapacity(count)
