@@ -6,7 +6,8 @@ import PackageDescription
 //   Frontend  the model language and the zoo (ONNX will join it). Imports GraphIR.
 //   Passes    rewrites, autodiff, optimizer, analyses, planner. Imports GraphIR.
 //   Viz       DOT export, styles, charts, in-process rendering through libgvc. Imports GraphIR, Passes.
-//   Executor  tensor views, CPU kernels (OpenBLAS GEMM, LAPACK SVD) and the reference interpreter. Imports GraphIR.
+//   Executor  tensor views, CPU kernels (OpenBLAS GEMM, LAPACK SVD), the reference interpreter, datasets
+//             (IDX, gzip through zlib) and safetensors checkpoints. Imports GraphIR.
 //   graphc    the command-line tool: loads, calls, renders, maps errors to exit codes.
 let package = Package(
     name: "graphc",
@@ -38,11 +39,17 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
-        .target(name: "Executor", dependencies: ["GraphIR", "COpenBLAS"]),
+        // System zlib, for the executor's gzip-compressed datasets (IDX .gz).
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .target(name: "Executor", dependencies: ["GraphIR", "COpenBLAS", "CZlib"]),
         .executableTarget(
             name: "graphc",
             dependencies: [
-                "GraphIR", "Frontend", "Passes", "Viz",
+                "GraphIR", "Frontend", "Passes", "Viz", "Executor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -74,7 +81,7 @@ let package = Package(
         ),
         .testTarget(
             name: "graphcTests",
-            dependencies: ["graphc", "Viz", "GraphTestSupport"]
+            dependencies: ["graphc", "Viz", "Passes", "Executor", "GraphTestSupport"]
         ),
     ]
 )

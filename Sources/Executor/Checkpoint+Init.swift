@@ -1,0 +1,69 @@
+// PyTorch's default initialisation of a graph's parameters, for running or fine-tuning a model that has
+// no checkpoint yet. As torch.nn does it, with graphc's random numbers (DataRandom, one stream per
+// parameter, keyed by its position among the graph's parameters), so the values are reproducible but
+// not PyTorch's own draws:
+//   conv2d / linear weight   kaiming_uniform(a = √5): U(−1/√fan_in, 1/√fan_in), fan_in = in/groups·kh·kw
+//   their bias               U(−1/√fan_in, 1/√fan_in), fan_in of the layer's weight
+//   batch norm               γ = 1, β = 0, running mean 0, running variance 1
+//   LoRA A                   kaiming_uniform(a = √5) as a weight (peft); LoRA B zero (so ΔW = 0)
+//   DoRA magnitude           ‖W‖ per output channel of the base weight (peft), so W' = W at the start
+import GraphIR
+
+extension Checkpoint {
+    /// PyTorch's default initialisation of `graph`'s state parameters (see the file's header), seeded.
+    public static func pytorchDefault(_ graph: Graph, seed: UInt64) -> Checkpoint {
+        // fan_in of each weight from the nodes that read it (a bias gets its layer's weight's).
+        var fanIn: [ValueID: Int] = [:]
+        for node in graph.nodes {
+            let layer: Bool
+            if case .conv2d = node.op { layer = true } else if case .linear = node.op { layer = true } else { layer = false }
+            guard layer, node.inputs.count > 1 else { continue }
+            let w = graph[node.inputs[1]].type.shape
+            let fan = w.dropFirst().reduce(1, *)
+            fanIn[node.inputs[1]] = fanIn[node.inputs[1]] ?? fan
+            if node.inputs.count > 2 { fanIn[node.inputs[2]] = fanIn[node.inputs[2]] ?? fan }
+        }
+        var values: [ValueID: [Float]] = [:]
+        for (index, id) in graph.parameters.enumerated() {
+            let v = graph[id], n = v.type.elementCount
+            guard let role = v.role, !role.isOptimizerState, v.type.dtype == .f32 else { continue }
+            var rng = DataRandom(seed: seed, stream: UInt64(index))
+            func uniform(_ fan: Int) -> [Float] {
+                let bound = 1 / Double(max(fan, 1)).squareRoot()
+                return (0..<n).map { _ in Float((2 * rng.unit() - 1) * bound) }
+            }
+            let shapeFan = v.type.shape.dropFirst().reduce(1, *)
+            switch role {
+            case .weight, .loraA: values[id] = uniform(fanIn[id] ?? shapeFan)
+            case .bias: values[id] = uniform(fanIn[id] ?? n)
+            case .bnGamma, .runningVar: values[id] = [Float](repeating: 1, count: n)
+            case .bnBeta, .runningMean, .loraB, .doraMagnitude: values[id] = [Float](repeating: 0, count: n)
+            case .momentumBuffer, .expAvg, .expAvgSq, .galoreProjector: continue
+            }
+        }
+        // DoRA magnitudes: the norms of their base weights' rows (NAME.lora_magnitude_vector ↔ NAME.weight).
+        let byName = Dictionary(graph.parameters.map { (graph[$0].name, $0) }, uniquingKeysWith: { a, _ in a })
+        for id in graph.parameters where graph[id].role == .doraMagnitude {
+            let name = graph[id].name
+            guard name.hasSuffix(".lora_magnitude_vector"),
+                  let base = byName[String(name.dropLast(".lora_magnitude_vector".count)) + ".weight"],
+                  let w = values[base] else { continue }
+            let rows = graph[id].type.elementCount, inner = w.count / max(rows, 1)
+            values[id] = (0..<rows).map { r in
+                Float(w[r * inner..<(r + 1) * inner].reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot())
+            }
+        }
+        var tensors: [Tensor] = []
+        for id in stateParameters(of: graph) {
+            guard let v = values[id] else { continue }
+            tensors.append(Tensor(name: graph[id].name, shape: graph[id].type.shape.array, floats: v))
+            let name = graph[id].name
+            if graph[id].role == .runningVar, name.hasSuffix(".running_var") {
+                tensors.append(Tensor(name: String(name.dropLast(".running_var".count)) + ".num_batches_tracked",
+                                      shape: [], integers: [0]))
+            }
+        }
+        return Checkpoint(tensors: tensors, metadata: ["format": "pt", "producer": "graphc", "model": graph.name,
+                                                       "init": "pytorch-default seed \(seed)"])
+    }
+}
