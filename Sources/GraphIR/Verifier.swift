@@ -175,39 +175,14 @@ public struct Verification: Sendable {
         return diags
     }
 
-    /// Why a parameter of `role` cannot be operand `slot` of `op`, or nil when it can. Computed values
-    /// may fill any slot (a DoRA weight is computed); only parameters carry a role to check.
+    /// What is wrong with a parameter of `role` in operand `slot` of `op`, or nil (`Op+Operands.swift`).
     static func roleProblem(_ op: Op, _ slot: Int, _ role: ParamRole) -> String? {
-        let learnable: Set<ParamRole> = [.weight, .bias, .bnGamma, .bnBeta, .loraA, .loraB, .doraMagnitude]
-        let weights: Set<ParamRole> = [.weight, .loraA, .loraB]
-        let norm: [Int: ParamRole] = [1: .bnGamma, 2: .bnBeta, 3: .runningMean, 4: .runningVar]
-        var expected: Set<ParamRole>?
-        switch (op.name, slot) {
-        case ("conv2d", 1), ("conv2d_grad_input", 1), ("linear", 1), ("linear_grad_input", 1): expected = weights
-        case ("conv2d", 2), ("linear", 2): expected = [.bias]
-        case ("batch_norm", 1...4), ("native_batch_norm", 1...4): expected = [norm[slot]!]
-        case ("batch_norm_grad", 2): expected = [.bnGamma]
-        case ("batch_norm_grad", 3...4): expected = [norm[slot]!]
-        case ("sgd_update", 0), ("momentum_update", 0), ("adam_update", 0), ("apply_update", 0): expected = learnable
-        case ("momentum_update", 2): expected = [.momentumBuffer]
-        case ("adam_update", 2), ("adam_direction", 1): expected = [.expAvg]
-        case ("adam_update", 3), ("adam_direction", 2): expected = [.expAvgSq]
-        case ("svd_projector", 1): expected = [.galoreProjector]
-        default: break
+        if let required = op.requiredRoles(operand: slot) {
+            guard !required.contains(role) else { return nil }
+            return "where it takes " + required.names.joined(separator: " or ")
         }
-        if let expected {
-            guard !expected.contains(role) else { return nil }
-            return "where it takes " + expected.map(\.rawValue).sorted().joined(separator: " or ")
-        }
-        // Elsewhere adapter parameters appear only where the LoRA / DoRA rewrites put them.
-        switch (role, op.name, slot) {
-        case (.loraA, "reshape", 0), (.loraB, "reshape", 0), (.loraA, "matmul", _), (.loraB, "matmul", _),
-             (.doraMagnitude, "mul", _), (.doraMagnitude, "div", _):
-            return nil
-        case (.loraA, _, _), (.loraB, _, _), (.doraMagnitude, _, _):
-            return "which is not where \(role == .doraMagnitude ? "DoRA" : "LoRA") uses it"
-        default: return nil
-        }
+        guard role.isAdapter, !op.adapterRoles(operand: slot).contains(role) else { return nil }
+        return "which is not where \(role == .doraMagnitude ? "DoRA" : "LoRA") uses it"
     }
 
     /// Node names: every later occurrence of a name already seen is reported, in order.
