@@ -71,13 +71,13 @@ import Frontend
         #expect(grads.gradients.count == g.learnableParameters.filter { g[$0].isTrainable }.count)
     }
 
-    /// GradientMap finds gradients by name: non-ASCII names (compared by canonical equivalence, not by
-    /// bytes) find the same gradients as ASCII ones.
+    /// Gradients are recorded, not looked up by name: renaming every node and value, with non-ASCII
+    /// names (decomposed and precomposed), finds the same gradients.
     @Test func gradientsFoundWithNonASCIINames() throws {
         let g = try Training.graph(Training.forward("resnet18"), Training.config(.fft))
         let ascii = Autodiff.gradients(in: g).gradients
         #expect(!ascii.isEmpty)
-        // Every name gets a decomposed "é" in front; lookups build "é..." + suffix and must still match.
+        // Every name gets a decomposed "é" in front.
         var renamed = g
         for i in renamed.nodes.indices { renamed.nodes[i].name = "e\u{301}" + renamed.nodes[i].name }
         for i in renamed.values.indices { renamed.values[i].name = "e\u{301}" + renamed.values[i].name }
