@@ -50,6 +50,9 @@ public final class PlannedRunner {
     public var seed: UInt64
     /// The workspace size: the largest scratch need of any node.
     public let workspaceBytes: Int
+    /// Told before and after every node `run` executes (a `TraceRecorder`, Trace.swift). Nil, the
+    /// default, costs one branch per node and no clock reading.
+    public var observer: (any NodeObserver)?
 
     let arena: MappedRegion
     let workspace: MappedRegion
@@ -220,13 +223,16 @@ public final class PlannedRunner {
                                     workspace: Workspace(workspace.base, byteCount: workspace.byteCount))
         var operands: [TensorView] = [], results: [TensorView] = []
         var completed = true
+        let observer = self.observer
         for (t, node) in graph.nodes.enumerated() {
             operands.removeAll(keepingCapacity: true)
             results.removeAll(keepingCapacity: true)
             for id in node.inputs { operands.append(view(id, inputs: inputs)!) }
             for id in node.outputs { results.append(view(id, inputs: inputs)!) }
             if poison { MappedRegion.poison(workspace.base, count: nodeWorkspace[t]) }
+            observer?.willRun(node: t, step: step)
             Kernels.run(node, inputs: operands, outputs: results, context: context)
+            observer?.didRun(node: t, step: step)
             if let checking {
                 if !checking.observe(t, node, results) {
                     completed = false
