@@ -183,7 +183,8 @@ extension Train {
     private func stop(_ s: Setup, loss: Float, step: Int, epoch: Int, batchIndex: Int, good: (Int, [HostTensor])?,
                       stateIDs: [ValueID], inputs: [String]) throws -> Never
     {
-        var message = "the loss is \(loss) at step \(step) (epoch \(epoch), batch \(batchIndex)): training stopped"
+        let shown = loss.isNaN ? "NaN" : loss > 0 ? "+infinity" : "-infinity"
+        var message = "the loss is \(shown) at step \(step) (epoch \(epoch), batch \(batchIndex)): training stopped"
         if let saveCheckpoint {
             if let (steps, tensors) = good {
                 var byID: [Int: TensorView] = [:]
