@@ -321,7 +321,7 @@ struct Summary {
     var table: String {
         let s = setup
         var out = "\(s.eval.name) \(s.config.label), \(s.config.optimizer.rawValue) lr \(lr), batch \(batch): "
-            + "\(epochs.count) epochs, \(steps) steps over \(s.train.count) training samples"
+            + "\(epochs.count) epoch\(epochs.count == 1 ? "" : "s"), \(steps) steps over \(s.train.count) training samples"
             + (dropped > 0 ? " (the trailing partial batch of \(dropped) dropped each epoch)" : "")
             + "; \(s.test.count) test samples\n"
         func row(_ key: String, _ value: String, _ note: String = "") {
