@@ -49,6 +49,22 @@ public struct MemoryMeasurement: Sendable, Hashable {
     public var peakRSSDeltaBytes: Int? { peakWasReset ? peakRSSBytes - rssBeforeBytes : nil }
 }
 
+/// The process's resident set just before a runner allocates: what `PlannedRunner.measurement` subtracts.
+public struct MemoryBaseline: Sendable, Hashable {
+    /// VmRSS at the moment of the baseline.
+    public var rssBytes: Int
+    /// Whether the peak (VmHWM) was reset to it.
+    public var peakWasReset: Bool
+
+    /// Resets the peak (/proc/self/clear_refs) and reads the resident set: call it just before making
+    /// the runner to measure.
+    public static func now() -> MemoryBaseline {
+        let reset = ProcessMemory.resetPeak()
+        let before = ProcessMemory.status()
+        return MemoryBaseline(rssBytes: before?.rss ?? 0, peakWasReset: reset && before != nil)
+    }
+}
+
 extension PlannedRunner {
     /// Runs `steps` steps of `graph` planned by `plan` and measures them (see the file comment).
     /// `initialize` fills each parameter once; `inputs(step)` gives the inputs of 1-based step `step` (make
@@ -57,25 +73,31 @@ extension PlannedRunner {
                                initialize: (ValueID, TensorView) throws -> Void = { _, _ in },
                                inputs: (Int) throws -> [HostTensor]) throws -> MemoryMeasurement
     {
-        let reset = ProcessMemory.resetPeak()
-        let before = ProcessMemory.status()
+        let baseline = MemoryBaseline.now()
         let runner = try PlannedRunner(graph, plan: plan, seed: seed)
         for p in graph.parameters { try initialize(p, runner.ownedTensor(p)!.view) }
         for s in 1...max(steps, 1) { try runner.run(try inputs(s)) }
+        return runner.measurement(steps: max(steps, 1), since: baseline)
+    }
+
+    /// This runner's memory as the OS reports it now, after `steps` steps: the arena's and workspace's
+    /// resident pages, and the peak RSS since `baseline` (taken just before the runner was made) minus
+    /// the RSS then. A long-lived runner (graphc train) measures itself with this.
+    public func measurement(steps: Int, since baseline: MemoryBaseline) -> MemoryMeasurement {
         let after = ProcessMemory.status()
-        let arena = runner.arena.touched(), scratch = runner.workspace.touched()
+        let touchedArena = arena.touched(), scratch = workspace.touched()
         var owned = 0
-        for v in graph.values.indices where runner.root[v] == v {
+        for v in graph.values.indices where root[v] == v {
             if case .parameter = graph.values[v].kind { owned += graph.values[v].type.byteCount }
-            if case .result = graph.values[v].kind, runner.placementIndex[v] == nil {
+            if case .result = graph.values[v].kind, placementIndex[v] == nil {
                 owned += graph.values[v].type.byteCount
             }
         }
-        return MemoryMeasurement(pageSize: MappedRegion.pageSize, steps: max(steps, 1), plannedArenaBytes: plan.arenaBytes,
-                                 arenaMappedBytes: runner.arena.mappedBytes, arenaTouchedPages: arena.pages,
-                                 arenaHighWaterBytes: arena.highWater, workspaceBytes: runner.workspaceBytes,
+        return MemoryMeasurement(pageSize: MappedRegion.pageSize, steps: steps, plannedArenaBytes: plan.arenaBytes,
+                                 arenaMappedBytes: arena.mappedBytes, arenaTouchedPages: touchedArena.pages,
+                                 arenaHighWaterBytes: touchedArena.highWater, workspaceBytes: workspaceBytes,
                                  workspaceTouchedPages: scratch.pages, ownedBytes: owned,
-                                 rssBeforeBytes: before?.rss ?? 0, peakRSSBytes: after?.peak ?? 0,
-                                 peakWasReset: reset && before != nil && after != nil)
+                                 rssBeforeBytes: baseline.rssBytes, peakRSSBytes: after?.peak ?? 0,
+                                 peakWasReset: baseline.peakWasReset && after != nil)
     }
 }

@@ -14,8 +14,8 @@ enum Parallel {
     /// Work units (≈ flops) a chunk should have before a split pays: ~200k is ~100 µs of simple loops.
     static let minChunkWork = 200_000
 
-    /// Cores this process may use.
-    static let cores = max(1, System.activeProcessorCount)
+    /// Cores this process may use: `ExecutorThreads.limit` when set, else every online processor.
+    static var cores: Int { ExecutorThreads.limit ?? System.cores }
 
     /// Runs `body(range)` over `0..<count` in contiguous chunks, in parallel when `count * unitWork`
     /// gives every chunk at least `minChunkWork`. Chunks are disjoint; `body` must only write what its
@@ -49,4 +49,5 @@ struct UncheckedBox<T>: @unchecked Sendable {
 /// The processor count, read once (no Foundation in the executor).
 enum System {
     static let activeProcessorCount = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+    static let cores = max(1, activeProcessorCount)
 }

@@ -1,0 +1,278 @@
+import ArgumentParser
+import Executor
+import Foundation
+import Frontend
+import GraphIR
+import Passes
+
+/// `graphc train`: fine-tunes a model on an IDX image dataset (Fashion-MNIST by default) with the
+/// compiled training step, run in its planned arena.
+///
+/// The step is compiled once, at `--batch` (TrainingSession), planned by the analyses (Liveness →
+/// MemoryPlanner, the plan `analyze` reports) and run by a `PlannedRunner`, which keeps the parameters,
+/// BN statistics and optimizer state across steps. Per step the DataLoader fills the batch and labels in
+/// place; the loss is the graph's one output. An epoch is floor(samples / batch) steps: the trailing
+/// partial batch is dropped (the plan is for a fixed batch). After each epoch the forward graph (eval
+/// semantics: BN on running statistics) at the same batch, with the trained parameters copied in by name,
+/// classifies the test split; a last partial batch is zero-padded and its padded rows ignored.
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fine-tune a model on an image dataset (Fashion-MNIST) with the compiled training step.",
+        discussion: """
+            The training step is compiled for --batch (the method, optimizer and options are analyze's), \
+            planned into one arena and run on the CPU; the parameters persist across steps. Each epoch runs \
+            floor(samples / batch) steps over a seeded shuffle (a trailing partial batch is dropped), then \
+            evaluates on the test split (BN on running statistics; accuracy = argmax over all the head's \
+            outputs). --classes keeps only those labels in both splits (the head keeps all outputs); \
+            --shift transforms both splits. Models must take 1x28x28 images (small_resnet, small_mobilenet, \
+            or a zoo model with --input 1x28x28).
+
+            Weights: --init CKPT (a safetensors checkpoint of the model's parameters, adapters included for \
+            lora/dora), else PyTorch's default initialisation from --seed. --save writes the trained \
+            parameters (PyTorch state_dict names, num_batches_tracked = steps) after training; if the loss \
+            becomes NaN or infinite, training stops with the step number, exit status 1, and --save writes \
+            the last good parameters. --check-plan runs the steps planned and unplanned instead and demands \
+            bit-identical results.
+
+            Examples:
+              graphc train small_resnet --method lora --rank 4 --epochs 2
+              graphc train small_mobilenet --method fft --limit 2048 --batch 32 --format json
+              graphc train small_resnet --classes 0-4 --shift invert --init base.safetensors --save tuned.safetensors
+              graphc train small_resnet --method lora --limit 256 --batch 32 --check-plan
+            """
+    )
+
+    @Argument(help: ArgumentHelp("A zoo model name or a .model file."))
+    var model: String
+
+    @Option(help: ArgumentHelp("Per-sample input shape to instantiate the model with (must be 1x28x28 for "
+                               + "Fashion-MNIST; default: the model's own).", valueName: "CxHxW"))
+    var input: String?
+
+    @Option(name: .customLong("set"), parsing: .singleValue,
+            help: ArgumentHelp("Set a model parameter, e.g. --set dropout=0.1 (repeatable).", valueName: "name=value"))
+    var settings: [String] = []
+
+    @OptionGroup var training: TrainingOptions
+
+    @Option(parsing: .unconditional, help: "Epochs over the training set (0: only evaluate, and --save).")
+    var epochs: Int = 1
+
+    @Option(parsing: .unconditional, help: "Samples per training step (and per evaluation run).")
+    var batch: Int = 64
+
+    @Option(parsing: .unconditional, help: "Learning rate.")
+    var lr: Double = 1e-3
+
+    @Option(help: ArgumentHelp("Train and test only on these labels, e.g. 0-4 or 0,2,7-9.", valueName: "LIST"))
+    var classes: String?
+
+    @Option(help: ArgumentHelp("Transform both splits: none, invert, rotate90 or noise=SIGMA.", valueName: "SHIFT"))
+    var shift: String = "none"
+
+    @Option(parsing: .unconditional, help: "Use at most N training samples (the first ones, after --classes).")
+    var limit: Int?
+
+    @Option(name: .customLong("test-limit"), parsing: .unconditional,
+            help: "Evaluate on at most N test samples (the first ones, after --classes).")
+    var testLimit: Int?
+
+    @Option(help: "Seed of the shuffles, the noise shift, dropout and (without --init) the initialisation.")
+    var seed: UInt64 = 0
+
+    @Option(parsing: .unconditional, help: "Threads for the kernels and OpenBLAS (default: every core).")
+    var threads: Int?
+
+    @Option(help: ArgumentHelp("A directory holding an MNIST-style IDX pair per split (default: Fashion-MNIST).",
+                               valueName: "DIR"))
+    var data: String = ImageDataset.fashionMNISTDirectory
+
+    @Option(name: .customLong("init"), help: ArgumentHelp("Start from this safetensors checkpoint.", valueName: "CKPT"))
+    var initCheckpoint: String?
+
+    @Option(name: .customLong("save"), help: ArgumentHelp("Write the trained parameters here (safetensors).",
+                                                          valueName: "CKPT"))
+    var saveCheckpoint: String?
+
+    @Flag(help: "Run the steps planned and through the reference runner, and report whether they are bit-identical.")
+    var checkPlan = false
+
+    @Option(help: "Output format of the summary: table or json.")
+    var format: TrainFormat = .table
+
+    enum TrainFormat: String, ExpressibleByArgument { case table, json }
+
+    @Option(help: ArgumentHelp("Write a Chrome trace of the training steps (Perfetto opens it): a slice per op on "
+                               + "forward, backward and optimizer tracks, live bytes per memory category "
+                               + "(docs/trace-format.md).", valueName: "FILE.json"))
+    var trace: String?
+
+    @Option(name: .customLong("trace-steps"), parsing: .unconditional,
+            help: "Training steps the trace records, from the first (bounds the file). (default: 20)")
+    var traceSteps: Int = 20
+
+    func validate() throws {
+        if let input, Shape.parse(input) == nil {
+            throw ValidationError("--input must look like 1x28x28 (positive integers joined by x), got '\(input)'")
+        }
+        for s in settings where !s.contains("=") { throw ValidationError("--set takes name=value, got '\(s)'") }
+        if epochs < 0 { throw ValidationError("--epochs must be at least 0, got \(epochs)") }
+        if batch < 1 { throw ValidationError("--batch must be at least 1, got \(batch)") }
+        if !(lr.isFinite && lr > 0) { throw ValidationError("--lr must be a finite number above 0, got \(lr)") }
+        if let classes, parseClassList(classes) == nil {
+            throw ValidationError("--classes takes labels and ranges such as 0-4 or 0,2,7-9, got '\(classes)'")
+        }
+        if DataShift.parse(shift) == nil {
+            throw ValidationError("--shift must be none, invert, rotate90 or noise=SIGMA (SIGMA ≥ 0), got '\(shift)'")
+        }
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1, got \(limit)") }
+        if let testLimit, testLimit < 1 { throw ValidationError("--test-limit must be at least 1, got \(testLimit)") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if checkPlan && saveCheckpoint != nil {
+            throw ValidationError("--check-plan compares runs and trains nothing to save; drop --save")
+        }
+        if checkPlan && trace != nil { throw ValidationError("--check-plan runs no training to trace; drop --trace") }
+        if traceSteps < 1 { throw ValidationError("--trace-steps must be at least 1, got \(traceSteps)") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            do {
+                try execute()
+            } catch let error as CheckpointError {
+                throw CLIError(error.description)
+            } catch let error as DataError {
+                throw CLIError(error.description)
+            } catch let error as PlanError {
+                throw CLIError(error.description)
+            }
+        }
+    }
+
+    // MARK: Setting up
+
+    /// The forward graph at `batch`: the description compiled with --input and --set.
+    private func forwardGraph(_ source: ModelSource) throws -> Graph {
+        var o = ModelOverrides()
+        o.input = input.flatMap(Shape.parse)
+        o.batch = batch
+        for s in settings {
+            let parts = s.split(separator: "=", maxSplits: 1)
+            o.set[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
+        }
+        return try ModelDescription.compile(source: source.bytes, file: source.file, overrides: o).graph
+    }
+
+    /// The eval graph: the forward graph with the method's adapters (what the training graph's forward
+    /// computes, in inference semantics), verified.
+    private func evalGraph(_ forward: Graph, _ config: TrainingConfig) throws -> Graph {
+        switch config.method {
+        case .lora: return try PassPipeline([Freeze(config), LoRA(config)]).run(forward)
+        case .dora: return try PassPipeline([Freeze(config), DoRA(config)]).run(forward)
+        case .fft, .bnh, .head, .galore: return forward
+        }
+    }
+
+    private func execute() throws {
+        if let threads { ExecutorThreads.setLimit(threads) }
+        let source = try ModelSource.resolve(model)
+        ModelSource.current = source.file
+        if source.isIR {
+            throw CLIError("train compiles the model at --batch; give a zoo name or a .model file, not the IR file "
+                           + "'\(source.file)'")
+        }
+        let forward = try forwardGraph(source)
+        guard forward.inputs.count == 1, forward.outputs.count == 1 else {
+            throw CLIError("'\(forward.name)' takes \(forward.inputs.count) inputs and gives \(forward.outputs.count) "
+                           + "outputs; train needs one image input and one logits output")
+        }
+        let sample = Array(forward[forward.inputs[0]].type.shape.array.dropFirst())
+        let logits = forward[forward.outputs[0]].type
+        guard logits.rank == 2, logits.dtype == .f32 else {
+            throw CLIError("'\(forward.name)' outputs \(logits), not logits [N, classes]")
+        }
+        let outputs = logits.shape[1]
+
+        // The data, before compiling anything: a missing dataset is the cheaper error.
+        let trainSet = try ImageDataset.load(directory: data, split: .train)
+        let testSet = try ImageDataset.load(directory: data, split: .test)
+        let imageShape = [1, trainSet.height, trainSet.width]
+        guard sample == imageShape else {
+            throw CLIError("'\(forward.name)' takes \(Shape.compact(sample)) inputs, but '\(trainSet.imagesFile)' holds "
+                           + "\(Shape.compact(imageShape)) images: train a model with a \(Shape.compact(imageShape)) "
+                           + "input (small_resnet, small_mobilenet) or pass --input \(Shape.compact(imageShape))")
+        }
+        guard testSet.height == trainSet.height, testSet.width == trainSet.width else {
+            throw CLIError("'\(testSet.imagesFile)' holds \(testSet.height)x\(testSet.width) images but the training "
+                           + "split \(trainSet.height)x\(trainSet.width)")
+        }
+        let classSet = classes.flatMap(parseClassList)
+        let dataShift = DataShift.parse(shift)!
+        let trainData = try DataLoader(trainSet, options: DataOptions(classes: classSet, shift: dataShift, limit: limit,
+                                                                      seed: seed, shuffle: true))
+        let testData = try DataLoader(testSet, options: DataOptions(classes: classSet, shift: dataShift, limit: testLimit,
+                                                                    seed: seed, shuffle: false))
+        for loader in [trainData, testData] {
+            if let big = loader.samples.lazy.map({ Int(loader.dataset.labels[$0]) }).first(where: { $0 >= outputs }) {
+                throw CLIError("'\(loader.dataset.imagesFile)' has label \(big), but '\(forward.name)' has \(outputs) "
+                               + "outputs")
+            }
+        }
+        let stepsPerEpoch = trainData.batchCount(size: batch, dropLast: true)
+        guard stepsPerEpoch >= 1 || epochs == 0 else {
+            throw CLIError("the training set has \(trainData.count) samples (after --classes and --limit), fewer than "
+                           + "one batch of \(batch)")
+        }
+
+        var config = training.config
+        config.learningRate = lr
+        let session = try TrainingSession.compile(forward, config: config)
+        let step = session.training
+        let eval = try evalGraph(forward, config)
+
+        // The plan `analyze` reports, and the report of the step it belongs to.
+        let live = Liveness(step)
+        let plan = MemoryPlanner.plan(live.transientIntervals(), strategy: GreedyBySize(), alignment: 64)
+        let report = TrainingReport(step, flops: FlopReport(step, convention: .exact),
+                                    liveness: live, plan: plan)
+
+        // The starting weights, checked against the graph before anything runs.
+        let weights: Checkpoint, weightsFile: String
+        if let initCheckpoint {
+            weights = try Checkpoint.read(initCheckpoint)
+            weightsFile = initCheckpoint
+        } else {
+            weights = Checkpoint.pytorchDefault(eval, seed: seed)
+            weightsFile = "PyTorch's default initialisation"
+        }
+        let bound = try weights.bind(to: step, file: weightsFile)
+
+        let setup = Setup(forward: forward, step: step, eval: eval, config: config, plan: plan, report: report,
+                          train: trainData, test: testData, stepsPerEpoch: stepsPerEpoch, weights: bound,
+                          priorSteps: weights.tensors.filter { $0.name.hasSuffix(".num_batches_tracked") }
+                              .compactMap { $0.integers.first.map(Int.init) }.max() ?? 0)
+        if checkPlan {
+            try runCheckPlan(setup)
+        } else {
+            try trainLoop(setup, inputs: ModelSource.files([model]) + (initCheckpoint.map { [$0] } ?? [])
+                              + [trainSet.imagesFile, testSet.imagesFile])
+        }
+    }
+
+    /// Everything a run needs, compiled and checked.
+    struct Setup {
+        var forward: Graph
+        var step: Graph
+        var eval: Graph
+        var config: TrainingConfig
+        var plan: MemoryPlan
+        var report: TrainingReport
+        var train: DataLoader
+        var test: DataLoader
+        var stepsPerEpoch: Int
+        /// The starting weights, bound to the training graph's parameters.
+        var weights: [(ValueID, Checkpoint.Tensor)]
+        /// num_batches_tracked of the starting checkpoint.
+        var priorSteps: Int
+    }
+}
