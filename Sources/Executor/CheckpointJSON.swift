@@ -268,25 +268,6 @@ struct JSONParser {
 }
 
 enum JSONWriter {
-    /// `text` as a JSON string literal (quotes, backslashes and control characters escaped).
-    static func quote(_ text: String) -> String {
-        var out = "\""
-        for u in text.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let h = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
-    }
+    /// `text` as a JSON string literal (GraphIR's one JSON escaper, `String.jsonQuoted`).
+    static func quote(_ text: String) -> String { text.jsonQuoted }
 }

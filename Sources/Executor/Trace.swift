@@ -349,28 +349,6 @@ public final class TraceRecorder: NodeObserver {
 
 /// JSON text for traces.
 public enum TraceJSON {
-    /// `text` as a JSON string literal: `"` and `\` escaped, every C0 control character (U+0000 to
-    /// U+001F) as `\n`, `\r`, `\t`, `\b`, `\f` or `\u00XX`; everything else as its UTF-8.
-    public static func quote(_ text: String) -> String {
-        var out: [UInt8] = [UInt8(ascii: "\"")]
-        out.reserveCapacity(text.utf8.count + 2)
-        let hex = Array("0123456789abcdef".utf8)
-        for b in text.utf8 {
-            switch b {
-            case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
-            case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
-            case 0x0A: out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
-            case 0x0D: out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
-            case 0x09: out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
-            case 0x08: out += [UInt8(ascii: "\\"), UInt8(ascii: "b")]
-            case 0x0C: out += [UInt8(ascii: "\\"), UInt8(ascii: "f")]
-            case 0..<0x20:
-                out += Array("\\u00".utf8)
-                out += [hex[Int(b >> 4)], hex[Int(b & 15)]]
-            default: out.append(b)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
-        return String(decoding: out, as: UTF8.self)
-    }
+    /// `text` as a JSON string literal (GraphIR's one JSON escaper, `String.jsonQuoted`).
+    public static func quote(_ text: String) -> String { text.jsonQuoted }
 }

@@ -23,3 +23,27 @@ extension String {
         return String(out)
     }
 }
+
+extension String {
+    /// The string as a JSON string literal: quotes and backslashes escaped, `\n` `\r` `\t`, and every
+    /// other control character (C0 as JSON requires, DEL and C1 so a name from a user file cannot reach a
+    /// terminal raw) as `\u00XX`. The one JSON escaper: reports, checkpoints' headers and traces use it.
+    public var jsonQuoted: String {
+        var out = "\""
+        out.reserveCapacity(utf8.count + 2)
+        for scalar in unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.isControlCharacter:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}
