@@ -15,14 +15,21 @@ extension Checkpoint {
         graph.parameters.filter { !(graph[$0].role?.isOptimizerState ?? true) }
     }
 
-    /// The BN layers of `graph`, as state_dict prefixes (`bn1`, `layer1.0.bn2`): the names of the
-    /// running-mean parameters without `.running_mean`.
-    public static func batchNormLayers(of graph: Graph) -> [String] {
-        graph.parameters.compactMap { id in
-            let name = graph[id].name
-            guard graph[id].role == .runningMean, name.hasSuffix(".running_mean") else { return nil }
-            return String(name.dropLast(".running_mean".count))
+    /// The step counter of every BN layer of `graph`: the layer's running variance and the state_dict key
+    /// of its `num_batches_tracked`, `NODE.num_batches_tracked` with NODE the forward norm node that reads
+    /// that running variance (its module's name, as PyTorch names the buffer). In parameter order.
+    public static func stepCounters(of graph: Graph) -> [(runningVar: ValueID, key: String)] {
+        var layer: [ValueID: String] = [:]
+        for node in graph.nodes where node.phase == .forward {
+            for id in node.inputs where graph[id].role == .runningVar && layer[id] == nil { layer[id] = node.name }
         }
+        return graph.parameters.compactMap { id in layer[id].map { (id, $0 + ".num_batches_tracked") } }
+    }
+
+    /// The largest `num_batches_tracked` among `graph`'s step counters in this checkpoint, or nil.
+    public func steps(for graph: Graph) -> Int? {
+        let keys = Set(Self.stepCounters(of: graph).map(\.key))
+        return tensors.filter { keys.contains($0.name) }.compactMap { $0.integers.first.map(Int.init) }.max()
     }
 
     /// A checkpoint of `graph`'s state parameters, read from `storage`, with `num_batches_tracked` =
@@ -31,16 +38,13 @@ extension Checkpoint {
     public init(graph: Graph, steps: Int, metadata: [String: String] = [:], storage: (ValueID) -> TensorView) {
         precondition(steps >= 0, "Checkpoint: \(steps) steps")
         var tensors: [Tensor] = []
+        let counters = Dictionary(Self.stepCounters(of: graph), uniquingKeysWith: { a, _ in a })
         for id in Self.stateParameters(of: graph) {
             let view = storage(id)
             precondition(view.dtype == graph[id].type.dtype && view.shape == graph[id].type.shape,
                          "Checkpoint: storage of '\(graph[id].name)' is \(view.dtype.rawValue)\(view.shape)")
             tensors.append(Tensor(name: graph[id].name, view: view))
-            let name = graph[id].name
-            if graph[id].role == .runningVar, name.hasSuffix(".running_var") {
-                tensors.append(Tensor(name: String(name.dropLast(".running_var".count)) + ".num_batches_tracked",
-                                      shape: [], integers: [Int64(steps)]))
-            }
+            if let key = counters[id] { tensors.append(Tensor(name: key, shape: [], integers: [Int64(steps)])) }
         }
         var m = metadata
         m["format"] = m["format"] ?? "pt"
@@ -61,8 +65,7 @@ extension Checkpoint {
     public func load(into graph: Graph, file: String, storage: (ValueID) -> TensorView) throws(CheckpointError) -> Loaded {
         let pairs = try bind(to: graph, file: file)
         for (id, t) in pairs { t.copy(into: storage(id)) }
-        return Loaded(steps: tensors.filter { $0.name.hasSuffix(".num_batches_tracked") }
-            .compactMap { $0.integers.first.map(Int.init) }.max())
+        return Loaded(steps: steps(for: graph))
     }
 
     /// The graph parameter each tensor loads into; throws, naming the tensors, when names, dtypes or
@@ -71,7 +74,7 @@ extension Checkpoint {
         let wanted = Self.stateParameters(of: graph)
         var byName: [String: ValueID] = [:]
         for id in wanted { byName[graph[id].name] = id }
-        let bnLayers = Set(Self.batchNormLayers(of: graph))
+        let counterKeys = Set(Self.stepCounters(of: graph).map(\.key))
         var pairs: [(ValueID, Tensor)] = []
         var unexpected: [String] = [], found = Set<String>()
         for t in tensors {
@@ -83,9 +86,7 @@ extension Checkpoint {
                 }
                 pairs.append((id, t))
                 found.insert(t.name)
-            } else if t.name.hasSuffix(".num_batches_tracked"),
-                      bnLayers.contains(String(t.name.dropLast(".num_batches_tracked".count)))
-            {
+            } else if counterKeys.contains(t.name) {
                 guard t.dtype == .i64, t.shape.isEmpty else {
                     throw CheckpointError("'\(file)': tensor '\(t.name)' is \(t.typeDescription) in the checkpoint but "
                                           + "num_batches_tracked is I64 []")

@@ -15,9 +15,8 @@ extension Checkpoint {
         // fan_in of each weight from the nodes that read it (a bias gets its layer's weight's).
         var fanIn: [ValueID: Int] = [:]
         for node in graph.nodes {
-            let layer: Bool
-            if case .conv2d = node.op { layer = true } else if case .linear = node.op { layer = true } else { layer = false }
-            guard layer, node.inputs.count > 1 else { continue }
+            // The layers whose weight is a matrix the forward pass multiplies by (conv2d, linear).
+            guard node.op.adaptableLayer != nil, node.inputs.count > 1 else { continue }
             let w = graph[node.inputs[1]].type.shape
             let fan = w.dropFirst().reduce(1, *)
             fanIn[node.inputs[1]] = fanIn[node.inputs[1]] ?? fan
@@ -41,27 +40,20 @@ extension Checkpoint {
             case .momentumBuffer, .expAvg, .expAvgSq, .galoreProjector: continue
             }
         }
-        // DoRA magnitudes: the norms of their base weights' rows (NAME.lora_magnitude_vector ↔ NAME.weight).
-        let byName = Dictionary(graph.parameters.map { (graph[$0].name, $0) }, uniquingKeysWith: { a, _ in a })
+        // DoRA magnitudes: the norms of their base weights' rows (the base weight from the adapter record).
         for id in graph.parameters where graph[id].role == .doraMagnitude {
-            let name = graph[id].name
-            guard name.hasSuffix(".lora_magnitude_vector"),
-                  let base = byName[String(name.dropLast(".lora_magnitude_vector".count)) + ".weight"],
-                  let w = values[base] else { continue }
+            guard let base = graph.records.adapter(ofParameter: id)?.weight, let w = values[base] else { continue }
             let rows = graph[id].type.elementCount, inner = w.count / max(rows, 1)
             values[id] = (0..<rows).map { r in
                 Float(w[r * inner..<(r + 1) * inner].reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot())
             }
         }
         var tensors: [Tensor] = []
+        let counters = Dictionary(stepCounters(of: graph), uniquingKeysWith: { a, _ in a })
         for id in stateParameters(of: graph) {
             guard let v = values[id] else { continue }
             tensors.append(Tensor(name: graph[id].name, shape: graph[id].type.shape.array, floats: v))
-            let name = graph[id].name
-            if graph[id].role == .runningVar, name.hasSuffix(".running_var") {
-                tensors.append(Tensor(name: String(name.dropLast(".running_var".count)) + ".num_batches_tracked",
-                                      shape: [], integers: [0]))
-            }
+            if let key = counters[id] { tensors.append(Tensor(name: key, shape: [], integers: [0])) }
         }
         return Checkpoint(tensors: tensors, metadata: ["format": "pt", "producer": "graphc", "model": graph.name,
                                                        "init": "pytorch-default seed \(seed)"])

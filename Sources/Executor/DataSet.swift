@@ -13,6 +13,8 @@ public struct ImageDataset: Sendable {
     public let width: Int
     /// Where the images came from, for messages.
     public let imagesFile: String
+    /// Where the labels came from.
+    public let labelsFile: String
 
     /// The two splits of the MNIST family of datasets.
     public enum Split: String, Sendable, CaseIterable {
@@ -48,6 +50,7 @@ public struct ImageDataset: Sendable {
         height = images.dims[1]
         width = images.dims[2]
         self.imagesFile = imagesFile
+        self.labelsFile = labelsFile
     }
 
     /// Reads an IDX image file and its label file (gzipped or not).

@@ -268,10 +268,16 @@ struct Run: ParsableCommand {
         return ([n] + Array(outType.shape.dropFirst()), data)
     }
 
-    /// Folds every adapter of `graph` into its base weight (values in `runner`) and returns the merged
-    /// graph with a runner holding its parameters.
+    /// Folds every adapter of `graph` into its base weight (values in `runner`; the Executor's
+    /// `AdapterMerge`) and returns the merged graph with a runner holding its parameters. Parameters pass
+    /// from one graph to the other by name: the state_dict keys both graphs share.
     private func merge(_ graph: Graph, _ runner: ReferenceRunner) throws -> (Graph, ReferenceRunner) {
-        let merges = try MergeAdapters.merges(in: graph)
+        let weights: [MergedWeight]
+        do {
+            weights = try AdapterMerge.mergedWeights(graph) { runner.parameter(named: graph[$0].name)?.view }
+        } catch {
+            throw CLIError("merge-adapters: \(error)")
+        }
         let merged = try MergeAdapters().run(graph)
         let target = ReferenceRunner(merged)
         for id in merged.parameters {
@@ -281,52 +287,12 @@ struct Run: ParsableCommand {
             }
             to.copy(from: from.view)
         }
-        func param(_ name: String) throws -> HostTensor {
-            guard let t = runner.parameter(named: name) else { throw CLIError("merge-adapters: no parameter '\(name)'") }
-            return t
-        }
-        func scale(_ node: String) throws -> Float {
-            guard let n = graph.nodes.first(where: { $0.name == node }), case let .scale(f) = n.op else {
-                throw CLIError("merge-adapters: no scale node '\(node)'")
+        for w in weights {
+            guard let out = target.parameter(named: graph[w.weight].name) else {
+                throw CLIError("merge-adapters: the merged graph has no '\(graph[w.weight].name)'")
             }
-            return Float(f)
-        }
-        for m in merges {
-            let w = try param(m.weight), a = try param(m.layer + ".lora_A.weight"), b = try param(m.layer + ".lora_B.weight")
-            guard let out = target.parameter(named: m.weight) else { throw CLIError("merge-adapters: no '\(m.weight)'") }
-            let f = try scale(m.layer + (m.method == .lora ? ".lora_scale" : ".dora_scale"))
-            var v = Self.deltaMerged(w: w.view, a: a.view, b: b.view, scale: f)
-            if m.method == .dora {
-                let mag = try param(m.layer + ".lora_magnitude_vector").floats
-                let rows = w.view.shape[0], inner = v.count / rows
-                for r in 0..<rows {
-                    var s: Double = 0
-                    for i in 0..<inner { s += Double(v[r * inner + i]) * Double(v[r * inner + i]) }
-                    let norm = Float(s.squareRoot())
-                    for i in 0..<inner { v[r * inner + i] = v[r * inner + i] / norm * mag[r] }
-                }
-            }
-            out.set(v)
+            out.set(w.values)
         }
         return (merged, target)
-    }
-
-    /// W + scale·ΔW, ΔW = B·A as the adapter computes it: per group of the base layer (g = r / B's
-    /// columns), output row o of group k sums B[o, j]·A[k·r/g + j, ...] over the group's r/g ranks.
-    static func deltaMerged(w: TensorView, a: TensorView, b: TensorView, scale: Float) -> [Float] {
-        let rows = w.shape[0], inner = w.count / rows
-        let r = a.shape[0], perGroup = b.count / rows  // r/g
-        let g = r / perGroup, rowsPerGroup = rows / g
-        var v = Array(UnsafeBufferPointer(start: w.f32, count: w.count))
-        let ap = a.f32, bp = b.f32
-        for o in 0..<rows {
-            let k = o / rowsPerGroup
-            for j in 0..<perGroup {
-                let coefficient = scale * bp[o * perGroup + j]
-                let arow = ap + (k * perGroup + j) * inner
-                for i in 0..<inner { v[o * inner + i] += coefficient * arow[i] }
-            }
-        }
-        return v
     }
 }

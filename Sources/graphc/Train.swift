@@ -249,13 +249,12 @@ struct Train: ParsableCommand {
 
         let setup = Setup(forward: forward, step: step, eval: eval, config: config, plan: plan, report: report,
                           train: trainData, test: testData, stepsPerEpoch: stepsPerEpoch, weights: bound,
-                          priorSteps: weights.tensors.filter { $0.name.hasSuffix(".num_batches_tracked") }
-                              .compactMap { $0.integers.first.map(Int.init) }.max() ?? 0)
+                          priorSteps: weights.steps(for: step) ?? 0)
         if checkPlan {
             try runCheckPlan(setup)
         } else {
             try trainLoop(setup, inputs: ModelSource.files([model]) + (initCheckpoint.map { [$0] } ?? [])
-                              + [trainSet.imagesFile, testSet.imagesFile])
+                              + [trainSet.imagesFile, trainSet.labelsFile, testSet.imagesFile, testSet.labelsFile])
         }
     }
 
