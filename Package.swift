@@ -42,7 +42,7 @@ let package = Package(
         .executableTarget(
             name: "graphc",
             dependencies: [
-                "GraphIR", "Frontend", "Passes", "Viz",
+                "GraphIR", "Frontend", "Passes", "Viz", "Executor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
