@@ -5,8 +5,10 @@
 // - GEMM (any groups): per image and group, im2col unrolls the group's input into
 //   cols[Cg·kh·kw, OH·OW]; then y_g = W_g·cols, dcols = W_gᵀ·dy_g (scattered back by col2im), and
 //   dW_g += dy_g·colsᵀ over the batch. A 1x1 kernel with stride 1 and no padding reads the input plane
-//   as cols directly. im2col and col2im split over rows / channels; the GEMMs thread inside OpenBLAS.
-//   cols comes from the caller's workspace (`convColumnBytes`, Kernels+Workspace.swift).
+//   as cols directly. The batch is split over lanes (`convLanes`: one per core when the conv is big
+//   enough), each with its own column matrix from the caller's workspace (`convColumnBytes`,
+//   Kernels+Workspace.swift); im2col, col2im and the GEMMs (OpenBLAS single-threaded) run inside a
+//   lane. The weight gradient sums each lane's images apart and adds the lanes in order.
 // - Direct depthwise (one input channel per group, any channel multiplier): a loop over output planes
 //   with the valid output columns of each kernel tap computed once, split over planes / channels.
 //   A GEMM per 1-channel group would be a k×k-by-HW product per plane: all call overhead.
@@ -52,6 +54,17 @@ struct ConvGeometry {
 }
 
 extension Kernels {
+    /// MACs a lane (a thread with its own column buffer) should get before the batch is split: about
+    /// 100 µs of single-threaded GEMM (PLATFORM.md: chunks under ~100 µs do not pay).
+    static let convLaneMACs = 4_000_000
+
+    /// The lanes of a conv on the GEMM path: one per core, at most one per image, one alone when the
+    /// whole conv is too small to split. A pure function of the shapes (and the process's core count).
+    static func convLanes(_ g: ConvGeometry) -> Int {
+        let macs = g.n * g.co * g.k * g.outPlane
+        return min(Parallel.cores, g.n, max(1, macs / convLaneMACs))
+    }
+
     /// y = conv2d(x, weight) + bias.
     public static func conv2d(x: TensorView, weight: TensorView, bias: TensorView?, y: TensorView, _ a: Conv2dAttrs,
                               scratch: Workspace)
@@ -60,20 +73,25 @@ extension Kernels {
         if g.isDepthwise {
             depthwiseForward(g, x.f32, weight.f32, y.f32)
         } else {
-            let cols = columns(g, scratch)
-            for b in 0..<g.n {
-                for grp in 0..<g.groups {
-                    let xg = UnsafePointer(x.f32 + (b * g.c + grp * g.cg) * g.inPlane)
-                    let source: UnsafePointer<Float>
-                    if let cols {
-                        im2col(g, xg, cols)
-                        source = UnsafePointer(cols)
-                    } else {
-                        source = xg
+            let xp = x.f32, wp = weight.f32, yp = y.f32
+            let lanes = convLanes(g)
+            let cols = columns(g, lanes: lanes, scratch)
+            Parallel.lanes(g.n, lanes) { lane, images in
+                let colsLane = cols.map { $0 + lane * g.k * g.outPlane }
+                for b in images {
+                    for grp in 0..<g.groups {
+                        let xg = UnsafePointer(xp + (b * g.c + grp * g.cg) * g.inPlane)
+                        let source: UnsafePointer<Float>
+                        if let colsLane {
+                            im2col(g, xg, colsLane)
+                            source = UnsafePointer(colsLane)
+                        } else {
+                            source = xg
+                        }
+                        gemm(transA: false, transB: false, m: g.cog, n: g.outPlane, k: g.k,
+                             a: wp + grp * g.cog * g.k, lda: g.k, b: source, ldb: g.outPlane,
+                             c: yp + (b * g.co + grp * g.cog) * g.outPlane, ldc: g.outPlane)
                     }
-                    gemm(transA: false, transB: false, m: g.cog, n: g.outPlane, k: g.k,
-                         a: weight.f32 + grp * g.cog * g.k, lda: g.k, b: source, ldb: g.outPlane,
-                         c: y.f32 + (b * g.co + grp * g.cog) * g.outPlane, ldc: g.outPlane)
                 }
             }
         }
@@ -89,20 +107,27 @@ extension Kernels {
             depthwiseGradInput(g, dy.f32, weight.f32, dx.f32)
             return
         }
-        let cols = columns(g, scratch)
-        for b in 0..<g.n {
-            for grp in 0..<g.groups {
-                let dxg = dx.f32 + (b * g.c + grp * g.cg) * g.inPlane
-                gemm(transA: true, transB: false, m: g.k, n: g.outPlane, k: g.cog,
-                     a: weight.f32 + grp * g.cog * g.k, lda: g.k,
-                     b: dy.f32 + (b * g.co + grp * g.cog) * g.outPlane, ldb: g.outPlane,
-                     c: cols ?? dxg, ldc: g.outPlane)
-                if let cols { col2im(g, cols, dxg) }
+        let dyp = dy.f32, wp = weight.f32, dxp = dx.f32
+        let lanes = convLanes(g)
+        let cols = columns(g, lanes: lanes, scratch)
+        Parallel.lanes(g.n, lanes) { lane, images in
+            let colsLane = cols.map { $0 + lane * g.k * g.outPlane }
+            for b in images {
+                for grp in 0..<g.groups {
+                    let dxg = dxp + (b * g.c + grp * g.cg) * g.inPlane
+                    gemm(transA: true, transB: false, m: g.k, n: g.outPlane, k: g.cog,
+                         a: wp + grp * g.cog * g.k, lda: g.k,
+                         b: dyp + (b * g.co + grp * g.cog) * g.outPlane, ldb: g.outPlane,
+                         c: colsLane ?? dxg, ldc: g.outPlane)
+                    if let colsLane { col2im(g, colsLane, dxg) }
+                }
             }
         }
     }
 
-    /// dW of conv2d for output gradient dy (reads the input only), summed over the batch.
+    /// dW of conv2d for output gradient dy (reads the input only), summed over the batch: each lane
+    /// sums its images (lane 0 into dW, the others into partial sums from the workspace), then dW adds
+    /// the partials in lane order.
     public static func conv2dGradWeight(dy: TensorView, x: TensorView, dw: TensorView, _ a: Conv2dAttrs,
                                         scratch: Workspace)
     {
@@ -111,29 +136,44 @@ extension Kernels {
             depthwiseGradWeight(g, dy.f32, x.f32, dw.f32)
             return
         }
-        let cols = columns(g, scratch)
-        for b in 0..<g.n {
-            for grp in 0..<g.groups {
-                let xg = UnsafePointer(x.f32 + (b * g.c + grp * g.cg) * g.inPlane)
-                let source: UnsafePointer<Float>
-                if let cols {
-                    im2col(g, xg, cols)
-                    source = UnsafePointer(cols)
-                } else {
-                    source = xg
+        let dyp = dy.f32, xp = x.f32, dwp = dw.f32
+        let lanes = convLanes(g)
+        var carver = ScratchCarver(scratch)
+        let cols = g.isPointwise ? nil : carver.take(Float.self, lanes * g.k * g.outPlane)
+        let weights = g.co * g.k
+        let partials = lanes > 1 ? carver.take(Float.self, (lanes - 1) * weights) : nil
+        Parallel.lanes(g.n, lanes) { lane, images in
+            let colsLane = cols.map { $0 + lane * g.k * g.outPlane }
+            let target = lane == 0 ? dwp : partials! + (lane - 1) * weights
+            for b in images {
+                for grp in 0..<g.groups {
+                    let xg = UnsafePointer(xp + (b * g.c + grp * g.cg) * g.inPlane)
+                    let source: UnsafePointer<Float>
+                    if let colsLane {
+                        im2col(g, xg, colsLane)
+                        source = UnsafePointer(colsLane)
+                    } else {
+                        source = xg
+                    }
+                    gemm(transA: false, transB: true, m: g.cog, n: g.k, k: g.outPlane,
+                         a: dyp + (b * g.co + grp * g.cog) * g.outPlane, lda: g.outPlane, b: source, ldb: g.outPlane,
+                         beta: b == images.lowerBound ? 0 : 1, c: target + grp * g.cog * g.k, ldc: g.k)
                 }
-                gemm(transA: false, transB: true, m: g.cog, n: g.k, k: g.outPlane,
-                     a: dy.f32 + (b * g.co + grp * g.cog) * g.outPlane, lda: g.outPlane, b: source, ldb: g.outPlane,
-                     beta: b == 0 ? 0 : 1, c: dw.f32 + grp * g.cog * g.k, ldc: g.k)
+            }
+        }
+        if let partials {
+            for lane in 1..<lanes {
+                let p = partials + (lane - 1) * weights
+                for i in 0..<weights { dwp[i] += p[i] }
             }
         }
     }
 
-    /// The column matrix of the GEMM path, from the workspace; nil on the pointwise path.
-    private static func columns(_ g: ConvGeometry, _ scratch: Workspace) -> UnsafeMutablePointer<Float>? {
+    /// The lanes' column matrices of the GEMM path, from the workspace; nil on the pointwise path.
+    private static func columns(_ g: ConvGeometry, lanes: Int, _ scratch: Workspace) -> UnsafeMutablePointer<Float>? {
         if g.isPointwise { return nil }
         var carver = ScratchCarver(scratch)
-        return carver.take(Float.self, g.k * g.outPlane)
+        return carver.take(Float.self, lanes * g.k * g.outPlane)
     }
 
     /// y[n, c, ...] += bias[c].
@@ -153,28 +193,26 @@ extension Kernels {
     /// cols[(ci·kh + i)·kw + j, oh·OW + ow] = x[ci, oh·sh − ph + i·dh, ow·sw − pw + j·dw] (0 outside).
     static func im2col(_ g: ConvGeometry, _ x: UnsafePointer<Float>, _ cols: UnsafeMutablePointer<Float>) {
         let taps = g.kh * g.kw
-        Parallel.forEach(g.k, unitWork: g.outPlane) { rows in
-            for row in rows {
-                let ci = row / taps, i = (row % taps) / g.kw, j = row % g.kw
-                let dst = cols + row * g.outPlane, plane = x + ci * g.inPlane
-                let valid = g.validColumns(j)
-                for oy in 0..<g.oh {
-                    let out = dst + oy * g.ow
-                    let iy = oy * g.sh - g.ph + i * g.dh
-                    guard iy >= 0, iy < g.h, !valid.isEmpty else {
-                        out.update(repeating: 0, count: g.ow)
-                        continue
-                    }
-                    // Offsets, not pointers: the row start may lie before the plane (left padding).
-                    let off = iy * g.w + j * g.dw - g.pw
-                    for ox in 0..<valid.lowerBound { out[ox] = 0 }
-                    if g.sw == 1 {
-                        (out + valid.lowerBound).update(from: plane + (off + valid.lowerBound), count: valid.count)
-                    } else {
-                        for ox in valid { out[ox] = plane[off + ox * g.sw] }
-                    }
-                    for ox in valid.upperBound..<g.ow { out[ox] = 0 }
+        for row in 0..<g.k {
+            let ci = row / taps, i = (row % taps) / g.kw, j = row % g.kw
+            let dst = cols + row * g.outPlane, plane = x + ci * g.inPlane
+            let valid = g.validColumns(j)
+            for oy in 0..<g.oh {
+                let out = dst + oy * g.ow
+                let iy = oy * g.sh - g.ph + i * g.dh
+                guard iy >= 0, iy < g.h, !valid.isEmpty else {
+                    out.update(repeating: 0, count: g.ow)
+                    continue
                 }
+                // Offsets, not pointers: the row start may lie before the plane (left padding).
+                let off = iy * g.w + j * g.dw - g.pw
+                for ox in 0..<valid.lowerBound { out[ox] = 0 }
+                if g.sw == 1 {
+                    (out + valid.lowerBound).update(from: plane + (off + valid.lowerBound), count: valid.count)
+                } else {
+                    for ox in valid { out[ox] = plane[off + ox * g.sw] }
+                }
+                for ox in valid.upperBound..<g.ow { out[ox] = 0 }
             }
         }
     }
@@ -182,22 +220,19 @@ extension Kernels {
     /// The adjoint of im2col: x[ci, ...] = Σ cols over the taps that read it (x is overwritten).
     static func col2im(_ g: ConvGeometry, _ cols: UnsafePointer<Float>, _ x: UnsafeMutablePointer<Float>) {
         let taps = g.kh * g.kw
-        // One channel per task: channel ci's rows write only channel ci's plane.
-        Parallel.forEach(g.cg, unitWork: taps * g.outPlane) { channels in
-            for ci in channels {
-                let plane = x + ci * g.inPlane
-                plane.update(repeating: 0, count: g.inPlane)
-                for t in 0..<taps {
-                    let i = t / g.kw, j = t % g.kw
-                    let src = cols + (ci * taps + t) * g.outPlane
-                    let valid = g.validColumns(j)
-                    if valid.isEmpty { continue }
-                    for oy in 0..<g.oh {
-                        let iy = oy * g.sh - g.ph + i * g.dh
-                        guard iy >= 0, iy < g.h else { continue }
-                        let off = iy * g.w + j * g.dw - g.pw, row = src + oy * g.ow
-                        for ox in valid { plane[off + ox * g.sw] += row[ox] }
-                    }
+        for ci in 0..<g.cg {
+            let plane = x + ci * g.inPlane
+            plane.update(repeating: 0, count: g.inPlane)
+            for t in 0..<taps {
+                let i = t / g.kw, j = t % g.kw
+                let src = cols + (ci * taps + t) * g.outPlane
+                let valid = g.validColumns(j)
+                if valid.isEmpty { continue }
+                for oy in 0..<g.oh {
+                    let iy = oy * g.sh - g.ph + i * g.dh
+                    guard iy >= 0, iy < g.h else { continue }
+                    let off = iy * g.w + j * g.dw - g.pw, row = src + oy * g.ow
+                    for ox in valid { plane[off + ox * g.sw] += row[ox] }
                 }
             }
         }

@@ -3,8 +3,8 @@
 // `DispatchQueue.concurrentPerform` pays off only for chunks of about 100 µs or more (PLATFORM.md:
 // 0.5x at 1.3 µs, 1.6x at 130 µs), so work is split only when each chunk gets at least
 // `Parallel.minChunkWork` units (one unit ≈ one simple floating-point operation, about 0.3–1 ns): below
-// that everything runs on the calling thread. GEMMs are never called from inside a chunk: OpenBLAS
-// runs its own threads, and nesting both would oversubscribe the two cores.
+// that everything runs on the calling thread. OpenBLAS runs single-threaded (Kernels+Linear.swift):
+// GEMMs are split here, over a conv's images or a large product's rows, never nested in a chunk.
 import Dispatch
 #if canImport(Glibc)
 import Glibc
@@ -34,6 +34,26 @@ enum Parallel {
             DispatchQueue.concurrentPerform(iterations: chunks) { c in
                 let lo = count * c / chunks, hi = count * (c + 1) / chunks
                 box.value(lo..<hi)
+            }
+        }
+    }
+}
+
+extension Parallel {
+    /// Runs `body(lane, range)` for `lanes` contiguous chunks of `0..<count` (lane k gets
+    /// `count·k/lanes ..< count·(k+1)/lanes`), in parallel when `lanes > 1`. For kernels that give each
+    /// lane its own scratch (conv's column matrices); `body` must only write what its lane owns.
+    static func lanes(_ count: Int, _ lanes: Int, _ body: (Int, Range<Int>) -> Void) {
+        guard count > 0 else { return }
+        let lanes = max(1, min(lanes, count))
+        if lanes == 1 {
+            body(0, 0..<count)
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let box = UncheckedBox(body)
+            DispatchQueue.concurrentPerform(iterations: lanes) { c in
+                box.value(c, (count * c / lanes)..<(count * (c + 1) / lanes))
             }
         }
     }
