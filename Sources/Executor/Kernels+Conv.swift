@@ -193,10 +193,18 @@ extension Kernels {
     /// cols[(ci·kh + i)·kw + j, oh·OW + ow] = x[ci, oh·sh − ph + i·dh, ow·sw − pw + j·dw] (0 outside).
     static func im2col(_ g: ConvGeometry, _ x: UnsafePointer<Float>, _ cols: UnsafeMutablePointer<Float>) {
         let taps = g.kh * g.kw
+        // Stride 1 with output rows as wide as the input's ("same" padding): a tap's row is the plane
+        // shifted by one offset, so it is one contiguous copy, then the rows and columns that fall in
+        // the padding are zeroed.
+        let shifted = g.sh == 1 && g.sw == 1 && g.ow == g.w
         for row in 0..<g.k {
             let ci = row / taps, i = (row % taps) / g.kw, j = row % g.kw
             let dst = cols + row * g.outPlane, plane = x + ci * g.inPlane
             let valid = g.validColumns(j)
+            if shifted {
+                shiftedRow(g, plane, dst, i: i, j: j, valid: valid)
+                continue
+            }
             for oy in 0..<g.oh {
                 let out = dst + oy * g.ow
                 let iy = oy * g.sh - g.ph + i * g.dh
@@ -217,6 +225,34 @@ extension Kernels {
         }
     }
 
+    /// One im2col row of tap (i, j) for stride 1 and OW = W: out[o] = plane[o + shift] on the valid
+    /// rows and columns, 0 elsewhere.
+    @inline(__always)
+    private static func shiftedRow(_ g: ConvGeometry, _ plane: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                                   i: Int, j: Int, valid: Range<Int>)
+    {
+        let rowOff = i * g.dh - g.ph, colOff = j * g.dw - g.pw
+        // Output rows whose input row oy + rowOff lies inside the image.
+        let lo = min(max(-rowOff, 0), g.oh), hi = max(min(g.h - rowOff, g.oh), lo)
+        if lo > 0 { out.update(repeating: 0, count: lo * g.ow) }
+        if hi < g.oh { (out + hi * g.ow).update(repeating: 0, count: (g.oh - hi) * g.ow) }
+        guard hi > lo, !valid.isEmpty else {
+            (out + lo * g.ow).update(repeating: 0, count: (hi - lo) * g.ow)
+            return
+        }
+        let shift = rowOff * g.w + colOff
+        // The block of valid rows, clipped to the plane: what the clip leaves out are padding columns.
+        let start = max(lo * g.ow, -shift), end = min(hi * g.ow, g.inPlane - shift)
+        if end > start { (out + start).update(from: plane + (start + shift), count: end - start) }
+        if valid.lowerBound > 0 || valid.upperBound < g.ow {
+            for oy in lo..<hi {
+                let r = out + oy * g.ow
+                for ox in 0..<valid.lowerBound { r[ox] = 0 }
+                for ox in valid.upperBound..<g.ow { r[ox] = 0 }
+            }
+        }
+    }
+
     /// The adjoint of im2col: x[ci, ...] = Σ cols over the taps that read it (x is overwritten).
     static func col2im(_ g: ConvGeometry, _ cols: UnsafePointer<Float>, _ x: UnsafeMutablePointer<Float>) {
         let taps = g.kh * g.kw
@@ -232,9 +268,27 @@ extension Kernels {
                     let iy = oy * g.sh - g.ph + i * g.dh
                     guard iy >= 0, iy < g.h else { continue }
                     let off = iy * g.w + j * g.dw - g.pw, row = src + oy * g.ow
-                    for ox in valid { plane[off + ox * g.sw] += row[ox] }
+                    if g.sw == 1 {
+                        addRow(plane + (off + valid.lowerBound), row + valid.lowerBound, valid.count)
+                    } else {
+                        for ox in valid { plane[off + ox * g.sw] += row[ox] }
+                    }
                 }
             }
+        }
+    }
+
+    /// dst[0..<n] += src[0..<n], eight lanes at a time.
+    @inline(__always)
+    private static func addRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
+        var i = 0
+        while i + 8 <= n {
+            store8(load8(dst + i) + load8(src + i), dst + i)
+            i += 8
+        }
+        while i < n {
+            dst[i] += src[i]
+            i += 1
         }
     }
 

@@ -36,23 +36,23 @@ extension Kernels {
 
     /// max(x, 0) as `Swift.max(x, 0)`: 0 where 0 ≥ x (so −0 → +0), NaN kept.
     struct ReluOp: VectorUnary {
-        func callAsFunction(_ v: SIMD8<Float>) -> SIMD8<Float> { v.replacing(with: 0, where: v .<= 0) }
+        @inline(__always) func callAsFunction(_ v: SIMD8<Float>) -> SIMD8<Float> { v.replacing(with: 0, where: v .<= 0) }
     }
     struct ScaleOp: VectorUnary {
         let c: Float
-        func callAsFunction(_ v: SIMD8<Float>) -> SIMD8<Float> { v * c }
+        @inline(__always) func callAsFunction(_ v: SIMD8<Float>) -> SIMD8<Float> { v * c }
     }
     /// dy where the saved output y > 0, else 0.
     struct ReluGradOp: VectorBinary {
-        func callAsFunction(_ g: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> {
+        @inline(__always) func callAsFunction(_ g: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> {
             SIMD8<Float>(repeating: 0).replacing(with: g, where: y .> 0)
         }
     }
     struct AddOp: VectorBinary {
-        func callAsFunction(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a + b }
+        @inline(__always) func callAsFunction(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a + b }
     }
     struct MulOp: VectorBinary {
-        func callAsFunction(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a * b }
+        @inline(__always) func callAsFunction(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a * b }
     }
 
     @inline(__always)
