@@ -5,7 +5,9 @@
 // - GEMM (any groups): per image and group, im2col unrolls the group's input into
 //   cols[Cg·kh·kw, OH·OW]; then y_g = W_g·cols, dcols = W_gᵀ·dy_g (scattered back by col2im), and
 //   dW_g += dy_g·colsᵀ over the batch. A 1x1 kernel with stride 1 and no padding reads the input plane
-//   as cols directly. The batch is split over lanes (`convLanes`: one per core when the conv is big
+//   as cols directly. A stride-1 ungrouped conv's dx is computed as a conv of dy instead
+//   (`transposedForGradInput`: flipped, transposed weight; dx = W'·im2col(dy)), which writes dx once
+//   where col2im would add every tap into it. The batch is split over lanes (`convLanes`: one per core when the conv is big
 //   enough), each with its own column matrix from the caller's workspace (`convColumnBytes`,
 //   Kernels+Workspace.swift); im2col, col2im and the GEMMs (OpenBLAS single-threaded) run inside a
 //   lane. The weight gradient sums each lane's images apart and adds the lanes in order.
@@ -42,6 +44,18 @@ struct ConvGeometry {
     var isDepthwise: Bool { cg == 1 && groups > 1 }
     /// The input plane is already the column matrix.
     var isPointwise: Bool { kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 }
+
+    /// dx of a stride-1, ungrouped conv as a conv of dy: the weight flipped and transposed
+    /// (W'[ci, co, i, j] = W[co, ci, kh−1−i, kw−1−j]), padding d·(k−1) − p, same dilation, over dy's
+    /// [Co, OH, OW] planes, giving [C, H, W]. nil where it does not apply (strides, groups, 1x1 without
+    /// padding, padding beyond d·(k−1)).
+    var transposedForGradInput: ConvGeometry? {
+        guard sh == 1, sw == 1, groups == 1, !isPointwise else { return nil }
+        let tph = dh * (kh - 1) - ph, tpw = dw * (kw - 1) - pw
+        guard tph >= 0, tpw >= 0 else { return nil }
+        return ConvGeometry(x: [n, co, oh, ow], weight: [c, co, kh, kw], y: [n, c, h, w],
+                            Conv2dAttrs(padding: Pair(tph, tpw), dilation: Pair(dh, dw)))
+    }
 
     /// The output columns `ow` whose input column `ow·sw − pw + j·dw` lies inside the image, for tap `j`.
     func validColumns(_ j: Int) -> Range<Int> {
@@ -109,6 +123,29 @@ extension Kernels {
         }
         let dyp = dy.f32, wp = weight.f32, dxp = dx.f32
         let lanes = convLanes(g)
+        if let t = g.transposedForGradInput {
+            // dx = W'·im2col(dy) image by image: no col2im, dx written once.
+            var carver = ScratchCarver(scratch)
+            let flipped = carver.take(Float.self, g.c * t.k)
+            let cols = carver.take(Float.self, lanes * t.k * t.outPlane)
+            let taps = g.kh * g.kw
+            for ci in 0..<g.c {
+                for o in 0..<g.co {
+                    for tap in 0..<taps {
+                        flipped[ci * t.k + o * taps + tap] = wp[(o * g.c + ci) * taps + (taps - 1 - tap)]
+                    }
+                }
+            }
+            Parallel.lanes(g.n, lanes) { lane, images in
+                let colsLane = cols + lane * t.k * t.outPlane
+                for b in images {
+                    im2col(t, dyp + b * g.co * g.outPlane, colsLane)
+                    gemm(transA: false, transB: false, m: g.c, n: g.inPlane, k: t.k, a: flipped, lda: t.k,
+                         b: colsLane, ldb: g.inPlane, c: dxp + b * g.c * g.inPlane, ldc: g.inPlane)
+                }
+            }
+            return
+        }
         let cols = columns(g, lanes: lanes, scratch)
         Parallel.lanes(g.n, lanes) { lane, images in
             let colsLane = cols.map { $0 + lane * g.k * g.outPlane }

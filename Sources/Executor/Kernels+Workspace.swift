@@ -11,6 +11,8 @@
 //   1/no padding: one image-group's column matrix, Cg·kh·kw × OH·OW (im2col's output, col2im's input),
 //   per lane (`convLanes`: the batch split over the cores when the conv is big enough); the weight
 //   gradient with more than one lane also C_out·Cg·kh·kw partial sums per extra lane (pointwise too).
+//   A stride-1 ungrouped conv's input gradient, computed as a conv of dy, needs the flipped weight
+//   (C·C_out·kh·kw) and dy's column matrix per lane, C_out·kh·kw × H·W, instead.
 //   Depthwise convs need nothing.
 // - batch_norm in training mode (without its saved outputs): the batch mean and inverse std, C each.
 // - sum_to to a smaller shape: one f64 accumulator per output element.
@@ -72,7 +74,13 @@ extension Kernels {
         case let .conv2d(a):
             return convColumnBytes(ConvGeometry(x: x[0], weight: x[1], y: y[0], a))
         case let .conv2dGradInput(a, _):
-            return convColumnBytes(ConvGeometry(x: y[0], weight: x[1], y: x[0], a))
+            let g = ConvGeometry(x: y[0], weight: x[1], y: x[0], a)
+            if g.isDepthwise { return 0 }
+            if let t = g.transposedForGradInput {
+                return Workspace.rounded(g.c * t.k * MemoryLayout<Float>.stride)
+                    + Workspace.rounded(convLanes(g) * t.k * t.outPlane * MemoryLayout<Float>.stride)
+            }
+            return convColumnBytes(g)
         case let .conv2dGradWeight(a, _):
             let g = ConvGeometry(x: x[1], weight: y[0], y: x[0], a)
             if g.isDepthwise { return 0 }
