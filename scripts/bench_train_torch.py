@@ -112,15 +112,16 @@ def bench(method, args):
 
     for i in range(args.warmup):
         step(i)
-    times = []
+    times, cpu = [], []
     for i in range(args.steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         loss = step(i)
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     times.sort()
     med = statistics.median(times)
     print(f"RESULT torch {label} batch={args.batch} steps={args.steps} median_ms={med * 1e3:.3f} "
-          f"min_ms={times[0] * 1e3:.3f} max_ms={times[-1] * 1e3:.3f} trainable={sum(p.numel() for p in params)} "
+          f"min_ms={times[0] * 1e3:.3f} max_ms={times[-1] * 1e3:.3f} cpu_ms={statistics.median(cpu) * 1e3:.3f} trainable={sum(p.numel() for p in params)} "
           f"loss={loss.item():.6f}", flush=True)
 
 
