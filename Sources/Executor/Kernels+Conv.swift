@@ -255,7 +255,8 @@ extension Kernels {
                 if g.sw == 1 {
                     (out + valid.lowerBound).update(from: plane + (off + valid.lowerBound), count: valid.count)
                 } else {
-                    for ox in valid { out[ox] = plane[off + ox * g.sw] }
+                    gatherRow(out + valid.lowerBound, plane + (off + valid.lowerBound * g.sw), valid.count, g.sw,
+                              end: plane + g.inPlane)
                 }
                 for ox in valid.upperBound..<g.ow { out[ox] = 0 }
             }
@@ -312,6 +313,27 @@ extension Kernels {
                     }
                 }
             }
+        }
+    }
+
+    /// out[i] = src[i·stride] for i < n; stride 2 eight lanes at a time (the even lanes of sixteen
+    /// loaded, while those sixteen lie before `end`).
+    @inline(__always)
+    private static func gatherRow(_ out: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int,
+                                  _ stride: Int, end: UnsafePointer<Float>)
+    {
+        var i = 0, p = src
+        if stride == 2 {
+            while i + 8 <= n && p + 16 <= end {
+                store8(UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self).evenHalf, out + i)
+                i += 8
+                p += 16
+            }
+        }
+        while i < n {
+            out[i] = p.pointee
+            p += stride
+            i += 1
         }
     }
 
