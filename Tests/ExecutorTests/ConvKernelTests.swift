@@ -28,6 +28,8 @@ import Testing
         Case(n: 1, c: 4, h: 5, w: 4, co: 6, kernel: Pair(1), attrs: Conv2dAttrs(groups: 2)),
         Case(n: 1, c: 2, h: 6, w: 7, co: 3, kernel: Pair(2, 3),
              attrs: Conv2dAttrs(stride: Pair(2, 1), padding: Pair(0, 1), dilation: Pair(1, 2))),
+        // Stride 2 over rows wide enough for im2col's eight-lane gather (10 output columns).
+        Case(n: 1, c: 2, h: 9, w: 20, co: 3, kernel: Pair(3), attrs: Conv2dAttrs(stride: Pair(2), padding: Pair(1))),
     ]
 
     /// y[n, o, i, j] = b[o] + Σ w[o, c, p, q]·x[n, g·Cg + c, i·s − pad + p·d, j·s − pad + q·d], in Double.
