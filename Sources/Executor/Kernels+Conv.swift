@@ -10,7 +10,9 @@
 //   where col2im would add every tap into it. The batch is split over lanes (`convLanes`: one per core when the conv is big
 //   enough), each with its own column matrix from the caller's workspace (`convColumnBytes`,
 //   Kernels+Workspace.swift); im2col, col2im and the GEMMs (OpenBLAS single-threaded) run inside a
-//   lane. The weight gradient sums each lane's images apart and adds the lanes in order.
+//   lane, each lane taking the next image when done (`Parallel.dynamicLanes`). The weight gradient sums
+//   fixed chunks of the batch apart and adds them in order, so its result does not depend on which lane
+//   took which chunk.
 // - Direct depthwise (one input channel per group, any channel multiplier): a loop over output planes
 //   with the valid output columns of each kernel tap computed once, split over planes / channels.
 //   A GEMM per 1-channel group would be a k×k-by-HW product per plane: all call overhead.
@@ -90,22 +92,20 @@ extension Kernels {
             let xp = x.f32, wp = weight.f32, yp = y.f32
             let lanes = convLanes(g)
             let cols = columns(g, lanes: lanes, scratch)
-            Parallel.lanes(g.n, lanes) { lane, images in
+            Parallel.dynamicLanes(g.n, lanes) { lane, b in
                 let colsLane = cols.map { $0 + lane * g.k * g.outPlane }
-                for b in images {
-                    for grp in 0..<g.groups {
-                        let xg = UnsafePointer(xp + (b * g.c + grp * g.cg) * g.inPlane)
-                        let source: UnsafePointer<Float>
-                        if let colsLane {
-                            im2col(g, xg, colsLane)
-                            source = UnsafePointer(colsLane)
-                        } else {
-                            source = xg
-                        }
-                        gemm(transA: false, transB: false, m: g.cog, n: g.outPlane, k: g.k,
-                             a: wp + grp * g.cog * g.k, lda: g.k, b: source, ldb: g.outPlane,
-                             c: yp + (b * g.co + grp * g.cog) * g.outPlane, ldc: g.outPlane)
+                for grp in 0..<g.groups {
+                    let xg = UnsafePointer(xp + (b * g.c + grp * g.cg) * g.inPlane)
+                    let source: UnsafePointer<Float>
+                    if let colsLane {
+                        im2col(g, xg, colsLane)
+                        source = UnsafePointer(colsLane)
+                    } else {
+                        source = xg
                     }
+                    gemm(transA: false, transB: false, m: g.cog, n: g.outPlane, k: g.k,
+                         a: wp + grp * g.cog * g.k, lda: g.k, b: source, ldb: g.outPlane,
+                         c: yp + (b * g.co + grp * g.cog) * g.outPlane, ldc: g.outPlane)
                 }
             }
         }
@@ -136,35 +136,39 @@ extension Kernels {
                     }
                 }
             }
-            Parallel.lanes(g.n, lanes) { lane, images in
+            Parallel.dynamicLanes(g.n, lanes) { lane, b in
                 let colsLane = cols + lane * t.k * t.outPlane
-                for b in images {
-                    im2col(t, dyp + b * g.co * g.outPlane, colsLane)
-                    gemm(transA: false, transB: false, m: g.c, n: g.inPlane, k: t.k, a: flipped, lda: t.k,
-                         b: colsLane, ldb: g.inPlane, c: dxp + b * g.c * g.inPlane, ldc: g.inPlane)
-                }
+                im2col(t, dyp + b * g.co * g.outPlane, colsLane)
+                gemm(transA: false, transB: false, m: g.c, n: g.inPlane, k: t.k, a: flipped, lda: t.k,
+                     b: colsLane, ldb: g.inPlane, c: dxp + b * g.c * g.inPlane, ldc: g.inPlane)
             }
             return
         }
         let cols = columns(g, lanes: lanes, scratch)
-        Parallel.lanes(g.n, lanes) { lane, images in
+        Parallel.dynamicLanes(g.n, lanes) { lane, b in
             let colsLane = cols.map { $0 + lane * g.k * g.outPlane }
-            for b in images {
-                for grp in 0..<g.groups {
-                    let dxg = dxp + (b * g.c + grp * g.cg) * g.inPlane
-                    gemm(transA: true, transB: false, m: g.k, n: g.outPlane, k: g.cog,
-                         a: wp + grp * g.cog * g.k, lda: g.k,
-                         b: dyp + (b * g.co + grp * g.cog) * g.outPlane, ldb: g.outPlane,
-                         c: colsLane ?? dxg, ldc: g.outPlane)
-                    if let colsLane { col2im(g, colsLane, dxg) }
-                }
+            for grp in 0..<g.groups {
+                let dxg = dxp + (b * g.c + grp * g.cg) * g.inPlane
+                gemm(transA: true, transB: false, m: g.k, n: g.outPlane, k: g.cog,
+                     a: wp + grp * g.cog * g.k, lda: g.k,
+                     b: dyp + (b * g.co + grp * g.cog) * g.outPlane, ldb: g.outPlane,
+                     c: colsLane ?? dxg, ldc: g.outPlane)
+                if let colsLane { col2im(g, colsLane, dxg) }
             }
         }
     }
 
-    /// dW of conv2d for output gradient dy (reads the input only), summed over the batch: each lane
-    /// sums its images (lane 0 into dW, the others into partial sums from the workspace), then dW adds
-    /// the partials in lane order.
+    /// The fixed image chunks a weight gradient sums apart: two per lane, so that a lane slowed by
+    /// another process leaves chunks to the others, while each chunk's sum, and the order the chunks
+    /// are added in, stay the same from run to run.
+    static func convGradWeightChunks(_ g: ConvGeometry) -> Int {
+        let lanes = convLanes(g)
+        return lanes == 1 ? 1 : min(g.n, 2 * lanes)
+    }
+
+    /// dW of conv2d for output gradient dy (reads the input only), summed over the batch: the batch in
+    /// fixed contiguous chunks (`convGradWeightChunks`), each summed by whichever lane takes it (chunk 0
+    /// into dW, the others into partial sums from the workspace), then dW adds the partials in order.
     public static func conv2dGradWeight(dy: TensorView, x: TensorView, dw: TensorView, _ a: Conv2dAttrs,
                                         scratch: Workspace)
     {
@@ -174,14 +178,15 @@ extension Kernels {
             return
         }
         let dyp = dy.f32, xp = x.f32, dwp = dw.f32
-        let lanes = convLanes(g)
+        let lanes = convLanes(g), chunks = convGradWeightChunks(g)
         var carver = ScratchCarver(scratch)
         let cols = g.isPointwise ? nil : carver.take(Float.self, lanes * g.k * g.outPlane)
         let weights = g.co * g.k
-        let partials = lanes > 1 ? carver.take(Float.self, (lanes - 1) * weights) : nil
-        Parallel.lanes(g.n, lanes) { lane, images in
+        let partials = chunks > 1 ? carver.take(Float.self, (chunks - 1) * weights) : nil
+        Parallel.dynamicLanes(chunks, lanes) { lane, chunk in
             let colsLane = cols.map { $0 + lane * g.k * g.outPlane }
-            let target = lane == 0 ? dwp : partials! + (lane - 1) * weights
+            let target = chunk == 0 ? dwp : partials! + (chunk - 1) * weights
+            let images = (g.n * chunk / chunks)..<(g.n * (chunk + 1) / chunks)
             for b in images {
                 for grp in 0..<g.groups {
                     let xg = UnsafePointer(xp + (b * g.c + grp * g.cg) * g.inPlane)
@@ -199,8 +204,8 @@ extension Kernels {
             }
         }
         if let partials {
-            for lane in 1..<lanes {
-                let p = partials + (lane - 1) * weights
+            for chunk in 1..<chunks {
+                let p = partials + (chunk - 1) * weights
                 for i in 0..<weights { dwp[i] += p[i] }
             }
         }

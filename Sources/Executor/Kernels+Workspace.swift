@@ -10,7 +10,8 @@
 // - conv2d, conv2d_grad_input, conv2d_grad_weight on the GEMM path with a kernel that is not 1x1/stride
 //   1/no padding: one image-group's column matrix, Cg·kh·kw × OH·OW (im2col's output, col2im's input),
 //   per lane (`convLanes`: the batch split over the cores when the conv is big enough); the weight
-//   gradient with more than one lane also C_out·Cg·kh·kw partial sums per extra lane (pointwise too).
+//   gradient with more than one lane also C_out·Cg·kh·kw partial sums per extra chunk of the batch
+//   (`convGradWeightChunks`, pointwise too).
 //   A stride-1 ungrouped conv's input gradient, computed as a conv of dy, needs the flipped weight
 //   (C·C_out·kh·kw) and dy's column matrix per lane, C_out·kh·kw × H·W, instead.
 //   Depthwise convs need nothing.
@@ -84,7 +85,8 @@ extension Kernels {
         case let .conv2dGradWeight(a, _):
             let g = ConvGeometry(x: x[1], weight: y[0], y: x[0], a)
             if g.isDepthwise { return 0 }
-            return convColumnBytes(g) + Workspace.rounded((convLanes(g) - 1) * g.co * g.k * MemoryLayout<Float>.stride)
+            return convColumnBytes(g)
+                + Workspace.rounded((convGradWeightChunks(g) - 1) * g.co * g.k * MemoryLayout<Float>.stride)
         case let .batchNorm(a):
             return a.training ? batchNormScratch(channels: x[0][1]).bytes : 0
         case .sumTo:

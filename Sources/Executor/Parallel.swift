@@ -6,6 +6,7 @@
 // that everything runs on the calling thread. OpenBLAS runs single-threaded (Kernels+Linear.swift):
 // GEMMs are split here, over a conv's images or a large product's rows, never nested in a chunk.
 import Dispatch
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -54,6 +55,32 @@ extension Parallel {
             let box = UncheckedBox(body)
             DispatchQueue.concurrentPerform(iterations: lanes) { c in
                 box.value(c, (count * c / lanes)..<(count * (c + 1) / lanes))
+            }
+        }
+    }
+}
+
+extension Parallel {
+    /// Runs `body(lane, item)` for every item of `0..<count` on `lanes` threads, each taking the next
+    /// item when it is done with one (so a lane whose core is taken by another process leaves its
+    /// share to the others). Which lane runs an item varies from run to run: `body`'s result for an
+    /// item must not depend on the lane, only its scratch may.
+    static func dynamicLanes(_ count: Int, _ lanes: Int, _ body: (Int, Int) -> Void) {
+        guard count > 0 else { return }
+        let lanes = max(1, min(lanes, count))
+        if lanes == 1 {
+            for item in 0..<count { body(0, item) }
+            return
+        }
+        let next = Atomic<Int>(0)
+        withoutActuallyEscaping(body) { body in
+            let box = UncheckedBox(body)
+            DispatchQueue.concurrentPerform(iterations: lanes) { lane in
+                while true {
+                    let item = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                    if item >= count { break }
+                    box.value(lane, item)
+                }
             }
         }
     }
