@@ -5,8 +5,14 @@
 // - GEMM (any groups): per image and group, im2col unrolls the group's input into
 //   cols[Cg·kh·kw, OH·OW]; then y_g = W_g·cols, dcols = W_gᵀ·dy_g (scattered back by col2im), and
 //   dW_g += dy_g·colsᵀ over the batch. A 1x1 kernel with stride 1 and no padding reads the input plane
-//   as cols directly. im2col and col2im split over rows / channels; the GEMMs thread inside OpenBLAS.
-//   cols comes from the caller's workspace (`convColumnBytes`, Kernels+Workspace.swift).
+//   as cols directly. A stride-1 ungrouped conv's dx is computed as a conv of dy instead
+//   (`transposedForGradInput`: flipped, transposed weight; dx = W'·im2col(dy)), which writes dx once
+//   where col2im would add every tap into it. The batch is split over lanes (`convLanes`: one per core when the conv is big
+//   enough), each with its own column matrix from the caller's workspace (`convColumnBytes`,
+//   Kernels+Workspace.swift); im2col, col2im and the GEMMs (OpenBLAS single-threaded) run inside a
+//   lane, each lane taking the next image when done (`Parallel.dynamicLanes`). The weight gradient sums
+//   fixed chunks of the batch apart and adds them in order, so its result does not depend on which lane
+//   took which chunk.
 // - Direct depthwise (one input channel per group, any channel multiplier): a loop over output planes
 //   with the valid output columns of each kernel tap computed once, split over planes / channels.
 //   A GEMM per 1-channel group would be a k×k-by-HW product per plane: all call overhead.
@@ -41,6 +47,18 @@ struct ConvGeometry {
     /// The input plane is already the column matrix.
     var isPointwise: Bool { kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 }
 
+    /// dx of a stride-1, ungrouped conv as a conv of dy: the weight flipped and transposed
+    /// (W'[ci, co, i, j] = W[co, ci, kh−1−i, kw−1−j]), padding d·(k−1) − p, same dilation, over dy's
+    /// [Co, OH, OW] planes, giving [C, H, W]. nil where it does not apply (strides, groups, 1x1 without
+    /// padding, padding beyond d·(k−1)).
+    var transposedForGradInput: ConvGeometry? {
+        guard sh == 1, sw == 1, groups == 1, !isPointwise else { return nil }
+        let tph = dh * (kh - 1) - ph, tpw = dw * (kw - 1) - pw
+        guard tph >= 0, tpw >= 0 else { return nil }
+        return ConvGeometry(x: [n, co, oh, ow], weight: [c, co, kh, kw], y: [n, c, h, w],
+                            Conv2dAttrs(padding: Pair(tph, tpw), dilation: Pair(dh, dw)))
+    }
+
     /// The output columns `ow` whose input column `ow·sw − pw + j·dw` lies inside the image, for tap `j`.
     func validColumns(_ j: Int) -> Range<Int> {
         let off = j * dw - pw
@@ -52,6 +70,17 @@ struct ConvGeometry {
 }
 
 extension Kernels {
+    /// MACs a lane (a thread with its own column buffer) should get before the batch is split: about
+    /// 100 µs of single-threaded GEMM (PLATFORM.md: chunks under ~100 µs do not pay).
+    static let convLaneMACs = 4_000_000
+
+    /// The lanes of a conv on the GEMM path: one per core, at most one per image, one alone when the
+    /// whole conv is too small to split. A pure function of the shapes (and the process's core count).
+    static func convLanes(_ g: ConvGeometry) -> Int {
+        let macs = g.n * g.co * g.k * g.outPlane
+        return min(Parallel.cores, g.n, max(1, macs / convLaneMACs))
+    }
+
     /// y = conv2d(x, weight) + bias.
     public static func conv2d(x: TensorView, weight: TensorView, bias: TensorView?, y: TensorView, _ a: Conv2dAttrs,
                               scratch: Workspace)
@@ -60,20 +89,23 @@ extension Kernels {
         if g.isDepthwise {
             depthwiseForward(g, x.f32, weight.f32, y.f32)
         } else {
-            let cols = columns(g, scratch)
-            for b in 0..<g.n {
+            let xp = x.f32, wp = weight.f32, yp = y.f32
+            let lanes = convLanes(g)
+            let cols = columns(g, lanes: lanes, scratch)
+            Parallel.dynamicLanes(g.n, lanes) { lane, b in
+                let colsLane = cols.map { $0 + lane * g.k * g.outPlane }
                 for grp in 0..<g.groups {
-                    let xg = UnsafePointer(x.f32 + (b * g.c + grp * g.cg) * g.inPlane)
+                    let xg = UnsafePointer(xp + (b * g.c + grp * g.cg) * g.inPlane)
                     let source: UnsafePointer<Float>
-                    if let cols {
-                        im2col(g, xg, cols)
-                        source = UnsafePointer(cols)
+                    if let colsLane {
+                        im2col(g, xg, colsLane)
+                        source = UnsafePointer(colsLane)
                     } else {
                         source = xg
                     }
                     gemm(transA: false, transB: false, m: g.cog, n: g.outPlane, k: g.k,
-                         a: weight.f32 + grp * g.cog * g.k, lda: g.k, b: source, ldb: g.outPlane,
-                         c: y.f32 + (b * g.co + grp * g.cog) * g.outPlane, ldc: g.outPlane)
+                         a: wp + grp * g.cog * g.k, lda: g.k, b: source, ldb: g.outPlane,
+                         c: yp + (b * g.co + grp * g.cog) * g.outPlane, ldc: g.outPlane)
                 }
             }
         }
@@ -89,20 +121,54 @@ extension Kernels {
             depthwiseGradInput(g, dy.f32, weight.f32, dx.f32)
             return
         }
-        let cols = columns(g, scratch)
-        for b in 0..<g.n {
+        let dyp = dy.f32, wp = weight.f32, dxp = dx.f32
+        let lanes = convLanes(g)
+        if let t = g.transposedForGradInput {
+            // dx = W'·im2col(dy) image by image: no col2im, dx written once.
+            var carver = ScratchCarver(scratch)
+            let flipped = carver.take(Float.self, g.c * t.k)
+            let cols = carver.take(Float.self, lanes * t.k * t.outPlane)
+            let taps = g.kh * g.kw
+            for ci in 0..<g.c {
+                for o in 0..<g.co {
+                    for tap in 0..<taps {
+                        flipped[ci * t.k + o * taps + tap] = wp[(o * g.c + ci) * taps + (taps - 1 - tap)]
+                    }
+                }
+            }
+            Parallel.dynamicLanes(g.n, lanes) { lane, b in
+                let colsLane = cols + lane * t.k * t.outPlane
+                im2col(t, dyp + b * g.co * g.outPlane, colsLane)
+                gemm(transA: false, transB: false, m: g.c, n: g.inPlane, k: t.k, a: flipped, lda: t.k,
+                     b: colsLane, ldb: g.inPlane, c: dxp + b * g.c * g.inPlane, ldc: g.inPlane)
+            }
+            return
+        }
+        let cols = columns(g, lanes: lanes, scratch)
+        Parallel.dynamicLanes(g.n, lanes) { lane, b in
+            let colsLane = cols.map { $0 + lane * g.k * g.outPlane }
             for grp in 0..<g.groups {
-                let dxg = dx.f32 + (b * g.c + grp * g.cg) * g.inPlane
+                let dxg = dxp + (b * g.c + grp * g.cg) * g.inPlane
                 gemm(transA: true, transB: false, m: g.k, n: g.outPlane, k: g.cog,
-                     a: weight.f32 + grp * g.cog * g.k, lda: g.k,
-                     b: dy.f32 + (b * g.co + grp * g.cog) * g.outPlane, ldb: g.outPlane,
-                     c: cols ?? dxg, ldc: g.outPlane)
-                if let cols { col2im(g, cols, dxg) }
+                     a: wp + grp * g.cog * g.k, lda: g.k,
+                     b: dyp + (b * g.co + grp * g.cog) * g.outPlane, ldb: g.outPlane,
+                     c: colsLane ?? dxg, ldc: g.outPlane)
+                if let colsLane { col2im(g, colsLane, dxg) }
             }
         }
     }
 
-    /// dW of conv2d for output gradient dy (reads the input only), summed over the batch.
+    /// The fixed image chunks a weight gradient sums apart: two per lane, so that a lane slowed by
+    /// another process leaves chunks to the others, while each chunk's sum, and the order the chunks
+    /// are added in, stay the same from run to run.
+    static func convGradWeightChunks(_ g: ConvGeometry) -> Int {
+        let lanes = convLanes(g)
+        return lanes == 1 ? 1 : min(g.n, 2 * lanes)
+    }
+
+    /// dW of conv2d for output gradient dy (reads the input only), summed over the batch: the batch in
+    /// fixed contiguous chunks (`convGradWeightChunks`), each summed by whichever lane takes it (chunk 0
+    /// into dW, the others into partial sums from the workspace), then dW adds the partials in order.
     public static func conv2dGradWeight(dy: TensorView, x: TensorView, dw: TensorView, _ a: Conv2dAttrs,
                                         scratch: Workspace)
     {
@@ -111,29 +177,45 @@ extension Kernels {
             depthwiseGradWeight(g, dy.f32, x.f32, dw.f32)
             return
         }
-        let cols = columns(g, scratch)
-        for b in 0..<g.n {
-            for grp in 0..<g.groups {
-                let xg = UnsafePointer(x.f32 + (b * g.c + grp * g.cg) * g.inPlane)
-                let source: UnsafePointer<Float>
-                if let cols {
-                    im2col(g, xg, cols)
-                    source = UnsafePointer(cols)
-                } else {
-                    source = xg
+        let dyp = dy.f32, xp = x.f32, dwp = dw.f32
+        let lanes = convLanes(g), chunks = convGradWeightChunks(g)
+        var carver = ScratchCarver(scratch)
+        let cols = g.isPointwise ? nil : carver.take(Float.self, lanes * g.k * g.outPlane)
+        let weights = g.co * g.k
+        let partials = chunks > 1 ? carver.take(Float.self, (chunks - 1) * weights) : nil
+        Parallel.dynamicLanes(chunks, lanes) { lane, chunk in
+            let colsLane = cols.map { $0 + lane * g.k * g.outPlane }
+            let target = chunk == 0 ? dwp : partials! + (chunk - 1) * weights
+            let images = (g.n * chunk / chunks)..<(g.n * (chunk + 1) / chunks)
+            for b in images {
+                for grp in 0..<g.groups {
+                    let xg = UnsafePointer(xp + (b * g.c + grp * g.cg) * g.inPlane)
+                    let source: UnsafePointer<Float>
+                    if let colsLane {
+                        im2col(g, xg, colsLane)
+                        source = UnsafePointer(colsLane)
+                    } else {
+                        source = xg
+                    }
+                    gemm(transA: false, transB: true, m: g.cog, n: g.k, k: g.outPlane,
+                         a: dyp + (b * g.co + grp * g.cog) * g.outPlane, lda: g.outPlane, b: source, ldb: g.outPlane,
+                         beta: b == images.lowerBound ? 0 : 1, c: target + grp * g.cog * g.k, ldc: g.k)
                 }
-                gemm(transA: false, transB: true, m: g.cog, n: g.k, k: g.outPlane,
-                     a: dy.f32 + (b * g.co + grp * g.cog) * g.outPlane, lda: g.outPlane, b: source, ldb: g.outPlane,
-                     beta: b == 0 ? 0 : 1, c: dw.f32 + grp * g.cog * g.k, ldc: g.k)
+            }
+        }
+        if let partials {
+            for chunk in 1..<chunks {
+                let p = partials + (chunk - 1) * weights
+                for i in 0..<weights { dwp[i] += p[i] }
             }
         }
     }
 
-    /// The column matrix of the GEMM path, from the workspace; nil on the pointwise path.
-    private static func columns(_ g: ConvGeometry, _ scratch: Workspace) -> UnsafeMutablePointer<Float>? {
+    /// The lanes' column matrices of the GEMM path, from the workspace; nil on the pointwise path.
+    private static func columns(_ g: ConvGeometry, lanes: Int, _ scratch: Workspace) -> UnsafeMutablePointer<Float>? {
         if g.isPointwise { return nil }
         var carver = ScratchCarver(scratch)
-        return carver.take(Float.self, g.k * g.outPlane)
+        return carver.take(Float.self, lanes * g.k * g.outPlane)
     }
 
     /// y[n, c, ...] += bias[c].
@@ -153,28 +235,63 @@ extension Kernels {
     /// cols[(ci·kh + i)·kw + j, oh·OW + ow] = x[ci, oh·sh − ph + i·dh, ow·sw − pw + j·dw] (0 outside).
     static func im2col(_ g: ConvGeometry, _ x: UnsafePointer<Float>, _ cols: UnsafeMutablePointer<Float>) {
         let taps = g.kh * g.kw
-        Parallel.forEach(g.k, unitWork: g.outPlane) { rows in
-            for row in rows {
-                let ci = row / taps, i = (row % taps) / g.kw, j = row % g.kw
-                let dst = cols + row * g.outPlane, plane = x + ci * g.inPlane
-                let valid = g.validColumns(j)
-                for oy in 0..<g.oh {
-                    let out = dst + oy * g.ow
-                    let iy = oy * g.sh - g.ph + i * g.dh
-                    guard iy >= 0, iy < g.h, !valid.isEmpty else {
-                        out.update(repeating: 0, count: g.ow)
-                        continue
-                    }
-                    // Offsets, not pointers: the row start may lie before the plane (left padding).
-                    let off = iy * g.w + j * g.dw - g.pw
-                    for ox in 0..<valid.lowerBound { out[ox] = 0 }
-                    if g.sw == 1 {
-                        (out + valid.lowerBound).update(from: plane + (off + valid.lowerBound), count: valid.count)
-                    } else {
-                        for ox in valid { out[ox] = plane[off + ox * g.sw] }
-                    }
-                    for ox in valid.upperBound..<g.ow { out[ox] = 0 }
+        // Stride 1 with output rows as wide as the input's ("same" padding): a tap's row is the plane
+        // shifted by one offset, so it is one contiguous copy, then the rows and columns that fall in
+        // the padding are zeroed.
+        let shifted = g.sh == 1 && g.sw == 1 && g.ow == g.w
+        for row in 0..<g.k {
+            let ci = row / taps, i = (row % taps) / g.kw, j = row % g.kw
+            let dst = cols + row * g.outPlane, plane = x + ci * g.inPlane
+            let valid = g.validColumns(j)
+            if shifted {
+                shiftedRow(g, plane, dst, i: i, j: j, valid: valid)
+                continue
+            }
+            for oy in 0..<g.oh {
+                let out = dst + oy * g.ow
+                let iy = oy * g.sh - g.ph + i * g.dh
+                guard iy >= 0, iy < g.h, !valid.isEmpty else {
+                    out.update(repeating: 0, count: g.ow)
+                    continue
                 }
+                // Offsets, not pointers: the row start may lie before the plane (left padding).
+                let off = iy * g.w + j * g.dw - g.pw
+                for ox in 0..<valid.lowerBound { out[ox] = 0 }
+                if g.sw == 1 {
+                    (out + valid.lowerBound).update(from: plane + (off + valid.lowerBound), count: valid.count)
+                } else {
+                    gatherRow(out + valid.lowerBound, plane + (off + valid.lowerBound * g.sw), valid.count, g.sw,
+                              end: plane + g.inPlane)
+                }
+                for ox in valid.upperBound..<g.ow { out[ox] = 0 }
+            }
+        }
+    }
+
+    /// One im2col row of tap (i, j) for stride 1 and OW = W: out[o] = plane[o + shift] on the valid
+    /// rows and columns, 0 elsewhere.
+    @inline(__always)
+    private static func shiftedRow(_ g: ConvGeometry, _ plane: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                                   i: Int, j: Int, valid: Range<Int>)
+    {
+        let rowOff = i * g.dh - g.ph, colOff = j * g.dw - g.pw
+        // Output rows whose input row oy + rowOff lies inside the image.
+        let lo = min(max(-rowOff, 0), g.oh), hi = max(min(g.h - rowOff, g.oh), lo)
+        if lo > 0 { out.update(repeating: 0, count: lo * g.ow) }
+        if hi < g.oh { (out + hi * g.ow).update(repeating: 0, count: (g.oh - hi) * g.ow) }
+        guard hi > lo, !valid.isEmpty else {
+            (out + lo * g.ow).update(repeating: 0, count: (hi - lo) * g.ow)
+            return
+        }
+        let shift = rowOff * g.w + colOff
+        // The block of valid rows, clipped to the plane: what the clip leaves out are padding columns.
+        let start = max(lo * g.ow, -shift), end = min(hi * g.ow, g.inPlane - shift)
+        if end > start { (out + start).update(from: plane + (start + shift), count: end - start) }
+        if valid.lowerBound > 0 || valid.upperBound < g.ow {
+            for oy in lo..<hi {
+                let r = out + oy * g.ow
+                for ox in 0..<valid.lowerBound { r[ox] = 0 }
+                for ox in valid.upperBound..<g.ow { r[ox] = 0 }
             }
         }
     }
@@ -182,24 +299,60 @@ extension Kernels {
     /// The adjoint of im2col: x[ci, ...] = Σ cols over the taps that read it (x is overwritten).
     static func col2im(_ g: ConvGeometry, _ cols: UnsafePointer<Float>, _ x: UnsafeMutablePointer<Float>) {
         let taps = g.kh * g.kw
-        // One channel per task: channel ci's rows write only channel ci's plane.
-        Parallel.forEach(g.cg, unitWork: taps * g.outPlane) { channels in
-            for ci in channels {
-                let plane = x + ci * g.inPlane
-                plane.update(repeating: 0, count: g.inPlane)
-                for t in 0..<taps {
-                    let i = t / g.kw, j = t % g.kw
-                    let src = cols + (ci * taps + t) * g.outPlane
-                    let valid = g.validColumns(j)
-                    if valid.isEmpty { continue }
-                    for oy in 0..<g.oh {
-                        let iy = oy * g.sh - g.ph + i * g.dh
-                        guard iy >= 0, iy < g.h else { continue }
-                        let off = iy * g.w + j * g.dw - g.pw, row = src + oy * g.ow
+        for ci in 0..<g.cg {
+            let plane = x + ci * g.inPlane
+            plane.update(repeating: 0, count: g.inPlane)
+            for t in 0..<taps {
+                let i = t / g.kw, j = t % g.kw
+                let src = cols + (ci * taps + t) * g.outPlane
+                let valid = g.validColumns(j)
+                if valid.isEmpty { continue }
+                for oy in 0..<g.oh {
+                    let iy = oy * g.sh - g.ph + i * g.dh
+                    guard iy >= 0, iy < g.h else { continue }
+                    let off = iy * g.w + j * g.dw - g.pw, row = src + oy * g.ow
+                    if g.sw == 1 {
+                        addRow(plane + (off + valid.lowerBound), row + valid.lowerBound, valid.count)
+                    } else {
                         for ox in valid { plane[off + ox * g.sw] += row[ox] }
                     }
                 }
             }
+        }
+    }
+
+    /// out[i] = src[i·stride] for i < n; stride 2 eight lanes at a time (the even lanes of sixteen
+    /// loaded, while those sixteen lie before `end`).
+    @inline(__always)
+    private static func gatherRow(_ out: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int,
+                                  _ stride: Int, end: UnsafePointer<Float>)
+    {
+        var i = 0, p = src
+        if stride == 2 {
+            while i + 8 <= n && p + 16 <= end {
+                store8(UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self).evenHalf, out + i)
+                i += 8
+                p += 16
+            }
+        }
+        while i < n {
+            out[i] = p.pointee
+            p += stride
+            i += 1
+        }
+    }
+
+    /// dst[0..<n] += src[0..<n], eight lanes at a time.
+    @inline(__always)
+    private static func addRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
+        var i = 0
+        while i + 8 <= n {
+            store8(load8(dst + i) + load8(src + i), dst + i)
+            i += 8
+        }
+        while i < n {
+            dst[i] += src[i]
+            i += 1
         }
     }
 

@@ -27,12 +27,80 @@ extension Kernels {
         }
     }
 
+    /// The vector forms of the hot elementwise kernels (ReLU, its gradient, add, mul, scale): eight
+    /// lanes at a time, the tail through the same function on a broadcast vector, so every element
+    /// sees the same arithmetic. Each is a type so that its loop is specialised, not a closure call
+    /// per element.
+    protocol VectorUnary { func callAsFunction(_ v: SIMD8<Float>) -> SIMD8<Float> }
+    protocol VectorBinary { func callAsFunction(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> }
+
+    /// max(x, 0) as `Swift.max(x, 0)`: 0 where 0 ≥ x (so −0 → +0), NaN kept.
+    struct ReluOp: VectorUnary {
+        @inline(__always) func callAsFunction(_ v: SIMD8<Float>) -> SIMD8<Float> { v.replacing(with: 0, where: v .<= 0) }
+    }
+    struct ScaleOp: VectorUnary {
+        let c: Float
+        @inline(__always) func callAsFunction(_ v: SIMD8<Float>) -> SIMD8<Float> { v * c }
+    }
+    /// dy where the saved output y > 0, else 0.
+    struct ReluGradOp: VectorBinary {
+        @inline(__always) func callAsFunction(_ g: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> {
+            SIMD8<Float>(repeating: 0).replacing(with: g, where: y .> 0)
+        }
+    }
+    struct AddOp: VectorBinary {
+        @inline(__always) func callAsFunction(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a + b }
+    }
+    struct MulOp: VectorBinary {
+        @inline(__always) func callAsFunction(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a * b }
+    }
+
+    @inline(__always)
+    static func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+    }
+
+    @inline(__always)
+    static func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
+    }
+
+    static func vectorMap<F: VectorUnary>(_ x: TensorView, _ y: TensorView, _ f: F) {
+        let xp = UnsafePointer(x.f32), yp = y.f32
+        Parallel.forEach(x.count, unitWork: 1) { r in
+            var i = r.lowerBound
+            while i + 8 <= r.upperBound {
+                store8(f(load8(xp + i)), yp + i)
+                i += 8
+            }
+            while i < r.upperBound {
+                yp[i] = f(SIMD8(repeating: xp[i]))[0]
+                i += 1
+            }
+        }
+    }
+
+    static func vectorZip<F: VectorBinary>(_ a: TensorView, _ b: TensorView, _ out: TensorView, _ f: F) {
+        let ap = UnsafePointer(a.f32), bp = UnsafePointer(b.f32), op = out.f32
+        Parallel.forEach(out.count, unitWork: 1) { r in
+            var i = r.lowerBound
+            while i + 8 <= r.upperBound {
+                store8(f(load8(ap + i), load8(bp + i)), op + i)
+                i += 8
+            }
+            while i < r.upperBound {
+                op[i] = f(SIMD8(repeating: ap[i]), SIMD8(repeating: bp[i]))[0]
+                i += 1
+            }
+        }
+    }
+
     static func sigmoid(_ v: Float) -> Float { 1 / (1 + expf(-v)) }
 
     /// The forward activation `act` of x.
     public static func activation(_ act: Activation, x: TensorView, y: TensorView) {
         switch act {
-        case .relu: map(x, y) { max($0, 0) }
+        case .relu: vectorMap(x, y, ReluOp())
         case .relu6: map(x, y) { min(max($0, 0), 6) }
         case .hardswish: map(x, y, work: 4) { $0 * min(max($0 + 3, 0), 6) / 6 }
         case .hardsigmoid: map(x, y, work: 3) { min(max($0 + 3, 0), 6) / 6 }
@@ -47,7 +115,7 @@ extension Kernels {
     /// to 3 inclusive, 1 above; hardsigmoid 1/6 strictly inside (−3, 3).
     public static func activationGrad(_ act: Activation, dy: TensorView, saved: TensorView, dx: TensorView) {
         switch act {
-        case .relu: zip(dy, saved, dx) { g, y in y > 0 ? g : 0 }
+        case .relu: vectorZip(dy, saved, dx, ReluGradOp())
         case .relu6: zip(dy, saved, dx) { g, x in x > 0 && x < 6 ? g : 0 }
         case .hardswish: zip(dy, saved, dx, work: 3) { g, x in x < -3 ? 0 : (x <= 3 ? g * (x / 3 + 0.5) : g) }
         case .hardsigmoid: zip(dy, saved, dx) { g, x in x > -3 && x < 3 ? g / 6 : 0 }
@@ -62,8 +130,7 @@ extension Kernels {
 
     /// y = c·x.
     public static func scale(x: TensorView, y: TensorView, factor: Double) {
-        let c = Float(factor)
-        map(x, y) { $0 * c }
+        vectorMap(x, y, ScaleOp(c: Float(factor)))
     }
 
     /// Strides of `shape` right-aligned to `rank` dimensions of `out`, 0 where the operand broadcasts.
@@ -86,6 +153,11 @@ extension Kernels {
             zip(a, b, out, f)
             return
         }
+        broadcastRows(a, b, out, f)
+    }
+
+    /// `broadcast` for operands of different shapes.
+    static func broadcastRows(_ a: TensorView, _ b: TensorView, _ out: TensorView, _ f: @escaping (Float, Float) -> Float) {
         let shape = out.shape, rank = shape.count
         let sa = broadcastStrides(a.shape, to: shape), sb = broadcastStrides(b.shape, to: shape)
         let last = rank == 0 ? 1 : shape[rank - 1]
@@ -107,8 +179,13 @@ extension Kernels {
         }
     }
 
-    public static func add(a: TensorView, b: TensorView, out: TensorView) { broadcast(a, b, out, +) }
-    public static func mul(a: TensorView, b: TensorView, out: TensorView) { broadcast(a, b, out, *) }
+    public static func add(a: TensorView, b: TensorView, out: TensorView) {
+        if a.shape == out.shape && b.shape == out.shape { vectorZip(a, b, out, AddOp()) } else { broadcastRows(a, b, out, +) }
+    }
+
+    public static func mul(a: TensorView, b: TensorView, out: TensorView) {
+        if a.shape == out.shape && b.shape == out.shape { vectorZip(a, b, out, MulOp()) } else { broadcastRows(a, b, out, *) }
+    }
     public static func div(a: TensorView, b: TensorView, out: TensorView) { broadcast(a, b, out, /) }
 
     /// out = x summed down to out's shape (the adjoint of broadcasting), accumulated in Double (the

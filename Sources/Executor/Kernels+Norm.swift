@@ -25,7 +25,7 @@ extension Kernels {
                 let scale = gp[ch] * invstd, shift = bp[ch] - rm[ch] * scale
                 for b in 0..<n {
                     let off = (b * c + ch) * inner
-                    for i in 0..<inner { yp[off + i] = xp[off + i] * scale + shift }
+                    affine(xp + off, yp + off, inner, scale, shift)
                 }
             }
         }
@@ -47,21 +47,11 @@ extension Kernels {
                 let mu: Double, variance: Double
                 if a.training {
                     var s: Double = 0
-                    for b in 0..<n {
-                        let off = (b * c + ch) * inner
-                        var part: Float = 0
-                        for i in 0..<inner { part += xp[off + i] }
-                        s += Double(part)
-                    }
+                    for b in 0..<n { s += Double(planeSum(xp + (b * c + ch) * inner, inner)) }
                     mu = s / Double(count)
+                    let muF = Float(mu)
                     var q: Double = 0
-                    for b in 0..<n {
-                        let off = (b * c + ch) * inner
-                        for i in 0..<inner {
-                            let d = Double(xp[off + i]) - mu
-                            q += d * d
-                        }
-                    }
+                    for b in 0..<n { q += Double(planeSquaredDeviation(xp + (b * c + ch) * inner, inner, muF)) }
                     variance = q / Double(count)
                 } else {
                     mu = Double(rm[ch])
@@ -73,7 +63,7 @@ extension Kernels {
                 let scale = Float(Double(gp[ch]) * inv), shift = Float(Double(bp[ch]) - mu * Double(gp[ch]) * inv)
                 for b in 0..<n {
                     let off = (b * c + ch) * inner
-                    for i in 0..<inner { yp[off + i] = xp[off + i] * scale + shift }
+                    affine(xp + off, yp + off, inner, scale, shift)
                 }
                 if a.training {
                     let unbiased = count > 1 ? variance * Double(count) / Double(count - 1) : variance
@@ -99,17 +89,15 @@ extension Kernels {
             for ch in channels {
                 let mu = a.training ? mp[ch] : rm[ch]
                 let inv = a.training ? ip[ch] : Float(1 / (Double(rv[ch]) + a.eps).squareRoot())
-                // Double per element: dγ is a sum of terms that nearly cancel (x̂ has mean 0), so a float
-                // accumulator loses most of its digits.
+                // dγ is a sum of terms that nearly cancel (x̂ has mean 0): a float accumulator over the
+                // whole channel would lose most of its digits. Each plane is summed in eight float lanes
+                // (a few hundred terms each at most for these planes), the planes in Double.
                 var sumDy: Double = 0, sumDyXc: Double = 0
-                let muD = Double(mu)
                 for b in 0..<n {
                     let off = (b * c + ch) * inner
-                    for i in 0..<inner {
-                        let g = Double(dyp[off + i])
-                        sumDy += g
-                        sumDyXc += g * (Double(xp[off + i]) - muD)
-                    }
+                    let (s1, s2) = planeGradSums(dyp + off, xp + off, inner, mu)
+                    sumDy += Double(s1)
+                    sumDyXc += Double(s2)
                 }
                 let sumDyXhat = sumDyXc * Double(inv)
                 dgp[ch] = Float(sumDyXhat)
@@ -119,10 +107,8 @@ extension Kernels {
                     let meanDy = Float(sumDy / count), meanDyXhat = Float(sumDyXhat / count)
                     for b in 0..<n {
                         let off = (b * c + ch) * inner
-                        for i in 0..<inner {
-                            let xhat = (xp[off + i] - mu) * inv
-                            dxp[off + i] = k * (dyp[off + i] - meanDy - xhat * meanDyXhat)
-                        }
+                        bnGradInput(dyp + off, xp + off, dxp + off, inner, mu: mu, inv: inv, k: k, meanDy: meanDy,
+                                    meanDyXhat: meanDyXhat)
                     }
                 } else {
                     for b in 0..<n {
@@ -131,6 +117,99 @@ extension Kernels {
                     }
                 }
             }
+        }
+    }
+
+    // MARK: Plane loops, eight lanes at a time (the tail through the same lane arithmetic)
+
+    /// Σ p[0..<n] in eight float lanes, then the lanes.
+    @inline(__always)
+    static func planeSum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc = SIMD8<Float>(), i = 0
+        while i + 8 <= n {
+            acc += load8(p + i)
+            i += 8
+        }
+        var tail: Float = 0
+        while i < n {
+            tail += p[i]
+            i += 1
+        }
+        return acc.sum() + tail
+    }
+
+    /// Σ (p[i] − mu)² in eight float lanes.
+    @inline(__always)
+    static func planeSquaredDeviation(_ p: UnsafePointer<Float>, _ n: Int, _ mu: Float) -> Float {
+        var acc = SIMD8<Float>(), i = 0
+        while i + 8 <= n {
+            let d = load8(p + i) - mu
+            acc += d * d
+            i += 8
+        }
+        var tail: Float = 0
+        while i < n {
+            let d = p[i] - mu
+            tail += d * d
+            i += 1
+        }
+        return acc.sum() + tail
+    }
+
+    /// (Σ g, Σ g·(x − mu)) over a plane, in eight float lanes.
+    @inline(__always)
+    static func planeGradSums(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, _ mu: Float)
+        -> (Float, Float)
+    {
+        var s1 = SIMD8<Float>(), s2 = SIMD8<Float>(), i = 0
+        while i + 8 <= n {
+            let gv = load8(g + i)
+            s1 += gv
+            s2 += gv * (load8(x + i) - mu)
+            i += 8
+        }
+        var t1: Float = 0, t2: Float = 0
+        while i < n {
+            t1 += g[i]
+            t2 += g[i] * (x[i] - mu)
+            i += 1
+        }
+        return (s1.sum() + t1, s2.sum() + t2)
+    }
+
+    /// y = x·scale + shift over a plane.
+    @inline(__always)
+    static func affine(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, _ scale: Float,
+                       _ shift: Float)
+    {
+        var i = 0
+        while i + 8 <= n {
+            store8(load8(x + i) * scale + shift, y + i)
+            i += 8
+        }
+        while i < n {
+            y[i] = (SIMD8(repeating: x[i]) * scale + shift)[0]
+            i += 1
+        }
+    }
+
+    /// dx = k·(dy − meanDy − x̂·meanDyXhat), x̂ = (x − mu)·inv, over a plane.
+    @inline(__always)
+    static func bnGradInput(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+                            _ n: Int, mu: Float, inv: Float, k: Float, meanDy: Float, meanDyXhat: Float)
+    {
+        @inline(__always) func lanes(_ gv: SIMD8<Float>, _ xv: SIMD8<Float>) -> SIMD8<Float> {
+            let xhat = (xv - mu) * inv
+            return k * (gv - meanDy - xhat * meanDyXhat)
+        }
+        var i = 0
+        while i + 8 <= n {
+            store8(lanes(load8(g + i), load8(x + i)), dx + i)
+            i += 8
+        }
+        while i < n {
+            dx[i] = lanes(SIMD8(repeating: g[i]), SIMD8(repeating: x[i]))[0]
+            i += 1
         }
     }
 

@@ -8,8 +8,13 @@
 //
 // Needs (f32 unless noted; every buffer rounded up to `Workspace.alignment` bytes):
 // - conv2d, conv2d_grad_input, conv2d_grad_weight on the GEMM path with a kernel that is not 1x1/stride
-//   1/no padding: one image-group's column matrix, Cg·kh·kw × OH·OW (im2col's output, col2im's input).
-//   Depthwise convs and pointwise ones need nothing.
+//   1/no padding: one image-group's column matrix, Cg·kh·kw × OH·OW (im2col's output, col2im's input),
+//   per lane (`convLanes`: the batch split over the cores when the conv is big enough); the weight
+//   gradient with more than one lane also C_out·Cg·kh·kw partial sums per extra chunk of the batch
+//   (`convGradWeightChunks`, pointwise too).
+//   A stride-1 ungrouped conv's input gradient, computed as a conv of dy, needs the flipped weight
+//   (C·C_out·kh·kw) and dy's column matrix per lane, C_out·kh·kw × H·W, instead.
+//   Depthwise convs need nothing.
 // - batch_norm in training mode (without its saved outputs): the batch mean and inverse std, C each.
 // - sum_to to a smaller shape: one f64 accumulator per output element.
 // - svd_projector: G in column-major order (m·n), the singular values (k = min(m, n)), U (m·k), Vᵀ
@@ -70,9 +75,18 @@ extension Kernels {
         case let .conv2d(a):
             return convColumnBytes(ConvGeometry(x: x[0], weight: x[1], y: y[0], a))
         case let .conv2dGradInput(a, _):
-            return convColumnBytes(ConvGeometry(x: y[0], weight: x[1], y: x[0], a))
+            let g = ConvGeometry(x: y[0], weight: x[1], y: x[0], a)
+            if g.isDepthwise { return 0 }
+            if let t = g.transposedForGradInput {
+                return Workspace.rounded(g.c * t.k * MemoryLayout<Float>.stride)
+                    + Workspace.rounded(convLanes(g) * t.k * t.outPlane * MemoryLayout<Float>.stride)
+            }
+            return convColumnBytes(g)
         case let .conv2dGradWeight(a, _):
-            return convColumnBytes(ConvGeometry(x: x[1], weight: y[0], y: x[0], a))
+            let g = ConvGeometry(x: x[1], weight: y[0], y: x[0], a)
+            if g.isDepthwise { return 0 }
+            return convColumnBytes(g)
+                + Workspace.rounded((convGradWeightChunks(g) - 1) * g.co * g.k * MemoryLayout<Float>.stride)
         case let .batchNorm(a):
             return a.training ? batchNormScratch(channels: x[0][1]).bytes : 0
         case .sumTo:
@@ -95,9 +109,9 @@ extension Kernels {
                        results: node.outputs.map { graph[$0].type.shape })
     }
 
-    /// The column matrix of one image-group on the GEMM path; 0 on the depthwise and pointwise paths.
+    /// One image-group's column matrix per lane on the GEMM path; 0 on the depthwise and pointwise paths.
     static func convColumnBytes(_ g: ConvGeometry) -> Int {
-        g.isDepthwise || g.isPointwise ? 0 : Workspace.rounded(g.k * g.outPlane * MemoryLayout<Float>.stride)
+        g.isDepthwise || g.isPointwise ? 0 : Workspace.rounded(convLanes(g) * g.k * g.outPlane * MemoryLayout<Float>.stride)
     }
 
     static func batchNormScratch(channels c: Int) -> ScratchLayout {

@@ -66,6 +66,9 @@ public final class PlannedRunner {
     let placementIndex: [Int?]
     /// Each node's scratch need.
     let nodeWorkspace: [Int]
+    /// When set (one entry per node), each run adds every node's wall time in seconds to its entry:
+    /// a per-op profile for benchmarks. nil (the default) times nothing.
+    public var nodeSeconds: [Double]?
 
     /// Binds `graph`'s values to `plan` (see the file comment); throws if the plan does not fit the graph.
     public init(_ graph: Graph, plan: MemoryPlan, seed: UInt64 = 0) throws(PlanError) {
@@ -231,7 +234,13 @@ public final class PlannedRunner {
             for id in node.outputs { results.append(view(id, inputs: inputs)!) }
             if poison { MappedRegion.poison(workspace.base, count: nodeWorkspace[t]) }
             observer?.willRun(node: t, step: step)
-            Kernels.run(node, inputs: operands, outputs: results, context: context)
+            if nodeSeconds != nil {
+                let start = Self.now()
+                Kernels.run(node, inputs: operands, outputs: results, context: context)
+                nodeSeconds![t] += Self.now() - start
+            } else {
+                Kernels.run(node, inputs: operands, outputs: results, context: context)
+            }
             observer?.didRun(node: t, step: step)
             if let checking {
                 if !checking.observe(t, node, results) {
@@ -245,5 +254,12 @@ public final class PlannedRunner {
         }
         step += 1
         return (graph.outputs.map { view($0, inputs: inputs)! }, completed)
+    }
+
+    /// The monotonic clock in seconds.
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 }

@@ -21,7 +21,7 @@ struct Graphc: ParsableCommand {
               graphc opt small_resnet --passes freeze,lora,autodiff,optimizer,dce --rank 4
             """,
         version: "0.1.0",
-        subcommands: [ZooCommand.self, Inspect.self, Analyze.self, Compare.self, Timeline.self, Dot.self, Verify.self, PrintIR.self, Opt.self, Run.self, Train.self, Bench.self]
+        subcommands: [ZooCommand.self, Inspect.self, Analyze.self, Compare.self, Timeline.self, Dot.self, Verify.self, PrintIR.self, Opt.self, Run.self, Train.self, Bench.self, BenchStep.self]
     )
 
     /// As ArgumentParser's, except that a usage error (an unknown method, a bad rank) exits with status 1

@@ -28,6 +28,8 @@ import Testing
         Case(n: 1, c: 4, h: 5, w: 4, co: 6, kernel: Pair(1), attrs: Conv2dAttrs(groups: 2)),
         Case(n: 1, c: 2, h: 6, w: 7, co: 3, kernel: Pair(2, 3),
              attrs: Conv2dAttrs(stride: Pair(2, 1), padding: Pair(0, 1), dilation: Pair(1, 2))),
+        // Stride 2 over rows wide enough for im2col's eight-lane gather (10 output columns).
+        Case(n: 1, c: 2, h: 9, w: 20, co: 3, kernel: Pair(3), attrs: Conv2dAttrs(stride: Pair(2), padding: Pair(1))),
     ]
 
     /// y[n, o, i, j] = b[o] + Σ w[o, c, p, q]·x[n, g·Cg + c, i·s − pad + p·d, j·s − pad + q·d], in Double.
@@ -82,5 +84,41 @@ import Testing
         #expect(try Exec.finiteDifferenceError(x, dx, loss: loss) < 2e-3, "dx \(k)")
         #expect(try Exec.finiteDifferenceError(w, dw, loss: loss) < 2e-3, "dw \(k)")
         #expect(try Exec.finiteDifferenceError(b, db, loss: loss) < 2e-3, "db \(k)")
+    }
+
+    /// Convs big enough to split the batch over lanes (one per core, each with its own columns; the
+    /// weight gradient's lanes summed apart, then added) agree with the same convs one image at a time
+    /// (one lane): outputs and input gradients image by image, the weight gradient as the sum of the
+    /// images' ones.
+    static let laneCases: [Case] = [
+        Case(n: 8, c: 16, h: 28, w: 28, co: 16, kernel: Pair(3), attrs: Conv2dAttrs(padding: Pair(1))),
+        Case(n: 8, c: 32, h: 14, w: 14, co: 64, kernel: Pair(3), attrs: Conv2dAttrs(stride: Pair(2), padding: Pair(1))),
+        Case(n: 8, c: 64, h: 28, w: 28, co: 64, kernel: Pair(1), attrs: Conv2dAttrs()),
+    ]
+
+    @Test(arguments: laneCases) func batchSplitOverLanesMatchesOneImageAtATime(_ k: Case) throws {
+        var rng = SplitMix64(seed: 5)
+        let x = Exec.random([k.n, k.c, k.h, k.w], &rng)
+        let w = Exec.random([k.co, k.c / k.attrs.groups, k.kernel.h, k.kernel.w], &rng)
+        let y = try Exec.apply1(.conv2d(k.attrs), x, w)
+        let dy = Exec.random(y.shape, &rng)
+        let dx = try Exec.apply1(.conv2dGradInput(k.attrs, input: Pair(k.h, k.w)), dy, w)
+        let dw = try Exec.apply1(.conv2dGradWeight(k.attrs, kernel: k.kernel), dy, x)
+        let xs = x.floats, dys = dy.floats, ys = y.floats, dxs = dx.floats
+        let inImage = k.c * k.h * k.w, outImage = y.shape.reduce(1, *) / k.n
+        var dwSum = [Double](repeating: 0, count: dw.view.count)
+        for b in 0..<k.n {
+            let xb = HostTensor([1, k.c, k.h, k.w], Array(xs[b * inImage..<(b + 1) * inImage]))
+            let dyb = HostTensor(Shape([1] + Array(y.shape.dropFirst())), Array(dys[b * outImage..<(b + 1) * outImage]))
+            let yb = try Exec.apply1(.conv2d(k.attrs), xb, w)
+            let dxb = try Exec.apply1(.conv2dGradInput(k.attrs, input: Pair(k.h, k.w)), dyb, w)
+            let dwb = try Exec.apply1(.conv2dGradWeight(k.attrs, kernel: k.kernel), dyb, xb)
+            #expect(Exec.relativeError(Array(ys[b * outImage..<(b + 1) * outImage]), yb.floats.map(Double.init)) < 1e-6,
+                    "y image \(b) \(k)")
+            #expect(Exec.relativeError(Array(dxs[b * inImage..<(b + 1) * inImage]), dxb.floats.map(Double.init)) < 1e-6,
+                    "dx image \(b) \(k)")
+            for (i, v) in dwb.floats.enumerated() { dwSum[i] += Double(v) }
+        }
+        #expect(Exec.relativeError(dw.floats, dwSum) < 1e-5, "dw \(k)")
     }
 }

@@ -156,13 +156,17 @@ enum Planned {
               + " \(m.peakRSSDeltaBytes.map(String.init) ?? "n/a (peak not reset)") B")
     }
 
-    /// The workspace is the largest node need, and a 3x3 conv's need is its column matrix.
+    /// The workspace is the largest node need, and a 3x3 conv's need is its column matrix (at batch 2
+    /// each conv runs in one lane: too little work to split the batch).
     @Test func workspaceIsTheLargestColumnMatrix() throws {
         let g = try Planned.training("small_resnet", .fft)
         let runner = try PlannedRunner(g, plan: Planned.plan(g))
         // conv1: 1 input channel, 3x3 over 28x28: 9 rows of 784 columns; layer1's 16-channel 3x3 convs:
-        // 144 rows of 784, the largest.
-        #expect(runner.workspaceBytes == 144 * 784 * 4)
+        // 144 rows of 784, the largest; their input gradient (a conv of dy) adds the flipped 16x144
+        // weight.
+        #expect(runner.workspaceBytes == 16 * 144 * 4 + 144 * 784 * 4)
+        let gradInput = try #require(g.nodes.first { $0.name == "layer1.0.conv2.grad_input" })
+        #expect(Kernels.workspaceBytes(gradInput, in: g) == 16 * 144 * 4 + 144 * 784 * 4)
         let conv = try #require(g.nodes.first { $0.name == "conv1" })
         #expect(Kernels.workspaceBytes(conv, in: g) == (9 * 784 * 4 + 63) / 64 * 64)
         let pointwise = try #require(g.nodes.first { $0.name == "layer2.0.downsample.0" })
