@@ -12,7 +12,8 @@ let package = Package(
         .executableTarget(
             name: "FuzzModel",
             dependencies: [
-                "FuzzDriver", .product(name: "Frontend", package: "graphc"), .product(name: "GraphIR", package: "graphc"),
+                "FuzzDriver", .product(name: "Frontend", package: "graphc"),
+                .product(name: "GraphIR", package: "graphc"),
             ]
         ),
         // The .gir text format: parse, verify, print, parse again.

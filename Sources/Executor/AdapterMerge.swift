@@ -43,7 +43,7 @@ public enum AdapterMerge {
             case .loraB: p.b = id
             case .doraMagnitude: p.magnitude = id
             case .weight, .bias, .bnGamma, .bnBeta, .runningMean, .runningVar, .momentumBuffer, .expAvg, .expAvgSq,
-                 .galoreProjector, nil:
+                .galoreProjector, nil:
                 break
             }
             parts[record.weight] = p
@@ -72,7 +72,8 @@ public enum AdapterMerge {
                     var s: Double = 0
                     for i in 0..<inner { s += Double(v[r * inner + i]) * Double(v[r * inner + i]) }
                     guard s > 0 else {
-                        throw AdapterMergeError("row \(r) of '\(name)' + its LoRA update is zero: DoRA's direction is undefined")
+                        throw AdapterMergeError(
+                            "row \(r) of '\(name)' + its LoRA update is zero: DoRA's direction is undefined")
                     }
                     let factor = m.f32[r] / Float(s.squareRoot())
                     for i in 0..<inner { v[r * inner + i] *= factor }
@@ -90,8 +91,9 @@ public enum AdapterMerge {
         let rows = w.shape[0], inner = w.count / max(rows, 1)
         let r = a.shape[0], perGroup = b.count / max(rows, 1)  // r/g
         guard rows > 0, perGroup > 0, r % perGroup == 0, a.count == r * inner else {
-            throw AdapterMergeError("the LoRA factors of '\(name)' (A \(a.shape), B \(b.shape)) do not fit its "
-                                    + "weight \(w.shape)")
+            throw AdapterMergeError(
+                "the LoRA factors of '\(name)' (A \(a.shape), B \(b.shape)) do not fit its "
+                    + "weight \(w.shape)")
         }
         let g = r / perGroup
         guard g > 0, rows % g == 0 else {

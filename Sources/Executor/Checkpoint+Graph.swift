@@ -41,8 +41,9 @@ extension Checkpoint {
         let counters = Dictionary(Self.stepCounters(of: graph), uniquingKeysWith: { a, _ in a })
         for id in Self.stateParameters(of: graph) {
             let view = storage(id)
-            precondition(view.dtype == graph[id].type.dtype && view.shape == graph[id].type.shape,
-                         "Checkpoint: storage of '\(graph[id].name)' is \(view.dtype.rawValue)\(view.shape)")
+            precondition(
+                view.dtype == graph[id].type.dtype && view.shape == graph[id].type.shape,
+                "Checkpoint: storage of '\(graph[id].name)' is \(view.dtype.rawValue)\(view.shape)")
             tensors.append(Tensor(name: graph[id].name, view: view))
             if let key = counters[id] { tensors.append(Tensor(name: key, shape: [], integers: [Int64(steps)])) }
         }
@@ -62,7 +63,9 @@ extension Checkpoint {
     /// Checks that this checkpoint (read from `file`) holds exactly `graph`'s state parameters, then
     /// copies each into `storage(id)`. Nothing is copied unless everything matches.
     @discardableResult
-    public func load(into graph: Graph, file: String, storage: (ValueID) -> TensorView) throws(CheckpointError) -> Loaded {
+    public func load(into graph: Graph, file: String, storage: (ValueID) -> TensorView) throws(CheckpointError)
+        -> Loaded
+    {
         let pairs = try bind(to: graph, file: file)
         for (id, t) in pairs { t.copy(into: storage(id)) }
         return Loaded(steps: steps(for: graph))
@@ -81,15 +84,17 @@ extension Checkpoint {
             if let id = byName[t.name] {
                 let type = graph[id].type
                 guard t.dtype == type.dtype, t.shape == type.shape.array else {
-                    throw CheckpointError("'\(file)': tensor '\(t.name)' is \(t.typeDescription) in the checkpoint but "
-                                          + "\(Self.fileDType(type.dtype)) \(type.shape) in '\(graph.name)'")
+                    throw CheckpointError(
+                        "'\(file)': tensor '\(t.name)' is \(t.typeDescription) in the checkpoint but "
+                            + "\(Self.fileDType(type.dtype)) \(type.shape) in '\(graph.name)'")
                 }
                 pairs.append((id, t))
                 found.insert(t.name)
             } else if counterKeys.contains(t.name) {
                 guard t.dtype == .i64, t.shape.isEmpty else {
-                    throw CheckpointError("'\(file)': tensor '\(t.name)' is \(t.typeDescription) in the checkpoint but "
-                                          + "num_batches_tracked is I64 []")
+                    throw CheckpointError(
+                        "'\(file)': tensor '\(t.name)' is \(t.typeDescription) in the checkpoint but "
+                            + "num_batches_tracked is I64 []")
                 }
             } else {
                 unexpected.append(t.name)
@@ -102,8 +107,12 @@ extension Checkpoint {
                 return names.count > 3 ? shown + " and \(names.count - 3) more" : shown
             }
             var parts: [String] = []
-            if !missing.isEmpty { parts.append("\(missing.count) of its \(wanted.count) parameters are missing (\(list(missing)))") }
-            if !unexpected.isEmpty { parts.append("\(unexpected.count) tensors are not parameters of it (\(list(unexpected)))") }
+            if !missing.isEmpty {
+                parts.append("\(missing.count) of its \(wanted.count) parameters are missing (\(list(missing)))")
+            }
+            if !unexpected.isEmpty {
+                parts.append("\(unexpected.count) tensors are not parameters of it (\(list(unexpected)))")
+            }
             var why = parts.joined(separator: ", and ")
             if let model = metadata["model"], model != graph.name {
                 why += "; the checkpoint was written for '\(model)'"

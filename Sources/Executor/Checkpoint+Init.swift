@@ -55,7 +55,11 @@ extension Checkpoint {
             tensors.append(Tensor(name: graph[id].name, shape: graph[id].type.shape.array, floats: v))
             if let key = counters[id] { tensors.append(Tensor(name: key, shape: [], integers: [0])) }
         }
-        return Checkpoint(tensors: tensors, metadata: ["format": "pt", "producer": "graphc", "model": graph.name,
-                                                       "init": "pytorch-default seed \(seed)"])
+        return Checkpoint(
+            tensors: tensors,
+            metadata: [
+                "format": "pt", "producer": "graphc", "model": graph.name,
+                "init": "pytorch-default seed \(seed)",
+            ])
     }
 }

@@ -30,8 +30,9 @@ public struct Checkpoint: Sendable, Equatable {
 
         public init(name: String, dtype: DType, shape: [Int], data: [UInt8]) {
             precondition(dtype != .bool, "Checkpoint: bool tensors are not stored")
-            precondition(shape.reduce(1, *) * dtype.size == data.count,
-                         "Checkpoint: \(data.count) bytes for '\(name)' \(dtype.rawValue)\(Shape.format(shape))")
+            precondition(
+                shape.reduce(1, *) * dtype.size == data.count,
+                "Checkpoint: \(data.count) bytes for '\(name)' \(dtype.rawValue)\(Shape.format(shape))")
             self.name = name
             self.dtype = dtype
             self.shape = shape
@@ -85,14 +86,16 @@ public struct Checkpoint: Sendable, Equatable {
 
         /// Copies the elements into `view` (same dtype and element count), converting from little-endian.
         public func copy(into view: TensorView) {
-            precondition(view.dtype == dtype && view.count * dtype.size == data.count, "Checkpoint: '\(name)' into \(view.shape)")
+            precondition(
+                view.dtype == dtype && view.count * dtype.size == data.count, "Checkpoint: '\(name)' into \(view.shape)"
+            )
             data.withUnsafeBytes { src in
                 #if _endian(little)
-                view.base.copyMemory(from: src.baseAddress!, byteCount: data.count)
+                    view.base.copyMemory(from: src.baseAddress!, byteCount: data.count)
                 #else
-                let out = view.base.assumingMemoryBound(to: UInt8.self)
-                let w = dtype.size
-                for i in 0..<view.count { for k in 0..<w { out[i * w + k] = src[i * w + w - 1 - k] } }
+                    let out = view.base.assumingMemoryBound(to: UInt8.self)
+                    let w = dtype.size
+                    for i in 0..<view.count { for k in 0..<w { out[i * w + k] = src[i * w + w - 1 - k] } }
                 #endif
             }
         }
@@ -102,11 +105,11 @@ public struct Checkpoint: Sendable, Equatable {
             var data = [UInt8](repeating: 0, count: view.byteCount)
             data.withUnsafeMutableBytes { dst in
                 #if _endian(little)
-                dst.baseAddress!.copyMemory(from: view.base, byteCount: view.byteCount)
+                    dst.baseAddress!.copyMemory(from: view.base, byteCount: view.byteCount)
                 #else
-                let src = view.base.assumingMemoryBound(to: UInt8.self)
-                let w = view.dtype.size
-                for i in 0..<view.count { for k in 0..<w { dst[i * w + k] = src[i * w + w - 1 - k] } }
+                    let src = view.base.assumingMemoryBound(to: UInt8.self)
+                    let w = view.dtype.size
+                    for i in 0..<view.count { for k in 0..<w { dst[i * w + k] = src[i * w + w - 1 - k] } }
                 #endif
             }
             self.init(name: name, dtype: view.dtype, shape: view.shape.array, data: data)
@@ -148,8 +151,9 @@ public struct Checkpoint: Sendable, Equatable {
         var offset = 0
         for t in tensors {
             let end = offset + t.data.count
-            entries.append(JSONWriter.quote(t.name) + ":{\"dtype\":\"\(Self.fileDType(t.dtype))\",\"shape\":["
-                           + t.shape.map(String.init).joined(separator: ",") + "],\"data_offsets\":[\(offset),\(end)]}")
+            entries.append(
+                JSONWriter.quote(t.name) + ":{\"dtype\":\"\(Self.fileDType(t.dtype))\",\"shape\":["
+                    + t.shape.map(String.init).joined(separator: ",") + "],\"data_offsets\":[\(offset),\(end)]}")
             offset = end
         }
         var header = Array(("{" + entries.joined(separator: ",") + "}").utf8)
@@ -176,7 +180,9 @@ public struct Checkpoint: Sendable, Equatable {
 
     /// Parses safetensors bytes; errors name `file`.
     public static func parse(_ bytes: [UInt8], file: String) throws(CheckpointError) -> Checkpoint {
-        func fail(_ why: String) -> CheckpointError { CheckpointError("'\(file)' is not a valid safetensors checkpoint: \(why)") }
+        func fail(_ why: String) -> CheckpointError {
+            CheckpointError("'\(file)' is not a valid safetensors checkpoint: \(why)")
+        }
         guard bytes.count >= 8 else {
             throw fail("\(bytes.count) bytes, shorter than the 8-byte header length (truncated file?)")
         }
@@ -204,9 +210,13 @@ public struct Checkpoint: Sendable, Equatable {
         var layouts: [(name: String, dtype: DType, shape: [Int], begin: Int, end: Int)] = []
         for (name, value) in members {
             if name == "__metadata__" {
-                guard case let .object(pairs) = value else { throw fail("__metadata__ is \(value.kind), not an object") }
+                guard case let .object(pairs) = value else {
+                    throw fail("__metadata__ is \(value.kind), not an object")
+                }
                 for (k, v) in pairs {
-                    guard case let .string(s) = v else { throw fail("__metadata__ \"\(k)\" is \(v.kind), not a string") }
+                    guard case let .string(s) = v else {
+                        throw fail("__metadata__ \"\(k)\" is \(v.kind), not a string")
+                    }
                     checkpoint.metadata[k] = s
                 }
                 continue
@@ -221,7 +231,8 @@ public struct Checkpoint: Sendable, Equatable {
                     switch d {
                     case "F32": dtype = .f32
                     case "I64": dtype = .i64
-                    case "F16", "BF16", "F64", "I8", "U8", "I16", "U16", "I32", "U32", "U64", "BOOL", "F8_E4M3", "F8_E5M2":
+                    case "F16", "BF16", "F64", "I8", "U8", "I16", "U16", "I32", "U32", "U64", "BOOL", "F8_E4M3",
+                        "F8_E5M2":
                         throw bad("dtype \(d) is not supported (graphc reads F32 and I64)")
                     default:
                         throw bad("unknown dtype \"\(d)\"")
@@ -229,7 +240,9 @@ public struct Checkpoint: Sendable, Equatable {
                 case "shape":
                     guard case let .array(dims) = field else { throw bad("shape is \(field.kind), not an array") }
                     let ints = dims.compactMap(\.nonNegativeInt)
-                    guard ints.count == dims.count else { throw bad("shape holds something other than non-negative integers") }
+                    guard ints.count == dims.count else {
+                        throw bad("shape holds something other than non-negative integers")
+                    }
                     guard ints.count <= Shape.maxRank else { throw bad("rank \(ints.count) is above \(Shape.maxRank)") }
                     guard TensorType(.f32, Shape(ints)).checkedElementCount != nil else {
                         throw bad("shape \(Shape.format(ints)) is too large")
@@ -237,7 +250,8 @@ public struct Checkpoint: Sendable, Equatable {
                     shape = ints
                 case "data_offsets":
                     guard case let .array(pair) = field, pair.count == 2,
-                          let b = pair[0].nonNegativeInt, let e = pair[1].nonNegativeInt else {
+                        let b = pair[0].nonNegativeInt, let e = pair[1].nonNegativeInt
+                    else {
                         throw bad("data_offsets must be [begin, end], two non-negative integers")
                     }
                     offsets = [b, e]
@@ -250,8 +264,9 @@ public struct Checkpoint: Sendable, Equatable {
             guard let offsets else { throw bad("no data_offsets") }
             let size = shape.reduce(1, *) * dtype.size
             guard offsets[0] <= offsets[1], offsets[1] - offsets[0] == size else {
-                throw bad("data_offsets [\(offsets[0]), \(offsets[1])] hold \(offsets[1] - offsets[0]) bytes, but "
-                          + "\(fileDType(dtype)) \(Shape.format(shape)) takes \(size)")
+                throw bad(
+                    "data_offsets [\(offsets[0]), \(offsets[1])] hold \(offsets[1] - offsets[0]) bytes, but "
+                        + "\(fileDType(dtype)) \(Shape.format(shape)) takes \(size)")
             }
             spans.append((offsets[0], offsets[1], name))
             layouts.append((name, dtype, shape, offsets[0], offsets[1]))
@@ -276,8 +291,10 @@ public struct Checkpoint: Sendable, Equatable {
         if at < data { throw fail("\(data - at) bytes after the last tensor's data") }
         let base = 8 + n
         for l in layouts {
-            checkpoint.tensors.append(Tensor(name: l.name, dtype: l.dtype, shape: l.shape,
-                                             data: Array(bytes[base + l.begin..<base + l.end])))
+            checkpoint.tensors.append(
+                Tensor(
+                    name: l.name, dtype: l.dtype, shape: l.shape,
+                    data: Array(bytes[base + l.begin..<base + l.end])))
         }
         return checkpoint
     }

@@ -14,7 +14,8 @@ enum JSONValue: Equatable {
 
     static func == (a: JSONValue, b: JSONValue) -> Bool {
         switch (a, b) {
-        case let (.object(x), .object(y)): x.count == y.count && zip(x, y).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+        case let (.object(x), .object(y)):
+            x.count == y.count && zip(x, y).allSatisfy { $0.key == $1.key && $0.value == $1.value }
         case let (.array(x), .array(y)): x == y
         case let (.string(x), .string(y)), let (.number(x), .number(y)): x == y
         case let (.bool(x), .bool(y)): x == y
@@ -129,7 +130,9 @@ struct JSONParser {
             let key = try string()
             if !seen.insert(key).inserted { throw fail("duplicate key \"\(key)\"", at: keyOffset) }
             skipSpace()
-            guard pos < bytes.count, bytes[pos] == UInt8(ascii: ":") else { throw fail("expected ':', found \(describe(pos))") }
+            guard pos < bytes.count, bytes[pos] == UInt8(ascii: ":") else {
+                throw fail("expected ':', found \(describe(pos))")
+            }
             pos += 1
             skipSpace()
             members.append((key, try value()))
@@ -247,7 +250,8 @@ struct JSONParser {
             case UInt8(ascii: "u"):
                 var scalar = try hex4()
                 if (0xD800..<0xDC00).contains(scalar) {
-                    guard pos + 2 <= bytes.count, bytes[pos] == UInt8(ascii: "\\"), bytes[pos + 1] == UInt8(ascii: "u") else {
+                    guard pos + 2 <= bytes.count, bytes[pos] == UInt8(ascii: "\\"), bytes[pos + 1] == UInt8(ascii: "u")
+                    else {
                         throw fail("unpaired surrogate in a \\u escape")
                     }
                     pos += 2
@@ -262,7 +266,9 @@ struct JSONParser {
                 throw fail("bad escape '\\\(Character(Unicode.Scalar(e)))'")
             }
         }
-        guard let s = String(validating: out, as: UTF8.self) else { throw fail("a string that is not UTF-8", at: start) }
+        guard let s = String(validating: out, as: UTF8.self) else {
+            throw fail("a string that is not UTF-8", at: start)
+        }
         return s
     }
 }

@@ -23,8 +23,9 @@ public struct IDXArray: Sendable, Equatable {
         }
         guard data[2] == 0x08 else {
             let kind = [0x09: "signed bytes", 0x0B: "i16", 0x0C: "i32", 0x0D: "f32", 0x0E: "f64"][Int(data[2])]
-            throw fail("element type 0x\(String(data[2], radix: 16))"
-                       + (kind.map { " (\($0))" } ?? "") + "; graphc reads unsigned bytes (0x08)")
+            throw fail(
+                "element type 0x\(String(data[2], radix: 16))"
+                    + (kind.map { " (\($0))" } ?? "") + "; graphc reads unsigned bytes (0x08)")
         }
         let rank = Int(data[3])
         guard rank >= 1 else { throw fail("rank 0") }

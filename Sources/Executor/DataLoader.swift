@@ -65,7 +65,8 @@ public func parseClassList(_ text: String) -> Set<Int>? {
     for part in text.split(separator: ",", omittingEmptySubsequences: false) {
         let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
         guard bounds.count == 1 || bounds.count == 2,
-              let lo = Int(bounds[0]), let hi = Int(bounds.last!), 0 <= lo, lo <= hi, hi <= 255 else { return nil }
+            let lo = Int(bounds[0]), let hi = Int(bounds.last!), 0 <= lo, lo <= hi, hi <= 255
+        else { return nil }
         classes.formUnion(lo...hi)
     }
     return classes
@@ -82,9 +83,10 @@ public struct DataOptions: Sendable, Hashable {
     public var shuffle: Bool
     public var normalization: Normalization
 
-    public init(classes: Set<Int>? = nil, shift: DataShift = .none, limit: Int? = nil, seed: UInt64 = 0,
-                shuffle: Bool = true, normalization: Normalization = .fashionMNIST)
-    {
+    public init(
+        classes: Set<Int>? = nil, shift: DataShift = .none, limit: Int? = nil, seed: UInt64 = 0,
+        shuffle: Bool = true, normalization: Normalization = .fashionMNIST
+    ) {
         self.classes = classes
         self.shift = shift
         self.limit = limit
@@ -106,8 +108,9 @@ public struct DataLoader: Sendable {
 
     public init(_ dataset: ImageDataset, options: DataOptions = DataOptions()) throws(DataError) {
         if options.shift == .rotate90 && dataset.height != dataset.width {
-            throw DataError("rotate90 needs square images; '\(dataset.imagesFile)' holds "
-                            + "\(dataset.height)x\(dataset.width)")
+            throw DataError(
+                "rotate90 needs square images; '\(dataset.imagesFile)' holds "
+                    + "\(dataset.height)x\(dataset.width)")
         }
         if let limit = options.limit, limit < 1 { throw DataError("limit must be at least 1, got \(limit)") }
         var samples: [Int]
@@ -115,9 +118,10 @@ public struct DataLoader: Sendable {
             samples = (0..<dataset.count).filter { classes.contains(Int(dataset.labels[$0])) }
             if samples.isEmpty {
                 let present = Set(dataset.labels).sorted().map(String.init).joined(separator: ", ")
-                throw DataError("'\(dataset.imagesFile)' has no sample of the classes "
-                                + classes.sorted().map(String.init).joined(separator: ", ")
-                                + " (its labels: \(present))")
+                throw DataError(
+                    "'\(dataset.imagesFile)' has no sample of the classes "
+                        + classes.sorted().map(String.init).joined(separator: ", ")
+                        + " (its labels: \(present))")
             }
         } else {
             samples = Array(0..<dataset.count)
@@ -157,11 +161,13 @@ public struct DataLoader: Sendable {
     /// and, when given, their labels into `labels` (i64 [n]).
     public func fill(_ indices: some Collection<Int>, images: TensorView, labels: TensorView? = nil) {
         let h = dataset.height, w = dataset.width, pixels = h * w
-        precondition(images.dtype == .f32 && images.shape == Shape([indices.count, 1, h, w]),
-                     "DataLoader: \(indices.count) images of \(h)x\(w) into \(images.dtype.rawValue)\(images.shape)")
+        precondition(
+            images.dtype == .f32 && images.shape == Shape([indices.count, 1, h, w]),
+            "DataLoader: \(indices.count) images of \(h)x\(w) into \(images.dtype.rawValue)\(images.shape)")
         if let labels {
-            precondition(labels.dtype == .i64 && labels.shape == Shape([indices.count]),
-                         "DataLoader: \(indices.count) labels into \(labels.dtype.rawValue)\(labels.shape)")
+            precondition(
+                labels.dtype == .i64 && labels.shape == Shape([indices.count]),
+                "DataLoader: \(indices.count) labels into \(labels.dtype.rawValue)\(labels.shape)")
         }
         let mean = options.normalization.mean, std = options.normalization.std
         // Byte → normalised value, with the pixel-wise shift folded in.

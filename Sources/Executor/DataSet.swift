@@ -34,15 +34,17 @@ public struct ImageDataset: Sendable {
     /// A dataset of `images` (rank 3: count, rows, columns) and `labels` (rank 1: count).
     public init(images: IDXArray, labels: IDXArray, imagesFile: String, labelsFile: String) throws(DataError) {
         guard images.dims.count == 3 else {
-            throw DataError("'\(imagesFile)' holds \(Shape.compact(images.dims)) bytes; IDX images are rank 3 "
-                            + "(count x rows x columns)")
+            throw DataError(
+                "'\(imagesFile)' holds \(Shape.compact(images.dims)) bytes; IDX images are rank 3 "
+                    + "(count x rows x columns)")
         }
         guard labels.dims.count == 1 else {
             throw DataError("'\(labelsFile)' holds \(Shape.compact(labels.dims)) bytes; IDX labels are rank 1 (count)")
         }
         guard images.dims[0] == labels.dims[0] else {
-            throw DataError("'\(imagesFile)' has \(images.dims[0]) images but '\(labelsFile)' has "
-                            + "\(labels.dims[0]) labels")
+            throw DataError(
+                "'\(imagesFile)' has \(images.dims[0]) images but '\(labelsFile)' has "
+                    + "\(labels.dims[0]) labels")
         }
         self.images = images.bytes
         self.labels = labels.bytes
@@ -74,14 +76,16 @@ public struct ImageDataset: Sendable {
         let names = fileNames(split)
         let hint = isFashionMNIST(directory) ? "; " + fashionMNISTInstallHint : ""
         if !DataFiles.isDirectory(directory) {
-            throw DataError("cannot read the dataset directory '\(directory)': "
-                            + (DataFiles.exists(directory) ? "it is not a directory" : "no such directory") + hint)
+            throw DataError(
+                "cannot read the dataset directory '\(directory)': "
+                    + (DataFiles.exists(directory) ? "it is not a directory" : "no such directory") + hint)
         }
         func find(_ candidates: [String]) throws(DataError) -> String {
             let prefix = directory.hasSuffix("/") ? directory : directory + "/"
             if let found = candidates.first(where: { DataFiles.exists(prefix + $0) }) { return prefix + found }
-            throw DataError("cannot read '\(prefix + candidates[0])': no such file or directory (also looked for "
-                            + candidates.dropFirst().joined(separator: ", ") + ")" + hint)
+            throw DataError(
+                "cannot read '\(prefix + candidates[0])': no such file or directory (also looked for "
+                    + candidates.dropFirst().joined(separator: ", ") + ")" + hint)
         }
         return try ImageDataset(imagesFile: try find(names.images), labelsFile: try find(names.labels))
     }
@@ -96,7 +100,8 @@ public struct ImageDataset: Sendable {
         do {
             return try IDXArray.read(path)
         } catch {
-            let hint = path.hasPrefix(fashionMNISTDirectory + "/") && !DataFiles.exists(path)
+            let hint =
+                path.hasPrefix(fashionMNISTDirectory + "/") && !DataFiles.exists(path)
                 ? "; " + fashionMNISTInstallHint : ""
             throw DataError(error.description + hint)
         }

@@ -55,8 +55,9 @@ struct ConvGeometry {
         guard sh == 1, sw == 1, groups == 1, !isPointwise else { return nil }
         let tph = dh * (kh - 1) - ph, tpw = dw * (kw - 1) - pw
         guard tph >= 0, tpw >= 0 else { return nil }
-        return ConvGeometry(x: [n, co, oh, ow], weight: [c, co, kh, kw], y: [n, c, h, w],
-                            Conv2dAttrs(padding: Pair(tph, tpw), dilation: Pair(dh, dw)))
+        return ConvGeometry(
+            x: [n, co, oh, ow], weight: [c, co, kh, kw], y: [n, c, h, w],
+            Conv2dAttrs(padding: Pair(tph, tpw), dilation: Pair(dh, dw)))
     }
 
     /// The output columns `ow` whose input column `ow·sw − pw + j·dw` lies inside the image, for tap `j`.
@@ -82,9 +83,10 @@ extension Kernels {
     }
 
     /// y = conv2d(x, weight) + bias.
-    public static func conv2d(x: TensorView, weight: TensorView, bias: TensorView?, y: TensorView, _ a: Conv2dAttrs,
-                              scratch: Workspace)
-    {
+    public static func conv2d(
+        x: TensorView, weight: TensorView, bias: TensorView?, y: TensorView, _ a: Conv2dAttrs,
+        scratch: Workspace
+    ) {
         let g = ConvGeometry(x: x.shape, weight: weight.shape, y: y.shape, a)
         if g.isDepthwise {
             depthwiseForward(g, x.f32, weight.f32, y.f32)
@@ -103,9 +105,10 @@ extension Kernels {
                     } else {
                         source = xg
                     }
-                    gemm(transA: false, transB: false, m: g.cog, n: g.outPlane, k: g.k,
-                         a: wp + grp * g.cog * g.k, lda: g.k, b: source, ldb: g.outPlane,
-                         c: yp + (b * g.co + grp * g.cog) * g.outPlane, ldc: g.outPlane)
+                    gemm(
+                        transA: false, transB: false, m: g.cog, n: g.outPlane, k: g.k,
+                        a: wp + grp * g.cog * g.k, lda: g.k, b: source, ldb: g.outPlane,
+                        c: yp + (b * g.co + grp * g.cog) * g.outPlane, ldc: g.outPlane)
                 }
             }
         }
@@ -113,9 +116,10 @@ extension Kernels {
     }
 
     /// dx of conv2d for output gradient dy (reads the weight only).
-    public static func conv2dGradInput(dy: TensorView, weight: TensorView, dx: TensorView, _ a: Conv2dAttrs,
-                                       scratch: Workspace)
-    {
+    public static func conv2dGradInput(
+        dy: TensorView, weight: TensorView, dx: TensorView, _ a: Conv2dAttrs,
+        scratch: Workspace
+    ) {
         let g = ConvGeometry(x: dx.shape, weight: weight.shape, y: dy.shape, a)
         if g.isDepthwise {
             depthwiseGradInput(g, dy.f32, weight.f32, dx.f32)
@@ -139,8 +143,9 @@ extension Kernels {
             Parallel.dynamicLanes(g.n, lanes) { lane, b in
                 let colsLane = cols + lane * t.k * t.outPlane
                 im2col(t, dyp + b * g.co * g.outPlane, colsLane)
-                gemm(transA: false, transB: false, m: g.c, n: g.inPlane, k: t.k, a: flipped, lda: t.k,
-                     b: colsLane, ldb: g.inPlane, c: dxp + b * g.c * g.inPlane, ldc: g.inPlane)
+                gemm(
+                    transA: false, transB: false, m: g.c, n: g.inPlane, k: t.k, a: flipped, lda: t.k,
+                    b: colsLane, ldb: g.inPlane, c: dxp + b * g.c * g.inPlane, ldc: g.inPlane)
             }
             return
         }
@@ -149,10 +154,11 @@ extension Kernels {
             let colsLane = cols.map { $0 + lane * g.k * g.outPlane }
             for grp in 0..<g.groups {
                 let dxg = dxp + (b * g.c + grp * g.cg) * g.inPlane
-                gemm(transA: true, transB: false, m: g.k, n: g.outPlane, k: g.cog,
-                     a: wp + grp * g.cog * g.k, lda: g.k,
-                     b: dyp + (b * g.co + grp * g.cog) * g.outPlane, ldb: g.outPlane,
-                     c: colsLane ?? dxg, ldc: g.outPlane)
+                gemm(
+                    transA: true, transB: false, m: g.k, n: g.outPlane, k: g.cog,
+                    a: wp + grp * g.cog * g.k, lda: g.k,
+                    b: dyp + (b * g.co + grp * g.cog) * g.outPlane, ldb: g.outPlane,
+                    c: colsLane ?? dxg, ldc: g.outPlane)
                 if let colsLane { col2im(g, colsLane, dxg) }
             }
         }
@@ -169,9 +175,10 @@ extension Kernels {
     /// dW of conv2d for output gradient dy (reads the input only), summed over the batch: the batch in
     /// fixed contiguous chunks (`convGradWeightChunks`), each summed by whichever lane takes it (chunk 0
     /// into dW, the others into partial sums from the workspace), then dW adds the partials in order.
-    public static func conv2dGradWeight(dy: TensorView, x: TensorView, dw: TensorView, _ a: Conv2dAttrs,
-                                        scratch: Workspace)
-    {
+    public static func conv2dGradWeight(
+        dy: TensorView, x: TensorView, dw: TensorView, _ a: Conv2dAttrs,
+        scratch: Workspace
+    ) {
         let g = ConvGeometry(x: x.shape, weight: dw.shape, y: dy.shape, a)
         if g.isDepthwise {
             depthwiseGradWeight(g, dy.f32, x.f32, dw.f32)
@@ -197,9 +204,10 @@ extension Kernels {
                     } else {
                         source = xg
                     }
-                    gemm(transA: false, transB: true, m: g.cog, n: g.k, k: g.outPlane,
-                         a: dyp + (b * g.co + grp * g.cog) * g.outPlane, lda: g.outPlane, b: source, ldb: g.outPlane,
-                         beta: b == images.lowerBound ? 0 : 1, c: target + grp * g.cog * g.k, ldc: g.k)
+                    gemm(
+                        transA: false, transB: true, m: g.cog, n: g.k, k: g.outPlane,
+                        a: dyp + (b * g.co + grp * g.cog) * g.outPlane, lda: g.outPlane, b: source, ldb: g.outPlane,
+                        beta: b == images.lowerBound ? 0 : 1, c: target + grp * g.cog * g.k, ldc: g.k)
                 }
             }
         }
@@ -260,8 +268,9 @@ extension Kernels {
                 if g.sw == 1 {
                     (out + valid.lowerBound).update(from: plane + (off + valid.lowerBound), count: valid.count)
                 } else {
-                    gatherRow(out + valid.lowerBound, plane + (off + valid.lowerBound * g.sw), valid.count, g.sw,
-                              end: plane + g.inPlane)
+                    gatherRow(
+                        out + valid.lowerBound, plane + (off + valid.lowerBound * g.sw), valid.count, g.sw,
+                        end: plane + g.inPlane)
                 }
                 for ox in valid.upperBound..<g.ow { out[ox] = 0 }
             }
@@ -271,9 +280,10 @@ extension Kernels {
     /// One im2col row of tap (i, j) for stride 1 and OW = W: out[o] = plane[o + shift] on the valid
     /// rows and columns, 0 elsewhere.
     @inline(__always)
-    private static func shiftedRow(_ g: ConvGeometry, _ plane: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-                                   i: Int, j: Int, valid: Range<Int>)
-    {
+    private static func shiftedRow(
+        _ g: ConvGeometry, _ plane: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+        i: Int, j: Int, valid: Range<Int>
+    ) {
         let rowOff = i * g.dh - g.ph, colOff = j * g.dw - g.pw
         // Output rows whose input row oy + rowOff lies inside the image.
         let lo = min(max(-rowOff, 0), g.oh), hi = max(min(g.h - rowOff, g.oh), lo)
@@ -324,9 +334,10 @@ extension Kernels {
     /// out[i] = src[i·stride] for i < n; stride 2 eight lanes at a time (the even lanes of sixteen
     /// loaded, while those sixteen lie before `end`).
     @inline(__always)
-    private static func gatherRow(_ out: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int,
-                                  _ stride: Int, end: UnsafePointer<Float>)
-    {
+    private static func gatherRow(
+        _ out: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int,
+        _ stride: Int, end: UnsafePointer<Float>
+    ) {
         var i = 0, p = src
         if stride == 2 {
             while i + 8 <= n && p + 16 <= end {
@@ -358,9 +369,10 @@ extension Kernels {
 
     // MARK: Direct depthwise
 
-    static func depthwiseForward(_ g: ConvGeometry, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
-                                 _ y: UnsafeMutablePointer<Float>)
-    {
+    static func depthwiseForward(
+        _ g: ConvGeometry, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+        _ y: UnsafeMutablePointer<Float>
+    ) {
         let mult = g.cog, taps = g.kh * g.kw
         let columns = (0..<g.kw).map(g.validColumns)
         Parallel.forEach(g.n * g.co, unitWork: g.outPlane * taps) { planes in
@@ -383,9 +395,10 @@ extension Kernels {
         }
     }
 
-    static func depthwiseGradInput(_ g: ConvGeometry, _ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
-                                   _ dx: UnsafeMutablePointer<Float>)
-    {
+    static func depthwiseGradInput(
+        _ g: ConvGeometry, _ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+        _ dx: UnsafeMutablePointer<Float>
+    ) {
         let mult = g.cog, taps = g.kh * g.kw
         let columns = (0..<g.kw).map(g.validColumns)
         // One input plane per task; it gathers from its `mult` output channels.
@@ -412,9 +425,10 @@ extension Kernels {
         }
     }
 
-    static func depthwiseGradWeight(_ g: ConvGeometry, _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
-                                    _ dw: UnsafeMutablePointer<Float>)
-    {
+    static func depthwiseGradWeight(
+        _ g: ConvGeometry, _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
+        _ dw: UnsafeMutablePointer<Float>
+    ) {
         let mult = g.cog, taps = g.kh * g.kw
         let columns = (0..<g.kw).map(g.validColumns)
         // One output channel per task: it owns its kh·kw weights.

@@ -1,10 +1,11 @@
+import GraphIR
+
 // Elementwise kernels: activations and their gradients (PyTorch's formulas, including where a
 // gradient reads the output), add / mul / div with NumPy broadcasting, scale, sum_to, dropout.
 // All split over contiguous element ranges; every kernel is safe in place (output = an input).
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
-import GraphIR
 
 extension Kernels {
     /// y[i] = f(x[i]), split over the cores when `work` (flops per element) makes it pay.
@@ -18,9 +19,10 @@ extension Kernels {
 
     /// out[i] = f(a[i], b[i]) for same-shaped operands.
     @inline(__always)
-    static func zip(_ a: TensorView, _ b: TensorView, _ out: TensorView, work: Int = 1,
-                    _ f: @escaping (Float, Float) -> Float)
-    {
+    static func zip(
+        _ a: TensorView, _ b: TensorView, _ out: TensorView, work: Int = 1,
+        _ f: @escaping (Float, Float) -> Float
+    ) {
         let ap = a.f32, bp = b.f32, op = out.f32
         Parallel.forEach(out.count, unitWork: work) { r in
             for i in r { op[i] = f(ap[i], bp[i]) }
@@ -36,7 +38,9 @@ extension Kernels {
 
     /// max(x, 0) as `Swift.max(x, 0)`: 0 where 0 ≥ x (so −0 → +0), NaN kept.
     struct ReluOp: VectorUnary {
-        @inline(__always) func callAsFunction(_ v: SIMD8<Float>) -> SIMD8<Float> { v.replacing(with: 0, where: v .<= 0) }
+        @inline(__always) func callAsFunction(_ v: SIMD8<Float>) -> SIMD8<Float> {
+            v.replacing(with: 0, where: v .<= 0)
+        }
     }
     struct ScaleOp: VectorUnary {
         let c: Float
@@ -157,7 +161,9 @@ extension Kernels {
     }
 
     /// `broadcast` for operands of different shapes.
-    static func broadcastRows(_ a: TensorView, _ b: TensorView, _ out: TensorView, _ f: @escaping (Float, Float) -> Float) {
+    static func broadcastRows(
+        _ a: TensorView, _ b: TensorView, _ out: TensorView, _ f: @escaping (Float, Float) -> Float
+    ) {
         let shape = out.shape, rank = shape.count
         let sa = broadcastStrides(a.shape, to: shape), sb = broadcastStrides(b.shape, to: shape)
         let last = rank == 0 ? 1 : shape[rank - 1]
@@ -180,11 +186,19 @@ extension Kernels {
     }
 
     public static func add(a: TensorView, b: TensorView, out: TensorView) {
-        if a.shape == out.shape && b.shape == out.shape { vectorZip(a, b, out, AddOp()) } else { broadcastRows(a, b, out, +) }
+        if a.shape == out.shape && b.shape == out.shape {
+            vectorZip(a, b, out, AddOp())
+        } else {
+            broadcastRows(a, b, out, +)
+        }
     }
 
     public static func mul(a: TensorView, b: TensorView, out: TensorView) {
-        if a.shape == out.shape && b.shape == out.shape { vectorZip(a, b, out, MulOp()) } else { broadcastRows(a, b, out, *) }
+        if a.shape == out.shape && b.shape == out.shape {
+            vectorZip(a, b, out, MulOp())
+        } else {
+            broadcastRows(a, b, out, *)
+        }
     }
     public static func div(a: TensorView, b: TensorView, out: TensorView) { broadcast(a, b, out, /) }
 

@@ -1,9 +1,10 @@
+import GraphIR
+
 // Softmax cross-entropy (PyTorch's `cross_entropy`, mean over the batch) and its gradient.
 // Log-sum-exp with the row maximum subtracted, accumulated in Double.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
-import GraphIR
 
 extension Kernels {
     /// loss = −(1/N)·Σₙ log softmax(logits[n])[labels[n]].

@@ -14,9 +14,10 @@ extension Kernels {
     }
 
     /// y = γ·(x − running_mean)/√(running_var + eps) + β.
-    public static func batchNormInference(x: TensorView, gamma: TensorView, beta: TensorView, runningMean: TensorView,
-                                          runningVar: TensorView, y: TensorView, eps: Double)
-    {
+    public static func batchNormInference(
+        x: TensorView, gamma: TensorView, beta: TensorView, runningMean: TensorView,
+        runningVar: TensorView, y: TensorView, eps: Double
+    ) {
         let (n, c, inner) = bnLayout(x)
         let xp = x.f32, yp = y.f32, gp = gamma.f32, bp = beta.f32, rm = runningMean.f32, rv = runningVar.f32
         Parallel.forEach(c, unitWork: 2 * n * inner) { channels in
@@ -34,10 +35,11 @@ extension Kernels {
     /// Training-mode batch norm: y, batch mean and inverse std; running statistics updated in place.
     /// With `training == false` it normalises with the running statistics and returns them as mean and
     /// `1/√(running_var + eps)`, leaving them unchanged.
-    public static func nativeBatchNorm(x: TensorView, gamma: TensorView, beta: TensorView, runningMean: TensorView,
-                                       runningVar: TensorView, y: TensorView, mean: TensorView, invstd: TensorView,
-                                       _ a: BatchNormAttrs)
-    {
+    public static func nativeBatchNorm(
+        x: TensorView, gamma: TensorView, beta: TensorView, runningMean: TensorView,
+        runningVar: TensorView, y: TensorView, mean: TensorView, invstd: TensorView,
+        _ a: BatchNormAttrs
+    ) {
         let (n, c, inner) = bnLayout(x)
         let xp = x.f32, yp = y.f32, gp = gamma.f32, bp = beta.f32, rm = runningMean.f32, rv = runningVar.f32
         let mp = mean.f32, ip = invstd.f32
@@ -77,10 +79,11 @@ extension Kernels {
     /// dx, dγ, dβ of batch norm. Training: from the saved batch mean and inverse std,
     /// dx = γ·invstd·(dy − mean(dy) − x̂·mean(dy·x̂)); inference: from the running statistics,
     /// dx = γ·dy/√(running_var + eps).
-    public static func batchNormGrad(dy: TensorView, x: TensorView, gamma: TensorView, runningMean: TensorView,
-                                     runningVar: TensorView, mean: TensorView, invstd: TensorView, dx: TensorView,
-                                     dgamma: TensorView, dbeta: TensorView, _ a: BatchNormAttrs)
-    {
+    public static func batchNormGrad(
+        dy: TensorView, x: TensorView, gamma: TensorView, runningMean: TensorView,
+        runningVar: TensorView, mean: TensorView, invstd: TensorView, dx: TensorView,
+        dgamma: TensorView, dbeta: TensorView, _ a: BatchNormAttrs
+    ) {
         let (n, c, inner) = bnLayout(x)
         let dyp = dy.f32, xp = x.f32, gp = gamma.f32, rm = runningMean.f32, rv = runningVar.f32
         let mp = mean.f32, ip = invstd.f32, dxp = dx.f32, dgp = dgamma.f32, dbp = dbeta.f32
@@ -107,8 +110,9 @@ extension Kernels {
                     let meanDy = Float(sumDy / count), meanDyXhat = Float(sumDyXhat / count)
                     for b in 0..<n {
                         let off = (b * c + ch) * inner
-                        bnGradInput(dyp + off, xp + off, dxp + off, inner, mu: mu, inv: inv, k: k, meanDy: meanDy,
-                                    meanDyXhat: meanDyXhat)
+                        bnGradInput(
+                            dyp + off, xp + off, dxp + off, inner, mu: mu, inv: inv, k: k, meanDy: meanDy,
+                            meanDyXhat: meanDyXhat)
                     }
                 } else {
                     for b in 0..<n {
@@ -179,9 +183,10 @@ extension Kernels {
 
     /// y = x·scale + shift over a plane.
     @inline(__always)
-    static func affine(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, _ scale: Float,
-                       _ shift: Float)
-    {
+    static func affine(
+        _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, _ scale: Float,
+        _ shift: Float
+    ) {
         var i = 0
         while i + 8 <= n {
             store8(load8(x + i) * scale + shift, y + i)
@@ -195,9 +200,10 @@ extension Kernels {
 
     /// dx = k·(dy − meanDy − x̂·meanDyXhat), x̂ = (x − mu)·inv, over a plane.
     @inline(__always)
-    static func bnGradInput(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
-                            _ n: Int, mu: Float, inv: Float, k: Float, meanDy: Float, meanDyXhat: Float)
-    {
+    static func bnGradInput(
+        _ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+        _ n: Int, mu: Float, inv: Float, k: Float, meanDy: Float, meanDyXhat: Float
+    ) {
         @inline(__always) func lanes(_ gv: SIMD8<Float>, _ xv: SIMD8<Float>) -> SIMD8<Float> {
             let xhat = (xv - mu) * inv
             return k * (gv - meanDy - xhat * meanDyXhat)

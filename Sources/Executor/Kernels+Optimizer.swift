@@ -22,9 +22,10 @@ extension Kernels {
         zip(p, g, out, work: 3) { p, g in p - lr * (g + wd * p) }
     }
 
-    public static func momentumUpdate(p: TensorView, g: TensorView, buffer: TensorView, out: TensorView,
-                                      bufferOut: TensorView, _ a: OptimizerAttrs)
-    {
+    public static func momentumUpdate(
+        p: TensorView, g: TensorView, buffer: TensorView, out: TensorView,
+        bufferOut: TensorView, _ a: OptimizerAttrs
+    ) {
         let lr = Float(a.lr), wd = Float(a.weightDecay), mu = Float(a.momentum)
         let pp = p.f32, gp = g.f32, bp = buffer.f32, op = out.f32, bo = bufferOut.f32
         Parallel.forEach(p.count, unitWork: 6) { r in
@@ -54,9 +55,10 @@ extension Kernels {
         return result
     }
 
-    public static func adamUpdate(p: TensorView, g: TensorView, m: TensorView, v: TensorView, out: TensorView,
-                                  mOut: TensorView, vOut: TensorView, _ a: OptimizerAttrs, step: Int)
-    {
+    public static func adamUpdate(
+        p: TensorView, g: TensorView, m: TensorView, v: TensorView, out: TensorView,
+        mOut: TensorView, vOut: TensorView, _ a: OptimizerAttrs, step: Int
+    ) {
         let (bc1, bc2) = corrections(a, step: step)
         let b1 = Float(a.beta1), b2 = Float(a.beta2), eps = Float(a.eps)
         let stepSize = Float(a.lr / bc1), bc2Sqrt = Float(bc2.squareRoot())
@@ -76,9 +78,10 @@ extension Kernels {
         }
     }
 
-    public static func adamDirection(g: TensorView, m: TensorView, v: TensorView, direction: TensorView,
-                                     mOut: TensorView, vOut: TensorView, _ a: OptimizerAttrs, step: Int)
-    {
+    public static func adamDirection(
+        g: TensorView, m: TensorView, v: TensorView, direction: TensorView,
+        mOut: TensorView, vOut: TensorView, _ a: OptimizerAttrs, step: Int
+    ) {
         let (bc1, bc2) = corrections(a, step: step)
         let b1 = Float(a.beta1), b2 = Float(a.beta2), eps = Float(a.eps)
         let inv1 = Float(1 / bc1), bc2Sqrt = Float(bc2.squareRoot())
@@ -102,9 +105,10 @@ extension Kernels {
 
     /// The projector of gradient G (m×n): refreshed by a thin SVD when the step calls for it, else the
     /// stored one (`stored`, which `out` may be). Its buffers come from `scratch` (`svdScratch`).
-    public static func svdProjector(g: TensorView, stored: TensorView, out: TensorView, _ a: ProjectorAttrs, step: Int,
-                                    scratch: Workspace)
-    {
+    public static func svdProjector(
+        g: TensorView, stored: TensorView, out: TensorView, _ a: ProjectorAttrs, step: Int,
+        scratch: Workspace
+    ) {
         guard (max(step, 1) - 1) % max(a.gap, 1) == 0 else {
             copy(stored, to: out)
             return

@@ -54,8 +54,9 @@ struct ScratchCarver {
 
     mutating func take<T>(_: T.Type, _ count: Int) -> UnsafeMutablePointer<T> {
         let bytes = Workspace.rounded(count * MemoryLayout<T>.stride)
-        precondition(used + bytes <= workspace.byteCount,
-                     "workspace of \(workspace.byteCount) bytes too small: \(used + bytes) needed")
+        precondition(
+            used + bytes <= workspace.byteCount,
+            "workspace of \(workspace.byteCount) bytes too small: \(used + bytes) needed")
         defer { used += bytes }
         return (workspace.base + used).bindMemory(to: T.self, capacity: count)
     }
@@ -94,24 +95,26 @@ extension Kernels {
         case .svdProjector:
             return svdScratch(m: x[0][0], n: x[0][1]).bytes
         case .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .maxPool2d, .avgPool2d,
-             .adaptiveAvgPool2d, .flatten, .linear, .dropout, .softmaxCrossEntropy, .nativeBatchNorm,
-             .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .matmul, .reshape, .biasGrad,
-             .batchNormGrad, .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad,
-             .linearGradInput, .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad, .sgdUpdate,
-             .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate:
+            .adaptiveAvgPool2d, .flatten, .linear, .dropout, .softmaxCrossEntropy, .nativeBatchNorm,
+            .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .matmul, .reshape, .biasGrad,
+            .batchNormGrad, .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad,
+            .linearGradInput, .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad, .sgdUpdate,
+            .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate:
             return 0
         }
     }
 
     /// The scratch bytes of `node` in `graph`.
     public static func workspaceBytes(_ node: Node, in graph: Graph) -> Int {
-        workspaceBytes(node.op, operands: node.inputs.map { graph[$0].type.shape },
-                       results: node.outputs.map { graph[$0].type.shape })
+        workspaceBytes(
+            node.op, operands: node.inputs.map { graph[$0].type.shape },
+            results: node.outputs.map { graph[$0].type.shape })
     }
 
     /// One image-group's column matrix per lane on the GEMM path; 0 on the depthwise and pointwise paths.
     static func convColumnBytes(_ g: ConvGeometry) -> Int {
-        g.isDepthwise || g.isPointwise ? 0 : Workspace.rounded(convLanes(g) * g.k * g.outPlane * MemoryLayout<Float>.stride)
+        g.isDepthwise || g.isPointwise
+            ? 0 : Workspace.rounded(convLanes(g) * g.k * g.outPlane * MemoryLayout<Float>.stride)
     }
 
     static func batchNormScratch(channels c: Int) -> ScratchLayout {

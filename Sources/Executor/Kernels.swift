@@ -40,15 +40,18 @@ public struct KernelContext: Sendable, Hashable {
 public enum Kernels {
     /// Runs `node` on `inputs` (one view per operand) into `outputs` (one per result), shaped as the
     /// graph types them.
-    public static func run(_ node: Node, inputs x: [TensorView], outputs y: [TensorView],
-                           context: KernelContext = KernelContext())
-    {
-        precondition(node.op.arity.contains(x.count) && y.count == node.op.outputCount,
-                     "\(node.op.name) '\(node.name)': \(x.count) operands and \(y.count) results")
+    public static func run(
+        _ node: Node, inputs x: [TensorView], outputs y: [TensorView],
+        context: KernelContext = KernelContext()
+    ) {
+        precondition(
+            node.op.arity.contains(x.count) && y.count == node.op.outputCount,
+            "\(node.op.name) '\(node.name)': \(x.count) operands and \(y.count) results")
         let need = workspaceBytes(node.op, operands: x.map(\.shape), results: y.map(\.shape))
         if let workspace = context.workspace {
-            precondition(workspace.byteCount >= need,
-                         "\(node.op.name) '\(node.name)': workspace of \(workspace.byteCount) bytes, \(need) needed")
+            precondition(
+                workspace.byteCount >= need,
+                "\(node.op.name) '\(node.name)': workspace of \(workspace.byteCount) bytes, \(need) needed")
             dispatch(node, x, y, context, workspace)
         } else {
             let base = UnsafeMutableRawPointer.allocate(byteCount: max(need, 1), alignment: Workspace.alignment)
@@ -57,9 +60,10 @@ public enum Kernels {
         }
     }
 
-    private static func dispatch(_ node: Node, _ x: [TensorView], _ y: [TensorView], _ context: KernelContext,
-                                 _ scratch: Workspace)
-    {
+    private static func dispatch(
+        _ node: Node, _ x: [TensorView], _ y: [TensorView], _ context: KernelContext,
+        _ scratch: Workspace
+    ) {
         switch node.op {
         case let .conv2d(a):
             conv2d(x: x[0], weight: x[1], bias: x.count > 2 ? x[2] : nil, y: y[0], a, scratch: scratch)
@@ -70,11 +74,13 @@ public enum Kernels {
                 var carver = ScratchCarver(scratch)
                 let mean = TensorView(carver.take(Float.self, c[0]), .f32, c)
                 let invstd = TensorView(carver.take(Float.self, c[0]), .f32, c)
-                nativeBatchNorm(x: x[0], gamma: x[1], beta: x[2], runningMean: x[3], runningVar: x[4], y: y[0],
-                                mean: mean, invstd: invstd, a)
+                nativeBatchNorm(
+                    x: x[0], gamma: x[1], beta: x[2], runningMean: x[3], runningVar: x[4], y: y[0],
+                    mean: mean, invstd: invstd, a)
             } else {
-                batchNormInference(x: x[0], gamma: x[1], beta: x[2], runningMean: x[3], runningVar: x[4], y: y[0],
-                                   eps: a.eps)
+                batchNormInference(
+                    x: x[0], gamma: x[1], beta: x[2], runningMean: x[3], runningVar: x[4], y: y[0],
+                    eps: a.eps)
             }
         case .relu: activation(.relu, x: x[0], y: y[0])
         case .relu6: activation(.relu6, x: x[0], y: y[0])
@@ -97,8 +103,9 @@ public enum Kernels {
             nativeDropout(x: x[0], y: y[0], mask: y[1], p: p, key: context.streamKey(node))
         case .softmaxCrossEntropy: softmaxCrossEntropy(logits: x[0], labels: x[1], loss: y[0])
         case let .nativeBatchNorm(a):
-            nativeBatchNorm(x: x[0], gamma: x[1], beta: x[2], runningMean: x[3], runningVar: x[4], y: y[0],
-                            mean: y[1], invstd: y[2], a)
+            nativeBatchNorm(
+                x: x[0], gamma: x[1], beta: x[2], runningMean: x[3], runningVar: x[4], y: y[0],
+                mean: y[1], invstd: y[2], a)
         case .channelNorm: channelNorm(w: x[0], norm: y[0])
         case let .matmul(ta, tb): matmul(a: x[0], b: x[1], c: y[0], transposeA: ta, transposeB: tb)
 
@@ -106,8 +113,9 @@ public enum Kernels {
         case let .conv2dGradWeight(a, _): conv2dGradWeight(dy: x[0], x: x[1], dw: y[0], a, scratch: scratch)
         case .biasGrad: biasGrad(dy: x[0], db: y[0])
         case let .batchNormGrad(a):
-            batchNormGrad(dy: x[0], x: x[1], gamma: x[2], runningMean: x[3], runningVar: x[4], mean: x[5],
-                          invstd: x[6], dx: y[0], dgamma: y[1], dbeta: y[2], a)
+            batchNormGrad(
+                dy: x[0], x: x[1], gamma: x[2], runningMean: x[3], runningVar: x[4], mean: x[5],
+                invstd: x[6], dx: y[0], dgamma: y[1], dbeta: y[2], a)
         case let .activationGrad(act): activationGrad(act, dy: x[0], saved: x[1], dx: y[0])
         case .maxPool2dGrad: maxPool2dGrad(dy: x[0], indices: x[2], dx: y[0])
         case let .avgPool2dGrad(a): avgPool2dGrad(dy: x[0], dx: y[0], a)
@@ -126,7 +134,8 @@ public enum Kernels {
         case let .adamDirection(a):
             adamDirection(g: x[0], m: x[1], v: x[2], direction: y[0], mOut: y[1], vOut: y[2], a, step: context.step)
         case let .applyUpdate(a): applyUpdate(p: x[0], u: x[1], out: y[0], a)
-        case let .svdProjector(a): svdProjector(g: x[0], stored: x[1], out: y[0], a, step: context.step, scratch: scratch)
+        case let .svdProjector(a):
+            svdProjector(g: x[0], stored: x[1], out: y[0], a, step: context.step, scratch: scratch)
         }
     }
 }

@@ -11,7 +11,7 @@
 // writing `5` to /proc/self/clear_refs (PLATFORM.md), which some sandboxes forbid: `resetPeak` says
 // whether it worked.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An anonymous private mapping of at least `byteCount` bytes (page-rounded), unmapped on deinit.

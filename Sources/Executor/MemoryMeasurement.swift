@@ -1,3 +1,5 @@
+import GraphIR
+
 // Measured against predicted: what a planned run actually occupied, read from the OS, beside the plan's
 // figure. Nothing here restates the plan except `plannedArenaBytes`, kept for comparison.
 //
@@ -13,9 +15,8 @@
 //   own buffers, malloc's arenas, and anything other threads of the process allocate (in a test
 //   process, other tests). Where the peak cannot be reset the delta is nil.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
-import GraphIR
 
 /// Memory a planned run occupied, as the OS reports it.
 public struct MemoryMeasurement: Sendable, Hashable {
@@ -69,10 +70,11 @@ extension PlannedRunner {
     /// Runs `steps` steps of `graph` planned by `plan` and measures them (see the file comment).
     /// `initialize` fills each parameter once; `inputs(step)` gives the inputs of 1-based step `step` (make
     /// them beforehand: tensors it allocates count in the RSS delta).
-    public static func measure(_ graph: Graph, plan: MemoryPlan, steps: Int = 1, seed: UInt64 = 0,
-                               initialize: (ValueID, TensorView) throws -> Void = { _, _ in },
-                               inputs: (Int) throws -> [HostTensor]) throws -> MemoryMeasurement
-    {
+    public static func measure(
+        _ graph: Graph, plan: MemoryPlan, steps: Int = 1, seed: UInt64 = 0,
+        initialize: (ValueID, TensorView) throws -> Void = { _, _ in },
+        inputs: (Int) throws -> [HostTensor]
+    ) throws -> MemoryMeasurement {
         let baseline = MemoryBaseline.now()
         let runner = try PlannedRunner(graph, plan: plan, seed: seed)
         for p in graph.parameters { try initialize(p, runner.ownedTensor(p)!.view) }
@@ -93,11 +95,12 @@ extension PlannedRunner {
                 owned += graph.values[v].type.byteCount
             }
         }
-        return MemoryMeasurement(pageSize: MappedRegion.pageSize, steps: steps, plannedArenaBytes: plan.arenaBytes,
-                                 arenaMappedBytes: arena.mappedBytes, arenaTouchedPages: touchedArena.pages,
-                                 arenaHighWaterBytes: touchedArena.highWater, workspaceBytes: workspaceBytes,
-                                 workspaceTouchedPages: scratch.pages, ownedBytes: owned,
-                                 rssBeforeBytes: baseline.rssBytes, peakRSSBytes: after?.peak ?? 0,
-                                 peakWasReset: baseline.peakWasReset && after != nil)
+        return MemoryMeasurement(
+            pageSize: MappedRegion.pageSize, steps: steps, plannedArenaBytes: plan.arenaBytes,
+            arenaMappedBytes: arena.mappedBytes, arenaTouchedPages: touchedArena.pages,
+            arenaHighWaterBytes: touchedArena.highWater, workspaceBytes: workspaceBytes,
+            workspaceTouchedPages: scratch.pages, ownedBytes: owned,
+            rssBeforeBytes: baseline.rssBytes, peakRSSBytes: after?.peak ?? 0,
+            peakWasReset: baseline.peakWasReset && after != nil)
     }
 }

@@ -54,7 +54,8 @@ public struct NpyArray: Sendable, Equatable {
         for k in 0..<lengthSize { length |= Int(bytes[8 + k]) << (8 * k) }
         let start = 8 + lengthSize
         guard length <= bytes.count - start else {
-            throw fail("the header length \(length) exceeds the \(bytes.count - start) bytes after it (truncated file?)")
+            throw fail(
+                "the header length \(length) exceeds the \(bytes.count - start) bytes after it (truncated file?)")
         }
         let header = String(decoding: bytes[start..<start + length], as: UTF8.self)
         let dict: [String: PyLiteral]
@@ -65,8 +66,9 @@ public struct NpyArray: Sendable, Equatable {
         }
         guard case let .string(descr)? = dict["descr"] else { throw fail("the header has no 'descr' string") }
         guard descr == "<f4" else {
-            throw fail("dtype '\(descr)'; graphc reads little-endian float32 ('<f4'): "
-                       + "convert with array.astype('<f4')")
+            throw fail(
+                "dtype '\(descr)'; graphc reads little-endian float32 ('<f4'): "
+                    + "convert with array.astype('<f4')")
         }
         guard case let .bool(fortran)? = dict["fortran_order"] else { throw fail("the header has no 'fortran_order'") }
         guard !fortran else { throw fail("Fortran order; save a C-ordered array (numpy.ascontiguousarray)") }
@@ -79,8 +81,9 @@ public struct NpyArray: Sendable, Equatable {
         }
         let have = bytes.count - start - length
         guard have == count * 4 else {
-            throw fail("shape \(shape) needs \(count * 4) bytes of data, the file has \(have)"
-                       + (have < count * 4 ? " (truncated file?)" : ""))
+            throw fail(
+                "shape \(shape) needs \(count * 4) bytes of data, the file has \(have)"
+                    + (have < count * 4 ? " (truncated file?)" : ""))
         }
         return NpyArray(shape: shape, data: Array(bytes[(start + length)...]))
     }
@@ -158,7 +161,9 @@ private enum PyLiteral: Equatable {
         while !peek("}") {
             let key = try string()
             try expect(":")
-            guard dict.updateValue(try value(), forKey: key) == nil else { throw Failure(message: "duplicate key '\(key)'") }
+            guard dict.updateValue(try value(), forKey: key) == nil else {
+                throw Failure(message: "duplicate key '\(key)'")
+            }
             if peek(",") { i += 1 } else { break }
         }
         try expect("}")

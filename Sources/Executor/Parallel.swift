@@ -7,8 +7,9 @@
 // GEMMs are split here, over a conv's images or a large product's rows, never nested in a chunk.
 import Dispatch
 import Synchronization
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 enum Parallel {

@@ -1,3 +1,5 @@
+import GraphIR
+
 // check-plan: runs a graph planned (one arena) and unplanned (`ReferenceRunner`, every value in its own
 // allocation) over the same steps and demands bit-identical results.
 //
@@ -16,9 +18,8 @@
 // A tensor whose interval ends too early is read as NaN by a later node, whose result then differs; a
 // plan that overlaps live tensors lets one clobber the other, likewise.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
-import GraphIR
 
 /// What `PlannedRunner.checkPlan` found.
 public struct PlanCheckReport: Sendable, CustomStringConvertible {
@@ -67,11 +68,13 @@ public struct PlanCheckReport: Sendable, CustomStringConvertible {
             case let .overlap(a, b):
                 return "check-plan: '\(names[a.raw])' and '\(names[b.raw])' overlap while both are live"
             case let .outsideInterval(v, step, first, last):
-                return "check-plan: '\(names[v.raw])' is used at step \(step), outside its planned steps \(first) ... \(last)"
+                return
+                    "check-plan: '\(names[v.raw])' is used at step \(step), outside its planned steps \(first) ... \(last)"
             }
         }
         if let d = difference {
-            let at = d.scheduleStep.map { "node '\(d.node ?? "?")' (schedule step \($0))" } ?? "the state after the step"
+            let at =
+                d.scheduleStep.map { "node '\(d.node ?? "?")' (schedule step \($0))" } ?? "the state after the step"
             return "check-plan: '\(d.name)' differs at training step \(d.step), \(at): element \(d.element) is "
                 + "0x\(String(d.actualBits, radix: 16)), the reference 0x\(String(d.expectedBits, radix: 16))"
         }
@@ -83,11 +86,12 @@ extension PlannedRunner {
     /// Runs `graph` planned by `plan` and unplanned for `steps` steps and compares them bit for bit (see
     /// the file comment). `initialize` fills each parameter's storage once (it starts zeroed);
     /// `inputs(step)` gives the inputs of 1-based step `step` to both runs.
-    public static func checkPlan(_ graph: Graph, plan: MemoryPlan, steps: Int = 2, seed: UInt64 = 0,
-                                 staticChecks: Bool = true,
-                                 initialize: (ValueID, TensorView) throws -> Void = { _, _ in },
-                                 inputs: (Int) throws -> [HostTensor]) throws -> PlanCheckReport
-    {
+    public static func checkPlan(
+        _ graph: Graph, plan: MemoryPlan, steps: Int = 2, seed: UInt64 = 0,
+        staticChecks: Bool = true,
+        initialize: (ValueID, TensorView) throws -> Void = { _, _ in },
+        inputs: (Int) throws -> [HostTensor]
+    ) throws -> PlanCheckReport {
         let planned = try PlannedRunner(graph, plan: plan, seed: seed)
         var report = PlanCheckReport(steps: 0)
         report.names = graph.values.map(\.name)
@@ -115,8 +119,9 @@ extension PlannedRunner {
                     report.comparedTensors += 1
                     report.comparedBytes += want.byteCount
                     if let (element, e, a) = firstDifference(want, results[k]) {
-                        difference = .init(step: s, scheduleStep: t, value: id, name: graph[id].name, node: node.name,
-                                           element: element, expectedBits: e, actualBits: a)
+                        difference = .init(
+                            step: s, scheduleStep: t, value: id, name: graph[id].name, node: node.name,
+                            element: element, expectedBits: e, actualBits: a)
                         return false
                     }
                 }
@@ -129,8 +134,9 @@ extension PlannedRunner {
                     report.comparedTensors += 1
                     report.comparedBytes += want.byteCount
                     if let (element, e, a) = firstDifference(want, planned.ownedTensor(p)!.view) {
-                        difference = .init(step: s, scheduleStep: nil, value: p, name: graph[p].name, node: nil,
-                                           element: element, expectedBits: e, actualBits: a)
+                        difference = .init(
+                            step: s, scheduleStep: nil, value: p, name: graph[p].name, node: nil,
+                            element: element, expectedBits: e, actualBits: a)
                         break
                     }
                 }
@@ -164,13 +170,18 @@ extension PlannedRunner {
 
 /// The first element whose bytes differ, with both bit patterns; nil if the views are byte-identical.
 func firstDifference(_ expected: TensorView, _ actual: TensorView) -> (Int, UInt64, UInt64)? {
-    precondition(expected.byteCount == actual.byteCount && expected.dtype == actual.dtype, "compare: mismatched tensors")
+    precondition(
+        expected.byteCount == actual.byteCount && expected.dtype == actual.dtype, "compare: mismatched tensors")
     if memcmp(expected.base, actual.base, expected.byteCount) == 0 { return nil }
     let size = expected.dtype.size
     for i in 0..<expected.count {
         var e: UInt64 = 0, a: UInt64 = 0
-        withUnsafeMutableBytes(of: &e) { $0.copyMemory(from: UnsafeRawBufferPointer(start: expected.base + i * size, count: size)) }
-        withUnsafeMutableBytes(of: &a) { $0.copyMemory(from: UnsafeRawBufferPointer(start: actual.base + i * size, count: size)) }
+        withUnsafeMutableBytes(of: &e) {
+            $0.copyMemory(from: UnsafeRawBufferPointer(start: expected.base + i * size, count: size))
+        }
+        withUnsafeMutableBytes(of: &a) {
+            $0.copyMemory(from: UnsafeRawBufferPointer(start: actual.base + i * size, count: size))
+        }
         if e != a { return (i, e, a) }
     }
     return nil

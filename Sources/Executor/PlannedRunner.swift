@@ -1,3 +1,5 @@
+import GraphIR
+
 // The planned run: every transient tensor at the offset a static `MemoryPlan` (GraphIR, plain data)
 // gives it in one arena, through the same `Kernels.run` as the reference run.
 //
@@ -19,9 +21,8 @@
 // the intervals are right (no tensor read after its `last`, no two live tensors overlapping) is what
 // `checkPlan` (PlanCheck.swift) tests, statically and by poisoning each tensor when its interval ends.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
-import GraphIR
 
 /// Why a plan cannot drive a graph's run, or a run cannot start.
 public struct PlanError: Error, Sendable, CustomStringConvertible {
@@ -96,20 +97,26 @@ public final class PlannedRunner {
             let value = graph[p.value]
             guard placementIndex[p.value.raw] == nil else { throw PlanError("plan places '\(value.name)' twice") }
             guard case .result = value.kind else {
-                throw PlanError("plan places '\(value.name)', which is \(value.kind == .input ? "an input" : "a parameter")")
+                throw PlanError(
+                    "plan places '\(value.name)', which is \(value.kind == .input ? "an input" : "a parameter")")
             }
             guard root[p.value.raw] == p.value.raw else {
-                throw PlanError("plan places '\(value.name)', which shares the storage of '\(graph.values[root[p.value.raw]].name)'")
+                throw PlanError(
+                    "plan places '\(value.name)', which shares the storage of '\(graph.values[root[p.value.raw]].name)'"
+                )
             }
             guard p.bytes == value.type.byteCount else {
-                throw PlanError("plan gives '\(value.name)' \(p.bytes) bytes; \(value.type) has \(value.type.byteCount)")
+                throw PlanError(
+                    "plan gives '\(value.name)' \(p.bytes) bytes; \(value.type) has \(value.type.byteCount)")
             }
             guard p.offset >= 0, p.offset + p.bytes <= plan.arenaBytes else {
-                throw PlanError("plan puts '\(value.name)' at \(p.offset) ..< \(p.offset + p.bytes), outside the arena of "
-                                + "\(plan.arenaBytes) bytes")
+                throw PlanError(
+                    "plan puts '\(value.name)' at \(p.offset) ..< \(p.offset + p.bytes), outside the arena of "
+                        + "\(plan.arenaBytes) bytes")
             }
             guard p.offset % value.type.dtype.size == 0 else {
-                throw PlanError("plan puts '\(value.name)' at \(p.offset), not aligned for \(value.type.dtype.rawValue)")
+                throw PlanError(
+                    "plan puts '\(value.name)' at \(p.offset), not aligned for \(value.type.dtype.rawValue)")
             }
             guard p.first >= 0, p.first <= p.last, p.last < steps else {
                 throw PlanError("plan gives '\(value.name)' steps \(p.first) ... \(p.last); the schedule has \(steps)")
@@ -171,7 +178,8 @@ public final class PlannedRunner {
     public func setParameter(_ name: String, _ values: [Float]) throws(PlanError) {
         guard let t = parameter(named: name) else { throw PlanError("no parameter '\(name)'") }
         guard t.view.count == values.count, t.view.dtype == .f32 else {
-            throw PlanError("parameter '\(name)' \(t.view.dtype.rawValue)\(t.view.shape) cannot take \(values.count) values")
+            throw PlanError(
+                "parameter '\(name)' \(t.view.dtype.rawValue)\(t.view.shape) cannot take \(values.count) values")
         }
         t.set(values)
     }
@@ -203,14 +211,16 @@ public final class PlannedRunner {
         try run(inputs, checking: nil).outputs
     }
 
-    func run(_ inputs: [HostTensor], checking: Checking?) throws(PlanError) -> (outputs: [TensorView], completed: Bool) {
+    func run(_ inputs: [HostTensor], checking: Checking?) throws(PlanError) -> (outputs: [TensorView], completed: Bool)
+    {
         guard inputs.count == graph.inputs.count else {
             throw PlanError("'\(graph.name)' takes \(graph.inputs.count) inputs, got \(inputs.count)")
         }
         for (id, t) in zip(graph.inputs, inputs) {
             let type = graph[id].type
             guard t.view.dtype == type.dtype, t.view.shape == type.shape else {
-                throw PlanError("input '\(graph[id].name)' must be \(type), got \(t.view.dtype.rawValue)\(t.view.shape)")
+                throw PlanError(
+                    "input '\(graph[id].name)' must be \(type), got \(t.view.dtype.rawValue)\(t.view.shape)")
             }
         }
         let poison = checking?.poison ?? false
@@ -222,8 +232,9 @@ public final class PlannedRunner {
                 endingAt[p.last].append(i)
             }
         }
-        let context = KernelContext(step: step, seed: seed,
-                                    workspace: Workspace(workspace.base, byteCount: workspace.byteCount))
+        let context = KernelContext(
+            step: step, seed: seed,
+            workspace: Workspace(workspace.base, byteCount: workspace.byteCount))
         var operands: [TensorView] = [], results: [TensorView] = []
         var completed = true
         let observer = self.observer
@@ -248,7 +259,9 @@ public final class PlannedRunner {
                     break
                 }
                 if poison, t < graph.nodes.count - 1 {
-                    for i in endingAt[t] { arena.poison(offset: plan.placements[i].offset, count: plan.placements[i].bytes) }
+                    for i in endingAt[t] {
+                        arena.poison(offset: plan.placements[i].offset, count: plan.placements[i].bytes)
+                    }
                 }
             }
         }

@@ -51,8 +51,9 @@ public struct ReferenceRunner {
     public func setParameter(_ name: String, _ values: [Float]) throws(InputError) {
         guard let t = parameter(named: name) else { throw InputError(description: "no parameter '\(name)'") }
         guard t.view.count == values.count, t.view.dtype == .f32 else {
-            throw InputError(description: "parameter '\(name)' \(graph.values.first { $0.name == name }?.type.description ?? "") "
-                             + "cannot take \(values.count) values")
+            throw InputError(
+                description: "parameter '\(name)' \(graph.values.first { $0.name == name }?.type.description ?? "") "
+                    + "cannot take \(values.count) values")
         }
         t.set(values)
     }
@@ -66,8 +67,9 @@ public struct ReferenceRunner {
         for (id, t) in zip(graph.inputs, inputs) {
             let type = graph[id].type
             guard t.view.dtype == type.dtype, t.view.shape == type.shape else {
-                throw InputError(description: "input '\(graph[id].name)' must be \(type), got "
-                                 + "\(t.view.dtype.rawValue)\(t.view.shape)")
+                throw InputError(
+                    description: "input '\(graph[id].name)' must be \(type), got "
+                        + "\(t.view.dtype.rawValue)\(t.view.shape)")
             }
             values[id.raw] = t
         }
@@ -120,8 +122,9 @@ final class WorkspaceBuffer: @unchecked Sendable {
     let workspace: Workspace
 
     init(byteCount: Int) {
-        workspace = Workspace(UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: Workspace.alignment),
-                              byteCount: byteCount)
+        workspace = Workspace(
+            UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: Workspace.alignment),
+            byteCount: byteCount)
     }
 
     deinit { workspace.base.deallocate() }

@@ -96,7 +96,8 @@ public final class HostTensor: @unchecked Sendable {
 
     /// Copies the contents of `other` (same byte count) into this tensor.
     public func copy(from other: TensorView) {
-        precondition(other.byteCount == view.byteCount, "HostTensor: copy of \(other.byteCount) bytes into \(view.byteCount)")
+        precondition(
+            other.byteCount == view.byteCount, "HostTensor: copy of \(other.byteCount) bytes into \(view.byteCount)")
         view.base.copyMemory(from: other.base, byteCount: view.byteCount)
     }
 }

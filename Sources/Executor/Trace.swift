@@ -1,3 +1,5 @@
+import GraphIR
+
 // Traces of planned runs in the Chrome trace event format (JSON), which Perfetto (ui.perfetto.dev),
 // chrome://tracing and PyTorch-profiler trace analyzers read. docs/trace-format.md is the format.
 //
@@ -15,9 +17,8 @@
 // node the recorder writes precomputed bytes and a few numbers. Nothing runs during a node but the two
 // clock readings. The caller caps the steps recorded (`maxSteps`); later steps cost one branch per node.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
-import GraphIR
 
 /// Told by a runner around every node it executes.
 public protocol NodeObserver: AnyObject {
@@ -121,7 +122,9 @@ public final class TraceRecorder: NodeObserver {
         var root = Array(0..<count)
         for node in graph.nodes {
             for (k, id) in node.outputs.enumerated() {
-                if let j = node.op.aliasedOperand(ofResult: k), j < node.inputs.count { root[id.raw] = root[node.inputs[j].raw] }
+                if let j = node.op.aliasedOperand(ofResult: k), j < node.inputs.count {
+                    root[id.raw] = root[node.inputs[j].raw]
+                }
             }
         }
         var names = Set<String>()
@@ -160,7 +163,8 @@ public final class TraceRecorder: NodeObserver {
         // allocations of those whose first step is t; after the last node, the frees of the rest. Sizes
         // rounded to the plan's alignment, as the arena reserves them.
         var allocs = [[Int]](repeating: [], count: n), frees = [[Int]](repeating: [], count: n + 1)
-        for (i, p) in plan.placements.enumerated() where p.bytes > 0 && p.first >= 0 && p.first <= p.last && p.first < n {
+        for (i, p) in plan.placements.enumerated() where p.bytes > 0 && p.first >= 0 && p.first <= p.last && p.first < n
+        {
             allocs[p.first].append(i)
             frees[min(p.last + 1, n)].append(i)
         }
@@ -183,7 +187,8 @@ public final class TraceRecorder: NodeObserver {
         var memoryHeads: [[[UInt8]]] = []
         memoryHeads.reserveCapacity(n)
         for t in 0..<n {
-            memoryHeads.append(frees[t].map { memoryHead($0, free: true) } + allocs[t].map { memoryHead($0, free: false) })
+            memoryHeads.append(
+                frees[t].map { memoryHead($0, free: true) } + allocs[t].map { memoryHead($0, free: false) })
         }
         self.memoryHeads = memoryHeads
         endMemoryHeads = frees[n].map { memoryHead($0, free: true) }
@@ -191,24 +196,33 @@ public final class TraceRecorder: NodeObserver {
 
         func counter(_ bytes: [Int]) -> [UInt8] {
             var s = "{\"ph\":\"C\",\"pid\":1,\"name\":" + TraceJSON.quote(Self.counterName) + ",\"args\":{"
-            for (c, name) in categoryNames.enumerated() { s += (c > 0 ? "," : "") + TraceJSON.quote(name) + ":\(bytes[c])" }
+            for (c, name) in categoryNames.enumerated() {
+                s += (c > 0 ? "," : "") + TraceJSON.quote(name) + ":\(bytes[c])"
+            }
             return Array((s + "},\"ts\":").utf8)
         }
         counterHead = live.map(counter)
         endCounterHead = counter(constant)
 
         func shapes(_ ids: ValueList) -> String {
-            "[" + ids.map { "[" + graph[$0].type.shape.map(String.init).joined(separator: ",") + "]" }.joined(separator: ",") + "]"
+            "["
+                + ids.map { "[" + graph[$0].type.shape.map(String.init).joined(separator: ",") + "]" }.joined(
+                    separator: ",") + "]"
         }
         sliceHead = graph.nodes.map { node in
-            Array(("{\"ph\":\"X\",\"pid\":1,\"tid\":\(Track(node.phase).rawValue),\"name\":" + TraceJSON.quote(node.name)
-                   + ",\"cat\":" + TraceJSON.quote(node.op.name) + ",\"ts\":").utf8)
+            Array(
+                ("{\"ph\":\"X\",\"pid\":1,\"tid\":\(Track(node.phase).rawValue),\"name\":" + TraceJSON.quote(node.name)
+                    + ",\"cat\":" + TraceJSON.quote(node.op.name) + ",\"ts\":").utf8)
         }
         sliceArgs = graph.nodes.enumerated().map { t, node in
             var s = ",\"args\":{\"op\":" + TraceJSON.quote(node.op.name) + ",\"shapes\":" + shapes(node.outputs)
-            s += ",\"dtypes\":[" + node.outputs.map { "\"" + graph[$0].type.dtype.rawValue + "\"" }.joined(separator: ",") + "]"
+            s +=
+                ",\"dtypes\":["
+                + node.outputs.map { "\"" + graph[$0].type.dtype.rawValue + "\"" }.joined(separator: ",") + "]"
             s += ",\"bytes\":[" + node.outputs.map { String(graph[$0].type.byteCount) }.joined(separator: ",") + "]"
-            s += ",\"input_shapes\":" + shapes(node.inputs) + ",\"node\":\(t),\"phase\":\"\(node.phase.rawValue)\",\"step\":"
+            s +=
+                ",\"input_shapes\":" + shapes(node.inputs)
+                + ",\"node\":\(t),\"phase\":\"\(node.phase.rawValue)\",\"step\":"
             return Array(s.utf8)
         }
 
@@ -217,7 +231,9 @@ public final class TraceRecorder: NodeObserver {
         metadata("process_name", tid: nil, name: "graphc " + graph.name)
         for track in Track.allCases {
             metadata("thread_name", tid: track.rawValue, name: track.name)
-            event("{\"ph\":\"M\",\"pid\":1,\"tid\":\(track.rawValue),\"name\":\"thread_sort_index\",\"args\":{\"sort_index\":\(track.rawValue)}}")
+            event(
+                "{\"ph\":\"M\",\"pid\":1,\"tid\":\(track.rawValue),\"name\":\"thread_sort_index\",\"args\":{\"sort_index\":\(track.rawValue)}}"
+            )
         }
     }
 
@@ -275,7 +291,8 @@ public final class TraceRecorder: NodeObserver {
     public func json() -> [UInt8] {
         var out = Array("{\"displayTimeUnit\":\"ms\",\"otherData\":{\"producer\":\"graphc\",\"graph\":".utf8)
         out += TraceJSON.quote(graph.name).utf8
-        out += ",\"ts_unit\":\"us\",\"arena_bytes\":\(plan.arenaBytes),\"lower_bound_bytes\":\(plan.lowerBoundBytes)".utf8
+        out +=
+            ",\"ts_unit\":\"us\",\"arena_bytes\":\(plan.arenaBytes),\"lower_bound_bytes\":\(plan.lowerBoundBytes)".utf8
         out += ",\"alignment\":\(plan.alignment),\"steps\":\(recordedSteps)},\"traceEvents\":[".utf8
         out += buffer
         if stepOpen { out += stepEvents(first: buffer.isEmpty) }
@@ -311,7 +328,9 @@ public final class TraceRecorder: NodeObserver {
         out += Self.microseconds(lastEnd - origin).utf8
         out.append(UInt8(ascii: "}"))
         begin()
-        out += "{\"ph\":\"X\",\"pid\":1,\"tid\":\(Track.steps.rawValue),\"name\":\"step \(stepNumber)\",\"cat\":\"step\",\"ts\":".utf8
+        out +=
+            "{\"ph\":\"X\",\"pid\":1,\"tid\":\(Track.steps.rawValue),\"name\":\"step \(stepNumber)\",\"cat\":\"step\",\"ts\":"
+            .utf8
         out += Self.microseconds(stepStart - origin).utf8
         out += ",\"dur\":".utf8
         out += Self.microseconds(lastEnd - stepStart).utf8
@@ -320,8 +339,10 @@ public final class TraceRecorder: NodeObserver {
     }
 
     private func metadata(_ kind: String, tid: Int?, name: String) {
-        event("{\"ph\":\"M\",\"pid\":1" + (tid.map { ",\"tid\":\($0)" } ?? "") + ",\"name\":\"\(kind)\",\"args\":{\"name\":"
-              + TraceJSON.quote(name) + "}}")
+        event(
+            "{\"ph\":\"M\",\"pid\":1" + (tid.map { ",\"tid\":\($0)" } ?? "")
+                + ",\"name\":\"\(kind)\",\"args\":{\"name\":"
+                + TraceJSON.quote(name) + "}}")
     }
 
     private func event(_ text: String) {

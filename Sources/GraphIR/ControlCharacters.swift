@@ -18,7 +18,11 @@ extension String {
         guard unicodeScalars.contains(where: \.isControlCharacter) else { return self }
         var out = String.UnicodeScalarView()
         for scalar in unicodeScalars {
-            if scalar.isControlCharacter { out.append(contentsOf: scalar.controlEscape.unicodeScalars) } else { out.append(scalar) }
+            if scalar.isControlCharacter {
+                out.append(contentsOf: scalar.controlEscape.unicodeScalars)
+            } else {
+                out.append(scalar)
+            }
         }
         return String(out)
     }

@@ -40,8 +40,10 @@ public struct Diagnostic: Sendable, Hashable, Error, CustomStringConvertible {
     /// Source lines are shown at most this many columns wide, cut around the caret with `…` marks.
     public static let displayWidth = 120
 
-    public init(id: String, severity: Severity = .error, message: String, location: SourceLocation? = nil,
-                node: String? = nil, sourceLine: String? = nil, length: Int = 1, notes: [String] = []) {
+    public init(
+        id: String, severity: Severity = .error, message: String, location: SourceLocation? = nil,
+        node: String? = nil, sourceLine: String? = nil, length: Int = 1, notes: [String] = []
+    ) {
         self.id = id
         self.severity = severity
         self.message = message
@@ -64,8 +66,9 @@ public struct Diagnostic: Sendable, Hashable, Error, CustomStringConvertible {
         if let node, !message.contains("'\(node)'") { text += " (in '\(node)')" }
         if let sourceLine, let location {
             let gutter = "\(location.line) | "
-            let (shown, caret, width) = Self.window(sourceLine, caret: max(0, (sourceColumn ?? location.column) - 1),
-                                                     length: max(1, length))
+            let (shown, caret, width) = Self.window(
+                sourceLine, caret: max(0, (sourceColumn ?? location.column) - 1),
+                length: max(1, length))
             text += "\n" + gutter + shown
             let pad = String(repeating: " ", count: gutter.count + caret)
             text += "\n" + pad + "^" + String(repeating: "~", count: max(0, width - 1))

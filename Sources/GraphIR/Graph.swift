@@ -48,7 +48,7 @@ public enum ParamRole: String, Sendable, Hashable, CaseIterable {
         switch self {
         case .loraA, .loraB, .doraMagnitude: true
         case .weight, .bias, .bnGamma, .bnBeta, .runningMean, .runningVar, .momentumBuffer, .expAvg, .expAvgSq,
-             .galoreProjector:
+            .galoreProjector:
             false
         }
     }
@@ -135,7 +135,9 @@ public struct ValueList: Sendable, Hashable, RandomAccessCollection, MutableColl
         }
         set {
             precondition(position >= 0 && position < Int(length), "ValueList index out of range")
-            guard let raw = Int32(exactly: newValue.raw) else { preconditionFailure("ValueList: id \(newValue) out of range") }
+            guard let raw = Int32(exactly: newValue.raw) else {
+                preconditionFailure("ValueList: id \(newValue) out of range")
+            }
             withUnsafeMutableBytes(of: &ids) { $0.storeBytes(of: raw, toByteOffset: position * 4, as: Int32.self) }
         }
     }
@@ -176,8 +178,10 @@ public struct Node: Sendable, Hashable {
     public var scope: String
     public var phase: Phase
 
-    public init(op: Op, inputs: ValueList, outputs: ValueList, name: String, scope: String = "",
-                phase: Phase = .forward) {
+    public init(
+        op: Op, inputs: ValueList, outputs: ValueList, name: String, scope: String = "",
+        phase: Phase = .forward
+    ) {
         self.op = op
         self.inputs = inputs
         self.outputs = outputs
@@ -187,10 +191,13 @@ public struct Node: Sendable, Hashable {
     }
 
     @_disfavoredOverload
-    public init(op: Op, inputs: [ValueID], outputs: [ValueID], name: String, scope: String = "",
-                phase: Phase = .forward) {
-        self.init(op: op, inputs: ValueList(inputs), outputs: ValueList(outputs), name: name, scope: scope,
-                  phase: phase)
+    public init(
+        op: Op, inputs: [ValueID], outputs: [ValueID], name: String, scope: String = "",
+        phase: Phase = .forward
+    ) {
+        self.init(
+            op: op, inputs: ValueList(inputs), outputs: ValueList(outputs), name: name, scope: scope,
+            phase: phase)
     }
 }
 
@@ -244,7 +251,8 @@ public struct Graph: Sendable, Hashable {
         var total = 0
         for id in parameters {
             guard case let .parameter(role, trainable) = values[id.raw].kind, role.isLearnable,
-                  trainable || !trainableOnly else { continue }
+                trainable || !trainableOnly
+            else { continue }
             total += values[id.raw].type.elementCount
         }
         return total
@@ -269,7 +277,8 @@ public struct Graph: Sendable, Hashable {
     public func users() -> [[Int]] {
         var users = Array(repeating: [Int](), count: values.count)
         for (index, node) in nodes.enumerated() {
-            for input in node.inputs where input.raw >= 0 && input.raw < values.count && users[input.raw].last != index {
+            for input in node.inputs where input.raw >= 0 && input.raw < values.count && users[input.raw].last != index
+            {
                 users[input.raw].append(index)
             }
         }

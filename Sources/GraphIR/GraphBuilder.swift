@@ -38,9 +38,10 @@ public struct GraphBuilder: Sendable {
 
     /// Appends a node after inferring its result types; its results are named after the node.
     @discardableResult
-    public mutating func node(_ op: Op, _ inputs: [ValueID], name: String, scope: String = "",
-                              phase: Phase = .forward) throws(ShapeError) -> ValueList
-    {
+    public mutating func node(
+        _ op: Op, _ inputs: [ValueID], name: String, scope: String = "",
+        phase: Phase = .forward
+    ) throws(ShapeError) -> ValueList {
         guard inputs.count <= ValueList.capacity else {
             throw ShapeError("arity", "\(op.name) takes \(op.arity.upperBound) operands at most, got \(inputs.count)")
         }
@@ -49,9 +50,10 @@ public struct GraphBuilder: Sendable {
 
     /// Appends a node after inferring its result types; its results are named after the node.
     @discardableResult
-    public mutating func node(_ op: Op, _ inputs: ValueList, name: String, scope: String = "",
-                              phase: Phase = .forward) throws(ShapeError) -> ValueList
-    {
+    public mutating func node(
+        _ op: Op, _ inputs: ValueList, name: String, scope: String = "",
+        phase: Phase = .forward
+    ) throws(ShapeError) -> ValueList {
         for id in inputs where id.raw < 0 || id.raw >= graph.values.count {
             throw ShapeError("undefined-value", "operand \(id) is not defined")
         }
@@ -61,8 +63,11 @@ public struct GraphBuilder: Sendable {
         let index = graph.nodes.count
         var outputs = ValueList()
         for i in types.indices {
-            outputs.append(graph.appendValue(Value(name: types.count == 1 ? name : "\(name).\(i)", type: types[i],
-                                                   kind: .result(node: index, index: i))))
+            outputs.append(
+                graph.appendValue(
+                    Value(
+                        name: types.count == 1 ? name : "\(name).\(i)", type: types[i],
+                        kind: .result(node: index, index: i))))
         }
         graph.nodes.append(Node(op: op, inputs: inputs, outputs: outputs, name: name, scope: scope, phase: phase))
         return outputs
@@ -73,15 +78,19 @@ public struct GraphBuilder: Sendable {
     /// The results take the names and types of `like`, values of `source`. Nothing is checked here; the
     /// pass pipeline verifies every graph a pass returns.
     @discardableResult
-    public mutating func copiedNode(_ op: Op, _ inputs: ValueList, like results: ValueList, of source: Graph,
-                                    name: String, scope: String, phase: Phase) -> ValueList
-    {
+    public mutating func copiedNode(
+        _ op: Op, _ inputs: ValueList, like results: ValueList, of source: Graph,
+        name: String, scope: String, phase: Phase
+    ) -> ValueList {
         let index = graph.nodes.count
         var outputs = ValueList()
         for i in results.indices {
             let id = results[i]
-            outputs.append(graph.appendValue(Value(name: source.values[id.raw].name, type: source.values[id.raw].type,
-                                                   kind: .result(node: index, index: i))))
+            outputs.append(
+                graph.appendValue(
+                    Value(
+                        name: source.values[id.raw].name, type: source.values[id.raw].type,
+                        kind: .result(node: index, index: i))))
         }
         graph.nodes.append(Node(op: op, inputs: inputs, outputs: outputs, name: name, scope: scope, phase: phase))
         return outputs
@@ -107,18 +116,20 @@ public struct GraphBuilder: Sendable {
 
 /// Layers with parameters, named as PyTorch's `state_dict` names them (`conv1.weight`, `bn1.running_mean`).
 extension GraphBuilder {
-    public mutating func conv2d(_ x: ValueID, out: Int, kernel: Pair, stride: Pair = Pair(1),
-                                padding: Pair = Pair(0), dilation: Pair = Pair(1), groups: Int = 1,
-                                bias: Bool = false, name: String, scope: String = "") throws(ShapeError) -> ValueID
-    {
+    public mutating func conv2d(
+        _ x: ValueID, out: Int, kernel: Pair, stride: Pair = Pair(1),
+        padding: Pair = Pair(0), dilation: Pair = Pair(1), groups: Int = 1,
+        bias: Bool = false, name: String, scope: String = ""
+    ) throws(ShapeError) -> ValueID {
         let inType = type(of: x)
         guard inType.rank == 4 else { throw ShapeError("rank", "conv2d expects a 4-D NCHW input, got \(inType)") }
         guard out > 0, kernel.h > 0, kernel.w > 0, groups > 0 else {
             throw ShapeError("bad-size", "conv2d out channels, kernel and groups must be positive")
         }
         guard inType.shape[1] % groups == 0, out % groups == 0 else {
-            throw ShapeError("channel-mismatch",
-                             "conv2d groups \(groups) must divide input channels \(inType.shape[1]) and output channels \(out)")
+            throw ShapeError(
+                "channel-mismatch",
+                "conv2d groups \(groups) must divide input channels \(inType.shape[1]) and output channels \(out)")
         }
         let w = parameter("\(name).weight", [out, inType.shape[1] / groups, kernel.h, kernel.w], role: .weight)
         var operands = [x, w]
@@ -127,8 +138,10 @@ extension GraphBuilder {
         return try node(.conv2d(attrs), operands, name: name, scope: scope)[0]
     }
 
-    public mutating func batchNorm(_ x: ValueID, eps: Double = 1e-5, momentum: Double = 0.1,
-                                   training: Bool = false, name: String, scope: String = "")
+    public mutating func batchNorm(
+        _ x: ValueID, eps: Double = 1e-5, momentum: Double = 0.1,
+        training: Bool = false, name: String, scope: String = ""
+    )
         throws(ShapeError) -> ValueID
     {
         let inType = type(of: x)

@@ -13,11 +13,11 @@ struct IRSpan: Hashable {
 
 struct IRToken {
     enum Kind: Equatable {
-        case identifier   // letters, digits, `_`
-        case value        // `%12`; text is the digits
-        case string       // text is the decoded contents
-        case number       // `12`, `1.5`, `1e-05`; text is the literal
-        case punct        // one of `{ } ( ) [ ] = , : -`
+        case identifier  // letters, digits, `_`
+        case value  // `%12`; text is the digits
+        case string  // text is the decoded contents
+        case number  // `12`, `1.5`, `1e-05`; text is the literal
+        case punct  // one of `{ } ( ) [ ] = , : -`
         case newline
         case end
     }
@@ -36,8 +36,10 @@ typealias IRSourceMap = SourceText
 extension SourceText {
     init(bytes: [UInt8], file: String) { self.init(file: file, bytes: bytes) }
 
-    func diagnostic(_ id: String, _ message: String, at span: IRSpan, node: String? = nil,
-                    severity: Diagnostic.Severity = .error, notes: [String] = []) -> Diagnostic {
+    func diagnostic(
+        _ id: String, _ message: String, at span: IRSpan, node: String? = nil,
+        severity: Diagnostic.Severity = .error, notes: [String] = []
+    ) -> Diagnostic {
         diagnostic(id, message, start: span.start, end: span.end, node: node, severity: severity, notes: notes)
     }
 }
@@ -78,8 +80,10 @@ struct IRTokenizer {
                 i += 1
                 while i < n && Self.isDigit(b[i]) { i += 1 }
                 if i == start + 1 {
-                    diagnostics.append(map.diagnostic("syntax", "expected a value number after '%'",
-                                                      at: IRSpan(start: start, end: i)))
+                    diagnostics.append(
+                        map.diagnostic(
+                            "syntax", "expected a value number after '%'",
+                            at: IRSpan(start: start, end: i)))
                 } else {
                     tokens.append(IRToken(kind: .value, text: text(start + 1, i), span: IRSpan(start: start, end: i)))
                 }
@@ -104,7 +108,7 @@ struct IRTokenizer {
                 while i < n && Self.isIdent(b[i]) { i += 1 }
                 tokens.append(IRToken(kind: .identifier, text: text(start, i), span: IRSpan(start: start, end: i)))
             case UInt8(ascii: "{"), UInt8(ascii: "}"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "["),
-                 UInt8(ascii: "]"), UInt8(ascii: "="), UInt8(ascii: ","), UInt8(ascii: ":"), UInt8(ascii: "-"):
+                UInt8(ascii: "]"), UInt8(ascii: "="), UInt8(ascii: ","), UInt8(ascii: ":"), UInt8(ascii: "-"):
                 i += 1
                 tokens.append(IRToken(kind: .punct, text: text(start, i), span: IRSpan(start: start, end: i)))
             default:
@@ -112,7 +116,8 @@ struct IRTokenizer {
                 i += c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4
                 i = min(i, n)
                 let shown = c < 0x20 || c == 0x7F ? "byte 0x" + String(c, radix: 16) : "'\(text(start, i))'"
-                diagnostics.append(map.diagnostic("syntax", "unexpected character \(shown)", at: IRSpan(start: start, end: i)))
+                diagnostics.append(
+                    map.diagnostic("syntax", "unexpected character \(shown)", at: IRSpan(start: start, end: i)))
             }
         }
         tokens.append(IRToken(kind: .end, text: "", span: IRSpan(start: n, end: n)))
@@ -174,13 +179,17 @@ struct IRTokenizer {
                     scalars.append(scalar)
                     i = j + 1
                 } else {
-                    diagnostics.append(map.diagnostic("syntax", "bad \\u{...} escape in string",
-                                                      at: IRSpan(start: escape, end: min(i, n))))
+                    diagnostics.append(
+                        map.diagnostic(
+                            "syntax", "bad \\u{...} escape in string",
+                            at: IRSpan(start: escape, end: min(i, n))))
                 }
             default:
                 if e == UInt8(ascii: "\n") { i -= 1 }
-                diagnostics.append(map.diagnostic("syntax", "unknown escape in string (use \\\" \\\\ \\n \\r \\t \\u{...})",
-                                                  at: IRSpan(start: escape, end: max(i, escape + 1))))
+                diagnostics.append(
+                    map.diagnostic(
+                        "syntax", "unknown escape in string (use \\\" \\\\ \\n \\r \\t \\u{...})",
+                        at: IRSpan(start: escape, end: max(i, escape + 1))))
             }
             // Skip a whole scalar after an unknown escape's backslash so `i` stays on a boundary.
             while i < n && b[i] & 0xC0 == 0x80 { i += 1 }

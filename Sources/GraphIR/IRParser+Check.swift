@@ -31,8 +31,10 @@ struct GraphChecker {
         "unknown-attribute", "missing-attribute", "attribute-type", "bad-record",
     ]
 
-    private mutating func report(_ id: String, _ message: String, _ span: IRSpan, node: String? = nil,
-                                 notes: [String] = []) {
+    private mutating func report(
+        _ id: String, _ message: String, _ span: IRSpan, node: String? = nil,
+        notes: [String] = []
+    ) {
         diagnostics.append(map.diagnostic(id, message, at: span, node: node, notes: notes))
     }
 
@@ -41,8 +43,9 @@ struct GraphChecker {
         var definitions: [String: Definition] = [:]
         func define(_ label: IRLocated<String>, _ statement: Int, _ index: Int, node: String?) {
             if let first = definitions[label.value] {
-                report("duplicate-definition", "%\(label.value) is already defined", label.span, node: node,
-                       notes: ["first defined on \(map.lineDescription(first.span.start))"])
+                report(
+                    "duplicate-definition", "%\(label.value) is already defined", label.span, node: node,
+                    notes: ["first defined on \(map.lineDescription(first.span.start))"])
             } else {
                 definitions[label.value] = Definition(statement: statement, index: index, span: label.span)
             }
@@ -63,8 +66,10 @@ struct GraphChecker {
                 return nil
             }
             guard def.statement < statement else {
-                report("cycle", "%\(label.value) is used before it is defined (on \(map.lineDescription(def.span.start))): "
-                       + "a cycle or lines out of order", label.span, node: node)
+                report(
+                    "cycle",
+                    "%\(label.value) is used before it is defined (on \(map.lineDescription(def.span.start))): "
+                        + "a cycle or lines out of order", label.span, node: node)
                 return nil
             }
             return def
@@ -80,7 +85,11 @@ struct GraphChecker {
                 let defs = n.operands.compactMap { resolve($0, from: s, node: n.name.value) }
                 if defs.count == n.operands.count { operandDefinitions[s] = defs } else { referencesOK = false }
             case let .output(label):
-                if let def = resolve(label, from: s, node: nil) { outputDefinitions.append(def) } else { referencesOK = false }
+                if let def = resolve(label, from: s, node: nil) {
+                    outputDefinitions.append(def)
+                } else {
+                    referencesOK = false
+                }
             case let .record(r):
                 // Records refer to values anywhere in the file (they state facts, they compute nothing).
                 for label in r.labels where definitions[label.value] == nil {
@@ -112,7 +121,8 @@ struct GraphChecker {
             guard case let .node(n) = $0 else { return true }
             return n.operands.count <= ValueList.capacity && n.results.count <= ValueList.capacity
         }
-        guard referencesOK, fits, ops.count == file.statements.filter({ if case .node = $0 { true } else { false } }).count
+        guard referencesOK, fits,
+            ops.count == file.statements.filter({ if case .node = $0 { true } else { false } }).count
         else { return nil }
 
         // Build: canonical ids.
@@ -126,8 +136,10 @@ struct GraphChecker {
                     graph.inputs.append(v)
                     id[s] = [v]
                 case let .param(_, name, type, role, trainable) where pass == 1:
-                    let v = graph.appendValue(Value(name: name.value, type: type.value,
-                                                    kind: .parameter(role: role, trainable: trainable)))
+                    let v = graph.appendValue(
+                        Value(
+                            name: name.value, type: type.value,
+                            kind: .parameter(role: role, trainable: trainable)))
                     graph.parameters.append(v)
                     id[s] = [v]
                 default:
@@ -139,13 +151,17 @@ struct GraphChecker {
             guard case let .node(n) = statement, let op = ops[s], let defs = operandDefinitions[s] else { continue }
             let index = graph.nodes.count
             let outputs = n.types.enumerated().map { k, type in
-                graph.appendValue(Value(name: n.types.count == 1 ? n.name.value : "\(n.name.value).\(k)",
-                                        type: type.value, kind: .result(node: index, index: k)))
+                graph.appendValue(
+                    Value(
+                        name: n.types.count == 1 ? n.name.value : "\(n.name.value).\(k)",
+                        type: type.value, kind: .result(node: index, index: k)))
             }
             id[s] = outputs
             let inputs = defs.map { id[$0.statement]?[$0.index] ?? ValueID(-1) }
-            graph.nodes.append(Node(op: op, inputs: inputs, outputs: outputs, name: n.name.value,
-                                    scope: n.scope?.value ?? "", phase: n.phase))
+            graph.nodes.append(
+                Node(
+                    op: op, inputs: inputs, outputs: outputs, name: n.name.value,
+                    scope: n.scope?.value ?? "", phase: n.phase))
         }
         graph.outputs = outputDefinitions.map { id[$0.statement]?[$0.index] ?? ValueID(-1) }
         for statement in file.statements {
@@ -170,8 +186,10 @@ struct GraphChecker {
     private mutating func setRecord(_ r: RecordSyntax, _ ids: [ValueID], in graph: inout Graph) {
         func node(_ k: Int) -> Int? {
             guard let n = graph.producer(of: ids[k]) else {
-                report("bad-record", "%\(r.labels[k].value) is not a node result: a record names a node by one of "
-                       + "its results", r.labels[k].span)
+                report(
+                    "bad-record",
+                    "%\(r.labels[k].value) is not a node result: a record names a node by one of "
+                        + "its results", r.labels[k].span)
                 return nil
             }
             return n
@@ -190,8 +208,10 @@ struct GraphChecker {
         switch r.kind {
         case .grad:
             let p = ids[0], g = ids[1]
-            if check(RecordCheck.gradient(graph, parameter: p, gradient: g),
-                     duplicate: graph.records.gradient(of: p) != nil) {
+            if check(
+                RecordCheck.gradient(graph, parameter: p, gradient: g),
+                duplicate: graph.records.gradient(of: p) != nil)
+            {
                 graph.records.setGradient(g, of: p)
             }
         case .backwardOf, .backwardSums:
@@ -201,7 +221,9 @@ struct GraphChecker {
                 guard let f = node(1) else { return }
                 origin = .node(f)
             }
-            if check(RecordCheck.origin(graph, node: n, origin: origin), duplicate: graph.records.origin(ofNode: n) != nil) {
+            if check(
+                RecordCheck.origin(graph, node: n, origin: origin), duplicate: graph.records.origin(ofNode: n) != nil)
+            {
                 graph.records.setOrigin(origin, ofNode: n)
             }
         case .step:
@@ -212,21 +234,27 @@ struct GraphChecker {
                 report("bad-record", "more than \(ValueList.capacity) state values", r.span)
                 return
             }
-            if check(RecordCheck.optimizer(graph, parameter: p, record: record),
-                     duplicate: graph.records.optimizer(of: p) != nil) {
+            if check(
+                RecordCheck.optimizer(graph, parameter: p, record: record),
+                duplicate: graph.records.optimizer(of: p) != nil)
+            {
                 graph.records.setOptimizer(record, of: p)
             }
         case .adapter:
             guard let layer = node(1) else { return }
             let record = AdapterRecord(layer: layer, weight: ids[2])
             if graph.values[ids[0].raw].isParameter {
-                if check(RecordCheck.adapter(graph, parameter: ids[0], record: record),
-                         duplicate: graph.records.adapter(ofParameter: ids[0]) != nil) {
+                if check(
+                    RecordCheck.adapter(graph, parameter: ids[0], record: record),
+                    duplicate: graph.records.adapter(ofParameter: ids[0]) != nil)
+                {
                     graph.records.setAdapter(record, ofParameter: ids[0])
                 }
             } else if let n = node(0) {
-                if check(RecordCheck.adapter(graph, node: n, record: record),
-                         duplicate: graph.records.adapter(ofNode: n) != nil) {
+                if check(
+                    RecordCheck.adapter(graph, node: n, record: record),
+                    duplicate: graph.records.adapter(ofNode: n) != nil)
+                {
                     graph.records.setAdapter(record, ofNode: n)
                 }
             }
@@ -278,13 +306,17 @@ struct GraphChecker {
         }
         guard inferred.count == n.types.count else {
             let span = IRSpan(start: n.results[0].span.start, end: n.results[n.results.count - 1].span.end)
-            report("arity", "'\(n.name.value)' declares \(n.types.count) results but \(op.name) produces \(inferred.count)",
-                   span, node: n.name.value)
+            report(
+                "arity",
+                "'\(n.name.value)' declares \(n.types.count) results but \(op.name) produces \(inferred.count)",
+                span, node: n.name.value)
             return
         }
         for (declared, expected) in zip(n.types, inferred) where declared.value != expected {
-            report("type-mismatch", "'\(n.name.value)' (\(op.name)) declares \(declared.value) but its operands give \(expected)",
-                   declared.span, node: n.name.value)
+            report(
+                "type-mismatch",
+                "'\(n.name.value)' (\(op.name)) declares \(declared.value) but its operands give \(expected)",
+                declared.span, node: n.name.value)
         }
     }
 

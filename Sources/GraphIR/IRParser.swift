@@ -43,21 +43,30 @@ public enum IRParser {
     {
         let map = IRSourceMap(bytes: source, file: file)
         if let bad = SourceText.firstInvalidUTF8(source) {
-            throw DiagnosticError([map.diagnostic("invalid-utf8", "the file is not valid UTF-8 (byte 0x"
-                                                  + String(source[bad], radix: 16) + ")",
-                                                  at: IRSpan(start: bad, end: bad + 1))])
+            throw DiagnosticError([
+                map.diagnostic(
+                    "invalid-utf8",
+                    "the file is not valid UTF-8 (byte 0x"
+                        + String(source[bad], radix: 16) + ")",
+                    at: IRSpan(start: bad, end: bad + 1))
+            ])
         }
         var lexer = IRTokenizer(map: map)
         let tokens = lexer.tokenize()
         if lexer.diagnostics.isEmpty && tokens.allSatisfy({ $0.kind == .newline || $0.kind == .end }) {
-            throw DiagnosticError([map.diagnostic("empty-file", "the file holds no graph",
-                                                  at: IRSpan(start: 0, end: 0))])
+            throw DiagnosticError([
+                map.diagnostic(
+                    "empty-file", "the file holds no graph",
+                    at: IRSpan(start: 0, end: 0))
+            ])
         }
         var syntax = SyntaxParser(tokens: tokens, map: map)
         syntax.diagnostics = lexer.diagnostics
         let file = syntax.parseFile()
         if !syntax.diagnostics.isEmpty { throw DiagnosticError(sorted(syntax.diagnostics)) }
-        guard let file else { throw DiagnosticError([map.diagnostic("syntax", "expected a graph", at: IRSpan(start: 0, end: 0))]) }
+        guard let file else {
+            throw DiagnosticError([map.diagnostic("syntax", "expected a graph", at: IRSpan(start: 0, end: 0))])
+        }
 
         var checker = GraphChecker(file: file, map: map)
         let graph = checker.run()
@@ -98,8 +107,9 @@ struct NodeSyntax {
 
 enum IRStatement {
     case input(label: IRLocated<String>, name: IRLocated<String>, type: IRLocated<TensorType>)
-    case param(label: IRLocated<String>, name: IRLocated<String>, type: IRLocated<TensorType>, role: ParamRole,
-               trainable: Bool)
+    case param(
+        label: IRLocated<String>, name: IRLocated<String>, type: IRLocated<TensorType>, role: ParamRole,
+        trainable: Bool)
     case node(NodeSyntax)
     case output(label: IRLocated<String>)
     case record(RecordSyntax)
@@ -176,7 +186,8 @@ struct SyntaxParser {
     private mutating func report(_ id: String, _ message: String, _ span: IRSpan) {
         let d = map.diagnostic(id, message, at: span)
         guard diagnostics.count < IRParser.maxErrors,
-              !diagnostics.contains(where: { $0.location?.line == d.location?.line }) else { return }
+            !diagnostics.contains(where: { $0.location?.line == d.location?.line })
+        else { return }
         diagnostics.append(d)
     }
 
@@ -250,16 +261,18 @@ struct SyntaxParser {
             let type = try type()
             let roleToken = try expect(.identifier, "a parameter role (" + Self.roleList + ")")
             guard let role = ParamRole(rawValue: roleToken.value) else {
-                report("unknown-role", "unknown parameter role '\(roleToken.value)'; expected one of " + Self.roleList,
-                       roleToken.span)
+                report(
+                    "unknown-role", "unknown parameter role '\(roleToken.value)'; expected one of " + Self.roleList,
+                    roleToken.span)
                 throw StatementError()
             }
             var trainable = !role.isBuffer
             if current.isWord("frozen") {
                 let frozen = advance()
                 if role.isBuffer {
-                    report("bad-parameter", "buffers (\(role.rawValue)) are never trainable and take no 'frozen'",
-                           frozen.span)
+                    report(
+                        "bad-parameter", "buffers (\(role.rawValue)) are never trainable and take no 'frozen'",
+                        frozen.span)
                 }
                 trainable = false
             }
@@ -271,8 +284,9 @@ struct SyntaxParser {
         }
         if t.kind == .value { return .node(try node()) }
         if let record = try record() { return .record(record) }
-        throw fail("'input', 'param', 'output', a node such as '%3 = relu(%2) ...', a record ('grad', 'backward', "
-                   + "'step', 'adapter'), or '}'")
+        throw fail(
+            "'input', 'param', 'output', a node such as '%3 = relu(%2) ...', a record ('grad', 'backward', "
+                + "'step', 'adapter'), or '}'")
     }
 
     /// A record line, or nil when the line does not start with a record keyword.
@@ -304,8 +318,11 @@ struct SyntaxParser {
                 throw fail("'of' or 'sums'")
             }
             _ = advance()
-            labels.append(try value(kind == .backwardOf ? "a result of the forward node, such as '%12'"
-                                    : "the value whose gradient it sums, such as '%16'"))
+            labels.append(
+                try value(
+                    kind == .backwardOf
+                        ? "a result of the forward node, such as '%12'"
+                        : "the value whose gradient it sums, such as '%16'"))
         } else if current.isWord("step") {
             _ = advance()
             kind = .step
@@ -393,8 +410,9 @@ struct SyntaxParser {
         if current.isWord("backward") || current.isWord("optimizer") {
             phase = Phase(rawValue: advance().text) ?? .forward
         }
-        return NodeSyntax(results: results, op: op, operands: operands, attributes: attributes, types: types,
-                          name: name, scope: scope, phase: phase)
+        return NodeSyntax(
+            results: results, op: op, operands: operands, attributes: attributes, types: types,
+            name: name, scope: scope, phase: phase)
     }
 
     /// An integer literal, with an optional leading minus; `nil` (reported) when out of range.
@@ -420,8 +438,10 @@ struct SyntaxParser {
         func checked(_ v: IRLocated<Int?>) -> Int {
             guard let value = v.value else { return 0 }
             if value.magnitude > UInt(IRParser.maxAttributeMagnitude) {
-                report("bad-size", "integer attribute \(value) is out of range (at most ±\(IRParser.maxAttributeMagnitude))",
-                       v.span)
+                report(
+                    "bad-size",
+                    "integer attribute \(value) is out of range (at most ±\(IRParser.maxAttributeMagnitude))",
+                    v.span)
                 return 0
             }
             return value
@@ -473,7 +493,9 @@ struct SyntaxParser {
         if let d = DType(rawValue: dtypeToken.value) {
             dtype = d
         } else {
-            report("unknown-dtype", "unknown element type '\(dtypeToken.value)'; expected f32, i64 or bool", dtypeToken.span)
+            report(
+                "unknown-dtype", "unknown element type '\(dtypeToken.value)'; expected f32, i64 or bool",
+                dtypeToken.span)
         }
         _ = try expectPunct("[")
         var dims: [Int] = []
@@ -500,8 +522,10 @@ struct SyntaxParser {
             report("bad-size", "type \(dtype.rawValue)\(Shape.format(dims)) has more than 2^40 elements", span)
         }
         if dims.count > Shape.maxRank {
-            report("bad-rank", "type \(dtype.rawValue)\(Shape.format(dims)) has rank \(dims.count); graphc supports "
-                   + "rank \(Shape.maxRank) at most", span)
+            report(
+                "bad-rank",
+                "type \(dtype.rawValue)\(Shape.format(dims)) has rank \(dims.count); graphc supports "
+                    + "rank \(Shape.maxRank) at most", span)
         }
         return IRLocated(value: TensorType(dtype, Shape(dims.prefix(Shape.maxRank))), span: span)
     }

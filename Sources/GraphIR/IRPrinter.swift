@@ -63,7 +63,8 @@ public enum IRPrinter {
     static func records(_ graph: Graph, _ ref: (ValueID) -> String) -> String {
         let r = graph.records
         func node(_ i: Int) -> String {
-            i >= 0 && i < graph.nodes.count && !graph.nodes[i].outputs.isEmpty ? ref(graph.nodes[i].outputs[0]) : "%?n\(i)"
+            i >= 0 && i < graph.nodes.count && !graph.nodes[i].outputs.isEmpty
+                ? ref(graph.nodes[i].outputs[0]) : "%?n\(i)"
         }
         func adapter(_ a: AdapterRecord) -> String { " of \(node(a.layer)) weight \(ref(a.weight))" }
         var out = ""
@@ -154,8 +155,9 @@ extension Graph {
         }
         graph.outputs = outputs.map(map)
         // Nodes keep their order; records of undefined values are dropped.
-        graph.records = records.remapped(values: { number[$0] != nil ? map($0) : nil },
-                                         nodes: { $0 >= 0 && $0 < nodes.count ? $0 : nil })
+        graph.records = records.remapped(
+            values: { number[$0] != nil ? map($0) : nil },
+            nodes: { $0 >= 0 && $0 < nodes.count ? $0 : nil })
         return graph
     }
 }

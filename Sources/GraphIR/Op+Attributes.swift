@@ -78,11 +78,15 @@ extension Op {
         case let .batchNorm(a), let .nativeBatchNorm(a), let .batchNormGrad(a):
             [("eps", .float(a.eps)), ("momentum", .float(a.momentum)), ("training", .bool(a.training))]
         case let .maxPool2d(a), let .maxPool2dWithIndices(a), let .maxPool2dGrad(a):
-            [("ceil_mode", .bool(a.ceilMode)), ("kernel", .pair(a.kernel)), ("padding", .pair(a.padding)),
-             ("stride", .pair(a.stride))]
+            [
+                ("ceil_mode", .bool(a.ceilMode)), ("kernel", .pair(a.kernel)), ("padding", .pair(a.padding)),
+                ("stride", .pair(a.stride)),
+            ]
         case let .avgPool2d(a), let .avgPool2dGrad(a):
-            [("ceil_mode", .bool(a.ceilMode)), ("count_include_pad", .bool(a.countIncludePad)),
-             ("kernel", .pair(a.kernel)), ("padding", .pair(a.padding)), ("stride", .pair(a.stride))]
+            [
+                ("ceil_mode", .bool(a.ceilMode)), ("count_include_pad", .bool(a.countIncludePad)),
+                ("kernel", .pair(a.kernel)), ("padding", .pair(a.padding)), ("stride", .pair(a.stride)),
+            ]
         case let .adaptiveAvgPool2d(output):
             [("output", .pair(output))]
         case let .flatten(startDim):
@@ -96,22 +100,26 @@ extension Op {
         case let .reshape(shape), let .sumTo(shape):
             [("shape", .ints(shape.array))]
         case let .sgdUpdate(a), let .momentumUpdate(a), let .adamUpdate(a), let .adamDirection(a),
-             let .applyUpdate(a):
-            [("beta1", .float(a.beta1)), ("beta2", .float(a.beta2)), ("decoupled", .bool(a.decoupled)),
-             ("eps", .float(a.eps)), ("lr", .float(a.lr)), ("momentum", .float(a.momentum)),
-             ("weight_decay", .float(a.weightDecay))]
+            let .applyUpdate(a):
+            [
+                ("beta1", .float(a.beta1)), ("beta2", .float(a.beta2)), ("decoupled", .bool(a.decoupled)),
+                ("eps", .float(a.eps)), ("lr", .float(a.lr)), ("momentum", .float(a.momentum)),
+                ("weight_decay", .float(a.weightDecay)),
+            ]
         case let .svdProjector(a):
             [("gap", .int(a.gap)), ("left", .bool(a.left)), ("rank", .int(a.rank))]
         case .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .linear, .softmaxCrossEntropy,
-             .div, .channelNorm, .biasGrad, .activationGrad, .adaptiveAvgPool2dGrad, .linearGradInput,
-             .linearGradWeight, .softmaxCrossEntropyGrad:
+            .div, .channelNorm, .biasGrad, .activationGrad, .adaptiveAvgPool2dGrad, .linearGradInput,
+            .linearGradWeight, .softmaxCrossEntropyGrad:
             []
         }
     }
 
     private static func convAttributes(_ a: Conv2dAttrs) -> [(key: String, value: AttributeValue)] {
-        [("dilation", .pair(a.dilation)), ("groups", .int(a.groups)), ("padding", .pair(a.padding)),
-         ("stride", .pair(a.stride))]
+        [
+            ("dilation", .pair(a.dilation)), ("groups", .int(a.groups)), ("padding", .pair(a.padding)),
+            ("stride", .pair(a.stride)),
+        ]
     }
 
     /// Builds an op from its IR name and attributes; throws every unknown op, unknown or missing key
@@ -153,7 +161,8 @@ extension Op {
         case "adam_direction": op = .adamDirection(reader.optimizer())
         case "apply_update": op = .applyUpdate(reader.optimizer())
         case "svd_projector":
-            op = .svdProjector(ProjectorAttrs(rank: reader.int("rank"), left: reader.bool("left"), gap: reader.int("gap")))
+            op = .svdProjector(
+                ProjectorAttrs(rank: reader.int("rank"), left: reader.bool("left"), gap: reader.int("gap")))
         case _ where name.hasSuffix("_grad") && Activation(rawValue: String(name.dropLast(5))) != nil:
             op = .activationGrad(Activation(rawValue: String(name.dropLast(5)))!)
         case "relu": op = .relu
@@ -171,8 +180,10 @@ extension Op {
             throw AttributeError([.init(id: "unknown-op", message: "unknown op '\(name)'")])
         }
         for key in attributes.keys.sorted() where !reader.used.contains(key) {
-            reader.problems.append(.init(id: "unknown-attribute",
-                                         message: "\(name) has no attribute '\(key)'", key: key))
+            reader.problems.append(
+                .init(
+                    id: "unknown-attribute",
+                    message: "\(name) has no attribute '\(key)'", key: key))
         }
         guard reader.problems.isEmpty else { throw AttributeError(reader.problems) }
         self = op
@@ -195,17 +206,21 @@ private struct AttributeReader {
     private mutating func value(_ key: String, _ expected: String) -> AttributeValue? {
         used.insert(key)
         guard let value = attributes[key] else {
-            problems.append(.init(id: "missing-attribute", message: "\(op) needs attribute '\(key)' (\(expected))",
-                                  key: key))
+            problems.append(
+                .init(
+                    id: "missing-attribute", message: "\(op) needs attribute '\(key)' (\(expected))",
+                    key: key))
             return nil
         }
         return value
     }
 
     private mutating func mismatch(_ key: String, _ expected: String, _ value: AttributeValue) {
-        problems.append(.init(id: "attribute-type",
-                              message: "\(op) attribute '\(key)' must be a \(expected), got \(value.kindName) \(value)",
-                              key: key))
+        problems.append(
+            .init(
+                id: "attribute-type",
+                message: "\(op) attribute '\(key)' must be a \(expected), got \(value.kindName) \(value)",
+                key: key))
     }
 
     mutating func int(_ key: String) -> Int {
@@ -246,8 +261,11 @@ private struct AttributeReader {
     mutating func shape(_ key: String) -> Shape {
         let dims = ints(key)
         guard let shape = Shape(checking: dims) else {
-            problems.append(.init(id: "bad-attribute", message: "\(op) attribute '\(key)' has \(dims.count) dimensions; "
-                                  + "graphc supports rank \(Shape.maxRank) at most", key: key))
+            problems.append(
+                .init(
+                    id: "bad-attribute",
+                    message: "\(op) attribute '\(key)' has \(dims.count) dimensions; "
+                        + "graphc supports rank \(Shape.maxRank) at most", key: key))
             return Shape()
         }
         return shape
@@ -262,17 +280,20 @@ private struct AttributeReader {
     }
 
     mutating func maxPool() -> Pool2dAttrs {
-        Pool2dAttrs(kernel: pair("kernel"), stride: pair("stride"), padding: pair("padding"), ceilMode: bool("ceil_mode"))
+        Pool2dAttrs(
+            kernel: pair("kernel"), stride: pair("stride"), padding: pair("padding"), ceilMode: bool("ceil_mode"))
     }
 
     mutating func avgPool() -> Pool2dAttrs {
-        Pool2dAttrs(kernel: pair("kernel"), stride: pair("stride"), padding: pair("padding"),
-                    ceilMode: bool("ceil_mode"), countIncludePad: bool("count_include_pad"))
+        Pool2dAttrs(
+            kernel: pair("kernel"), stride: pair("stride"), padding: pair("padding"),
+            ceilMode: bool("ceil_mode"), countIncludePad: bool("count_include_pad"))
     }
 
     mutating func optimizer() -> OptimizerAttrs {
-        OptimizerAttrs(lr: float("lr"), momentum: float("momentum"), beta1: float("beta1"), beta2: float("beta2"),
-                       eps: float("eps"), weightDecay: float("weight_decay"), decoupled: bool("decoupled"))
+        OptimizerAttrs(
+            lr: float("lr"), momentum: float("momentum"), beta1: float("beta1"), beta2: float("beta2"),
+            eps: float("eps"), weightDecay: float("weight_decay"), decoupled: bool("decoupled"))
     }
 
     mutating func pair(_ key: String) -> Pair {

@@ -35,11 +35,11 @@ extension Op {
             let k = ta ? operands[0].shape[0] : operands[0].shape[1]
             return saturatingProduct(results[0].elementCount, k)
         case .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .maxPool2d,
-             .avgPool2d, .adaptiveAvgPool2d, .flatten, .dropout, .softmaxCrossEntropy, .nativeBatchNorm,
-             .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .reshape, .biasGrad, .batchNormGrad,
-             .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .dropoutGrad,
-             .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection,
-             .applyUpdate, .svdProjector:
+            .avgPool2d, .adaptiveAvgPool2d, .flatten, .dropout, .softmaxCrossEntropy, .nativeBatchNorm,
+            .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .reshape, .biasGrad, .batchNormGrad,
+            .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .dropoutGrad,
+            .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection,
+            .applyUpdate, .svdProjector:
             return 0
         }
     }
@@ -65,11 +65,11 @@ extension Op {
             let (q, r) = total.partialValue.quotientAndRemainder(dividingBy: gap)
             return r == 0 ? q : q + 1
         case .conv2d, .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .maxPool2d,
-             .avgPool2d, .adaptiveAvgPool2d, .flatten, .linear, .dropout, .softmaxCrossEntropy, .nativeBatchNorm,
-             .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradInput,
-             .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad, .avgPool2dGrad,
-             .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad,
-             .sumTo:
+            .avgPool2d, .adaptiveAvgPool2d, .flatten, .linear, .dropout, .softmaxCrossEntropy, .nativeBatchNorm,
+            .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradInput,
+            .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad, .avgPool2dGrad,
+            .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad,
+            .sumTo:
             return 0
         }
     }
@@ -96,7 +96,7 @@ extension Op {
         case .conv2d, .linear:
             return operands.count == 3 ? out : 0
         case .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .nativeBatchNorm,
-             .nativeDropout, .scale, .div, .batchNormGrad, .activationGrad, .dropoutGrad, .softmaxCrossEntropyGrad:
+            .nativeDropout, .scale, .div, .batchNormGrad, .activationGrad, .dropoutGrad, .softmaxCrossEntropyGrad:
             return out
         case let .maxPool2d(a), let .avgPool2d(a), let .maxPool2dWithIndices(a):
             return saturatingProduct(out, a.kernel.h, a.kernel.w)
@@ -107,8 +107,8 @@ extension Op {
         case .adaptiveAvgPool2dGrad:
             return out
         case .flatten, .dropout, .reshape, .matmul, .conv2dGradInput, .conv2dGradWeight, .linearGradInput,
-             .linearGradWeight, .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate,
-             .svdProjector:
+            .linearGradWeight, .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate,
+            .svdProjector:
             return 0
         }
     }

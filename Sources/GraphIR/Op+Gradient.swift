@@ -24,10 +24,10 @@ extension Op {
         case .dropoutGrad: index == 0
         case .channelNorm: false
         case .conv2d, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .maxPool2d, .avgPool2d,
-             .adaptiveAvgPool2d, .flatten, .linear, .dropout, .maxPool2dWithIndices, .nativeDropout, .scale, .div,
-             .matmul, .reshape, .conv2dGradInput, .conv2dGradWeight, .biasGrad, .activationGrad, .avgPool2dGrad,
-             .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .sumTo, .sgdUpdate, .momentumUpdate,
-             .adamUpdate, .adamDirection, .applyUpdate, .svdProjector:
+            .adaptiveAvgPool2d, .flatten, .linear, .dropout, .maxPool2dWithIndices, .nativeDropout, .scale, .div,
+            .matmul, .reshape, .conv2dGradInput, .conv2dGradWeight, .biasGrad, .activationGrad, .avgPool2dGrad,
+            .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .sumTo, .sgdUpdate, .momentumUpdate,
+            .adamUpdate, .adamDirection, .applyUpdate, .svdProjector:
             true
         }
     }
@@ -39,13 +39,13 @@ extension Op {
         case .sgdUpdate, .momentumUpdate, .adamUpdate: 1
         case .svdProjector: 0
         case .conv2d, .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul,
-             .maxPool2d, .avgPool2d, .adaptiveAvgPool2d, .flatten, .linear, .dropout, .softmaxCrossEntropy,
-             .nativeBatchNorm, .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .matmul,
-             .reshape, .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad,
-             .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight,
-             .dropoutGrad, .softmaxCrossEntropyGrad, .sumTo,
-             // GaLore's direction reads the projected gradient, which is not a parameter's own.
-             .adamDirection, .applyUpdate:
+            .maxPool2d, .avgPool2d, .adaptiveAvgPool2d, .flatten, .linear, .dropout, .softmaxCrossEntropy,
+            .nativeBatchNorm, .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .matmul,
+            .reshape, .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad,
+            .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight,
+            .dropoutGrad, .softmaxCrossEntropyGrad, .sumTo,
+            // GaLore's direction reads the projected gradient, which is not a parameter's own.
+            .adamDirection, .applyUpdate:
             nil
         }
     }

@@ -46,11 +46,11 @@ extension Op {
         case .svdProjector: k == 0 ? .inPlace(of: 1) : .fresh
         case .reshape, .flatten: k == 0 ? .view(of: 0) : .fresh
         case .conv2d, .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul,
-             .maxPool2d, .avgPool2d, .adaptiveAvgPool2d, .linear, .dropout, .softmaxCrossEntropy,
-             .nativeBatchNorm, .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .matmul,
-             .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad,
-             .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
-             .softmaxCrossEntropyGrad, .sumTo:
+            .maxPool2d, .avgPool2d, .adaptiveAvgPool2d, .linear, .dropout, .softmaxCrossEntropy,
+            .nativeBatchNorm, .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .matmul,
+            .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad,
+            .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
+            .softmaxCrossEntropyGrad, .sumTo:
             .fresh
         }
     }
@@ -68,7 +68,7 @@ extension Op {
     /// The operands the op overwrites, in operand order: the parameter and state an optimizer update
     /// writes back, the projector `svd_projector` refreshes. Empty for every other op.
     public var overwrittenOperands: [Int] {
-        (0 ..< outputCount).compactMap { k in
+        (0..<outputCount).compactMap { k in
             if case let .inPlace(j) = storage(ofResult: k) { return j }
             return nil
         }

@@ -51,10 +51,10 @@ extension Op {
         case let .svdProjector(a):
             see(a.rank); see(a.gap)
         case .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .linear, .dropout,
-             .softmaxCrossEntropy, .nativeBatchNorm, .nativeDropout, .scale, .div, .channelNorm, .matmul, .biasGrad,
-             .batchNormGrad, .activationGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight,
-             .dropoutGrad, .softmaxCrossEntropyGrad, .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection,
-             .applyUpdate:
+            .softmaxCrossEntropy, .nativeBatchNorm, .nativeDropout, .scale, .div, .channelNorm, .matmul, .biasGrad,
+            .batchNormGrad, .activationGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight,
+            .dropoutGrad, .softmaxCrossEntropyGrad, .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection,
+            .applyUpdate:
             break
         }
         if let bad {
@@ -64,13 +64,15 @@ extension Op {
 
     private func inferUncheckedTypes(_ operands: [TensorType]) throws(ShapeError) -> [TensorType] {
         guard arity.contains(operands.count) else {
-            let expected = arity.lowerBound == arity.upperBound
+            let expected =
+                arity.lowerBound == arity.upperBound
                 ? "\(arity.lowerBound)" : "\(arity.lowerBound) or \(arity.upperBound)"
             throw ShapeError("arity", "\(name) takes \(expected) operands, got \(operands.count)")
         }
         for i in operands.indices where operands[i].dtype != operandDType(i) {
             let t = operands[i]
-            throw ShapeError("dtype", "\(name) operand \(i) must be \(operandDType(i).rawValue), got \(t.dtype.rawValue)")
+            throw ShapeError(
+                "dtype", "\(name) operand \(i) must be \(operandDType(i).rawValue), got \(t.dtype.rawValue)")
         }
         switch self {
         case let .conv2d(a):
@@ -82,10 +84,12 @@ extension Op {
             }
             guard a.eps > 0 else { throw ShapeError("bad-attribute", "batch_norm eps must be positive") }
             let c = x.shape[1]
-            for i in 0 ..< 4 where operands[i + 1].shape != [c] {
+            for i in 0..<4 where operands[i + 1].shape != [c] {
                 let role = ["gamma", "beta", "running mean", "running variance"][i]
-                throw ShapeError("channel-mismatch", "batch_norm \(role) has shape \(Shape.format(operands[i + 1].shape)), "
-                                 + "expected [\(c)] for an input with \(c) channels")
+                throw ShapeError(
+                    "channel-mismatch",
+                    "batch_norm \(role) has shape \(Shape.format(operands[i + 1].shape)), "
+                        + "expected [\(c)] for an input with \(c) channels")
             }
             return [x]
         case .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid:
@@ -120,13 +124,15 @@ extension Op {
                 throw ShapeError("rank", "linear expects an input of rank >= 1 and a 2-D weight, got \(x) and \(w)")
             }
             guard x.shape.last == w.shape[1] else {
-                throw ShapeError("channel-mismatch",
-                                 "linear weight \(Shape.format(w.shape)) expects \(w.shape[1]) input features, "
-                                 + "got \(x.shape.last ?? 0)")
+                throw ShapeError(
+                    "channel-mismatch",
+                    "linear weight \(Shape.format(w.shape)) expects \(w.shape[1]) input features, "
+                        + "got \(x.shape.last ?? 0)")
             }
             if operands.count == 3, operands[2].shape != [w.shape[0]] {
-                throw ShapeError("channel-mismatch",
-                                 "linear bias has shape \(Shape.format(operands[2].shape)), expected [\(w.shape[0])]")
+                throw ShapeError(
+                    "channel-mismatch",
+                    "linear bias has shape \(Shape.format(operands[2].shape)), expected [\(w.shape[0])]")
             }
             var y = Shape(x.shape.dropLast())
             y.append(w.shape[0])
@@ -137,8 +143,9 @@ extension Op {
                 throw ShapeError("rank", "softmax_cross_entropy expects 2-D logits, got \(logits)")
             }
             guard labels.dtype == .i64, labels.shape == [logits.shape[0]] else {
-                throw ShapeError("shape-mismatch",
-                                 "softmax_cross_entropy labels must be i64[\(logits.shape[0])], got \(labels)")
+                throw ShapeError(
+                    "shape-mismatch",
+                    "softmax_cross_entropy labels must be i64[\(logits.shape[0])], got \(labels)")
             }
             return [.f32([])]
         case let .nativeBatchNorm(a):
@@ -162,7 +169,9 @@ extension Op {
             return [.f32(norms)]
         case let .matmul(ta, tb):
             let a = operands[0], b = operands[1]
-            guard a.rank == 2, b.rank == 2 else { throw ShapeError("rank", "matmul expects 2-D operands, got \(a) and \(b)") }
+            guard a.rank == 2, b.rank == 2 else {
+                throw ShapeError("rank", "matmul expects 2-D operands, got \(a) and \(b)")
+            }
             let (m, k) = ta ? (a.shape[1], a.shape[0]) : (a.shape[0], a.shape[1])
             let (k2, n) = tb ? (b.shape[1], b.shape[0]) : (b.shape[0], b.shape[1])
             guard k == k2 else {
@@ -171,7 +180,8 @@ extension Op {
             return [.f32([m, n])]
         case let .reshape(shape):
             guard shape.allSatisfy({ $0 >= 1 && $0 <= TensorType.maxElements }),
-                  let count = TensorType.f32(shape).checkedElementCount, count == operands[0].elementCount else {
+                let count = TensorType.f32(shape).checkedElementCount, count == operands[0].elementCount
+            else {
                 throw ShapeError("shape-mismatch", "reshape cannot turn \(operands[0]) into \(Shape.format(shape))")
             }
             return [.f32(shape)]
@@ -184,7 +194,8 @@ extension Op {
         case let .conv2dGradWeight(a, kernel):
             let dy = try Self.image(operands[0], op: name), x = try Self.image(operands[1], op: name)
             guard a.groups >= 1, x[1] % a.groups == 0 else {
-                throw ShapeError("channel-mismatch", "conv2d_grad_weight groups \(a.groups) must divide \(x[1]) channels")
+                throw ShapeError(
+                    "channel-mismatch", "conv2d_grad_weight groups \(a.groups) must divide \(x[1]) channels")
             }
             let w = TensorType.f32([dy[1], x[1] / a.groups, kernel.h, kernel.w])
             try Self.expect(Self.conv2d(a, [operands[1], w]), operands[0], op: name)
@@ -204,11 +215,14 @@ extension Op {
             }
             guard a.eps > 0 else { throw ShapeError("bad-attribute", "batch_norm_grad eps must be positive") }
             let c = x.shape[1]
-            for (i, role) in [(2, "gamma"), (3, "running mean"), (4, "running variance"), (5, "batch mean"),
-                              (6, "batch inverse std")] where operands[i].shape != [c] {
-                throw ShapeError("channel-mismatch",
-                                 "batch_norm_grad \(role) has shape \(Shape.format(operands[i].shape)), "
-                                 + "expected [\(c)] for an input with \(c) channels")
+            for (i, role) in [
+                (2, "gamma"), (3, "running mean"), (4, "running variance"), (5, "batch mean"),
+                (6, "batch inverse std"),
+            ] where operands[i].shape != [c] {
+                throw ShapeError(
+                    "channel-mismatch",
+                    "batch_norm_grad \(role) has shape \(Shape.format(operands[i].shape)), "
+                        + "expected [\(c)] for an input with \(c) channels")
             }
             return [x, .f32([c]), .f32([c])]
         case .activationGrad:
@@ -216,7 +230,9 @@ extension Op {
             return [operands[0]]
         case let .dropoutGrad(p):
             // The same p as the forward native_dropout (the gradient scales by 1 / (1 - p)).
-            guard p >= 0 && p < 1 else { throw ShapeError("bad-attribute", "dropout_grad p must be in [0, 1), got \(p)") }
+            guard p >= 0 && p < 1 else {
+                throw ShapeError("bad-attribute", "dropout_grad p must be in [0, 1), got \(p)")
+            }
             try Self.expect(operands[1].withDType(.f32), operands[0], op: name)
             return [operands[0]]
         case let .maxPool2dGrad(a):
@@ -241,7 +257,8 @@ extension Op {
         case .linearGradWeight:
             let dy = operands[0], x = operands[1]
             guard dy.rank == 2, x.rank == 2, dy.shape[0] == x.shape[0] else {
-                throw ShapeError("shape-mismatch", "linear_grad_weight expects [N, out] and [N, in], got \(dy) and \(x)")
+                throw ShapeError(
+                    "shape-mismatch", "linear_grad_weight expects [N, out] and [N, in], got \(dy) and \(x)")
             }
             return [.f32([dy.shape[1], x.shape[1]])]
         case .softmaxCrossEntropyGrad:
@@ -266,8 +283,10 @@ extension Op {
             let g = operands[0]
             guard g.rank == 2 else { throw ShapeError("rank", "svd_projector expects a matrix, got \(g)") }
             guard a.rank >= 1, a.rank <= min(g.shape[0], g.shape[1]) else {
-                throw ShapeError("bad-size", "GaLore rank \(a.rank) must lie in 1...\(min(g.shape[0], g.shape[1])) "
-                                 + "for a \(g.shape[0])x\(g.shape[1]) gradient")
+                throw ShapeError(
+                    "bad-size",
+                    "GaLore rank \(a.rank) must lie in 1...\(min(g.shape[0], g.shape[1])) "
+                        + "for a \(g.shape[0])x\(g.shape[1]) gradient")
             }
             guard a.gap >= 1 else { throw ShapeError("bad-attribute", "svd_projector gap must be positive") }
             let p = TensorType.f32(a.left ? [g.shape[0], a.rank] : [a.rank, g.shape[1]])
@@ -283,11 +302,11 @@ extension Op {
         case .maxPool2dGrad: index == 2 ? .i64 : .f32
         case .dropoutGrad: index == 1 ? .bool : .f32
         case .conv2d, .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .maxPool2d,
-             .avgPool2d, .adaptiveAvgPool2d, .flatten, .linear, .dropout, .nativeBatchNorm, .maxPool2dWithIndices,
-             .nativeDropout, .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradInput, .conv2dGradWeight,
-             .biasGrad, .batchNormGrad, .activationGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput,
-             .linearGradWeight, .sumTo, .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate,
-             .svdProjector:
+            .avgPool2d, .adaptiveAvgPool2d, .flatten, .linear, .dropout, .nativeBatchNorm, .maxPool2dWithIndices,
+            .nativeDropout, .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradInput, .conv2dGradWeight,
+            .biasGrad, .batchNormGrad, .activationGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput,
+            .linearGradWeight, .sumTo, .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate,
+            .svdProjector:
             .f32
         }
     }
@@ -295,7 +314,8 @@ extension Op {
     /// Throws unless `actual` has the shape `expected` has (a gradient must match its forward value).
     private static func expect(_ expected: TensorType, _ actual: TensorType, op: String) throws(ShapeError) {
         guard expected.shape == actual.shape else {
-            throw ShapeError("shape-mismatch", "\(op): expected \(Shape.format(expected.shape)), got \(Shape.format(actual.shape))")
+            throw ShapeError(
+                "shape-mismatch", "\(op): expected \(Shape.format(expected.shape)), got \(Shape.format(actual.shape))")
         }
     }
 
@@ -318,22 +338,26 @@ extension Op {
             throw ShapeError("bad-size", "conv2d padding must not be negative, got \(a.padding)")
         }
         guard x[1] % a.groups == 0, w[0] % a.groups == 0 else {
-            throw ShapeError("channel-mismatch",
-                             "conv2d groups \(a.groups) must divide input channels \(x[1]) and output channels \(w[0])")
+            throw ShapeError(
+                "channel-mismatch",
+                "conv2d groups \(a.groups) must divide input channels \(x[1]) and output channels \(w[0])")
         }
         guard w[1] == x[1] / a.groups else {
-            throw ShapeError("channel-mismatch",
-                             "conv2d weight \(Shape.format(w)) with groups \(a.groups) expects \(w[1]) x \(a.groups) "
-                             + "input channels, got \(x[1])")
+            throw ShapeError(
+                "channel-mismatch",
+                "conv2d weight \(Shape.format(w)) with groups \(a.groups) expects \(w[1]) x \(a.groups) "
+                    + "input channels, got \(x[1])")
         }
         if operands.count == 3, operands[2].shape != [w[0]] {
-            throw ShapeError("channel-mismatch",
-                             "conv2d bias has shape \(Shape.format(operands[2].shape)), expected [\(w[0])]")
+            throw ShapeError(
+                "channel-mismatch",
+                "conv2d bias has shape \(Shape.format(operands[2].shape)), expected [\(w[0])]")
         }
         func extent(_ n: Int, _ k: Int, _ s: Int, _ p: Int, _ d: Int) throws(ShapeError) -> Int {
             let span = d * (k - 1) + 1
             guard n + 2 * p >= span else {
-                throw ShapeError("bad-size", "conv2d kernel (extent \(span)) is larger than the padded input (\(n + 2 * p))")
+                throw ShapeError(
+                    "bad-size", "conv2d kernel (extent \(span)) is larger than the padded input (\(n + 2 * p))")
             }
             return (n + 2 * p - span) / s + 1
         }
@@ -352,7 +376,9 @@ extension Op {
         }
         guard p * 2 <= k else { throw ShapeError("bad-attribute", "\(op) padding \(p) exceeds half the kernel \(k)") }
         let span = n + 2 * p - k
-        guard span >= 0 else { throw ShapeError("bad-size", "\(op) kernel \(k) is larger than the padded input \(n + 2 * p)") }
+        guard span >= 0 else {
+            throw ShapeError("bad-size", "\(op) kernel \(k) is larger than the padded input \(n + 2 * p)")
+        }
         var out = (ceil ? (span + s - 1) / s : span / s) + 1
         if ceil && (out - 1) * s >= n + p { out -= 1 }
         return out

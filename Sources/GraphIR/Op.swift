@@ -49,8 +49,10 @@ public struct Pool2dAttrs: Sendable, Hashable {
     /// Average pooling only: whether padded zeros count in the divisor (PyTorch's default, true).
     public var countIncludePad: Bool
 
-    public init(kernel: Pair, stride: Pair? = nil, padding: Pair = Pair(0), ceilMode: Bool = false,
-                countIncludePad: Bool = true) {
+    public init(
+        kernel: Pair, stride: Pair? = nil, padding: Pair = Pair(0), ceilMode: Bool = false,
+        countIncludePad: Bool = true
+    ) {
         self.kernel = kernel
         self.stride = stride ?? kernel
         self.padding = padding
@@ -95,8 +97,10 @@ public struct OptimizerAttrs: Sendable, Hashable {
     public var weightDecay: Double
     public var decoupled: Bool
 
-    public init(lr: Double, momentum: Double = 0, beta1: Double = 0.9, beta2: Double = 0.999, eps: Double = 1e-8,
-                weightDecay: Double = 0, decoupled: Bool = false) {
+    public init(
+        lr: Double, momentum: Double = 0, beta1: Double = 0.9, beta2: Double = 0.999, eps: Double = 1e-8,
+        weightDecay: Double = 0, decoupled: Bool = false
+    ) {
         self.lr = lr
         self.momentum = momentum
         self.beta1 = beta1
@@ -298,8 +302,8 @@ public enum Op: Sendable, Hashable {
         case .channelNorm, .matmul: .weightSpace
         case .reshape: .shape
         case .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad,
-             .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
-             .softmaxCrossEntropyGrad, .sumTo:
+            .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
+            .softmaxCrossEntropyGrad, .sumTo:
             .gradient
         case .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate: .optimizer
         case .svdProjector: .svd
@@ -318,11 +322,11 @@ public enum Op: Sendable, Hashable {
     public var outputCount: Int {
         switch self {
         case .conv2d, .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul,
-             .maxPool2d, .avgPool2d, .adaptiveAvgPool2d, .flatten, .linear, .dropout, .softmaxCrossEntropy,
-             .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradInput, .conv2dGradWeight, .biasGrad,
-             .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput,
-             .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate, .applyUpdate,
-             .svdProjector:
+            .maxPool2d, .avgPool2d, .adaptiveAvgPool2d, .flatten, .linear, .dropout, .softmaxCrossEntropy,
+            .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradInput, .conv2dGradWeight, .biasGrad,
+            .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput,
+            .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate, .applyUpdate,
+            .svdProjector:
             1
         case .maxPool2dWithIndices, .nativeDropout, .momentumUpdate: 2
         case .nativeBatchNorm, .batchNormGrad, .adamUpdate, .adamDirection: 3
@@ -335,12 +339,12 @@ public enum Op: Sendable, Hashable {
         case .conv2d, .linear: 2...3
         case .batchNorm, .nativeBatchNorm: 5...5
         case .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .maxPool2d, .avgPool2d,
-             .adaptiveAvgPool2d, .flatten, .dropout, .maxPool2dWithIndices, .nativeDropout, .scale, .channelNorm,
-             .reshape, .biasGrad, .sumTo:
+            .adaptiveAvgPool2d, .flatten, .dropout, .maxPool2dWithIndices, .nativeDropout, .scale, .channelNorm,
+            .reshape, .biasGrad, .sumTo:
             1...1
         case .add, .mul, .softmaxCrossEntropy, .div, .matmul, .conv2dGradInput, .conv2dGradWeight, .activationGrad,
-             .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
-             .softmaxCrossEntropyGrad, .sgdUpdate, .applyUpdate, .svdProjector:
+            .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
+            .softmaxCrossEntropyGrad, .sgdUpdate, .applyUpdate, .svdProjector:
             2...2
         case .maxPool2dGrad, .momentumUpdate, .adamDirection: 3...3
         case .adamUpdate: 4...4

@@ -15,7 +15,9 @@ public struct SourceText: Sendable {
         // A line ends at LF, CRLF or a lone CR (classic Mac files), as both lexers read them.
         var starts = [0]
         for (i, b) in bytes.enumerated() {
-            if b == UInt8(ascii: "\n") || (b == UInt8(ascii: "\r") && (i + 1 == bytes.count || bytes[i + 1] != UInt8(ascii: "\n"))) {
+            if b == UInt8(ascii: "\n")
+                || (b == UInt8(ascii: "\r") && (i + 1 == bytes.count || bytes[i + 1] != UInt8(ascii: "\n")))
+            {
                 starts.append(i + 1)
             }
         }
@@ -48,8 +50,10 @@ public struct SourceText: Sendable {
     }
 
     /// The diagnostic `id` at bytes `start..<end`, with the source line and an underline as long as that text.
-    public func diagnostic(_ id: String, _ message: String, start: Int, end: Int, node: String? = nil,
-                    severity: Diagnostic.Severity = .error, notes: [String] = []) -> Diagnostic {
+    public func diagnostic(
+        _ id: String, _ message: String, start: Int, end: Int, node: String? = nil,
+        severity: Diagnostic.Severity = .error, notes: [String] = []
+    ) -> Diagnostic {
         let offset = min(max(start, 0), bytes.count)
         let line = lineIndex(offset)
         let lineStart = lineStarts[line], lineEnd = lineEnd(line)
@@ -66,9 +70,10 @@ public struct SourceText: Sendable {
             excerpt = true
         }
         let text = String(decoding: bytes[from..<to], as: UTF8.self)
-        var d = Diagnostic(id: id, severity: severity, message: message,
-                           location: SourceLocation(file: file, line: line + 1, column: column),
-                           node: node, sourceLine: text, length: length, notes: notes)
+        var d = Diagnostic(
+            id: id, severity: severity, message: message,
+            location: SourceLocation(file: file, line: line + 1, column: column),
+            node: node, sourceLine: text, length: length, notes: notes)
         if excerpt { d.sourceColumn = scalarCount(from, min(offset, lineEnd)) + 1 }
         return d
     }

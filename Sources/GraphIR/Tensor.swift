@@ -97,7 +97,9 @@ public struct Shape: Sendable, Hashable, RandomAccessCollection, MutableCollecti
     public subscript(position: Int) -> Int {
         get {
             precondition(position >= 0 && position < count, "Shape index out of range")
-            return withUnsafeBytes(of: dims) { $0.load(fromByteOffset: position * MemoryLayout<Int>.stride, as: Int.self) }
+            return withUnsafeBytes(of: dims) {
+                $0.load(fromByteOffset: position * MemoryLayout<Int>.stride, as: Int.self)
+            }
         }
         set {
             precondition(position >= 0 && position < count, "Shape index out of range")

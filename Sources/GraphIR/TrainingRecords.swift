@@ -176,7 +176,7 @@ public struct TrainingRecords: Sendable, Hashable {
 
     private static func equal<T: Equatable>(_ a: [T?], _ b: [T?]) -> Bool {
         let n = Swift.max(a.count, b.count)
-        for i in 0 ..< n where entry(a, i) ?? nil != entry(b, i) ?? nil { return false }
+        for i in 0..<n where entry(a, i) ?? nil != entry(b, i) ?? nil { return false }
         return true
     }
 

@@ -13,7 +13,7 @@
 public enum Verifier {
     public static func verify(_ graph: Graph) -> [Diagnostic] {
         let verification = Verification(graph)
-        return verification.finish((0 ..< verification.taskCount).map(verification.run))
+        return verification.finish((0..<verification.taskCount).map(verification.run))
     }
 
     /// Throws the diagnostics when any is an error.
@@ -50,45 +50,54 @@ public struct Verification: Sendable {
         var definedAt = Array(repeating: Int.max, count: count)
         var used = Array(repeating: false, count: count)
         // Nodes are read in place (through a buffer pointer), never copied.
-        graph.values.withUnsafeBufferPointer { values in graph.nodes.withUnsafeBufferPointer { nodes in
-            // Definitions: who claims each value.
-            var definedBy = Array(repeating: 0, count: count)
-            for id in graph.inputs {
-                guard valid(id) else { error("undefined-value", "input \(id) does not exist"); continue }
-                definedBy[id.raw] += 1
-                definedAt[id.raw] = -1
-                if values[id.raw].kind != .input { error("bad-definition", "input \(id) '\(graph[id].name)' is not of kind input") }
-            }
-            for id in graph.parameters {
-                guard valid(id) else { error("undefined-value", "parameter \(id) does not exist"); continue }
-                definedBy[id.raw] += 1
-                definedAt[id.raw] = -1
-                if !values[id.raw].isParameter {
-                    error("bad-definition", "parameter \(id) '\(graph[id].name)' is not of kind parameter")
-                }
-            }
-            for index in nodes.indices {
-                for id in nodes[index].inputs where valid(id) { used[id.raw] = true }
-                for k in nodes[index].outputs.indices {
-                    let id = nodes[index].outputs[k]
-                    guard valid(id) else {
-                        error("undefined-value", "result \(id) does not exist", node: nodes[index].name)
-                        continue
-                    }
+        graph.values.withUnsafeBufferPointer { values in
+            graph.nodes.withUnsafeBufferPointer { nodes in
+                // Definitions: who claims each value.
+                var definedBy = Array(repeating: 0, count: count)
+                for id in graph.inputs {
+                    guard valid(id) else { error("undefined-value", "input \(id) does not exist"); continue }
                     definedBy[id.raw] += 1
-                    definedAt[id.raw] = min(definedAt[id.raw], index)
-                    if values[id.raw].kind != .result(node: index, index: k) {
-                        error("bad-definition", "value \(id) is listed as result \(k) of '\(nodes[index].name)' but says "
-                              + "otherwise", node: nodes[index].name)
+                    definedAt[id.raw] = -1
+                    if values[id.raw].kind != .input {
+                        error("bad-definition", "input \(id) '\(graph[id].name)' is not of kind input")
                     }
                 }
+                for id in graph.parameters {
+                    guard valid(id) else { error("undefined-value", "parameter \(id) does not exist"); continue }
+                    definedBy[id.raw] += 1
+                    definedAt[id.raw] = -1
+                    if !values[id.raw].isParameter {
+                        error("bad-definition", "parameter \(id) '\(graph[id].name)' is not of kind parameter")
+                    }
+                }
+                for index in nodes.indices {
+                    for id in nodes[index].inputs where valid(id) { used[id.raw] = true }
+                    for k in nodes[index].outputs.indices {
+                        let id = nodes[index].outputs[k]
+                        guard valid(id) else {
+                            error("undefined-value", "result \(id) does not exist", node: nodes[index].name)
+                            continue
+                        }
+                        definedBy[id.raw] += 1
+                        definedAt[id.raw] = min(definedAt[id.raw], index)
+                        if values[id.raw].kind != .result(node: index, index: k) {
+                            error(
+                                "bad-definition",
+                                "value \(id) is listed as result \(k) of '\(nodes[index].name)' but says "
+                                    + "otherwise", node: nodes[index].name)
+                        }
+                    }
+                }
+                for (raw, n) in definedBy.enumerated() where n != 1 {
+                    let v = graph.values[raw]
+                    error(
+                        n == 0 ? "undefined-value" : "duplicate-definition",
+                        n == 0
+                            ? "value %\(raw) '\(v.name)' has no definition"
+                            : "value %\(raw) '\(v.name)' is defined \(n) times")
+                }
             }
-            for (raw, n) in definedBy.enumerated() where n != 1 {
-                let v = graph.values[raw]
-                error(n == 0 ? "undefined-value" : "duplicate-definition",
-                      n == 0 ? "value %\(raw) '\(v.name)' has no definition" : "value %\(raw) '\(v.name)' is defined \(n) times")
-            }
-        } }
+        }
         for id in graph.outputs where valid(id) { used[id.raw] = true }
         definitionDiagnostics = diags
         self.definedAt = definedAt
@@ -104,7 +113,7 @@ public struct Verification: Sendable {
     public func run(_ task: Int) -> [Diagnostic] {
         if task < nodeTasks {
             let first = task * Self.chunk
-            return checkNodes(first ..< min(first + Self.chunk, graph.nodes.count))
+            return checkNodes(first..<min(first + Self.chunk, graph.nodes.count))
         }
         return task == nodeTasks ? checkNodeNames() : checkDeclaredNames()
     }
@@ -117,61 +126,75 @@ public struct Verification: Sendable {
         }
         let graph = graph, count = graph.values.count
         func valid(_ id: ValueID) -> Bool { id.raw >= 0 && id.raw < count }
-        graph.values.withUnsafeBufferPointer { values in graph.nodes.withUnsafeBufferPointer { nodes in
-            var operandTypes: [TensorType] = []
-            for index in range {
-                let node = UnsafePointer(nodes.baseAddress! + index)
-                var operandsOK = true
-                for id in node.pointee.inputs {
-                    guard valid(id) else {
-                        error("undefined-value", "operand \(id) of '\(node.pointee.name)' does not exist",
-                              node: node.pointee.name)
-                        operandsOK = false
-                        continue
-                    }
-                    if definedAt[id.raw] >= index {
-                        let later = graph.producer(of: id).map { "'\(graph.nodes[$0].name)'" } ?? "nothing"
-                        error("cycle", "'\(node.pointee.name)' uses \(id) '\(graph[id].name)' before it is defined "
-                              + "(by \(later)): a cycle or nodes out of topological order", node: node.pointee.name)
-                        operandsOK = false
-                    }
-                }
-                let op = node.pointee.op
-                if node.pointee.outputs.count != op.outputCount {
-                    error("arity", "'\(node.pointee.name)' (\(op.name)) has \(node.pointee.outputs.count) results, "
-                          + "expected \(op.outputCount)", node: node.pointee.name)
-                }
-                guard operandsOK else { continue }
-                for (slot, id) in node.pointee.inputs.enumerated() {
-                    guard let role = values[id.raw].role, values[id.raw].isParameter,
-                          let problem = Self.roleProblem(op, slot, role) else { continue }
-                    error("operand-role", "'\(node.pointee.name)' (\(op.name)) reads \(role.rawValue) '\(values[id.raw].name)' "
-                          + "as operand \(slot), \(problem)", node: node.pointee.name)
-                }
-                operandTypes.removeAll(keepingCapacity: true)
-                for id in node.pointee.inputs { operandTypes.append(values[id.raw].type) }
-                do throws(ShapeError) {
-                    let expected = try op.inferTypes(operandTypes)
-                    // Compare with the valid results' types in place; build the lists only to report.
-                    var matches = true, k = 0
-                    for id in node.pointee.outputs where valid(id) {
-                        if k >= expected.count || values[id.raw].type != expected[k] {
-                            matches = false
-                            break
+        graph.values.withUnsafeBufferPointer { values in
+            graph.nodes.withUnsafeBufferPointer { nodes in
+                var operandTypes: [TensorType] = []
+                for index in range {
+                    let node = UnsafePointer(nodes.baseAddress! + index)
+                    var operandsOK = true
+                    for id in node.pointee.inputs {
+                        guard valid(id) else {
+                            error(
+                                "undefined-value", "operand \(id) of '\(node.pointee.name)' does not exist",
+                                node: node.pointee.name)
+                            operandsOK = false
+                            continue
                         }
-                        k += 1
+                        if definedAt[id.raw] >= index {
+                            let later = graph.producer(of: id).map { "'\(graph.nodes[$0].name)'" } ?? "nothing"
+                            error(
+                                "cycle",
+                                "'\(node.pointee.name)' uses \(id) '\(graph[id].name)' before it is defined "
+                                    + "(by \(later)): a cycle or nodes out of topological order",
+                                node: node.pointee.name)
+                            operandsOK = false
+                        }
                     }
-                    if !matches || k != expected.count {
-                        let actual = node.pointee.outputs.filter(valid).map { graph[$0].type }
-                        error("type-mismatch", "'\(node.pointee.name)' (\(op.name)) declares "
-                              + actual.map(\.description).joined(separator: ", ") + " but its operands give "
-                              + expected.map(\.description).joined(separator: ", "), node: node.pointee.name)
+                    let op = node.pointee.op
+                    if node.pointee.outputs.count != op.outputCount {
+                        error(
+                            "arity",
+                            "'\(node.pointee.name)' (\(op.name)) has \(node.pointee.outputs.count) results, "
+                                + "expected \(op.outputCount)", node: node.pointee.name)
                     }
-                } catch {
-                    diags.append(.error(error.id, "'\(node.pointee.name)': \(error.message)", node: node.pointee.name))
+                    guard operandsOK else { continue }
+                    for (slot, id) in node.pointee.inputs.enumerated() {
+                        guard let role = values[id.raw].role, values[id.raw].isParameter,
+                            let problem = Self.roleProblem(op, slot, role)
+                        else { continue }
+                        error(
+                            "operand-role",
+                            "'\(node.pointee.name)' (\(op.name)) reads \(role.rawValue) '\(values[id.raw].name)' "
+                                + "as operand \(slot), \(problem)", node: node.pointee.name)
+                    }
+                    operandTypes.removeAll(keepingCapacity: true)
+                    for id in node.pointee.inputs { operandTypes.append(values[id.raw].type) }
+                    do throws(ShapeError) {
+                        let expected = try op.inferTypes(operandTypes)
+                        // Compare with the valid results' types in place; build the lists only to report.
+                        var matches = true, k = 0
+                        for id in node.pointee.outputs where valid(id) {
+                            if k >= expected.count || values[id.raw].type != expected[k] {
+                                matches = false
+                                break
+                            }
+                            k += 1
+                        }
+                        if !matches || k != expected.count {
+                            let actual = node.pointee.outputs.filter(valid).map { graph[$0].type }
+                            error(
+                                "type-mismatch",
+                                "'\(node.pointee.name)' (\(op.name)) declares "
+                                    + actual.map(\.description).joined(separator: ", ") + " but its operands give "
+                                    + expected.map(\.description).joined(separator: ", "), node: node.pointee.name)
+                        }
+                    } catch {
+                        diags.append(
+                            .error(error.id, "'\(node.pointee.name)': \(error.message)", node: node.pointee.name))
+                    }
                 }
             }
-        } }
+        }
         return diags
     }
 
@@ -189,7 +212,9 @@ public struct Verification: Sendable {
     private func checkNodeNames() -> [Diagnostic] {
         graph.nodes.withUnsafeBufferPointer { nodes in
             NameTable.repeats(nodes.count, { nodes[$0].name }).map { index in
-                .error("duplicate-name", "node name '\(nodes[index].name)' is used more than once", node: nodes[index].name)
+                .error(
+                    "duplicate-name", "node name '\(nodes[index].name)' is used more than once", node: nodes[index].name
+                )
             }
         }
     }
@@ -202,8 +227,10 @@ public struct Verification: Sendable {
             let declared = (graph.inputs + graph.parameters).filter { $0.raw >= 0 && $0.raw < count }
             for k in NameTable.repeats(declared.count, { values[declared[$0].raw].name }) {
                 let name = values[declared[k].raw].name
-                diags.append(.error("duplicate-name", "input or parameter name '\(name)' is used more than once",
-                                    node: name))
+                diags.append(
+                    .error(
+                        "duplicate-name", "input or parameter name '\(name)' is used more than once",
+                        node: name))
             }
         }
         return diags
@@ -217,7 +244,9 @@ public struct Verification: Sendable {
         let count = graph.values.count
         func valid(_ id: ValueID) -> Bool { id.raw >= 0 && id.raw < count }
         if graph.outputs.isEmpty { diags.append(.error("no-output", "graph '\(graph.name)' has no outputs")) }
-        for id in graph.outputs where !valid(id) { diags.append(.error("undefined-value", "output \(id) does not exist")) }
+        for id in graph.outputs where !valid(id) {
+            diags.append(.error("undefined-value", "output \(id) does not exist"))
+        }
 
         // Records (only when the definitions are sound: the checks follow producers).
         if definitionDiagnostics.isEmpty {
@@ -229,8 +258,10 @@ public struct Verification: Sendable {
         // Unused parameters and inputs are legal but usually a mistake.
         for ids in [graph.inputs, graph.parameters] {
             for id in ids where valid(id) && !used[id.raw] {
-                diags.append(Diagnostic(id: "unused-value", severity: .warning,
-                                        message: "'\(graph[id].name)' (\(id)) is never used", node: graph[id].name))
+                diags.append(
+                    Diagnostic(
+                        id: "unused-value", severity: .warning,
+                        message: "'\(graph[id].name)' (\(id)) is never used", node: graph[id].name))
             }
         }
         return diags
@@ -252,7 +283,7 @@ enum NameTable {
         // one word: names are compared only when the tags agree. Tables this size live outside the cache.
         var slots = [UInt64](repeating: 0, count: capacity)
         var found: [Int] = []
-        for i in 0 ..< count {
+        for i in 0..<count {
             var text = name(i)
             guard let h = text.withUTF8({ ASCIIHash.fnv1a($0) }) else { return slowRepeats(count, name) }
             let tag = h & 0xffff_ffff_0000_0000
@@ -272,7 +303,7 @@ enum NameTable {
 
     private static func slowRepeats(_ count: Int, _ name: (Int) -> String) -> [Int] {
         var seen = Set<String>(minimumCapacity: count)
-        return (0 ..< count).filter { !seen.insert(name($0)).inserted }
+        return (0..<count).filter { !seen.insert(name($0)).inserted }
     }
 }
 
@@ -314,9 +345,12 @@ public enum RecordCheck {
                     + (validNode(graph, f) ? " '\(graph.nodes[f].name)'" : "") + ", which is not a forward node"
             }
         case let .sum(v):
-            guard valid(graph, v) else { return "'\(graph.nodes[i].name)' sums the gradient of \(v), which does not exist" }
+            guard valid(graph, v) else {
+                return "'\(graph.nodes[i].name)' sums the gradient of \(v), which does not exist"
+            }
             if let f = graph.producer(of: v), graph.nodes[f].phase != .forward {
-                return "'\(graph.nodes[i].name)' sums the gradient of \(describe(graph, v)), which is not a forward value"
+                return
+                    "'\(graph.nodes[i].name)' sums the gradient of \(describe(graph, v)), which is not a forward value"
             }
         }
         return nil
@@ -337,8 +371,10 @@ public enum RecordCheck {
     }
 
     /// `record` names the base layer of an adapter parameter (`parameter`) or adapter node (`node`).
-    public static func adapter(_ graph: Graph, parameter: ValueID? = nil, node: Int? = nil,
-                               record: AdapterRecord) -> String? {
+    public static func adapter(
+        _ graph: Graph, parameter: ValueID? = nil, node: Int? = nil,
+        record: AdapterRecord
+    ) -> String? {
         if let p = parameter, !(valid(graph, p) && graph[p].role?.isAdapter == true) {
             return "adapter record on \(describe(graph, p)), which is not an adapter parameter"
         }
@@ -349,7 +385,8 @@ public enum RecordCheck {
             return "the base layer of an adapter is node \(record.layer), which is not a forward node"
         }
         guard valid(graph, record.weight), graph[record.weight].isParameter,
-              graph[record.weight].role?.isAdapter != true else {
+            graph[record.weight].role?.isAdapter != true
+        else {
             return "the base weight of an adapter is \(describe(graph, record.weight)), which is not a base parameter"
         }
         return nil
@@ -362,16 +399,22 @@ public enum RecordCheck {
         func name(_ id: ValueID) -> String? { valid(graph, id) ? graph[id].name : nil }
         func name(_ i: Int) -> String? { validNode(graph, i) ? graph.nodes[i].name : nil }
         for (raw, g) in r.gradients.enumerated() {
-            if let g, let m = gradient(graph, parameter: ValueID(raw), gradient: g) { out.append((m, name(ValueID(raw)))) }
+            if let g, let m = gradient(graph, parameter: ValueID(raw), gradient: g) {
+                out.append((m, name(ValueID(raw))))
+            }
         }
         for (i, o) in r.origins.enumerated() {
             if let o, let m = origin(graph, node: i, origin: o) { out.append((m, name(i))) }
         }
         for (raw, rec) in r.optimizer.enumerated() {
-            if let rec, let m = optimizer(graph, parameter: ValueID(raw), record: rec) { out.append((m, name(ValueID(raw)))) }
+            if let rec, let m = optimizer(graph, parameter: ValueID(raw), record: rec) {
+                out.append((m, name(ValueID(raw))))
+            }
         }
         for (raw, rec) in r.adapterParameters.enumerated() {
-            if let rec, let m = adapter(graph, parameter: ValueID(raw), record: rec) { out.append((m, name(ValueID(raw)))) }
+            if let rec, let m = adapter(graph, parameter: ValueID(raw), record: rec) {
+                out.append((m, name(ValueID(raw))))
+            }
         }
         for (i, rec) in r.adapterNodes.enumerated() {
             if let rec, let m = adapter(graph, node: i, record: rec) { out.append((m, name(i))) }

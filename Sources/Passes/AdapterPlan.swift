@@ -116,19 +116,26 @@ public struct AdapterPlan: Sendable, Hashable, CustomStringConvertible {
     public var exclusionCounts: [(group: ReasonGroup, count: Int)] {
         var counts: [(group: ReasonGroup, count: Int)] = []
         for group in excluded.map(\.reason.group) {
-            if let i = counts.firstIndex(where: { $0.group == group }) { counts[i].count += 1 } else { counts.append((group, 1)) }
+            if let i = counts.firstIndex(where: { $0.group == group }) {
+                counts[i].count += 1
+            } else {
+                counts.append((group, 1))
+            }
         }
         return counts
     }
 
     /// The report: one line per adapted and per excluded layer, then the totals.
     public var description: String {
-        var lines = ["\(method.rawValue): rank \(rank), alpha \(NumberFormat.shortest(alpha)) (scale \(NumberFormat.shortest(scale))), "
-            + "\(adapted.count) layers adapted, \(NumberFormat.grouped(adapterParameterCount)) adapter parameters"]
+        var lines = [
+            "\(method.rawValue): rank \(rank), alpha \(NumberFormat.shortest(alpha)) (scale \(NumberFormat.shortest(scale))), "
+                + "\(adapted.count) layers adapted, \(NumberFormat.grouped(adapterParameterCount)) adapter parameters"
+        ]
         let width = max(adapted.map(\.name.count).max() ?? 0, excluded.map(\.name.count).max() ?? 0)
         func pad(_ s: String) -> String { s + String(repeating: " ", count: max(0, width - s.count)) }
         for layer in adapted {
-            var line = "  adapted   \(pad(layer.name))  \(layer.kind.rawValue)\(layer.isHead ? " (head)" : ""), "
+            var line =
+                "  adapted   \(pad(layer.name))  \(layer.kind.rawValue)\(layer.isHead ? " (head)" : ""), "
                 + "\(layer.rows)x\(layer.columns): \(NumberFormat.grouped(layer.baseParameters)) params, "
                 + "+\(NumberFormat.grouped(layer.adapterParameters)) adapter"
             if !layer.lowRank { line += "; not low-rank (r \(rank) >= min(m, n) = \(min(layer.rows, layer.columns)))" }
@@ -150,21 +157,32 @@ public struct AdapterPlan: Sendable, Hashable, CustomStringConvertible {
         var plan = AdapterPlan(method: method, rank: r, alpha: config.alpha ?? Double(r), adapted: [], excluded: [])
         var problems: [Diagnostic] = []
         if let adapter = graph.parameters.first(where: { graph[$0].role?.isAdapter ?? false }) {
-            throw DiagnosticError([.error("already-adapted", "the graph already has adapters ('\(graph[adapter].name)'); "
-                                          + "merge them (merge-adapters) before adapting again")])
+            throw DiagnosticError([
+                .error(
+                    "already-adapted",
+                    "the graph already has adapters ('\(graph[adapter].name)'); "
+                        + "merge them (merge-adapters) before adapting again")
+            ])
         }
         if let node = graph.nodes.first(where: { $0.phase != .forward }) {
-            throw DiagnosticError([.error("adapt-training-graph", "\(method.rawValue) takes a forward graph (run it "
-                                          + "before autodiff); '\(node.name)' is a \(node.phase.rawValue) node",
-                                          node: node.name)])
+            throw DiagnosticError([
+                .error(
+                    "adapt-training-graph",
+                    "\(method.rawValue) takes a forward graph (run it "
+                        + "before autodiff); '\(node.name)' is a \(node.phase.rawValue) node",
+                    node: node.name)
+            ])
         }
         guard r >= 1 else {
             throw DiagnosticError([.error("bad-rank", "\(method.rawValue) rank must be at least 1, got \(r)")])
         }
         let heads = Set(Freeze.headNodes(graph))
         if config.head == .lora && heads.isEmpty {
-            problems.append(.error("no-head", "--head lora: the graph has no head (a linear layer feeding the output "
-                                   + "through parameter-free ops)"))
+            problems.append(
+                .error(
+                    "no-head",
+                    "--head lora: the graph has no head (a linear layer feeding the output "
+                        + "through parameter-free ops)"))
         }
         let magnitude = method == .dora
         for (index, node) in graph.nodes.enumerated() where node.phase == .forward {
@@ -180,7 +198,9 @@ public struct AdapterPlan: Sendable, Hashable, CustomStringConvertible {
             } else {
                 isHead = heads.contains(index)
             }
-            func exclude(_ reason: Reason) { plan.excluded.append(Exclusion(name: node.name, kind: kind, reason: reason)) }
+            func exclude(_ reason: Reason) {
+                plan.excluded.append(Exclusion(name: node.name, kind: kind, reason: reason))
+            }
             switch kind {
             case .conv: break
             case .groupedConv:
@@ -188,21 +208,26 @@ public struct AdapterPlan: Sendable, Hashable, CustomStringConvertible {
                 continue
             case .depthwiseConv:
                 guard config.adaptDepthwise else {
-                    exclude(.depthwiseByDefault(channels: m, smallestAdapter: m * (n + 1) + (magnitude ? m : 0),
-                                                baseParameters: base))
+                    exclude(
+                        .depthwiseByDefault(
+                            channels: m, smallestAdapter: m * (n + 1) + (magnitude ? m : 0),
+                            baseParameters: base))
                     continue
                 }
                 if r % m != 0 {
                     let smallest = m * (n + 1) + (magnitude ? m : 0)
                     let asked = r * n + r + (magnitude ? m : 0)
-                    problems.append(Diagnostic(
-                        id: "depthwise-rank",
-                        message: "depthwise conv '\(node.name)' (\(m) channels, \(weight[2])x\(weight[3])): "
-                            + "--adapt-depthwise needs a rank that is a multiple of \(m), got \(r)",
-                        node: node.name,
-                        notes: ["the layer has \(NumberFormat.grouped(base)) parameters; its adapter would add "
-                                + "\(NumberFormat.grouped(asked)) at rank \(r), and "
-                                + "\(NumberFormat.grouped(smallest)) at the smallest valid rank \(m)"]))
+                    problems.append(
+                        Diagnostic(
+                            id: "depthwise-rank",
+                            message: "depthwise conv '\(node.name)' (\(m) channels, \(weight[2])x\(weight[3])): "
+                                + "--adapt-depthwise needs a rank that is a multiple of \(m), got \(r)",
+                            node: node.name,
+                            notes: [
+                                "the layer has \(NumberFormat.grouped(base)) parameters; its adapter would add "
+                                    + "\(NumberFormat.grouped(asked)) at rank \(r), and "
+                                    + "\(NumberFormat.grouped(smallest)) at the smallest valid rank \(m)"
+                            ]))
                     continue
                 }
             case .linear:
@@ -221,13 +246,18 @@ public struct AdapterPlan: Sendable, Hashable, CustomStringConvertible {
                 }
             }
             if r > max(m, n) {
-                problems.append(.error("bad-rank", "rank \(r) exceeds max(m, n) = \(max(m, n)) of layer '\(node.name)' "
-                                       + "(\(m)x\(n))", node: node.name))
+                problems.append(
+                    .error(
+                        "bad-rank",
+                        "rank \(r) exceeds max(m, n) = \(max(m, n)) of layer '\(node.name)' "
+                            + "(\(m)x\(n))", node: node.name))
                 continue
             }
             let adapter = r * n + m * r / groups + (magnitude ? m : 0)
-            plan.adapted.append(Layer(name: node.name, node: index, kind: kind, isHead: isHead, rows: m, columns: n,
-                                      baseParameters: base, adapterParameters: adapter, lowRank: r < min(m, n)))
+            plan.adapted.append(
+                Layer(
+                    name: node.name, node: index, kind: kind, isHead: isHead, rows: m, columns: n,
+                    baseParameters: base, adapterParameters: adapter, lowRank: r < min(m, n)))
         }
         if !problems.isEmpty { throw DiagnosticError(problems) }
         return plan
@@ -236,8 +266,12 @@ public struct AdapterPlan: Sendable, Hashable, CustomStringConvertible {
     /// The error of an adapter pass asked to adapt a node `make` never plans (not `Op.adaptableLayer`):
     /// a graphc bug, reported rather than adapting the node as some other layer.
     static func notAdaptable(_ node: Node) -> DiagnosticError {
-        DiagnosticError([.error("not-adaptable", "cannot adapt '\(node.name)' (\(node.op.name)): adapters adapt "
-                                + "conv2d and linear only (a graphc bug)", node: node.name)])
+        DiagnosticError([
+            .error(
+                "not-adaptable",
+                "cannot adapt '\(node.name)' (\(node.op.name)): adapters adapt "
+                    + "conv2d and linear only (a graphc bug)", node: node.name)
+        ])
     }
 }
 

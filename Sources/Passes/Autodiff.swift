@@ -43,23 +43,32 @@ public struct Autodiff: Pass {
 
     public func run(_ graph: Graph) throws -> Graph {
         guard graph.outputs.count == 1 else {
-            throw Diagnostic.error("autodiff-outputs", "autodiff expects one output (the logits), "
-                                   + "'\(graph.name)' has \(graph.outputs.count)")
+            throw Diagnostic.error(
+                "autodiff-outputs",
+                "autodiff expects one output (the logits), "
+                    + "'\(graph.name)' has \(graph.outputs.count)")
         }
         if let node = graph.nodes.first(where: { $0.phase != .forward }) {
-            throw Diagnostic.error("already-differentiated", "'\(graph.name)' already has \(node.phase.rawValue) "
-                                   + "nodes ('\(node.name)')", node: node.name)
+            throw Diagnostic.error(
+                "already-differentiated",
+                "'\(graph.name)' already has \(node.phase.rawValue) "
+                    + "nodes ('\(node.name)')", node: node.name)
         }
         let logitsType = graph[graph.outputs[0]].type
         guard logitsType.dtype == .f32, logitsType.rank == 2 else {
             let producer = graph.producer(of: graph.outputs[0]).map { graph.nodes[$0].name }
-            throw Diagnostic.error("autodiff-logits", "the output '\(graph[graph.outputs[0]].name)' must be logits "
-                                   + "f32[N, classes], got \(logitsType)", node: producer ?? graph[graph.outputs[0]].name)
+            throw Diagnostic.error(
+                "autodiff-logits",
+                "the output '\(graph[graph.outputs[0]].name)' must be logits "
+                    + "f32[N, classes], got \(logitsType)", node: producer ?? graph[graph.outputs[0]].name)
         }
-        if graph.inputs.contains(where: { graph[$0].name == "labels" }) || graph.nodes.contains(where: { $0.name == "loss" }) {
+        if graph.inputs.contains(where: { graph[$0].name == "labels" })
+            || graph.nodes.contains(where: { $0.name == "loss" })
+        {
             let clash = graph.inputs.contains(where: { graph[$0].name == "labels" }) ? "labels" : "loss"
-            throw Diagnostic.error("duplicate-name", "'\(graph.name)' already has an input 'labels' or a node 'loss'",
-                                   node: clash)
+            throw Diagnostic.error(
+                "duplicate-name", "'\(graph.name)' already has an input 'labels' or a node 'loss'",
+                node: clash)
         }
 
         // 1-2. Train mode and the loss.
@@ -93,9 +102,10 @@ public struct Autodiff: Pass {
                 guard let c, need[i] else { continue }
                 let v = node.inputs[i]
                 guard e.type(c) == forward[v].type else {
-                    throw NoGradientRule(op: node.op.name, node: node.name,
-                                         reason: "its rule gave operand \(i) a gradient of type \(e.type(c)), "
-                                         + "expected \(forward[v].type) (a graphc bug)")
+                    throw NoGradientRule(
+                        op: node.op.name, node: node.name,
+                        reason: "its rule gave operand \(i) a gradient of type \(e.type(c)), "
+                            + "expected \(forward[v].type) (a graphc bug)")
                 }
                 guard let previous = grad[v.raw] else {
                     grad[v.raw] = c
@@ -104,7 +114,8 @@ public struct Autodiff: Pass {
                 let k = sums[v.raw] + 1
                 sums[v.raw] = k
                 let name = forward[v].name + ".grad_sum" + (k == 1 ? "" : ".\(k)")
-                grad[v.raw] = try e.rewriter.emit(.add, [previous, c], name: name, scope: node.scope, phase: .backward)[0]
+                grad[v.raw] = try e.rewriter.emit(
+                    .add, [previous, c], name: name, scope: node.scope, phase: .backward)[0]
                 e.rewriter.records.setOrigin(.sum(of: v), ofNode: e.rewriter.lastNode)
             }
         }
@@ -124,11 +135,11 @@ public struct Autodiff: Pass {
         case let .maxPool2d(a): return .maxPool2dWithIndices(a)
         case let .dropout(p): return .nativeDropout(p: p)
         case .conv2d, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .avgPool2d,
-             .adaptiveAvgPool2d, .flatten, .linear, .softmaxCrossEntropy, .nativeBatchNorm, .maxPool2dWithIndices,
-             .nativeDropout, .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradInput, .conv2dGradWeight,
-             .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad,
-             .linearGradInput, .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate,
-             .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector:
+            .adaptiveAvgPool2d, .flatten, .linear, .softmaxCrossEntropy, .nativeBatchNorm, .maxPool2dWithIndices,
+            .nativeDropout, .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradInput, .conv2dGradWeight,
+            .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad,
+            .linearGradInput, .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate,
+            .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector:
             return nil
         }
     }

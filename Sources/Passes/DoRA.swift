@@ -65,10 +65,12 @@ public struct DoRA: Pass {
             switch node.op.adaptableLayer {
             case let .conv(base):
                 let g = base.groups
-                let a = r.addParameter(AdapterNames.a(name) + ".weight", [rank, wShape[1], wShape[2], wShape[3]],
-                                       role: .loraA, trainable: true)
-                let b = r.addParameter(AdapterNames.b(name) + ".weight", [m, rank / g, 1, 1], role: .loraB,
-                                       trainable: true)
+                let a = r.addParameter(
+                    AdapterNames.a(name) + ".weight", [rank, wShape[1], wShape[2], wShape[3]],
+                    role: .loraA, trainable: true)
+                let b = r.addParameter(
+                    AdapterNames.b(name) + ".weight", [m, rank / g, 1, 1], role: .loraB,
+                    trainable: true)
                 adapterParameters += [a, b]
                 if g == 1 {
                     let b2 = try emit(.reshape(shape: [m, rank]), [b], "B")
@@ -89,8 +91,9 @@ public struct DoRA: Pass {
                 throw AdapterPlan.notAdaptable(node)
             }
             let magnitudeShape = Shape([m] + Array(repeating: 1, count: wShape.count - 1))
-            let magnitude = r.addParameter(AdapterNames.magnitude(name), magnitudeShape, role: .doraMagnitude,
-                                           trainable: true)
+            let magnitude = r.addParameter(
+                AdapterNames.magnitude(name), magnitudeShape, role: .doraMagnitude,
+                trainable: true)
             adapterParameters.append(magnitude)
             let scaled = try emit(.scale(plan.scale), [delta], "scale")
             let v = try emit(.add, [w, scaled], "V")

@@ -52,8 +52,10 @@ public struct Freeze: Pass {
             selected = Set(learnable)
         case .bnh, .head:
             guard !head.isEmpty else {
-                throw Diagnostic.error("no-head", "method \(config.method.rawValue) trains the head, but "
-                                       + "'\(graph.name)' has no linear layer feeding its output")
+                throw Diagnostic.error(
+                    "no-head",
+                    "method \(config.method.rawValue) trains the head, but "
+                        + "'\(graph.name)' has no linear layer feeding its output")
             }
             selected = head
             if config.method == .bnh {
@@ -67,9 +69,10 @@ public struct Freeze: Pass {
         for glob in config.train {
             let matches = Self.select(glob, in: graph)
             guard !matches.isEmpty else {
-                throw Diagnostic.error("selector-matches-nothing",
-                                       "--train '\(glob)' matches no learnable parameter or layer with parameters "
-                                       + "in '\(graph.name)'")
+                throw Diagnostic.error(
+                    "selector-matches-nothing",
+                    "--train '\(glob)' matches no learnable parameter or layer with parameters "
+                        + "in '\(graph.name)'")
             }
             selected.formUnion(matches)
         }

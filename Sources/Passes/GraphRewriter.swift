@@ -30,8 +30,9 @@ public struct GraphRewriter: Sendable {
         map = Array(repeating: nil, count: source.values.count)
         nodeMap = source.records.isEmpty ? [] : Array(repeating: -1, count: source.nodes.count)
         // Rewrites mostly copy: start with room for the source graph and an eighth more.
-        builder.reserveCapacity(values: source.values.count + source.values.count / 8,
-                                nodes: source.nodes.count + source.nodes.count / 8)
+        builder.reserveCapacity(
+            values: source.values.count + source.values.count / 8,
+            nodes: source.nodes.count + source.nodes.count / 8)
         for id in source.inputs {
             map[id.raw] = builder.input(source[id].name, source[id].type)
         }
@@ -105,8 +106,9 @@ public struct GraphRewriter: Sendable {
         // Fields are read from the source in place; copying the whole node would retain its two names.
         var inputs = source.nodes[index].inputs
         for k in inputs.indices { inputs[k] = mapped(inputs[k]) }
-        let outputs = try builder.node(op, inputs, name: source.nodes[index].name,
-                                       scope: source.nodes[index].scope, phase: source.nodes[index].phase)
+        let outputs = try builder.node(
+            op, inputs, name: source.nodes[index].name,
+            scope: source.nodes[index].scope, phase: source.nodes[index].phase)
         mapResults(of: index, to: outputs)
         return outputs
     }
@@ -115,24 +117,26 @@ public struct GraphRewriter: Sendable {
     /// one (batch_norm → native_batch_norm): the common ones are mapped.
     private mutating func mapResults(of index: Int, to outputs: ValueList) {
         mapNode(index, to: lastNode)
-        for k in 0 ..< min(outputs.count, source.nodes[index].outputs.count) {
+        for k in 0..<min(outputs.count, source.nodes[index].outputs.count) {
             map[source.nodes[index].outputs[k].raw] = outputs[k]
         }
     }
 
     /// Emits a new node on values of the new graph.
     @discardableResult
-    public mutating func emit(_ op: Op, _ inputs: [ValueID], name: String, scope: String = "",
-                              phase: Phase = .forward) throws(ShapeError) -> ValueList
-    {
+    public mutating func emit(
+        _ op: Op, _ inputs: [ValueID], name: String, scope: String = "",
+        phase: Phase = .forward
+    ) throws(ShapeError) -> ValueList {
         try builder.node(op, inputs, name: name, scope: scope, phase: phase)
     }
 
     /// Emits a new node on values of the new graph (operands already in a `ValueList`).
     @discardableResult
-    public mutating func emit(_ op: Op, _ inputs: ValueList, name: String, scope: String = "",
-                              phase: Phase = .forward) throws(ShapeError) -> ValueList
-    {
+    public mutating func emit(
+        _ op: Op, _ inputs: ValueList, name: String, scope: String = "",
+        phase: Phase = .forward
+    ) throws(ShapeError) -> ValueList {
         try builder.node(op, inputs, name: name, scope: scope, phase: phase)
     }
 
@@ -151,8 +155,9 @@ public struct GraphRewriter: Sendable {
     public mutating func finish(outputs: [ValueID]? = nil) -> Graph {
         for id in outputs ?? source.outputs.map(mapped) { builder.output(id) }
         if !nodeMap.isEmpty {
-            let carried = source.records.remapped(values: { map[$0.raw] },
-                                                  nodes: { nodeMap[$0] >= 0 ? Int(nodeMap[$0]) : nil })
+            let carried = source.records.remapped(
+                values: { map[$0.raw] },
+                nodes: { nodeMap[$0] >= 0 ? Int(nodeMap[$0]) : nil })
             builder.records.fill(from: carried)
         }
         return builder.graph

@@ -77,8 +77,9 @@ public struct LoRA: Pass {
             let sum = try r.emit(.add, [y, scaled], name: AdapterNames.loraAdd(name), scope: scope)[0]
             r.replace(node.outputs[0], with: sum)
             // The four nodes just emitted, A, B, scale and add, are the adapter's.
-            r.recordAdapter(layer: base, weight: r.mapped(node.inputs[1]), parameters: [a, b],
-                            nodes: Array(r.lastNode - 3 ... r.lastNode))
+            r.recordAdapter(
+                layer: base, weight: r.mapped(node.inputs[1]), parameters: [a, b],
+                nodes: Array(r.lastNode - 3...r.lastNode))
         }
     }
 }
@@ -86,9 +87,10 @@ public struct LoRA: Pass {
 extension AdapterPlan {
     /// Copies `graph`, letting `adapt` rewrite each planned layer (it must define the layer's outputs),
     /// and applies the head mode's freezing (`frozen`: the head's parameters frozen).
-    func rewrite(_ graph: Graph, head: HeadMode,
-                 adapt: (inout GraphRewriter, Int, Layer) throws -> Void) throws -> Graph
-    {
+    func rewrite(
+        _ graph: Graph, head: HeadMode,
+        adapt: (inout GraphRewriter, Int, Layer) throws -> Void
+    ) throws -> Graph {
         let layers = Dictionary(uniqueKeysWithValues: adapted.map { ($0.node, $0) })
         let heads = head == .frozen ? Set(Freeze.headNodes(graph)) : []
         var r = GraphRewriter(graph)

@@ -281,7 +281,7 @@ struct StabIndex {
                 var shift = size.trailingZeroBitCount
                 while shift >= 0 {
                     let node = (t + size) >> shift, first = Int(slots[node].first)
-                    for j in first ..< first + Int(slots[node].count) { out.append(pool[j]) }
+                    for j in first..<first + Int(slots[node].count) { out.append(pool[j]) }
                     shift -= 1
                 }
             }
@@ -301,7 +301,7 @@ struct StabIndex {
         // Join the blocks that end at range.start or start at range.end; otherwise find where it goes.
         let insertAt: Int? = pool.withUnsafeMutableBufferPointer { pool in
             let first = Int(slot.first)
-            let blocks = UnsafeMutableBufferPointer(rebasing: pool[first ..< first + count])
+            let blocks = UnsafeMutableBufferPointer(rebasing: pool[first..<first + count])
             var lo = 0, hi = count  // the first block starting after range.start
             while lo < hi {
                 let mid = (lo + hi) / 2
@@ -312,7 +312,7 @@ struct StabIndex {
             switch (joinsLeft, joinsRight) {
             case (true, true):
                 blocks[lo - 1].end = blocks[lo].end
-                for j in lo ..< count - 1 { blocks[j] = blocks[j + 1] }
+                for j in lo..<count - 1 { blocks[j] = blocks[j + 1] }
                 count -= 1
             case (true, false): blocks[lo - 1].end = range.end
             case (false, true): blocks[lo].start = range.start
@@ -326,7 +326,7 @@ struct StabIndex {
                 let first = Int(slot.first), room = Self.room(count + 1)
                 precondition(pool.count + room <= Int32.max, "memory planner: too many blocks")
                 slot.first = Int32(pool.count)
-                for j in 0 ..< count { pool.append(pool[first + j]) }
+                for j in 0..<count { pool.append(pool[first + j]) }
                 pool.append(contentsOf: repeatElement(Block(start: 0, end: 0), count: room - count))
             }
             pool.withUnsafeMutableBufferPointer { pool in

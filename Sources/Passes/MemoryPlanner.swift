@@ -107,10 +107,10 @@ public struct GreedyBySize: PlacementStrategy {
         let (lo, hi, stepCount) = compressedSteps(intervals, items)
         // Positions in first-step order (a counting sort): those with first <= b are 0 ..< startOf[b + 1].
         var startOf = Array(repeating: 0, count: stepCount + 1)
-        for j in 0 ..< n { startOf[lo[j] + 1] += 1 }
-        for c in 0 ..< stepCount { startOf[c + 1] += startOf[c] }
+        for j in 0..<n { startOf[lo[j] + 1] += 1 }
+        for c in 0..<stepCount { startOf[c + 1] += startOf[c] }
         var position = Array(repeating: 0, count: n), itemAt = position, fill = startOf
-        for j in 0 ..< n {
+        for j in 0..<n {
             position[j] = fill[lo[j]]
             itemAt[position[j]] = j
             fill[lo[j]] += 1
@@ -153,7 +153,8 @@ public struct GreedyBySize: PlacementStrategy {
                 offset = bestFit(s, found, &ranges, offsets, size, itemAt)
                 paths.direct += 1
             } else if case let .blocks(startsInside) = route[t],
-                      stab.collect(at: a, budget: bestFitLimit - startsInside, into: &ranges) {
+                stab.collect(at: a, budget: bestFitLimit - startsInside, into: &ranges)
+            {
                 lastIndex.collect(from: startOf[a + 1], below: startOf[b + 1], lastAtLeast: a, into: &found)
                 offset = bestFit(s, found, &ranges, offsets, size, itemAt)
                 paths.blocks += 1
@@ -166,7 +167,7 @@ public struct GreedyBySize: PlacementStrategy {
             lastIndex.insert(at: position[j], last: b)
             stab.insert(a, b, Block(start: offset, end: offset + s), visit: t)
         }
-        for j in 0 ..< n { result[items[j]] = offsets[j] }
+        for j in 0..<n { result[items[j]] = offsets[j] }
         return (result, paths)
     }
 }
@@ -197,7 +198,7 @@ private func compressedSteps(_ intervals: [LiveInterval], _ items: [Int]) -> (lo
             rank[intervals[i].first - least + 1] = 1
             rank[intervals[i].last - least + 1] = 1
         }
-        for x in 0 ... span { rank[x + 1] += rank[x] }
+        for x in 0...span { rank[x + 1] += rank[x] }
         for (j, i) in items.enumerated() {
             lo[j] = Int(rank[intervals[i].first - least])
             hi[j] = Int(rank[intervals[i].last - least])
@@ -226,20 +227,20 @@ private func visitingOrder(_ size: [Int], _ lo: [Int], _ itemAt: [Int], valueID:
     let n = size.count
     let sizes = distinctSizes(size)
     var bucket = Array(repeating: 0, count: n), fill = Array(repeating: 0, count: sizes.count + 1)
-    for j in 0 ..< n {
+    for j in 0..<n {
         bucket[j] = sizes.count - 1 - lowerBoundIndex(sizes, size[j])
         fill[bucket[j] + 1] += 1
     }
-    for r in 0 ..< sizes.count { fill[r + 1] += fill[r] }
+    for r in 0..<sizes.count { fill[r + 1] += fill[r] }
     var order = Array(repeating: 0, count: n)
     for j in itemAt {
         order[fill[bucket[j]]] = j
         fill[bucket[j]] += 1
     }
     var run = 0
-    for p in 1 ... n where p == n || bucket[order[p]] != bucket[order[run]] || lo[order[p]] != lo[order[run]] {
+    for p in 1...n where p == n || bucket[order[p]] != bucket[order[run]] || lo[order[p]] != lo[order[run]] {
         if p - run > 1 {
-            order[run ..< p].sort { (valueID($0), $0) < (valueID($1), $1) }
+            order[run..<p].sort { (valueID($0), $0) < (valueID($1), $1) }
         }
         run = p
     }
@@ -261,8 +262,10 @@ private func distinctSizes(_ sizes: [Int]) -> [Int] {
 
 /// TFLite's gap search over the conflicts' byte ranges: `ranges` plus those of the items at `found`
 /// positions. Walking up by start, the smallest gap that holds `s` (lowest on ties), else the top.
-private func bestFit(_ s: Int, _ found: [Int], _ ranges: inout [Block], _ offsets: [Int], _ size: [Int],
-                     _ itemAt: [Int]) -> Int {
+private func bestFit(
+    _ s: Int, _ found: [Int], _ ranges: inout [Block], _ offsets: [Int], _ size: [Int],
+    _ itemAt: [Int]
+) -> Int {
     for p in found {
         let c = itemAt[p]
         ranges.append(Block(start: offsets[c], end: offsets[c] + size[c]))
@@ -338,7 +341,7 @@ public enum MemoryPlanner {
         }
         // Intervals are inclusive: at one step, the starts count before the ends.
         var live = 0, peak = 0
-        for step in 0 ... span {
+        for step in 0...span {
             live += starting[step]
             peak = max(peak, live)
             live -= ending[step]
@@ -363,8 +366,10 @@ public enum MemoryPlanner {
     }
 
     /// Places `intervals` with `strategy` and returns the plan, its arena size and lower bound.
-    public static func plan(_ intervals: [LiveInterval], strategy: some PlacementStrategy = GreedyBySize(),
-                            alignment: Int = 64) -> MemoryPlan {
+    public static func plan(
+        _ intervals: [LiveInterval], strategy: some PlacementStrategy = GreedyBySize(),
+        alignment: Int = 64
+    ) -> MemoryPlan {
         precondition(alignment > 0, "alignment must be positive")
         precondition(intervals.allSatisfy { $0.bytes >= 0 && $0.first <= $0.last }, "malformed live interval")
         let offsets = strategy.place(intervals, alignment: alignment)
@@ -378,9 +383,10 @@ public enum MemoryPlanner {
             placements.append(.init(value: t.value, offset: offset, bytes: t.bytes, first: t.first, last: t.last))
         }
         placements.sort { $0.value < $1.value }
-        let plan = MemoryPlan(placements: placements, arenaBytes: arena,
-                              lowerBoundBytes: lowerBound(intervals, alignment: alignment),
-                              alignment: alignment, strategy: strategy.name)
+        let plan = MemoryPlan(
+            placements: placements, arenaBytes: arena,
+            lowerBoundBytes: lowerBound(intervals, alignment: alignment),
+            alignment: alignment, strategy: strategy.name)
         assert(plan.firstConflict() == nil, "\(strategy.name) placed two co-live tensors on common bytes")
         return plan
     }

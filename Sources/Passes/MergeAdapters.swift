@@ -77,8 +77,10 @@ public struct MergeAdapters: Pass {
 
     private static func analyse(_ graph: Graph) throws -> Analysis {
         if let node = graph.nodes.first(where: { $0.phase != .forward }) {
-            throw Diagnostic.error("merge-training-graph", "merge-adapters takes a forward graph; '\(node.name)' is a "
-                                   + "\(node.phase.rawValue) node", node: node.name)
+            throw Diagnostic.error(
+                "merge-training-graph",
+                "merge-adapters takes a forward graph; '\(node.name)' is a "
+                    + "\(node.phase.rawValue) node", node: node.name)
         }
         var result = Analysis()
         // Per node: the base layer of the adapter it belongs to (-1: none); the layers in node order.
@@ -86,7 +88,8 @@ public struct MergeAdapters: Pass {
         var weights: [Int: ValueID] = [:]
         for i in graph.nodes.indices {
             guard let record = graph.records.adapter(ofNode: i), graph.nodes.indices.contains(record.layer),
-                  graph.values.indices.contains(record.weight.raw) else {
+                graph.values.indices.contains(record.weight.raw)
+            else {
                 continue
             }
             layerOf[i] = record.layer
@@ -96,21 +99,26 @@ public struct MergeAdapters: Pass {
         for layer in weights.keys.sorted() {
             let base = graph.nodes[layer], w = weights[layer]!
             guard !result.dropped.contains(layer), base.inputs.count > 1 else {
-                throw Diagnostic.error("merge-unrecognised", "adapter of '\(base.name)': its base layer is itself "
-                                       + "recorded as an adapter node", node: base.name)
+                throw Diagnostic.error(
+                    "merge-unrecognised",
+                    "adapter of '\(base.name)': its base layer is itself "
+                        + "recorded as an adapter node", node: base.name)
             }
             if let producer = graph.producer(of: base.inputs[1]), layerOf[producer] == layer {
                 // DoRA: the base node reads W' = m·V/‖V‖; merged, it reads W (which holds the merged values).
                 guard graph[w].isParameter, graph[w].type == graph[base.inputs[1]].type else {
-                    throw Diagnostic.error("merge-unrecognised", "DoRA layer '\(base.name)': its recorded base weight "
-                                           + "'\(graph[w].name)' is not a parameter of the weight's type",
-                                           node: base.name)
+                    throw Diagnostic.error(
+                        "merge-unrecognised",
+                        "DoRA layer '\(base.name)': its recorded base weight "
+                            + "'\(graph[w].name)' is not a parameter of the weight's type",
+                        node: base.name)
                 }
                 result.weightOf[layer] = w
                 result.merges.append(Merge(layer: base.name, method: .dora, weight: graph[w].name))
             } else {
                 // LoRA: the adapter node that joins the base output (y + s·B·A·x) stands for it again.
-                for i in graph.nodes.indices where layerOf[i] == layer && graph.nodes[i].inputs.contains(base.outputs[0]) {
+                for i in graph.nodes.indices
+                where layerOf[i] == layer && graph.nodes[i].inputs.contains(base.outputs[0]) {
                     for id in graph.nodes[i].outputs where graph[id].type == graph[base.outputs[0]].type {
                         result.sumOf[layer, default: []].append(id)
                     }
@@ -126,14 +134,17 @@ public struct MergeAdapters: Pass {
             for (k, operand) in node.inputs.enumerated() where gone.contains(operand) {
                 if k == 1 && result.weightOf[i] != nil { continue }
                 if replaced.contains(operand) { continue }
-                throw Diagnostic.error("merge-unrecognised", "'\(node.name)' reads '\(graph[operand].name)', "
-                                       + "which belongs to an adapter merge-adapters does not recognise",
-                                       node: node.name)
+                throw Diagnostic.error(
+                    "merge-unrecognised",
+                    "'\(node.name)' reads '\(graph[operand].name)', "
+                        + "which belongs to an adapter merge-adapters does not recognise",
+                    node: node.name)
             }
         }
         for id in graph.outputs where gone.contains(id) && !replaced.contains(id) {
-            throw Diagnostic.error("merge-unrecognised", "graph output '\(graph[id].name)' is an adapter value",
-                                   node: graph[id].name)
+            throw Diagnostic.error(
+                "merge-unrecognised", "graph output '\(graph[id].name)' is an adapter value",
+                node: graph[id].name)
         }
         return result
     }

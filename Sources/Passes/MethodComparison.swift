@@ -51,10 +51,11 @@ public enum MethodComparison {
     /// Rows in the order models, batches, methods, ranks (ranks only for the methods that take one).
     /// `load(model, batch)` instantiates a model at a batch size; `base` carries every setting but the
     /// method and rank. The baseline is compiled once per model and batch, with rank 1 (unused by fft).
-    public static func run<Model>(models: [Model], methods: [FineTuningMethod], ranks: [Int], batches: [Int],
-                                  base: TrainingConfig, load: (Model, Int) throws -> Graph,
-                                  progress: (Progress) -> Void = { _ in }) throws -> [ComparisonRow]
-    {
+    public static func run<Model>(
+        models: [Model], methods: [FineTuningMethod], ranks: [Int], batches: [Int],
+        base: TrainingConfig, load: (Model, Int) throws -> Graph,
+        progress: (Progress) -> Void = { _ in }
+    ) throws -> [ComparisonRow] {
         var rows: [ComparisonRow] = []
         let total = models.count * batches.count
         var done = 0
@@ -68,9 +69,12 @@ public enum MethodComparison {
                 let (baselineConfig, baseline) = try analyse(.fft, rank: 1)
                 for method in methods {
                     for rank in method.takesRank ? ranks : [0] {
-                        let (config, report) = method == .fft ? (baselineConfig, baseline) : try analyse(method, rank: rank)
-                        rows.append(ComparisonRow(model: forward.name, batch: batch, config: config, report: report,
-                                                  baseline: baseline))
+                        let (config, report) =
+                            method == .fft ? (baselineConfig, baseline) : try analyse(method, rank: rank)
+                        rows.append(
+                            ComparisonRow(
+                                model: forward.name, batch: batch, config: config, report: report,
+                                baseline: baseline))
                     }
                 }
                 done += 1

@@ -44,16 +44,18 @@ public struct ModelSummary: Sendable, Hashable {
         let roles = LayerKind.of(graph)
         layers = zip(graph.nodes, roles).map { node, role in
             let operands = graph.operandTypes(of: node), results = graph.resultTypes(of: node)
-            return Layer(name: node.name, op: node.op.name, kind: role.rawValue,
-                         scope: node.scope, outputShape: results.first?.shape.array ?? [],
-                         params: graph.parameterCount(of: node), macs: node.op.macs(operands, results),
-                         elementwiseOps: node.op.elementwiseOps(operands, results))
+            return Layer(
+                name: node.name, op: node.op.name, kind: role.rawValue,
+                scope: node.scope, outputShape: results.first?.shape.array ?? [],
+                params: graph.parameterCount(of: node), macs: node.op.macs(operands, results),
+                elementwiseOps: node.op.elementwiseOps(operands, results))
         }
         var total = Cost()
         var overflow: CostOverflow?
         for layer in layers {
-            let own = Cost(macs: layer.macs, flops: layer.macs > Int.max / 2 ? .max : 2 * layer.macs,
-                           elementwise: layer.elementwiseOps)
+            let own = Cost(
+                macs: layer.macs, flops: layer.macs > Int.max / 2 ? .max : 2 * layer.macs,
+                elementwise: layer.elementwiseOps)
             total = total + own
             if overflow == nil && (total.saturated || own.saturated) {
                 overflow = CostOverflow(node: layer.name, op: layer.op, alone: own.saturated)

@@ -71,13 +71,15 @@ extension Op {
     public func gradientSlot(operand index: Int) -> GradientSlot {
         switch self {
         case .conv2d, .linear:
-            return [.node(suffix: ".grad_input", output: 0), .node(suffix: ".grad_weight", output: 0),
-                    .node(suffix: ".grad_bias", output: 0)][index]
+            return [
+                .node(suffix: ".grad_input", output: 0), .node(suffix: ".grad_weight", output: 0),
+                .node(suffix: ".grad_bias", output: 0),
+            ][index]
         // Which operands get no gradient is GraphIR's fact (running statistics, labels, channel_norm).
         case .nativeBatchNorm:
             return isDifferentiable(operand: index) ? .node(suffix: ".grad", output: index) : .none
         case .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .maxPool2dWithIndices, .avgPool2d,
-             .adaptiveAvgPool2d, .flatten, .nativeDropout, .scale, .reshape:
+            .adaptiveAvgPool2d, .flatten, .nativeDropout, .scale, .reshape:
             return .node(suffix: ".grad", output: 0)
         case .softmaxCrossEntropy:
             return isDifferentiable(operand: index) ? .node(suffix: ".grad", output: 0) : .none
@@ -91,9 +93,9 @@ extension Op {
             // `isDifferentiable(operand:)` is false for every operand: DoRA detaches the norm.
             return .none
         case .batchNorm, .maxPool2d, .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad,
-             .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
-             .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate,
-             .svdProjector:
+            .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
+            .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate,
+            .svdProjector:
             return .unsupported
         }
     }
@@ -119,12 +121,14 @@ extension Op {
         case let .conv2d(a):
             let g = try g0(), xt = e.type(x[0]), wt = e.type(x[1])
             if need(0) {
-                grads[0] = try e.emit1(.conv2dGradInput(a, input: Pair(xt.shape[2], xt.shape[3])), [g, x[1]],
-                                       ".grad_input")
+                grads[0] = try e.emit1(
+                    .conv2dGradInput(a, input: Pair(xt.shape[2], xt.shape[3])), [g, x[1]],
+                    ".grad_input")
             }
             if need(1) {
-                grads[1] = try e.emit1(.conv2dGradWeight(a, kernel: Pair(wt.shape[2], wt.shape[3])), [g, x[0]],
-                                       ".grad_weight")
+                grads[1] = try e.emit1(
+                    .conv2dGradWeight(a, kernel: Pair(wt.shape[2], wt.shape[3])), [g, x[0]],
+                    ".grad_weight")
             }
             if need(2) { grads[2] = try e.emit1(.biasGrad, [g], ".grad_bias") }
 
@@ -145,12 +149,18 @@ extension Op {
 
         case let .nativeBatchNorm(a):
             // dy, x, gamma, running mean, running var, batch mean, batch inverse std → dx, dgamma, dbeta.
-            let out = try e.emit(.batchNormGrad(a), [try g0(), x[0], x[1], x[3], x[4], node.outputs[1],
-                                                     node.outputs[2]], ".grad")
+            let out = try e.emit(
+                .batchNormGrad(a),
+                [
+                    try g0(), x[0], x[1], x[3], x[4], node.outputs[1],
+                    node.outputs[2],
+                ], ".grad")
             for i in 0..<3 where need(i) { grads[i] = out[i] }
 
         case .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid:
-            guard let act = Activation.allCases.first(where: { $0.op == self }) else { throw noRule("unknown activation") }
+            guard let act = Activation.allCases.first(where: { $0.op == self }) else {
+                throw noRule("unknown activation")
+            }
             if need(0) {
                 let saved = act.gradientUsesOutput ? node.outputs[0] : x[0]
                 grads[0] = try e.emit1(.activationGrad(act), [try g0(), saved], ".grad")
@@ -180,8 +190,9 @@ extension Op {
             }
             if need(1) {
                 let ga = try e.emit1(.mul, [g, x[0]], ".grad_other.mul")
-                let q = try e.emit1(.div, [try e.emit1(.div, [ga, x[1]], ".grad_other.div"), x[1]],
-                                    ".grad_other.div2")
+                let q = try e.emit1(
+                    .div, [try e.emit1(.div, [ga, x[1]], ".grad_other.div"), x[1]],
+                    ".grad_other.div2")
                 let full = e.type(q).shape == e.type(x[1]).shape
                 let neg = try e.emit1(.scale(-1), [q], full ? ".grad_other" : ".grad_other.full")
                 grads[1] = try e.reduce(neg, to: x[1], ".grad_other")
@@ -191,12 +202,14 @@ extension Op {
             // C = op(A)·op(B); each gradient is one matmul with the transposes arranged accordingly.
             let g = try g0()
             if need(0) {
-                let op: Op = ta ? .matmul(transposeA: tb, transposeB: true) : .matmul(transposeA: false, transposeB: !tb)
+                let op: Op =
+                    ta ? .matmul(transposeA: tb, transposeB: true) : .matmul(transposeA: false, transposeB: !tb)
                 let inputs = ta ? [x[1], g] : [g, x[1]]
                 grads[0] = try e.emit1(op, inputs, ".grad_input")
             }
             if need(1) {
-                let op: Op = tb ? .matmul(transposeA: true, transposeB: ta) : .matmul(transposeA: !ta, transposeB: false)
+                let op: Op =
+                    tb ? .matmul(transposeA: true, transposeB: ta) : .matmul(transposeA: !ta, transposeB: false)
                 let inputs = tb ? [g, x[0]] : [x[0], g]
                 grads[1] = try e.emit1(op, inputs, ".grad_other")
             }
@@ -233,8 +246,8 @@ extension Op {
         case .maxPool2d:
             throw noRule("max_pool2d has no gradient rule; autodiff converts it to max_pool2d_with_indices")
         case .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad,
-             .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
-             .softmaxCrossEntropyGrad, .sumTo:
+            .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
+            .softmaxCrossEntropyGrad, .sumTo:
             throw noRule("gradient ops are not differentiated (no higher-order gradients)")
         case .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector:
             throw noRule("optimizer ops are not differentiated")

@@ -54,8 +54,9 @@ public struct OptimizerPass: Pass {
         try config.validate()
         if let index = graph.nodes.indices.first(where: { graph.nodes[$0].phase == .optimizer }) {
             let node = graph.nodes[index]
-            throw Diagnostic.error("already-optimized", "'\(graph.name)' already has optimizer nodes ('\(node.name)')",
-                                   node: node.name)
+            throw Diagnostic.error(
+                "already-optimized", "'\(graph.name)' already has optimizer nodes ('\(node.name)')",
+                node: node.name)
         }
         let gradients = graph.records
         let params = graph.parameters.filter { gradients.gradient(of: $0) != nil }
@@ -114,15 +115,17 @@ public struct OptimizerPass: Pass {
             try r.copy(index)
             if after.isEmpty { continue }
             for p in after[index] ?? [] {
-                results[p.raw] = try emitUpdate(&r, graph, p, r.mapped(gradients.gradient(of: p)!), state[p.raw],
-                                                matrices[p], scope: scopes[p.raw] ?? "")
+                results[p.raw] = try emitUpdate(
+                    &r, graph, p, r.mapped(gradients.gradient(of: p)!), state[p.raw],
+                    matrices[p], scope: scopes[p.raw] ?? "")
                 r.records.setOptimizer(OptimizerRecord(update: r.lastNode, state: state[p.raw]), of: r.mapped(p))
             }
         }
         if !config.releaseGrads {
             for p in params {
-                results[p.raw] = try emitUpdate(&r, graph, p, r.mapped(gradients.gradient(of: p)!), state[p.raw],
-                                                matrices[p], scope: scopes[p.raw] ?? "")
+                results[p.raw] = try emitUpdate(
+                    &r, graph, p, r.mapped(gradients.gradient(of: p)!), state[p.raw],
+                    matrices[p], scope: scopes[p.raw] ?? "")
                 r.records.setOptimizer(OptimizerRecord(update: r.lastNode, state: state[p.raw]), of: r.mapped(p))
             }
         }
@@ -133,15 +136,17 @@ public struct OptimizerPass: Pass {
 
     /// The attributes of every update node.
     var attributes: OptimizerAttrs {
-        OptimizerAttrs(lr: config.learningRate, momentum: config.optimizer == .momentum ? config.momentum : 0,
-                       weightDecay: config.weightDecay, decoupled: config.optimizer == .adamw)
+        OptimizerAttrs(
+            lr: config.learningRate, momentum: config.optimizer == .momentum ? config.momentum : 0,
+            weightDecay: config.weightDecay, decoupled: config.optimizer == .adamw)
     }
 
     /// Emits the update of `p` (a source-graph parameter) from its gradient `g` and state (new-graph
     /// values); returns the updated parameter and state values.
-    private func emitUpdate(_ r: inout GraphRewriter, _ source: Graph, _ p: ValueID, _ g: ValueID,
-                            _ state: ValueList, _ matrix: GaloreMatrix?, scope: String) throws -> ValueList
-    {
+    private func emitUpdate(
+        _ r: inout GraphRewriter, _ source: Graph, _ p: ValueID, _ g: ValueID,
+        _ state: ValueList, _ matrix: GaloreMatrix?, scope: String
+    ) throws -> ValueList {
         let name = source[p].name
         let w = r.mapped(p)
         func emit(_ op: Op, _ inputs: ValueList, _ suffix: String) throws -> ValueList {
@@ -161,11 +166,13 @@ public struct OptimizerPass: Pass {
         let grad = shape == matrixShape ? g : try emit(.reshape(shape: matrixShape), [g], ".galore.grad")[0]
         let projector = ProjectorAttrs(rank: config.rank, left: mat.left, gap: config.galoreGap)
         let pr = try emit(.svdProjector(projector), [grad, state[2]], ".galore.projector")[0]
-        let projected = mat.left
+        let projected =
+            mat.left
             ? try emit(.matmul(transposeA: true, transposeB: false), [pr, grad], ".galore.project")[0]
             : try emit(.matmul(transposeA: false, transposeB: true), [grad, pr], ".galore.project")[0]
         let direction = try emit(.adamDirection(attributes), [projected, state[0], state[1]], ".galore.adam")
-        let back = mat.left
+        let back =
+            mat.left
             ? try emit(.matmul(transposeA: false, transposeB: false), [pr, direction[0]], ".galore.back")[0]
             : try emit(.matmul(transposeA: false, transposeB: false), [direction[0], pr], ".galore.back")[0]
         var update = try emit(.scale(config.galoreScale), [back], ".galore.scale")[0]
@@ -178,8 +185,10 @@ public struct OptimizerPass: Pass {
     /// checks the optimizer and the rank.
     public func galoreMatrices(_ graph: Graph, _ params: [ValueID]) throws -> [ValueID: GaloreMatrix] {
         guard config.optimizer == .adam || config.optimizer == .adamw else {
-            throw Diagnostic.error("galore-needs-adam", "GaLore projects Adam's moments; it needs --optimizer adam "
-                                   + "or adamw, not \(config.optimizer.rawValue)")
+            throw Diagnostic.error(
+                "galore-needs-adam",
+                "GaLore projects Adam's moments; it needs --optimizer adam "
+                    + "or adamw, not \(config.optimizer.rawValue)")
         }
         guard config.rank >= 1 else {
             throw Diagnostic.error("bad-rank", "GaLore rank must be at least 1, got \(config.rank)")
@@ -201,17 +210,23 @@ public struct OptimizerPass: Pass {
             matrices[p] = GaloreMatrix(m: m, n: n, projected: min(m, n) > config.rank)
         }
         guard !matrices.isEmpty else {
-            throw Diagnostic.error("galore-no-weights", "GaLore found no trainable conv (groups 1) or linear weight "
-                                   + "with a gradient in '\(graph.name)'")
+            throw Diagnostic.error(
+                "galore-no-weights",
+                "GaLore found no trainable conv (groups 1) or linear weight "
+                    + "with a gradient in '\(graph.name)'")
         }
         if !matrices.values.contains(where: \.projected) {
             // The weight with the largest min(m, n), first in value order among equals: the one to name.
-            let widest = matrices.sorted { $0.key.raw < $1.key.raw }.max { min($0.value.m, $0.value.n) < min($1.value.m, $1.value.n) }
+            let widest = matrices.sorted { $0.key.raw < $1.key.raw }.max {
+                min($0.value.m, $0.value.n) < min($1.value.m, $1.value.n)
+            }
             let largest = widest.map { min($0.value.m, $0.value.n) } ?? 0
             let name = widest.map { graph[$0.key].name }
-            throw Diagnostic.error("rank-too-large", "GaLore rank \(config.rank) projects no weight of '\(graph.name)': "
-                                   + "the largest min(m, n) of its weight matrices is \(largest) ('\(name ?? "")'); "
-                                   + "use a rank below it", node: name)
+            throw Diagnostic.error(
+                "rank-too-large",
+                "GaLore rank \(config.rank) projects no weight of '\(graph.name)': "
+                    + "the largest min(m, n) of its weight matrices is \(largest) ('\(name ?? "")'); "
+                    + "use a rank below it", node: name)
         }
         return matrices
     }

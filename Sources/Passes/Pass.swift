@@ -35,8 +35,9 @@ public struct PassPipeline: Sendable {
             pending = nil
             let problems = p.wait().filter { $0.severity == .error }
             if !problems.isEmpty {
-                throw PassError(pass: passes[p.index].name, previous: passes[..<p.index].map(\.name),
-                                diagnostics: problems, producedInvalidGraph: true)
+                throw PassError(
+                    pass: passes[p.index].name, previous: passes[..<p.index].map(\.name),
+                    diagnostics: problems, producedInvalidGraph: true)
             }
             try show(p.index, p.graph)
         }
@@ -44,8 +45,9 @@ public struct PassPipeline: Sendable {
             do {
                 try observe(passes[index].name, graph)
             } catch {
-                throw PassError(pass: passes[index].name, previous: passes[..<index].map(\.name),
-                                diagnostics: [.error("observer-failed", String(describing: error))])
+                throw PassError(
+                    pass: passes[index].name, previous: passes[..<index].map(\.name),
+                    diagnostics: [.error("observer-failed", String(describing: error))])
             }
         }
         for (index, pass) in passes.enumerated() {
@@ -144,7 +146,8 @@ public struct PassError: Error, Sendable, CustomStringConvertible {
     public var producedInvalidGraph: Bool = false
 
     public var description: String {
-        var text = producedInvalidGraph
+        var text =
+            producedInvalidGraph
             ? "pass '\(pass)' produced an invalid graph (a graphc bug; please report it)"
             : "pass '\(pass)' failed"
         if !previous.isEmpty { text += " (after " + previous.joined(separator: ", ") + ")" }

@@ -14,8 +14,10 @@ public enum PassRegistry {
         RegisteredPass(options: [.rank, .alpha, .head, .adaptDepthwise], training: .methods([.lora])) { LoRA($0) },
         RegisteredPass(options: [.rank, .alpha, .head, .adaptDepthwise], training: .methods([.dora])) { DoRA($0) },
         RegisteredPass(options: [], training: .always) { _ in Autodiff() },
-        RegisteredPass(options: [.optimizer, .method, .rank, .releaseGrads, .galoreGap, .galoreScale],
-                       training: .always) { OptimizerPass($0) },
+        RegisteredPass(
+            options: [.optimizer, .method, .rank, .releaseGrads, .galoreGap, .galoreScale],
+            training: .always
+        ) { OptimizerPass($0) },
         RegisteredPass(options: [], training: .always) { _ in DeadCodeElimination() },
         // Inference only: it refuses training graphs, so no training step runs it.
         RegisteredPass(options: [], training: .never) { _ in MergeAdapters() },
@@ -81,7 +83,8 @@ public struct RegisteredPass: Sendable {
             switch self {
             case .always: "always"
             case .methods(let methods):
-                "with --method " + FineTuningMethod.allCases.filter(methods.contains).map(\.rawValue)
+                "with --method "
+                    + FineTuningMethod.allCases.filter(methods.contains).map(\.rawValue)
                     .joined(separator: " or ")
             case .never: "never (graphc opt only)"
             }

@@ -12,9 +12,10 @@ public enum TrainingCompiler {
     }
 
     /// Compiles the training step; `observe` sees the graph after every pass.
-    public static func compile(_ forward: Graph, config: TrainingConfig,
-                               observe: (String, Graph) throws -> Void = { _, _ in }) throws(PassError) -> Graph
-    {
+    public static func compile(
+        _ forward: Graph, config: TrainingConfig,
+        observe: (String, Graph) throws -> Void = { _, _ in }
+    ) throws(PassError) -> Graph {
         try PassPipeline(passes(for: config)).run(forward, after: observe)
     }
 }

@@ -18,9 +18,10 @@ public struct TrainingSession: Sendable {
 
     /// Plans the adapters (LoRA, DoRA) and compiles the training step; `observe` sees the graph after
     /// every pass.
-    public static func compile(_ forward: Graph, config: TrainingConfig,
-                               observe: (String, Graph) -> Void = { _, _ in }) throws -> TrainingSession
-    {
+    public static func compile(
+        _ forward: Graph, config: TrainingConfig,
+        observe: (String, Graph) -> Void = { _, _ in }
+    ) throws -> TrainingSession {
         var adapters: AdapterPlan?
         switch config.method {
         case .lora: adapters = try LoRA.plan(forward, config: config)

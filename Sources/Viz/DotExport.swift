@@ -42,9 +42,11 @@ public struct DotOptions: Sendable, Hashable {
 
     /// Options with the defaults: parameters folded, clusters, edge labels, nothing collapsed, `TB`, a
     /// legend, training drawing only for training graphs, no shapes on gradient edges.
-    public init(foldParameters: Bool = true, clusters: Bool = true, edgeLabels: Bool = true,
-                collapseDepth: Int? = nil, rankdir: String = "TB", legend: Bool = true, training: Bool = false,
-                gradientEdgeLabels: Bool = false) {
+    public init(
+        foldParameters: Bool = true, clusters: Bool = true, edgeLabels: Bool = true,
+        collapseDepth: Int? = nil, rankdir: String = "TB", legend: Bool = true, training: Bool = false,
+        gradientEdgeLabels: Bool = false
+    ) {
         self.foldParameters = foldParameters
         self.clusters = clusters
         self.edgeLabels = edgeLabels
@@ -184,7 +186,8 @@ struct Drawing {
         let collapseAt = options.collapseDepth.map { max($0, 0) }
         for (i, node) in graph.nodes.enumerated() {
             if let level = collapseAt, let k = tree.index[node.scope], tree.depth[k] > level,
-               node.phase == .forward || marks != nil {
+                node.phase == .forward || marks != nil
+            {
                 let root = tree.ancestor(k, atDepth: level + 1)
                 if node.phase == .forward {
                     rep.append(.block(root))
@@ -218,9 +221,10 @@ struct Drawing {
                     }
                 }
             }
-            drawnParameters = Set(graph.parameters.indices.filter {
-                parameterHome[$0] != nil || !readByCollapsed.contains($0)
-            })
+            drawnParameters = Set(
+                graph.parameters.indices.filter {
+                    parameterHome[$0] != nil || !readByCollapsed.contains($0)
+                })
         }
 
         entities = graph.inputs.indices.map { .input($0) }
@@ -243,13 +247,14 @@ struct Drawing {
                 }
             }
             hasSavedEdges = graph.nodes.contains { node in
-                node.phase == .backward && node.inputs.contains { id in
-                    switch graph[id].kind {
-                    case .input: true
-                    case .parameter: false
-                    case let .result(p, _): graph.nodes[p].phase == .forward
+                node.phase == .backward
+                    && node.inputs.contains { id in
+                        switch graph[id].kind {
+                        case .input: true
+                        case .parameter: false
+                        case let .result(p, _): graph.nodes[p].phase == .forward
+                        }
                     }
-                }
             }
         }
 
@@ -301,11 +306,13 @@ struct Drawing {
     func text() -> String {
         var out: [String] = []
         out.append("digraph \(DotExport.quoted(graph.name)) {")
-        out.append("  graph [rankdir=\(DotExport.quoted(options.rankdir)), fontname=\"Helvetica\", fontsize=11, "
-                   + "labelloc=t, labeljust=l, newrank=true, nodesep=0.25, ranksep=0.3,")
+        out.append(
+            "  graph [rankdir=\(DotExport.quoted(options.rankdir)), fontname=\"Helvetica\", fontsize=11, "
+                + "labelloc=t, labeljust=l, newrank=true, nodesep=0.25, ranksep=0.3,")
         out.append("         label=<\(title())>];")
-        out.append("  node [shape=box, style=filled, fontname=\"Helvetica\", fontsize=10, margin=\"0.1,0.04\", "
-                   + "height=0.3, color=\"#444444\"];")
+        out.append(
+            "  node [shape=box, style=filled, fontname=\"Helvetica\", fontsize=10, margin=\"0.1,0.04\", "
+                + "height=0.3, color=\"#444444\"];")
         out.append("  edge [fontname=\"Helvetica\", fontsize=8, color=\"#555555\", arrowsize=0.6];")
         if options.legend { out += legend() }
         for entity in entities { out.append("  " + declaration(entity)) }
@@ -327,7 +334,8 @@ struct Drawing {
     func title() -> String {
         var parts = ["<b>\(DotExport.html(graph.name))</b>", "\(graph.nodes.count) ops"]
         if marks != nil {
-            parts[1] = Phase.allCases.map { phase in "\(phase.rawValue) \(graph.nodes.count { $0.phase == phase })" }
+            parts[1] =
+                Phase.allCases.map { phase in "\(phase.rawValue) \(graph.nodes.count { $0.phase == phase })" }
                 .joined(separator: " · ") + " ops"
         }
         let total = graph.parameterCount, trainable = graph.trainableParameterCount
@@ -338,7 +346,8 @@ struct Drawing {
             if state > 0 { parts.append("optimizer state \(NumberFormat.grouped(state))") }
             let pruned = marks.noGradient.count { $0 }
             if pruned > 0 {
-                parts.append("\(pruned) forward op\(pruned == 1 ? "" : "s") need\(pruned == 1 ? "s" : "") no gradient (dashed)")
+                parts.append(
+                    "\(pruned) forward op\(pruned == 1 ? "" : "s") need\(pruned == 1 ? "s" : "") no gradient (dashed)")
             }
         }
         if let level = options.collapseDepth {
@@ -348,12 +357,15 @@ struct Drawing {
     }
 
     func legend() -> [String] {
-        var rows = ["  legend [shape=plaintext, style=\"\", margin=0, label=<",
-                    "    <table border=\"0\" cellborder=\"1\" cellspacing=\"0\" cellpadding=\"2\">",
-                    "    <tr><td colspan=\"2\"><b>legend</b></td></tr>"]
+        var rows = [
+            "  legend [shape=plaintext, style=\"\", margin=0, label=<",
+            "    <table border=\"0\" cellborder=\"1\" cellspacing=\"0\" cellpadding=\"2\">",
+            "    <tr><td colspan=\"2\"><b>legend</b></td></tr>",
+        ]
         for role in presentRoles {
-            rows.append("    <tr><td bgcolor=\"\(role.fillColor)\" width=\"18\"></td>"
-                        + "<td align=\"left\">\(DotExport.html(role.title))</td></tr>")
+            rows.append(
+                "    <tr><td bgcolor=\"\(role.fillColor)\" width=\"18\"></td>"
+                    + "<td align=\"left\">\(DotExport.html(role.title))</td></tr>")
         }
         for marker in presentMarkers {
             rows.append("    <tr>\(marker.legendCell)<td align=\"left\">\(DotExport.html(marker.title))</td></tr>")
@@ -390,8 +402,10 @@ struct Drawing {
             tooltip = "\(node.name): \(node.op.name)"
         case let .block(k):
             let nodes = members[k] ?? []
-            let name = options.clusters ? tree.parent[k].map { ScopeTree.relative(tree.scopes[k], to: tree.scopes[$0]) }
-                ?? tree.scopes[k] : tree.scopes[k]
+            let name =
+                options.clusters
+                ? tree.parent[k].map { ScopeTree.relative(tree.scopes[k], to: tree.scopes[$0]) }
+                    ?? tree.scopes[k] : tree.scopes[k]
             lines = ["<b>\(DotExport.html(name))</b>"] + opSummary(nodes).map(DotExport.html)
             if let params = parameterText(nodes) { lines.append(small(params)) }
             if let marks {
@@ -403,14 +417,19 @@ struct Drawing {
         case let .stepBlock(phase, k):
             let nodes = stepMembers[phase]?[k] ?? []
             let scope = DotExport.html(tree.scopes[k])
-            lines = [phase == .backward ? "<b>∇ \(scope)</b>" : "<b>\(scope) updates</b>"] + opSummary(nodes).map(DotExport.html)
+            lines =
+                [phase == .backward ? "<b>∇ \(scope)</b>" : "<b>\(scope) updates</b>"]
+                + opSummary(nodes).map(DotExport.html)
             if phase == .optimizer, let state = stateText(nodes) { lines.append(small(state)) }
             tooltip = "\(tree.scopes[k]) \(phase.rawValue): \(nodes.count) ops"
         case let .output(k):
             let value = graph[graph.outputs[k]]
-            let drawn = marks == nil ? graph.outputs.count : entities.count { if case .output = $0 { true } else { false } }
-            lines = ["<b>" + (drawn == 1 ? "output" : "output \(k)") + "</b>",
-                     DotExport.typeText(value.type)]
+            let drawn =
+                marks == nil ? graph.outputs.count : entities.count { if case .output = $0 { true } else { false } }
+            lines = [
+                "<b>" + (drawn == 1 ? "output" : "output \(k)") + "</b>",
+                DotExport.typeText(value.type),
+            ]
             tooltip = "output \(value.name)"
         }
         return "\(entity.id) [label=<\(lines.joined(separator: "<br/>"))>, \(attributes(entity, role)), "
@@ -444,7 +463,8 @@ struct Drawing {
         var counts: [String: Int] = [:]
         for i in nodes {
             let node = graph.nodes[i]
-            let name = (node.phase == .backward ? DotExport.gradientShortName(node.op) : nil)
+            let name =
+                (node.phase == .backward ? DotExport.gradientShortName(node.op) : nil)
                 ?? (node.phase == .optimizer ? DotExport.trainingOpText(node, in: graph) : nil)
                 ?? DotExport.shortName(node, in: graph)
             if counts[name] == nil { order.append(name) }
@@ -463,13 +483,17 @@ struct Drawing {
     func cluster(_ k: Int, indent: String, phase: Phase? = nil) -> [String] {
         let name = tree.parent[k].map { ScopeTree.relative(tree.scopes[k], to: tree.scopes[$0]) } ?? tree.scopes[k]
         let fill = tree.depth[k] % 2 == 1 ? "#F2F2F2" : "#FFFFFF"
-        var out = ["\(indent)subgraph cluster_\(k) {",
-                   "\(indent)  label=\(DotExport.quoted(name)); tooltip=\(DotExport.quoted(tree.scopes[k])); "
-                   + "style=\"rounded,filled\"; fillcolor=\"\(fill)\"; color=\"#999999\"; fontsize=10;"]
+        var out = [
+            "\(indent)subgraph cluster_\(k) {",
+            "\(indent)  label=\(DotExport.quoted(name)); tooltip=\(DotExport.quoted(tree.scopes[k])); "
+                + "style=\"rounded,filled\"; fillcolor=\"\(fill)\"; color=\"#999999\"; fontsize=10;",
+        ]
         let direct = entities.filter { home[$0] == k && (phase == nil || section[$0] == phase) }.map { $0.id + ";" }
         if !direct.isEmpty { out.append(indent + "  " + direct.joined(separator: " ")) }
-        for child in tree.scopes.indices where tree.parent[child] == k && isCluster(child)
-            && (phase == nil || occupied[phase!]?.contains(child) == true) {
+        for child in tree.scopes.indices
+        where tree.parent[child] == k && isCluster(child)
+            && (phase == nil || occupied[phase!]?.contains(child) == true)
+        {
             out += cluster(child, indent: indent + "  ", phase: phase)
         }
         out.append("\(indent)}")
@@ -513,12 +537,15 @@ struct Drawing {
                 } else if phase(consumer) == .backward {
                     kind = phase(from) == .backward ? .gradient : .saved
                 } else {
-                    kind = [.backward, .optimizer].contains(phase(from)) || phase(consumer) == .optimizer ? .step : .data
+                    kind =
+                        [.backward, .optimizer].contains(phase(from)) || phase(consumer) == .optimizer ? .step : .data
                 }
                 // Unlabelled edges between two drawn nodes say the same thing once.
                 let labelled = kind == .data || (kind != .saved && kind != .parameter && options.gradientEdgeLabels)
-                guard seen.insert(Key(from: from, to: consumer, value: labelled || kind == .parameter ? id : ValueID(-1)))
-                    .inserted else { continue }
+                guard
+                    seen.insert(Key(from: from, to: consumer, value: labelled || kind == .parameter ? id : ValueID(-1)))
+                        .inserted
+                else { continue }
                 var line = "  \(from.id) -> \(consumer.id)"
                 let label = options.edgeLabels ? "label=\(DotExport.quoted(DotExport.typeText(graph[id].type)))" : nil
                 switch kind {
@@ -530,7 +557,8 @@ struct Drawing {
                 case .gradient:
                     // Gradients flow against the forward pass: drawn reversed, so each backward node
                     // lies level with the forward layer it differentiates.
-                    line = "  \(consumer.id) -> \(from.id) [dir=back"
+                    line =
+                        "  \(consumer.id) -> \(from.id) [dir=back"
                         + (options.gradientEdgeLabels ? label.map { ", " + $0 } ?? "" : "") + "]"
                 case .step:
                     if options.gradientEdgeLabels, let label { line += " [\(label)]" }

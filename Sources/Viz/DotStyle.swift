@@ -104,7 +104,7 @@ public enum DotRole: String, Sendable, Hashable, CaseIterable {
         case .input: "invhouse"
         case .output: "house"
         case .conv, .norm, .activation, .shape, .linear, .depthwise, .head, .dropout, .pooling, .weightSpace,
-             .gradient:
+            .gradient:
             "box"
         case .elementwise: "ellipse"
         case .loss: "octagon"
@@ -121,7 +121,7 @@ public enum DotRole: String, Sendable, Hashable, CaseIterable {
         case .dropout: ["dashed"]
         case .pooling, .weightSpace: ["rounded"]
         case .input, .output, .conv, .norm, .activation, .shape, .linear, .depthwise, .head, .elementwise, .loss,
-             .parameter, .block, .gradient, .optimizer, .svd:
+            .parameter, .block, .gradient, .optimizer, .svd:
             []
         }
     }
@@ -134,7 +134,7 @@ public enum DotRole: String, Sendable, Hashable, CaseIterable {
         case .parameter: ["fontsize=8", "height=0.2", "color=\"#888888\""]
         case .block: ["margin=\"0.12,0.08\""]
         case .input, .output, .conv, .norm, .activation, .shape, .linear, .dropout, .pooling, .elementwise, .loss,
-             .weightSpace, .gradient, .optimizer, .svd:
+            .weightSpace, .gradient, .optimizer, .svd:
             []
         }
     }
@@ -211,9 +211,9 @@ extension DotExport {
         case let .matmul(ta, tb):
             return "matmul" + (ta ? " Aᵀ" : "") + (tb ? " Bᵀ" : "")
         case .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad,
-             .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
-             .softmaxCrossEntropyGrad, .sumTo, .div, .channelNorm, .reshape, .momentumUpdate, .sgdUpdate,
-             .adamUpdate, .adamDirection, .applyUpdate:
+            .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
+            .softmaxCrossEntropyGrad, .sumTo, .div, .channelNorm, .reshape, .momentumUpdate, .sgdUpdate,
+            .adamUpdate, .adamDirection, .applyUpdate:
             return String(node.op.name.map { $0 == "_" ? " " : $0 })
         case let .svdProjector(a):
             return "svd rank \(a.rank) every \(a.gap)"
@@ -235,10 +235,10 @@ extension DotExport {
         case .nativeBatchNorm: return "bn"
         case .nativeDropout: return "dropout"
         case .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .flatten, .linear, .dropout,
-             .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradInput, .conv2dGradWeight, .biasGrad,
-             .batchNormGrad, .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad,
-             .linearGradInput, .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate,
-             .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector:
+            .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradInput, .conv2dGradWeight, .biasGrad,
+            .batchNormGrad, .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad,
+            .linearGradInput, .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate,
+            .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector:
             return node.op.name
         }
     }

@@ -186,12 +186,12 @@ extension DotExport {
         case .linearGradWeight:
             return "∇w linear"
         case .biasGrad, .batchNormGrad, .activationGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .dropoutGrad,
-             .softmaxCrossEntropyGrad:
+            .softmaxCrossEntropyGrad:
             return gradientShortName(node.op)
         case .conv2d, .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .maxPool2d,
-             .avgPool2d, .adaptiveAvgPool2d, .flatten, .linear, .dropout, .softmaxCrossEntropy, .nativeBatchNorm,
-             .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .matmul, .reshape, .adamDirection,
-             .applyUpdate, .svdProjector:
+            .avgPool2d, .adaptiveAvgPool2d, .flatten, .linear, .dropout, .softmaxCrossEntropy, .nativeBatchNorm,
+            .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .matmul, .reshape, .adamDirection,
+            .applyUpdate, .svdProjector:
             return nil
         }
     }
@@ -211,9 +211,9 @@ extension DotExport {
         case .softmaxCrossEntropyGrad: "∇loss"
         case .sumTo: "sum_to"
         case .conv2d, .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .maxPool2d,
-             .avgPool2d, .adaptiveAvgPool2d, .flatten, .linear, .dropout, .softmaxCrossEntropy, .nativeBatchNorm,
-             .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .matmul, .reshape, .sgdUpdate,
-             .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector:
+            .avgPool2d, .adaptiveAvgPool2d, .flatten, .linear, .dropout, .softmaxCrossEntropy, .nativeBatchNorm,
+            .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .matmul, .reshape, .sgdUpdate,
+            .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector:
             nil
         }
     }
@@ -281,7 +281,8 @@ extension Drawing {
         if f.noGradient { styles.append("dashed") }
         var extras = role.extras
         if f.adapter {
-            extras = extras.filter { !$0.hasPrefix("penwidth=") && !$0.hasPrefix("color=") }
+            extras =
+                extras.filter { !$0.hasPrefix("penwidth=") && !$0.hasPrefix("color=") }
                 + ["color=\"\(DotMarker.adapterColor)\"", "penwidth=2.5"]
         }
         let fill = f.frozen ? DotMarker.frozenFill : role.fillColor
@@ -320,7 +321,8 @@ extension Drawing {
                 if role.isLearnable { params += graph[id].type.elementCount }
             }
         }
-        let parts = (params > 0 ? ["params \(NumberFormat.grouped(params))"] : [])
+        let parts =
+            (params > 0 ? ["params \(NumberFormat.grouped(params))"] : [])
             + (state > 0 ? ["state \(NumberFormat.grouped(state))"] : [])
         return parts.isEmpty ? nil : parts.joined(separator: " · ")
     }
@@ -331,19 +333,23 @@ extension Drawing {
         for phase in Phase.allCases {
             let inside = entities.filter { section[$0] == phase }
             guard !inside.isEmpty else { continue }
-            let (fill, border) = switch phase {
-            case .forward: ("#FFFFFF", "#777777")
-            case .backward: ("#FAF2FA", "#AA77AA")
-            case .optimizer: ("#FBF6EA", "#BBAA77")
-            }
+            let (fill, border) =
+                switch phase {
+                case .forward: ("#FFFFFF", "#777777")
+                case .backward: ("#FAF2FA", "#AA77AA")
+                case .optimizer: ("#FBF6EA", "#BBAA77")
+                }
             out.append("  subgraph cluster_\(phase.rawValue) {")
-            out.append("    label=<<b>\(phase.rawValue)</b>>; tooltip=\"\(phase.rawValue)\"; style=\"rounded,filled\"; "
-                       + "fillcolor=\"\(fill)\"; color=\"\(border)\"; penwidth=1.5; fontsize=12;")
+            out.append(
+                "    label=<<b>\(phase.rawValue)</b>>; tooltip=\"\(phase.rawValue)\"; style=\"rounded,filled\"; "
+                    + "fillcolor=\"\(fill)\"; color=\"\(border)\"; penwidth=1.5; fontsize=12;")
             let direct = inside.filter { home[$0] == nil }.map { $0.id + ";" }
             if !direct.isEmpty { out.append("    " + direct.joined(separator: " ")) }
             if options.clusters && phase == .forward {
-                for k in tree.scopes.indices where tree.parent[k] == nil && isCluster(k)
-                    && occupied[phase]?.contains(k) == true {
+                for k in tree.scopes.indices
+                where tree.parent[k] == nil && isCluster(k)
+                    && occupied[phase]?.contains(k) == true
+                {
                     out += cluster(k, indent: "    ", phase: phase)
                 }
             }

@@ -85,21 +85,26 @@ public enum Graphviz {
 
         let nodes = Int(agnnodes(graph)), edges = Int(agnedges(graph))
         guard nodes <= maxNodes, edges <= maxEdges else {
-            throw GraphvizError(.tooLarge, "the drawing has \(NumberFormat.grouped(nodes)) nodes and "
-                                + "\(NumberFormat.grouped(edges)) edges; graphc lays out at most "
-                                + "\(NumberFormat.grouped(maxNodes)) nodes and \(NumberFormat.grouped(maxEdges)) "
-                                + "edges in-process (Graphviz takes minutes, then crashes, on far larger ones)")
+            throw GraphvizError(
+                .tooLarge,
+                "the drawing has \(NumberFormat.grouped(nodes)) nodes and "
+                    + "\(NumberFormat.grouped(edges)) edges; graphc lays out at most "
+                    + "\(NumberFormat.grouped(maxNodes)) nodes and \(NumberFormat.grouped(maxEdges)) "
+                    + "edges in-process (Graphviz takes minutes, then crashes, on far larger ones)")
         }
 
         guard gvLayout(gvc, graph, layout) == 0 else {
             let messages = ErrorCapture.take()
             if let available = notRecognised(messages, kind: "Layout type") {
                 if available.isEmpty || available == ["dot"] && layout != "dot" {
-                    throw GraphvizError(.missingPlugins, missingPluginsMessage("layout engine '\(layout)'"),
-                                        messages: messages)
+                    throw GraphvizError(
+                        .missingPlugins, missingPluginsMessage("layout engine '\(layout)'"),
+                        messages: messages)
                 }
-                throw GraphvizError(.layout, "unknown layout engine '\(layout)'; available: "
-                                    + available.joined(separator: ", "), messages: messages)
+                throw GraphvizError(
+                    .layout,
+                    "unknown layout engine '\(layout)'; available: "
+                        + available.joined(separator: ", "), messages: messages)
             }
             throw GraphvizError(.layout, "Graphviz could not lay out the graph with '\(layout)'", messages: messages)
         }
@@ -110,10 +115,12 @@ public enum Graphviz {
         guard gvRenderData(gvc, graph, format.rawValue, &data, &length) == 0, let data else {
             let messages = ErrorCapture.take()
             if let available = notRecognised(messages, kind: "Format"), !available.contains(format.rawValue) {
-                throw GraphvizError(.missingPlugins, missingPluginsMessage("output format '\(format.rawValue)'"),
-                                    messages: messages)
+                throw GraphvizError(
+                    .missingPlugins, missingPluginsMessage("output format '\(format.rawValue)'"),
+                    messages: messages)
             }
-            throw GraphvizError(.render, "Graphviz could not render the graph as \(format.rawValue)", messages: messages)
+            throw GraphvizError(
+                .render, "Graphviz could not render the graph as \(format.rawValue)", messages: messages)
         }
         defer { gvFreeRenderData(data) }
         return data.withMemoryRebound(to: UInt8.self, capacity: Int(length)) {

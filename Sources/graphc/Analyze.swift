@@ -40,7 +40,8 @@ struct Analyze: ParsableCommand {
             let session = try TrainingSession.compile(try model.load(), config: training.config, observe: debug.observe)
             let report = try TrainingReport(session.training).checked()
             let compat = try FlopReport(session.training, convention: .studyProfiler).checked()
-            let text = format == .json
+            let text =
+                format == .json
                 ? Self.json(session, report, compat).rendered() + "\n"
                 : Self.table(session, report, compat)
             try OutputSet.write(text, to: output, inputs: model.inputFiles)
@@ -50,9 +51,11 @@ struct Analyze: ParsableCommand {
     static func json(_ s: TrainingSession, _ r: TrainingReport, _ compat: FlopReport) -> JSON {
         let sig = ModelSignature(s.forward)
         func costs(_ key: KeyPath<Cost, Int>, _ c: TrainingReport.Costs) -> JSON {
-            .object([("forward", .int(c.forward[keyPath: key])), ("backward", .int(c.backward[keyPath: key])),
-                     ("optimizer", .int(c.optimizer[keyPath: key])), ("svd", .int(c.svd[keyPath: key])),
-                     ("total", .int(c.total[keyPath: key]))])
+            .object([
+                ("forward", .int(c.forward[keyPath: key])), ("backward", .int(c.backward[keyPath: key])),
+                ("optimizer", .int(c.optimizer[keyPath: key])), ("svd", .int(c.svd[keyPath: key])),
+                ("total", .int(c.total[keyPath: key])),
+            ])
         }
         let m = r.memory, p = m.atPeak
         var fields: [(String, JSON)] = [
@@ -70,35 +73,64 @@ struct Analyze: ParsableCommand {
             ("macs", costs(\.macs, r.flops)),
             ("elementwise_ops", costs(\.elementwise, r.flops)),
             ("saved_activation_bytes", .int(r.savedActivationBytes)),
-            ("memory", .object([
-                ("peak_bytes", .int(m.peakBytes)),
-                ("lower_bound_bytes", .int(m.lowerBoundBytes)),
-                ("arena_bytes", .int(m.arenaBytes)),
-                ("persistent_bytes", .int(m.persistentBytes)),
-                ("category_max_total_bytes", .int(m.categoryMaxTotalBytes)),
-                ("at_peak", .object([
-                    ("parameters", .int(p.parameters)), ("buffers", .int(p.buffers)),
-                    ("gradients", .int(p.gradients)), ("optimizer_state", .int(p.optimizerState)),
-                    ("activations", .int(p.activations)), ("temporaries", .int(p.temporaries)),
-                    ("input", .int(p.input)),
-                ])),
-                ("peak_step", .int(r.peakStep)),
-                ("peak_ops", .array(r.peakOps.map { .object([("step", .int($0.step)), ("name", .string($0.name)),
-                                                              ("op", .string($0.op))]) })),
-            ])),
-            ("study_profiler", .object([
-                ("note", .string("compatibility view: the study's profiler rules, not graphc's counts")),
-                ("category_max_total_bytes", .int(m.categoryMaxTotalBytes)),
-                ("flops", costs(\.flops, TrainingReport.Costs(compat))),
-            ])),
+            (
+                "memory",
+                .object([
+                    ("peak_bytes", .int(m.peakBytes)),
+                    ("lower_bound_bytes", .int(m.lowerBoundBytes)),
+                    ("arena_bytes", .int(m.arenaBytes)),
+                    ("persistent_bytes", .int(m.persistentBytes)),
+                    ("category_max_total_bytes", .int(m.categoryMaxTotalBytes)),
+                    (
+                        "at_peak",
+                        .object([
+                            ("parameters", .int(p.parameters)), ("buffers", .int(p.buffers)),
+                            ("gradients", .int(p.gradients)), ("optimizer_state", .int(p.optimizerState)),
+                            ("activations", .int(p.activations)), ("temporaries", .int(p.temporaries)),
+                            ("input", .int(p.input)),
+                        ])
+                    ),
+                    ("peak_step", .int(r.peakStep)),
+                    (
+                        "peak_ops",
+                        .array(
+                            r.peakOps.map {
+                                .object([
+                                    ("step", .int($0.step)), ("name", .string($0.name)),
+                                    ("op", .string($0.op)),
+                                ])
+                            })
+                    ),
+                ])
+            ),
+            (
+                "study_profiler",
+                .object([
+                    ("note", .string("compatibility view: the study's profiler rules, not graphc's counts")),
+                    ("category_max_total_bytes", .int(m.categoryMaxTotalBytes)),
+                    ("flops", costs(\.flops, TrainingReport.Costs(compat))),
+                ])
+            ),
         ]
         if let plan = s.adapters {
-            fields.append(("adapters", .object([
-                ("adapted", .array(plan.adapted.map { .string($0.name) })),
-                ("excluded", .array(plan.excluded.map { .object([("name", .string($0.name)),
-                                                                 ("reason", .string($0.reason.description))]) })),
-                ("adapter_params", .int(plan.adapterParameterCount)),
-            ])))
+            fields.append(
+                (
+                    "adapters",
+                    .object([
+                        ("adapted", .array(plan.adapted.map { .string($0.name) })),
+                        (
+                            "excluded",
+                            .array(
+                                plan.excluded.map {
+                                    .object([
+                                        ("name", .string($0.name)),
+                                        ("reason", .string($0.reason.description)),
+                                    ])
+                                })
+                        ),
+                        ("adapter_params", .int(plan.adapterParameterCount)),
+                    ])
+                ))
         }
         return .object(fields)
     }
@@ -112,44 +144,59 @@ struct Analyze: ParsableCommand {
         out += " · batch \(sig.batch) · input \(Shape.compact(sig.input))"
         if let classes = sig.classes { out += " · \(classes) classes" }
         out += "\n\n"
-        out += "Parameters  \(NumberFormat.grouped(r.params)), trainable \(NumberFormat.grouped(r.trainableParams)) "
+        out +=
+            "Parameters  \(NumberFormat.grouped(r.params)), trainable \(NumberFormat.grouped(r.trainableParams)) "
             + "(\(NumberFormat.fixed(r.trainablePercent, decimals: 2))%)\n"
         if let plan = s.adapters {
-            out += "Adapters    \(plan.adapted.count) layers adapted, "
+            out +=
+                "Adapters    \(plan.adapted.count) layers adapted, "
                 + "\(NumberFormat.grouped(plan.adapterParameterCount)) adapter parameters"
             if !plan.excluded.isEmpty {
-                out += "; excluded: " + plan.exclusionCounts.map { "\($0.count) \($0.group.rawValue)" }
+                out +=
+                    "; excluded: "
+                    + plan.exclusionCounts.map { "\($0.count) \($0.group.rawValue)" }
                     .joined(separator: ", ")
             }
             out += "\n"
         }
         out += "\n"
-        var cost = TextTable(headers: ["Compute", "MACs", "FLOPs", "Study profiler FLOPs", "Elementwise ops"],
-                             rightAligned: [1, 2, 3, 4])
-        for (name, x, y) in [("forward", r.flops.forward, compat.forward),
-                             ("backward", r.flops.backward, compat.backward),
-                             ("optimizer", r.flops.optimizer, compat.optimizer),
-                             ("svd", r.flops.svd, compat.svd), ("total", r.flops.total, compat.total)] {
-            cost.rows.append([name, NumberFormat.grouped(x.macs), NumberFormat.grouped(x.flops),
-                              NumberFormat.grouped(y.flops), NumberFormat.grouped(x.elementwise)])
+        var cost = TextTable(
+            headers: ["Compute", "MACs", "FLOPs", "Study profiler FLOPs", "Elementwise ops"],
+            rightAligned: [1, 2, 3, 4])
+        for (name, x, y) in [
+            ("forward", r.flops.forward, compat.forward),
+            ("backward", r.flops.backward, compat.backward),
+            ("optimizer", r.flops.optimizer, compat.optimizer),
+            ("svd", r.flops.svd, compat.svd), ("total", r.flops.total, compat.total),
+        ] {
+            cost.rows.append([
+                name, NumberFormat.grouped(x.macs), NumberFormat.grouped(x.flops),
+                NumberFormat.grouped(y.flops), NumberFormat.grouped(x.elementwise),
+            ])
         }
         out += cost.render()
         out += "FLOPs = 2 x MACs, plus the optimizer's and SVD's arithmetic; elementwise work is apart.\n\n"
         let m = r.memory, p = m.atPeak
         var mem = TextTable(headers: ["Memory at the peak", "Bytes", ""], rightAligned: [1, 2])
-        for (name, v) in [("parameters", p.parameters), ("buffers", p.buffers), ("gradients", p.gradients),
-                          ("optimizer state", p.optimizerState), ("activations", p.activations),
-                          ("temporaries", p.temporaries), ("input", p.input), ("total (peak)", m.peakBytes)] {
+        for (name, v) in [
+            ("parameters", p.parameters), ("buffers", p.buffers), ("gradients", p.gradients),
+            ("optimizer state", p.optimizerState), ("activations", p.activations),
+            ("temporaries", p.temporaries), ("input", p.input), ("total (peak)", m.peakBytes),
+        ] {
             mem.rows.append([name, NumberFormat.grouped(v), NumberFormat.bytes(v)])
         }
         out += mem.render()
-        out += "Peak at step \(r.peakStep) of \(r.timeline.count): "
+        out +=
+            "Peak at step \(r.peakStep) of \(r.timeline.count): "
             + r.opsAtPeak.map { "\($0.name.escapingControlCharacters) (\($0.op))" }.joined(separator: ", ") + "\n"
-        out += "Saved activations: \(NumberFormat.grouped(r.savedActivationBytes)) bytes (\(NumberFormat.bytes(r.savedActivationBytes)))\n"
-        out += "Static plan: arena \(NumberFormat.bytes(m.arenaBytes)) for transient tensors, "
+        out +=
+            "Saved activations: \(NumberFormat.grouped(r.savedActivationBytes)) bytes (\(NumberFormat.bytes(r.savedActivationBytes)))\n"
+        out +=
+            "Static plan: arena \(NumberFormat.bytes(m.arenaBytes)) for transient tensors, "
             + "lower bound \(NumberFormat.bytes(m.lowerBoundBytes)) (gap \(NumberFormat.fixed(m.gapPercent, decimals: 2))%), "
             + "persistent \(NumberFormat.bytes(m.persistentBytes))\n"
-        out += "Study profiler view (compatibility): sum of per-category maxima \(NumberFormat.bytes(m.categoryMaxTotalBytes)) "
+        out +=
+            "Study profiler view (compatibility): sum of per-category maxima \(NumberFormat.bytes(m.categoryMaxTotalBytes)) "
             + "vs true peak \(NumberFormat.bytes(m.peakBytes)); "
             + "step FLOPs \(NumberFormat.short(compat.total.flops)) vs \(NumberFormat.short(r.flops.total.flops))\n"
         return out

@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
-import GraphIR
-import Viz
-import Passes
 import Frontend
+import GraphIR
+import Passes
+import Viz
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -37,7 +37,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         try reportingErrors {
             #if DEBUG
-            printError("graphc bench: this is a debug build; build with -c release to measure.")
+                printError("graphc bench: this is a debug build; build with -c release to measure.")
             #endif
             var table = TextTable(headers: ["Task", "Nodes", "Median", "Per node"], rightAligned: [1, 2, 3])
             func add(_ task: String, nodes: Int, _ body: () throws -> Void) rethrows {
@@ -45,7 +45,8 @@ struct Bench: ParsableCommand {
                 let t = try median(repeats, body)
                 table.rows.append([task, NumberFormat.grouped(nodes), format(t), format(t / Double(max(nodes, 1)))])
             }
-            for name in ["resnet18", "resnet50", "mobilenet_v2", "efficientnet_b0"] where Zoo.source(named: name) != nil {
+            for name in ["resnet18", "resnet50", "mobilenet_v2", "efficientnet_b0"] where Zoo.source(named: name) != nil
+            {
                 let graph = try Zoo.compile(name).graph
                 let text = IRPrinter.print(graph)
                 try add("compile \(name)", nodes: graph.nodes.count) { _ = try Zoo.compile(name) }
@@ -83,7 +84,9 @@ struct Bench: ParsableCommand {
                 try add("train chain (compile+analyse)", nodes: n) {
                     _ = TrainingReport(try TrainingCompiler.compile(graph, config: adam))
                 }
-                add("train chain (analyse \(NumberFormat.grouped(step.nodes.count)) nodes)", nodes: n) { _ = TrainingReport(step) }
+                add("train chain (analyse \(NumberFormat.grouped(step.nodes.count)) nodes)", nodes: n) {
+                    _ = TrainingReport(step)
+                }
                 var g = graph
                 for pass in TrainingCompiler.passes(for: adam) {
                     let input = g

@@ -54,7 +54,7 @@ struct BenchStep: ParsableCommand {
     func run() throws {
         try reportingErrors {
             #if DEBUG
-            printError("graphc bench-step: this is a debug build; build with -c release to measure.")
+                printError("graphc bench-step: this is a debug build; build with -c release to measure.")
             #endif
             for name in methods.split(separator: ",").map({ String($0).trimmingCharacters(in: .whitespaces) }) {
                 guard let method = FineTuningMethod(rawValue: name) else {
@@ -100,11 +100,12 @@ struct BenchStep: ParsableCommand {
         let sorted = times.sorted()
         let med = sorted[sorted.count / 2]
         let label = method.takesRank ? "\(method.rawValue)-r\(rank)" : method.rawValue
-        printOut("RESULT graphc \(label) batch=\(batch) steps=\(steps) median_ms=\(fmt(med * 1e3)) "
-                 + "min_ms=\(fmt(sorted[0] * 1e3)) max_ms=\(fmt(sorted[sorted.count - 1] * 1e3)) "
-                 + "cpu_ms=\(fmt(cpu.sorted()[cpu.count / 2] * 1e3)) "
-                 + "macs=\(macs) gemm_gflops=\(fmt(2 * Double(macs) / med / 1e9)) nodes=\(graph.nodes.count) "
-                 + "arena_bytes=\(plan.arenaBytes) workspace_bytes=\(runner.workspaceBytes) loss=\(lastLoss)")
+        printOut(
+            "RESULT graphc \(label) batch=\(batch) steps=\(steps) median_ms=\(fmt(med * 1e3)) "
+                + "min_ms=\(fmt(sorted[0] * 1e3)) max_ms=\(fmt(sorted[sorted.count - 1] * 1e3)) "
+                + "cpu_ms=\(fmt(cpu.sorted()[cpu.count / 2] * 1e3)) "
+                + "macs=\(macs) gemm_gflops=\(fmt(2 * Double(macs) / med / 1e9)) nodes=\(graph.nodes.count) "
+                + "arena_bytes=\(plan.arenaBytes) workspace_bytes=\(runner.workspaceBytes) loss=\(lastLoss)")
         if let seconds = runner.nodeSeconds { report(graph, seconds, flops, steps: steps, median: med) }
     }
 
@@ -130,11 +131,14 @@ struct BenchStep: ParsableCommand {
             e.2 += macsOf[i]
             byOp[node.op.name] = e
         }
-        printOut("  profile: nodes sum \(fmt(total * 1e3)) ms/step (step median \(fmt(median * 1e3)) ms, timed with the clock per node)")
+        printOut(
+            "  profile: nodes sum \(fmt(total * 1e3)) ms/step (step median \(fmt(median * 1e3)) ms, timed with the clock per node)"
+        )
         for (op, e) in byOp.sorted(by: { $0.value.0 > $1.value.0 }) where e.0 > total * 0.002 {
             let gf = e.2 > 0 ? "  \(fmt(2 * Double(e.2) / e.0 / 1e9)) GFLOP/s" : ""
-            printOut("    \(op.padding(toLength: 28, withPad: " ", startingAt: 0)) \(fmt(e.0 * 1e3)) ms  "
-                     + "\(fmt(100 * e.0 / total))%  x\(e.1)\(gf)")
+            printOut(
+                "    \(op.padding(toLength: 28, withPad: " ", startingAt: 0)) \(fmt(e.0 * 1e3)) ms  "
+                    + "\(fmt(100 * e.0 / total))%  x\(e.1)\(gf)")
         }
         printOut("  slowest nodes:")
         for i in per.indices.sorted(by: { per[$0] > per[$1] }).prefix(15) {

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import GraphIR
-import Viz
 import Passes
+import Viz
 
 struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,8 +25,9 @@ struct Compare: ParsableCommand {
     @Option(help: ArgumentHelp("Methods, comma-separated: fft, bnh, head, lora, dora, galore.", valueName: "LIST"))
     var methods: String = "fft,bnh,head,lora,dora,galore"
 
-    @Option(parsing: .unconditional,
-            help: ArgumentHelp("Ranks for lora, dora and galore, comma-separated.", valueName: "LIST"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("Ranks for lora, dora and galore, comma-separated.", valueName: "LIST"))
     var ranks: String = "8"
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Batch sizes, comma-separated.", valueName: "LIST"))
@@ -63,8 +64,9 @@ struct Compare: ParsableCommand {
     func parsedMethods() throws -> [FineTuningMethod] {
         try methods.split(separator: ",").map { name in
             guard let m = FineTuningMethod(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
-                throw ValidationError("unknown method '\(name)'; methods: "
-                                      + FineTuningMethod.allCases.map(\.rawValue).joined(separator: ", "))
+                throw ValidationError(
+                    "unknown method '\(name)'; methods: "
+                        + FineTuningMethod.allCases.map(\.rawValue).joined(separator: ", "))
             }
             return m
         }
@@ -85,9 +87,11 @@ struct Compare: ParsableCommand {
                 models: models, methods: try parsedMethods(), ranks: try Self.integers(ranks, "--ranks"),
                 batches: try Self.integers(batch, "--batch"), base: step.config(.fft, rank: 1),
                 load: { model, batch in
-                    try ModelOptions.parse([model] + (input.map { ["--input", $0] } ?? [])
-                                           + (classes.map { ["--classes", String($0)] } ?? [])
-                                           + ["--batch", String(batch)]).load()
+                    try ModelOptions.parse(
+                        [model] + (input.map { ["--input", $0] } ?? [])
+                            + (classes.map { ["--classes", String($0)] } ?? [])
+                            + ["--batch", String(batch)]
+                    ).load()
                 },
                 progress: { p in
                     if p.total > 1 { printError("compare: \(p.done)/\(p.total) \(p.model) batch \(p.batch) done") }
@@ -102,67 +106,98 @@ struct Compare: ParsableCommand {
     func render(_ rows: [ComparisonRow]) -> String {
         switch format {
         case .table:
-            var t = TextTable(headers: ["Model", "Batch", "Method", "Trainable", "vs FFT", "Step FLOPs", "vs FFT",
-                                        "Peak memory", "vs FFT"], rightAligned: [1, 3, 4, 5, 6, 7, 8])
+            var t = TextTable(
+                headers: [
+                    "Model", "Batch", "Method", "Trainable", "vs FFT", "Step FLOPs", "vs FFT",
+                    "Peak memory", "vs FFT",
+                ], rightAligned: [1, 3, 4, 5, 6, 7, 8])
             for r in rows {
-                t.rows.append([r.model, String(r.batch), r.config.label, NumberFormat.grouped(r.report.trainableParams),
-                               NumberFormat.signedPercent(r.trainableChange), NumberFormat.short(r.report.flops.total.flops),
-                               NumberFormat.signedPercent(r.flopsChange), NumberFormat.bytes(r.report.memory.peakBytes),
-                               NumberFormat.signedPercent(r.peakChange)])
+                t.rows.append([
+                    r.model, String(r.batch), r.config.label, NumberFormat.grouped(r.report.trainableParams),
+                    NumberFormat.signedPercent(r.trainableChange), NumberFormat.short(r.report.flops.total.flops),
+                    NumberFormat.signedPercent(r.flopsChange), NumberFormat.bytes(r.report.memory.peakBytes),
+                    NumberFormat.signedPercent(r.peakChange),
+                ])
             }
-            return t.render() + "Step = forward + backward + optimizer (+ amortised SVD); peak = largest simultaneous total.\n"
+            return t.render()
+                + "Step = forward + backward + optimizer (+ amortised SVD); peak = largest simultaneous total.\n"
         case .csv:
-            return csv([["model", "batch", "method", "rank", "optimizer", "trainable_params", "trainable_vs_fft_pct",
-                         "step_flops", "flops_vs_fft_pct", "peak_bytes", "peak_vs_fft_pct", "saved_activation_bytes"]]
-                       + rows.map { r in
-                           [r.model, String(r.batch), r.config.method.rawValue,
+            return csv(
+                [
+                    [
+                        "model", "batch", "method", "rank", "optimizer", "trainable_params", "trainable_vs_fft_pct",
+                        "step_flops", "flops_vs_fft_pct", "peak_bytes", "peak_vs_fft_pct", "saved_activation_bytes",
+                    ]
+                ]
+                    + rows.map { r in
+                        [
+                            r.model, String(r.batch), r.config.method.rawValue,
                             r.config.method.takesRank ? String(r.config.rank) : "", r.config.optimizer.rawValue,
                             String(r.report.trainableParams), NumberFormat.fixed(r.trainableChange, decimals: 2),
                             String(r.report.flops.total.flops), NumberFormat.fixed(r.flopsChange, decimals: 2),
                             String(r.report.memory.peakBytes), NumberFormat.fixed(r.peakChange, decimals: 2),
-                            String(r.report.savedActivationBytes)]
-                       })
+                            String(r.report.savedActivationBytes),
+                        ]
+                    })
         case .json:
-            return JSON.array(rows.map { r in
-                .object([
-                    ("model", .string(r.model)), ("batch", .int(r.batch)), ("method", .string(r.config.method.rawValue)),
-                    ("rank", r.config.method.takesRank ? .int(r.config.rank) : .null),
-                    ("optimizer", .string(r.config.optimizer.rawValue)),
-                    ("trainable_params", .int(r.report.trainableParams)), ("trainable_vs_fft_pct", .double(r.trainableChange)),
-                    ("step_flops", .int(r.report.flops.total.flops)), ("flops_vs_fft_pct", .double(r.flopsChange)),
-                    ("peak_bytes", .int(r.report.memory.peakBytes)), ("peak_vs_fft_pct", .double(r.peakChange)),
-                    ("saved_activation_bytes", .int(r.report.savedActivationBytes)),
-                ])
-            }).rendered() + "\n"
+            return JSON.array(
+                rows.map { r in
+                    .object([
+                        ("model", .string(r.model)), ("batch", .int(r.batch)),
+                        ("method", .string(r.config.method.rawValue)),
+                        ("rank", r.config.method.takesRank ? .int(r.config.rank) : .null),
+                        ("optimizer", .string(r.config.optimizer.rawValue)),
+                        ("trainable_params", .int(r.report.trainableParams)),
+                        ("trainable_vs_fft_pct", .double(r.trainableChange)),
+                        ("step_flops", .int(r.report.flops.total.flops)), ("flops_vs_fft_pct", .double(r.flopsChange)),
+                        ("peak_bytes", .int(r.report.memory.peakBytes)), ("peak_vs_fft_pct", .double(r.peakChange)),
+                        ("saved_activation_bytes", .int(r.report.savedActivationBytes)),
+                    ])
+                }
+            ).rendered() + "\n"
         }
     }
 
     func drawPlot(_ rows: [ComparisonRow], to path: String, in outputs: OutputSet) throws {
-        let colors: [FineTuningMethod: String] = [.fft: "#77AADD", .bnh: "#BBCC33", .head: "#44BB99",
-                                                  .lora: "#EE8866", .dora: "#EEDD88", .galore: "#AA4499"]
+        let colors: [FineTuningMethod: String] = [
+            .fft: "#77AADD", .bnh: "#BBCC33", .head: "#44BB99",
+            .lora: "#EE8866", .dora: "#EEDD88", .galore: "#AA4499",
+        ]
         let multi = Set(rows.map(\.model)).count > 1 || Set(rows.map(\.batch)).count > 1
         let labels = rows.map { r in
             (multi ? "\(r.model)\(r.batch > 1 ? " b\(r.batch)" : "") " : "") + r.config.label
         }
-        func panel(_ title: String, _ value: (TrainingReport) -> Int, _ change: (ComparisonRow) -> Double,
-                   _ text: (Int) -> String) -> BarChart.Panel {
-            BarChart.Panel(title: title, bars: rows.map { r in
-                let v = value(r.report)
-                let suffix = r.config.method == .fft ? "" : " (\(NumberFormat.signedPercent(change(r))))"
-                return BarChart.Bar(value: Double(v), text: text(v) + suffix, color: colors[r.config.method] ?? "#BBBBBB")
-            })
+        func panel(
+            _ title: String, _ value: (TrainingReport) -> Int, _ change: (ComparisonRow) -> Double,
+            _ text: (Int) -> String
+        ) -> BarChart.Panel {
+            BarChart.Panel(
+                title: title,
+                bars: rows.map { r in
+                    let v = value(r.report)
+                    let suffix = r.config.method == .fft ? "" : " (\(NumberFormat.signedPercent(change(r))))"
+                    return BarChart.Bar(
+                        value: Double(v), text: text(v) + suffix, color: colors[r.config.method] ?? "#BBBBBB")
+                })
         }
-        var chart = BarChart(title: "Fine-tuning cost per step" + (multi ? "" : " · \(rows.first?.model ?? "")"),
-                             rows: labels, panels: [
-                                 panel("trainable parameters", { $0.trainableParams }, \.trainableChange, { NumberFormat.compactCount(Double($0)) }),
-                                 panel("step FLOPs", { $0.flops.total.flops }, \.flopsChange, { NumberFormat.compactCount(Double($0)) }),
-                                 panel("peak memory", { $0.memory.peakBytes }, \.peakChange, NumberFormat.compactBytes),
-                             ])
-        chart.notes = ["% against full fine-tuning (fft) of the same model and batch; optimizer \(step.optimizer.rawValue)",
-                       "peak = largest simultaneous total of parameters, buffers, gradients, optimizer state, "
-                       + "activations, temporaries and input"]
+        var chart = BarChart(
+            title: "Fine-tuning cost per step" + (multi ? "" : " · \(rows.first?.model ?? "")"),
+            rows: labels,
+            panels: [
+                panel(
+                    "trainable parameters", { $0.trainableParams }, \.trainableChange,
+                    { NumberFormat.compactCount(Double($0)) }),
+                panel("step FLOPs", { $0.flops.total.flops }, \.flopsChange, { NumberFormat.compactCount(Double($0)) }),
+                panel("peak memory", { $0.memory.peakBytes }, \.peakChange, NumberFormat.compactBytes),
+            ])
+        chart.notes = [
+            "% against full fine-tuning (fft) of the same model and batch; optimizer \(step.optimizer.rawValue)",
+            "peak = largest simultaneous total of parameters, buffers, gradients, optimizer state, "
+                + "activations, temporaries and input",
+        ]
         let format = Graphviz.Format(pathExtension: URL(fileURLWithPath: path).pathExtension) ?? .png
         let dot = chart.dot()
-        try outputs.stage(path, format == .dot ? Array(dot.utf8) : try Graphviz.render(dot: dot, format: format, layout: "nop"))
+        try outputs.stage(
+            path, format == .dot ? Array(dot.utf8) : try Graphviz.render(dot: dot, format: format, layout: "nop"))
     }
 }

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import GraphIR
-import Viz
 import Passes
+import Viz
 
 struct Dot: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -63,12 +63,13 @@ struct Dot: ParsableCommand {
             options.collapseDepth = collapseDepth
             options.edgeLabels = !noEdgeLabels
             let dot = DotExport.dot(graph, options: options)
-            let chosen = try format ?? output.map { path in
-                guard let f = Graphviz.Format(pathExtension: URL(fileURLWithPath: path).pathExtension) else {
-                    throw CLIError("cannot tell the format of '\(path)': use .dot, .png or .svg, or --format")
-                }
-                return f
-            } ?? .dot
+            let chosen =
+                try format ?? output.map { path in
+                    guard let f = Graphviz.Format(pathExtension: URL(fileURLWithPath: path).pathExtension) else {
+                        throw CLIError("cannot tell the format of '\(path)': use .dot, .png or .svg, or --format")
+                    }
+                    return f
+                } ?? .dot
             if chosen != .dot && output == nil {
                 throw CLIError("\(chosen.rawValue.uppercased()) output needs a file: add -o FILE.\(chosen.rawValue)")
             }
@@ -76,11 +77,13 @@ struct Dot: ParsableCommand {
             do {
                 bytes = chosen == .dot ? Array(dot.utf8) : try Graphviz.render(dot: dot, format: chosen)
             } catch let error as GraphvizError where error.kind == .tooLarge {
-                let hint = DotExport.fittingCollapseDepth(graph, options: options).map {
-                    "draw it with --collapse-depth \($0), or "
-                } ?? ""
-                throw CLIError("\(error.message). To see it, \(hint)write DOT text (-o FILE.dot) and lay it out "
-                               + "with a tool made for huge graphs")
+                let hint =
+                    DotExport.fittingCollapseDepth(graph, options: options).map {
+                        "draw it with --collapse-depth \($0), or "
+                    } ?? ""
+                throw CLIError(
+                    "\(error.message). To see it, \(hint)write DOT text (-o FILE.dot) and lay it out "
+                        + "with a tool made for huge graphs")
             }
             try OutputSet.write(bytes, to: output, inputs: model.inputFiles)
         }

@@ -21,7 +21,10 @@ struct Graphc: ParsableCommand {
               graphc opt small_resnet --passes freeze,lora,autodiff,optimizer,dce --rank 4
             """,
         version: "0.1.0",
-        subcommands: [ZooCommand.self, Inspect.self, Analyze.self, Compare.self, Timeline.self, Dot.self, Verify.self, PrintIR.self, Opt.self, Run.self, Train.self, Bench.self, BenchStep.self]
+        subcommands: [
+            ZooCommand.self, Inspect.self, Analyze.self, Compare.self, Timeline.self, Dot.self, Verify.self,
+            PrintIR.self, Opt.self, Run.self, Train.self, Bench.self, BenchStep.self,
+        ]
     )
 
     /// As ArgumentParser's, except that a usage error (an unknown method, a bad rank) exits with status 1
@@ -52,15 +55,15 @@ struct Graphc: ParsableCommand {
 /// set of live graphs).
 private func tuneAllocator() {
     #if os(Linux)
-    // Large blocks come from the heap, not from their own mappings (M_MMAP_THRESHOLD is capped at 32 MiB,
-    // below a big graph's node array), and the heap is never trimmed.
-    _ = glibcMallopt(-4 /* M_MMAP_MAX */, 0)
-    _ = glibcMallopt(-1 /* M_TRIM_THRESHOLD */, Int32.max)
+        // Large blocks come from the heap, not from their own mappings (M_MMAP_THRESHOLD is capped at 32 MiB,
+        // below a big graph's node array), and the heap is never trimmed.
+        _ = glibcMallopt(-4 /* M_MMAP_MAX */, 0)
+        _ = glibcMallopt(-1 /* M_TRIM_THRESHOLD */, Int32.max)
     #endif
 }
 
 #if os(Linux)
-/// glibc's `int mallopt(int param, int value)` (malloc.h is not part of the Glibc module).
-@_silgen_name("mallopt")
-private func glibcMallopt(_ param: Int32, _ value: Int32) -> Int32
+    /// glibc's `int mallopt(int param, int value)` (malloc.h is not part of the Glibc module).
+    @_silgen_name("mallopt")
+    private func glibcMallopt(_ param: Int32, _ value: Int32) -> Int32
 #endif

@@ -53,43 +53,58 @@ struct Inspect: ParsableCommand {
             ("macs", .int(s.macs)),
             ("flops", .int(s.flops)),
             ("elementwise_ops", .int(s.elementwiseOps)),
-            ("layers", .array(s.layers.map { layer in
-                .object([
-                    ("name", .string(layer.name)),
-                    ("op", .string(layer.op)),
-                    ("kind", .string(layer.kind)),
-                    ("output_shape", .array(layer.outputShape.map(JSON.int))),
-                    ("params", .int(layer.params)),
-                    ("macs", .int(layer.macs)),
-                ])
-            })),
+            (
+                "layers",
+                .array(
+                    s.layers.map { layer in
+                        .object([
+                            ("name", .string(layer.name)),
+                            ("op", .string(layer.op)),
+                            ("kind", .string(layer.kind)),
+                            ("output_shape", .array(layer.outputShape.map(JSON.int))),
+                            ("params", .int(layer.params)),
+                            ("macs", .int(layer.macs)),
+                        ])
+                    })
+            ),
         ])
     }
 
     static func csv(_ s: ModelSummary) -> String {
-        graphc.csv([["name", "op", "kind", "scope", "output_shape", "params", "macs"]] + s.layers.map {
-            [$0.name, $0.op, $0.kind, $0.scope, Shape.compact($0.outputShape), String($0.params), String($0.macs)]
-        })
+        graphc.csv(
+            [["name", "op", "kind", "scope", "output_shape", "params", "macs"]]
+                + s.layers.map {
+                    [
+                        $0.name, $0.op, $0.kind, $0.scope, Shape.compact($0.outputShape), String($0.params),
+                        String($0.macs),
+                    ]
+                })
     }
 
     static func table(_ s: ModelSummary, graph: Graph) -> String {
         let sig = ModelSignature(graph)
         var table = TextTable(headers: ["Layer", "Op", "Output shape", "Params", "MACs"], rightAligned: [3, 4])
         for layer in s.layers {
-            table.rows.append([layer.name, layer.kind == "depthwise" ? "conv2d (dw)" : layer.op,
-                               Shape.compact(layer.outputShape),
-                               layer.params == 0 ? "-" : NumberFormat.grouped(layer.params),
-                               layer.macs == 0 ? "-" : NumberFormat.grouped(layer.macs)])
+            table.rows.append([
+                layer.name, layer.kind == "depthwise" ? "conv2d (dw)" : layer.op,
+                Shape.compact(layer.outputShape),
+                layer.params == 0 ? "-" : NumberFormat.grouped(layer.params),
+                layer.macs == 0 ? "-" : NumberFormat.grouped(layer.macs),
+            ])
         }
         var text = "\(s.model.escapingControlCharacters): input \(Shape.compact([sig.batch] + sig.input))"
         if let classes = sig.classes { text += ", \(classes) classes" }
         text += "\n\n" + table.render() + "\n"
-        text += "Parameters:  \(NumberFormat.grouped(s.params)) (\(NumberFormat.short(s.params)), \(NumberFormat.bytes(4 * s.params)) as f32)"
+        text +=
+            "Parameters:  \(NumberFormat.grouped(s.params)) (\(NumberFormat.short(s.params)), \(NumberFormat.bytes(4 * s.params)) as f32)"
         text += s.trainableParams == s.params ? "\n" : "; trainable \(NumberFormat.grouped(s.trainableParams))\n"
-        if s.bufferElements > 0 { text += "Buffers:     \(NumberFormat.grouped(s.bufferElements)) elements (BatchNorm running statistics)\n" }
+        if s.bufferElements > 0 {
+            text += "Buffers:     \(NumberFormat.grouped(s.bufferElements)) elements (BatchNorm running statistics)\n"
+        }
         text += "MACs:        \(NumberFormat.grouped(s.macs)) (\(NumberFormat.short(s.macs))), conv + linear\n"
         text += "FLOPs:       \(NumberFormat.grouped(s.flops)) (2 x MACs)\n"
-        text += "Elementwise: \(NumberFormat.grouped(s.elementwiseOps)) ops (norm, activations, pooling, adds; not in FLOPs)\n"
+        text +=
+            "Elementwise: \(NumberFormat.grouped(s.elementwiseOps)) ops (norm, activations, pooling, adds; not in FLOPs)\n"
         return text
     }
 }

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
-import GraphIR
 import Frontend
+import GraphIR
 
 /// The model argument and the options that instantiate it, shared by every subcommand that loads one.
 struct ModelOptions: ParsableArguments {
@@ -18,8 +18,10 @@ struct ModelOptions: ParsableArguments {
 /// The options that instantiate a model description; `opt` takes them with an optional model argument
 /// (`--list-passes` needs none).
 struct InstanceOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Per-sample input shape, e.g. 3x224x224 (default: the model's own).",
-                               valueName: "CxHxW"))
+    @Option(
+        help: ArgumentHelp(
+            "Per-sample input shape, e.g. 3x224x224 (default: the model's own).",
+            valueName: "CxHxW"))
     var input: String?
 
     // Parsed unconditionally so `--classes -1` is rejected by name, not read as an option `-1`.
@@ -29,8 +31,9 @@ struct InstanceOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Batch size.")
     var batch: Int = 1
 
-    @Option(name: .customLong("set"), parsing: .singleValue,
-            help: ArgumentHelp("Set a model parameter, e.g. --set dropout=0.1 (repeatable).", valueName: "name=value"))
+    @Option(
+        name: .customLong("set"), parsing: .singleValue,
+        help: ArgumentHelp("Set a model parameter, e.g. --set dropout=0.1 (repeatable).", valueName: "name=value"))
     var settings: [String] = []
 
     func validate() throws {
@@ -62,8 +65,9 @@ struct InstanceOptions: ParsableArguments {
         ModelSource.current = source.file
         if source.isIR {
             if input != nil || classes != nil || batch != 1 || !settings.isEmpty {
-                throw CLIError("--input, --classes, --batch and --set apply to model descriptions, "
-                               + "not to the IR file '\(source.file)'")
+                throw CLIError(
+                    "--input, --classes, --batch and --set apply to model descriptions, "
+                        + "not to the IR file '\(source.file)'")
             }
             return try IRParser.parse(source.bytes, file: source.file)
         }
@@ -92,8 +96,9 @@ struct ModelSource {
             return ModelSource(bytes: Array(text.utf8), file: Zoo.fileName(of: name), isIR: false)
         }
         guard FileManager.default.fileExists(atPath: name) else {
-            throw CLIError("'\(name)' is neither a zoo model nor a file. Zoo models: "
-                           + Zoo.names.joined(separator: ", "))
+            throw CLIError(
+                "'\(name)' is neither a zoo model nor a file. Zoo models: "
+                    + Zoo.names.joined(separator: ", "))
         }
         guard let data = FileManager.default.contents(atPath: name) else {
             throw CLIError("cannot read '\(name)'")

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import GraphIR
-import Viz
 import Passes
+import Viz
 
 /// A user-facing failure: printed to stderr as `graphc: error: ...`, exit status 1.
 struct CLIError: Error, CustomStringConvertible {
@@ -32,12 +32,13 @@ func reportingErrors(_ body: () throws -> Void) throws {
         throw ExitCode(1)
     } catch let error as PassError {
         // A user's impossible request (a rank, a selector) or, when the pass produced an invalid graph, a bug.
-        printError(error.producedInvalidGraph ? "graphc: internal error: \(error)"
-                   : error.diagnostics.map { "graphc: \(ModelSource.located($0))" }.joined(separator: "\n"))
+        printError(
+            error.producedInvalidGraph
+                ? "graphc: internal error: \(error)"
+                : error.diagnostics.map { "graphc: \(ModelSource.located($0))" }.joined(separator: "\n"))
         throw ExitCode(1)
     }
 }
-
 
 /// A plain-text table with right-aligned numeric columns.
 struct TextTable {

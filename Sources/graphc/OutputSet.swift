@@ -112,7 +112,9 @@ final class OutputSet {
     private func stageChecked(_ name: String?, _ bytes: [UInt8]) throws {
         guard let name, name != "-", name != "/dev/stdout", name != "/dev/stderr" else {
             let stream = name == "/dev/stderr" ? "<stderr>" : "<stdout>"
-            try add(name ?? "-", Identity(path: stream), name == "/dev/stderr" ? .stderr(bytes: bytes) : .stdout(bytes: bytes))
+            try add(
+                name ?? "-", Identity(path: stream),
+                name == "/dev/stderr" ? .stderr(bytes: bytes) : .stdout(bytes: bytes))
             return
         }
         func fail(_ reason: String) -> CLIError { CLIError("cannot write '\(name)': \(reason)") }
@@ -126,7 +128,11 @@ final class OutputSet {
             if base.isEmpty || base == "." || base == ".." { throw fail("it is a directory") }
             let final = (resolved == "/" ? "" : resolved) + "/" + base
             try check(name, Identity(path: final))
-            staged.append((name, Identity(path: final), .replace(final: final, temporary: try temporary(name, final, like: nil, bytes))))
+            staged.append(
+                (
+                    name, Identity(path: final),
+                    .replace(final: final, temporary: try temporary(name, final, like: nil, bytes))
+                ))
             return
         }
         var path = name
@@ -141,7 +147,9 @@ final class OutputSet {
             }
             // Written through: the link stays, its target is replaced.
             guard let resolved = Self.realPath(name) else {
-                if errno == ENOENT { throw fail("it is a symbolic link to '\(Self.linkText(name))', which does not exist") }
+                if errno == ENOENT {
+                    throw fail("it is a symbolic link to '\(Self.linkText(name))', which does not exist")
+                }
                 throw fail(Self.reason(errno))
             }
             path = resolved
@@ -152,8 +160,9 @@ final class OutputSet {
             throw fail("it is a directory")
         case Self.regular:
             if st.st_nlink > 1 {
-                throw fail("it has \(st.st_nlink) hard links; replacing it would split them, and writing it in place "
-                           + "could leave it half-written (remove the other links or write elsewhere)")
+                throw fail(
+                    "it has \(st.st_nlink) hard links; replacing it would split them, and writing it in place "
+                        + "could leave it half-written (remove the other links or write elsewhere)")
             }
             if access(path, W_OK) != 0 { throw fail(Self.reason(errno)) }
             if st.st_mode & 0o222 == 0 {
@@ -161,8 +170,11 @@ final class OutputSet {
             }
             let final = Self.realPath(path) ?? path
             try check(name, Self.identity(st, path: final))
-            staged.append((name, Self.identity(st, path: final),
-                           .replace(final: final, temporary: try temporary(name, final, like: st, bytes))))
+            staged.append(
+                (
+                    name, Self.identity(st, path: final),
+                    .replace(final: final, temporary: try temporary(name, final, like: st, bytes))
+                ))
         default:
             // Devices, FIFOs, sockets: in place, at commit.
             if access(path, W_OK) != 0 { throw fail(Self.reason(errno)) }
@@ -178,12 +190,15 @@ final class OutputSet {
     /// Refuses an input of the command and a second output to the same file.
     private func check(_ name: String, _ identity: Identity) throws {
         if let input = inputs.first(where: { $0.identity == identity }) {
-            throw CLIError("cannot write '\(name)': it is "
-                           + (input.name == name ? "an input of this command" : "the input '\(input.name)' of this command"))
+            throw CLIError(
+                "cannot write '\(name)': it is "
+                    + (input.name == name ? "an input of this command" : "the input '\(input.name)' of this command"))
         }
         if let other = staged.first(where: { $0.identity == identity }) {
-            throw CLIError("cannot write '\(name)': "
-                           + (other.name == name ? "it is given twice as an output" : "it is the same file as the output '\(other.name)'"))
+            throw CLIError(
+                "cannot write '\(name)': "
+                    + (other.name == name
+                        ? "it is given twice as an output" : "it is the same file as the output '\(other.name)'"))
         }
     }
 
@@ -194,7 +209,9 @@ final class OutputSet {
         let mask = Temporaries.blockSignals()
         var fd: Int32 = -1, path = ""
         for _ in 0..<100 {
-            path = directory + "/." + prefix + ".graphc-\(getpid())-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+            path =
+                directory + "/." + prefix + ".graphc-\(getpid())-"
+                + String(UInt64.random(in: 0...UInt64.max), radix: 36)
             fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, existing == nil ? 0o666 : 0o600)
             if fd >= 0 || errno != EEXIST { break }
         }
@@ -219,8 +236,9 @@ final class OutputSet {
             if (mine.st_uid != existing.st_uid || mine.st_gid != existing.st_gid)
                 && fchown(fd, existing.st_uid, existing.st_gid) != 0
             {
-                throw fail("replacing it would change its owner or group (\(existing.st_uid):\(existing.st_gid)), "
-                           + "and graphc cannot keep them")
+                throw fail(
+                    "replacing it would change its owner or group (\(existing.st_uid):\(existing.st_gid)), "
+                        + "and graphc cannot keep them")
             }
             // After fchown, which clears set-id bits.
             if fchmod(fd, existing.st_mode & 0o7777) != 0 { throw fail(Self.reason(errno)) }

@@ -39,14 +39,19 @@ struct Run: ParsableCommand {
     @Argument(help: ModelOptions.help)
     var model: String
 
-    @Option(name: .customLong("input"), help: ArgumentHelp("The inputs: a .npy file or raw float32.", valueName: "FILE"))
+    @Option(
+        name: .customLong("input"), help: ArgumentHelp("The inputs: a .npy file or raw float32.", valueName: "FILE"))
     var inputFile: String
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("Where to write the logits (.npy, or raw float32).", valueName: "FILE"))
+    @Option(
+        name: .shortAndLong, help: ArgumentHelp("Where to write the logits (.npy, or raw float32).", valueName: "FILE"))
     var output: String
 
-    @Option(name: .customLong("init"), help: ArgumentHelp("A safetensors checkpoint of the model's parameters.",
-                                                          valueName: "CKPT"))
+    @Option(
+        name: .customLong("init"),
+        help: ArgumentHelp(
+            "A safetensors checkpoint of the model's parameters.",
+            valueName: "CKPT"))
     var checkpoint: String?
 
     @Option(help: "Without --init: initialise as PyTorch does by default, from this seed.")
@@ -70,16 +75,19 @@ struct Run: ParsableCommand {
     @Flag(help: ArgumentHelp(PassOption.adaptDepthwise.help))
     var adaptDepthwise = false
 
-    @Option(name: .customLong("input-shape"),
-            help: ArgumentHelp("Per-sample input shape to instantiate the model with (default: the model's own).",
-                               valueName: "CxHxW"))
+    @Option(
+        name: .customLong("input-shape"),
+        help: ArgumentHelp(
+            "Per-sample input shape to instantiate the model with (default: the model's own).",
+            valueName: "CxHxW"))
     var inputShape: String?
 
     @Option(help: "Number of classes of the classifier head (default: the model's own).")
     var classes: Int?
 
-    @Option(name: .customLong("set"), parsing: .singleValue,
-            help: ArgumentHelp("Set a model parameter, e.g. --set dropout=0.1 (repeatable).", valueName: "name=value"))
+    @Option(
+        name: .customLong("set"), parsing: .singleValue,
+        help: ArgumentHelp("Set a model parameter, e.g. --set dropout=0.1 (repeatable).", valueName: "name=value"))
     var settings: [String] = []
 
     @Option(help: "Samples per forward run (a .gir file's own batch is used as it is).")
@@ -87,7 +95,8 @@ struct Run: ParsableCommand {
 
     func validate() throws {
         if let inputShape, Shape.parse(inputShape) == nil {
-            throw ValidationError("--input-shape must look like 1x28x28 (positive integers joined by x), got '\(inputShape)'")
+            throw ValidationError(
+                "--input-shape must look like 1x28x28 (positive integers joined by x), got '\(inputShape)'")
         }
         if let classes, classes < 1 { throw ValidationError("--classes must be at least 1, got \(classes)") }
         if batch < 1 { throw ValidationError("--batch must be at least 1, got \(batch)") }
@@ -115,49 +124,52 @@ struct Run: ParsableCommand {
     }
 
     private func execute() throws {
-            guard checkpoint != nil || seed != nil else {
-                throw CLIError("'\(model)' has no weights: give --init CKPT (a safetensors checkpoint of its "
-                               + "parameters), or --seed N to use PyTorch's default initialisation")
-            }
-            let source = try ModelSource.resolve(model)
-            if source.isIR && (inputShape != nil || classes != nil || !settings.isEmpty) {
-                throw CLIError("--input-shape, --classes and --set apply to model descriptions, not to the IR file "
-                               + "'\(source.file)'")
-            }
-            // The per-sample input shape, from a batch-1 instance (or the IR's own).
-            let probe = try instantiate(source, batch: 1)
-            guard probe.inputs.count == 1 else {
-                throw CLIError("'\(probe.name)' takes \(probe.inputs.count) inputs; run feeds one")
-            }
-            let inputType = probe[probe.inputs[0]].type
-            guard inputType.dtype == .f32, inputType.rank >= 1 else {
-                throw CLIError("'\(probe.name)' takes \(inputType); run feeds float32 batches")
-            }
-            let sample = Array(inputType.shape.dropFirst())
-            let inputs = try readInputs(sample: sample, model: probe.name)
-            let n = inputs.count / max(sample.reduce(1, *), 1)
-            let chunk = source.isIR ? inputType.shape[0] : min(batch, n)
-            let forward = source.isIR ? probe : try instantiate(source, batch: chunk)
-            var graph = try adapt(forward)
+        guard checkpoint != nil || seed != nil else {
+            throw CLIError(
+                "'\(model)' has no weights: give --init CKPT (a safetensors checkpoint of its "
+                    + "parameters), or --seed N to use PyTorch's default initialisation")
+        }
+        let source = try ModelSource.resolve(model)
+        if source.isIR && (inputShape != nil || classes != nil || !settings.isEmpty) {
+            throw CLIError(
+                "--input-shape, --classes and --set apply to model descriptions, not to the IR file "
+                    + "'\(source.file)'")
+        }
+        // The per-sample input shape, from a batch-1 instance (or the IR's own).
+        let probe = try instantiate(source, batch: 1)
+        guard probe.inputs.count == 1 else {
+            throw CLIError("'\(probe.name)' takes \(probe.inputs.count) inputs; run feeds one")
+        }
+        let inputType = probe[probe.inputs[0]].type
+        guard inputType.dtype == .f32, inputType.rank >= 1 else {
+            throw CLIError("'\(probe.name)' takes \(inputType); run feeds float32 batches")
+        }
+        let sample = Array(inputType.shape.dropFirst())
+        let inputs = try readInputs(sample: sample, model: probe.name)
+        let n = inputs.count / max(sample.reduce(1, *), 1)
+        let chunk = source.isIR ? inputType.shape[0] : min(batch, n)
+        let forward = source.isIR ? probe : try instantiate(source, batch: chunk)
+        var graph = try adapt(forward)
 
-            var runner = ReferenceRunner(graph)
-            let weights: Checkpoint
-            let weightsFile: String
-            if let checkpoint {
-                weights = try Checkpoint.read(checkpoint)
-                weightsFile = checkpoint
-            } else {
-                weights = Checkpoint.pytorchDefault(graph, seed: seed!)
-                weightsFile = "PyTorch's default initialisation"
-            }
-            let r = runner
-            try weights.load(into: graph, file: weightsFile) { r.parameter(named: graph[$0].name)!.view }
-            if mergeAdapters { (graph, runner) = try merge(graph, runner) }
+        var runner = ReferenceRunner(graph)
+        let weights: Checkpoint
+        let weightsFile: String
+        if let checkpoint {
+            weights = try Checkpoint.read(checkpoint)
+            weightsFile = checkpoint
+        } else {
+            weights = Checkpoint.pytorchDefault(graph, seed: seed!)
+            weightsFile = "PyTorch's default initialisation"
+        }
+        let r = runner
+        try weights.load(into: graph, file: weightsFile) { r.parameter(named: graph[$0].name)!.view }
+        if mergeAdapters { (graph, runner) = try merge(graph, runner) }
 
-            let logits = try forwardAll(&runner, graph: graph, inputs: inputs, count: n, chunk: chunk)
-            let bytes = output.hasSuffix(".npy") ? NpyArray(shape: logits.shape, data: logits.data).encoded : logits.data
-            try OutputSet.write(bytes, to: output,
-                                inputs: ModelSource.files([model]) + [inputFile] + (checkpoint.map { [$0] } ?? []))
+        let logits = try forwardAll(&runner, graph: graph, inputs: inputs, count: n, chunk: chunk)
+        let bytes = output.hasSuffix(".npy") ? NpyArray(shape: logits.shape, data: logits.data).encoded : logits.data
+        try OutputSet.write(
+            bytes, to: output,
+            inputs: ModelSource.files([model]) + [inputFile] + (checkpoint.map { [$0] } ?? []))
     }
 
     /// The model at `batch` (a .gir file as it is).
@@ -177,8 +189,9 @@ struct Run: ParsableCommand {
     /// The forward graph with `--method`'s adapters (freeze, then lora or dora), verified.
     private func adapt(_ forward: Graph) throws -> Graph {
         if let node = forward.nodes.first(where: { $0.phase != .forward }) {
-            throw CLIError("'\(forward.name)' is a training graph ('\(node.name)' is a \(node.phase.rawValue) node); "
-                           + "run takes a forward graph")
+            throw CLIError(
+                "'\(forward.name)' is a training graph ('\(node.name)' is a \(node.phase.rawValue) node); "
+                    + "run takes a forward graph")
         }
         guard let method else { return forward }
         var config = TrainingConfig(method: method)
@@ -193,8 +206,9 @@ struct Run: ParsableCommand {
     /// The inputs as floats: a .npy file or raw little-endian float32, whole samples of `sample`, finite.
     private func readInputs(sample: [Int], model name: String) throws -> [Float] {
         guard let data = FileManager.default.contents(atPath: inputFile) else {
-            throw CLIError(FileManager.default.fileExists(atPath: inputFile)
-                           ? "cannot read '\(inputFile)'" : "cannot read '\(inputFile)': no such file or directory")
+            throw CLIError(
+                FileManager.default.fileExists(atPath: inputFile)
+                    ? "cannot read '\(inputFile)'" : "cannot read '\(inputFile)': no such file or directory")
         }
         let bytes = [UInt8](data)
         let per = sample.reduce(1, *)
@@ -203,33 +217,37 @@ struct Run: ParsableCommand {
         if NpyArray.isNpy(bytes) || inputFile.hasSuffix(".npy") {
             let array = try NpyArray.parse(bytes, file: inputFile)
             guard array.shape.count == sample.count + 1, Array(array.shape.dropFirst()) == sample,
-                  array.shape[0] >= 1 else {
+                array.shape[0] >= 1
+            else {
                 throw CLIError("'\(inputFile)' holds \(Shape.format(array.shape)), but '\(name)' takes \(expected)")
             }
             raw = array.data[...]
         } else {
             guard !bytes.isEmpty, bytes.count % (4 * per) == 0 else {
-                throw CLIError("'\(inputFile)' holds \(bytes.count) bytes, not a whole number of samples of '\(name)' "
-                               + "(\(Shape.compact(sample)) float32 = \(4 * per) bytes each)")
+                throw CLIError(
+                    "'\(inputFile)' holds \(bytes.count) bytes, not a whole number of samples of '\(name)' "
+                        + "(\(Shape.compact(sample)) float32 = \(4 * per) bytes each)")
             }
             raw = bytes[...]
         }
         var floats = [Float](repeating: 0, count: raw.count / 4)
         floats.withUnsafeMutableBytes { $0.copyBytes(from: raw) }
         #if _endian(big)
-        floats = floats.map { Float(bitPattern: $0.bitPattern.byteSwapped) }
+            floats = floats.map { Float(bitPattern: $0.bitPattern.byteSwapped) }
         #endif
         if let bad = floats.firstIndex(where: { !$0.isFinite }) {
-            throw CLIError("'\(inputFile)' holds \(floats[bad]) at element \(bad % per) of sample \(bad / per); "
-                           + "inputs must be finite")
+            throw CLIError(
+                "'\(inputFile)' holds \(floats[bad]) at element \(bad % per) of sample \(bad / per); "
+                    + "inputs must be finite")
         }
         return floats
     }
 
     /// Runs every chunk of `chunk` samples (the last one zero-padded) and gathers the logits.
-    private func forwardAll(_ runner: inout ReferenceRunner, graph: Graph, inputs: [Float], count n: Int,
-                            chunk: Int) throws -> (shape: [Int], data: [UInt8])
-    {
+    private func forwardAll(
+        _ runner: inout ReferenceRunner, graph: Graph, inputs: [Float], count n: Int,
+        chunk: Int
+    ) throws -> (shape: [Int], data: [UInt8]) {
         let inputType = graph[graph.inputs[0]].type
         let per = inputType.shape.dropFirst().reduce(1, *)
         guard graph.outputs.count == 1 else {
@@ -256,8 +274,9 @@ struct Run: ParsableCommand {
             for i in 0..<k * outPer {
                 let v = y.view.f32[i]
                 guard v.isFinite else {
-                    throw CLIError("the logits of sample \(start + i / outPer) are not finite (\(v)): "
-                                   + "the weights hold NaN or infinity, or overflow")
+                    throw CLIError(
+                        "the logits of sample \(start + i / outPer) are not finite (\(v)): "
+                            + "the weights hold NaN or infinity, or overflow")
                 }
                 logits[start * outPer + i] = v
             }

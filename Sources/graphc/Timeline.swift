@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import GraphIR
-import Viz
 import Passes
+import Viz
 
 struct Timeline: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -60,13 +60,15 @@ struct Timeline: ParsableCommand {
                 series: Self.categories.map { .init(name: $0.1, color: $0.2, values: report.series($0.0)) })
             chart.phases = report.phaseStarts.map { ($0.phase.rawValue, $0.step) }
             let running = report.opsAtPeak.map { "\($0.name) (\($0.op))" }
-            chart.peakNotes = ["running: " + running.joined(separator: ", ")]
+            chart.peakNotes =
+                ["running: " + running.joined(separator: ", ")]
                 + report.largestAtPeak.prefix(3)
                 .map { "live: \($0.name) \(NumberFormat.compactBytes($0.bytes)) (\($0.category.rawValue))" }
             let format = Graphviz.Format(pathExtension: URL(fileURLWithPath: output).pathExtension) ?? .png
             let dot = chart.dot()
             let outputs = OutputSet(inputs: model.inputFiles)
-            try outputs.stage(output, format == .dot ? Array(dot.utf8) : try Graphviz.render(dot: dot, format: format, layout: "nop"))
+            try outputs.stage(
+                output, format == .dot ? Array(dot.utf8) : try Graphviz.render(dot: dot, format: format, layout: "nop"))
             if let csv {
                 let header = ["step", "node", "phase"] + Self.categories.map(\.0.rawValue) + ["total"]
                 let rows = report.timeline.enumerated().map { step, bytes -> [String] in
@@ -77,7 +79,9 @@ struct Timeline: ParsableCommand {
                 try outputs.stage(csv, graphc.csv([header] + rows))
             }
             try outputs.commit()
-            printOut("\(output): peak \(NumberFormat.bytes(report.memory.peakBytes)) at step \(report.peakStep) of \(report.timeline.count)")
+            printOut(
+                "\(output): peak \(NumberFormat.bytes(report.memory.peakBytes)) at step \(report.peakStep) of \(report.timeline.count)"
+            )
         }
     }
 }

@@ -31,7 +31,8 @@ final class ProgressBar {
         let width = 24, filled = total > 0 ? width * done / total : width
         let rate = elapsed > 0 ? Double(done) / elapsed : 0
         let eta = rate > 0 ? Double(total - done) / rate : 0
-        var line = "\(label) [" + String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+        var line =
+            "\(label) [" + String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
             + "] \(done)/\(total)  " + String(format: "%.1f steps/s", rate)
         if let loss { line += "  loss " + String(format: "%.4f", loss) }
         line += "  ETA " + Self.duration(eta)
@@ -54,7 +55,8 @@ final class ProgressBar {
 
     static func duration(_ seconds: Double) -> String {
         let s = Int(seconds.rounded())
-        return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60)
+        return s >= 3600
+            ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60)
             : String(format: "%d:%02d", s / 60, s % 60)
     }
 }
@@ -69,7 +71,8 @@ extension Train {
     /// The training graph's image and label inputs (by dtype: the image is f32, the labels i64).
     private func feeds(_ g: Graph) throws -> (x: HostTensor, y: HostTensor, all: [HostTensor]) {
         guard g.inputs.count == 2, let xi = g.inputs.first(where: { g[$0].type.dtype == .f32 }),
-              let yi = g.inputs.first(where: { g[$0].type.dtype == .i64 }) else {
+            let yi = g.inputs.first(where: { g[$0].type.dtype == .i64 })
+        else {
             throw CLIError("the training step of '\(g.name)' does not take one image and one label input")
         }
         let x = HostTensor(g[xi].type), y = HostTensor(g[yi].type)
@@ -88,7 +91,8 @@ extension Train {
         let g = s.step
         let (x, y, feeds) = try feeds(g)
         // The evaluation runner and its input, made before the baseline: the measurement is the step's.
-        let evalPlan = MemoryPlanner.plan(Liveness(s.eval).transientIntervals(), strategy: GreedyBySize(), alignment: 64)
+        let evalPlan = MemoryPlanner.plan(
+            Liveness(s.eval).transientIntervals(), strategy: GreedyBySize(), alignment: 64)
         let evaluator = try PlannedRunner(s.eval, plan: evalPlan, seed: seed)
         let ex = HostTensor(s.eval[s.eval.inputs[0]].type)
         let saving = saveCheckpoint != nil
@@ -101,8 +105,9 @@ extension Train {
         let runner = try PlannedRunner(g, plan: s.plan, seed: seed)
         // --trace: the recorder observes the training runner's nodes; its categories are the analyses'.
         let recorder = trace.map { _ in
-            TraceRecorder(g, plan: s.plan, categories: Liveness(g).entries.map { $0.category.rawValue },
-                          maxSteps: traceSteps)
+            TraceRecorder(
+                g, plan: s.plan, categories: Liveness(g).entries.map { $0.category.rawValue },
+                maxSteps: traceSteps)
         }
         runner.observer = recorder
         for (id, t) in s.weights { t.copy(into: runner.storage(of: id)!) }
@@ -131,8 +136,9 @@ extension Train {
                 let loss = try runner.run(feeds)[0].f32[0]
                 guard loss.isFinite else {
                     progress.clear()
-                    try stop(s, loss: loss, step: stepsRun + 1, epoch: epoch + 1, batchIndex: b + 1,
-                             good: good.map { (goodSteps, $0) }, stateIDs: stateIDs, inputs: inputs)
+                    try stop(
+                        s, loss: loss, step: stepsRun + 1, epoch: epoch + 1, batchIndex: b + 1,
+                        good: good.map { (goodSteps, $0) }, stateIDs: stateIDs, inputs: inputs)
                 }
                 stepsRun += 1
                 if saving {
@@ -149,15 +155,18 @@ extension Train {
             let evalStart = Self.clock()
             for c in copies { c.to.copy(from: c.from.view) }
             let (correct, tested) = try evaluate(s, evaluator, ex)
-            var r = EpochResult(epoch: epoch + 1, loss: sum / Double(max(s.stepsPerEpoch, 1)),
-                                accuracy: tested > 0 ? Double(correct) / Double(tested) : 0, correct: correct,
-                                tested: tested, seconds: seconds, evalSeconds: 0)
+            var r = EpochResult(
+                epoch: epoch + 1, loss: sum / Double(max(s.stepsPerEpoch, 1)),
+                accuracy: tested > 0 ? Double(correct) / Double(tested) : 0, correct: correct,
+                tested: tested, seconds: seconds, evalSeconds: 0)
             r.evalSeconds = Self.clock() - evalStart
             results.append(r)
-            progress.line("\(label): loss \(String(format: "%.4f", r.loss)), test accuracy "
-                          + String(format: "%.4f", r.accuracy) + " (\(correct)/\(tested)), "
-                          + String(format: "%.1f s, %.0f samples/s", seconds,
-                                   Double(s.stepsPerEpoch * batch) / max(seconds, 1e-9)))
+            progress.line(
+                "\(label): loss \(String(format: "%.4f", r.loss)), test accuracy "
+                    + String(format: "%.4f", r.accuracy) + " (\(correct)/\(tested)), "
+                    + String(
+                        format: "%.1f s, %.0f samples/s", seconds,
+                        Double(s.stepsPerEpoch * batch) / max(seconds, 1e-9)))
         }
         if measurement == nil { measurement = runner.measurement(steps: 0, since: baseline) }
         var initial: (correct: Int, tested: Int)?
@@ -175,23 +184,26 @@ extension Train {
         }
         if let trace, let recorder { try outputs.stage(trace, recorder.json()) }
         try outputs.commit()
-        let summary = Summary(setup: s, epochs: results, initial: initial, steps: stepsRun, lastLoss: lastLoss,
-                              measurement: measurement!, batch: batch, lr: lr)
+        let summary = Summary(
+            setup: s, epochs: results, initial: initial, steps: stepsRun, lastLoss: lastLoss,
+            measurement: measurement!, batch: batch, lr: lr)
         printOut(format == .json ? summary.json.rendered() : summary.table, terminator: format == .json ? "\n" : "")
     }
 
     /// A checkpoint of the training graph's state with `steps` in num_batches_tracked.
     private func checkpoint(_ s: Setup, steps: Int, storage: (ValueID) -> TensorView) -> Checkpoint {
-        Checkpoint(graph: s.step, steps: steps,
-                   metadata: ["model": s.eval.name, "method": s.config.label, "producer": "graphc train"],
-                   storage: storage)
+        Checkpoint(
+            graph: s.step, steps: steps,
+            metadata: ["model": s.eval.name, "method": s.config.label, "producer": "graphc train"],
+            storage: storage)
     }
 
     /// A non-finite loss: writes the last good state (the parameters that gave the last finite loss) when
     /// saving, and fails naming the step.
-    private func stop(_ s: Setup, loss: Float, step: Int, epoch: Int, batchIndex: Int, good: (Int, [HostTensor])?,
-                      stateIDs: [ValueID], inputs: [String]) throws -> Never
-    {
+    private func stop(
+        _ s: Setup, loss: Float, step: Int, epoch: Int, batchIndex: Int, good: (Int, [HostTensor])?,
+        stateIDs: [ValueID], inputs: [String]
+    ) throws -> Never {
         let shown = loss.isNaN ? "NaN" : loss > 0 ? "+infinity" : "-infinity"
         var message = "the loss is \(shown) at step \(step) (epoch \(epoch), batch \(batchIndex)): training stopped"
         if let saveCheckpoint {
@@ -200,7 +212,8 @@ extension Train {
                 for (k, id) in stateIDs.enumerated() { byID[id.raw] = tensors[k].view }
                 let ckpt = checkpoint(s, steps: s.priorSteps + steps) { byID[$0.raw]! }
                 try OutputSet.write(ckpt.serialized(), to: saveCheckpoint, inputs: inputs)
-                message += "; wrote the last good parameters to '\(saveCheckpoint)' (those of step \(step - 1)'s finite "
+                message +=
+                    "; wrote the last good parameters to '\(saveCheckpoint)' (those of step \(step - 1)'s finite "
                     + "loss, after \(steps) updates)"
             } else {
                 message += "; the starting parameters already give it, so nothing was written to '\(saveCheckpoint)'"
@@ -246,9 +259,10 @@ extension Train {
         let progress = ProgressBar()
         var order: [Int] = []
         let start = Self.clock()
-        let report = try PlannedRunner.checkPlan(g, plan: s.plan, steps: total, seed: seed,
-                                                 initialize: { id, view in weights[id.raw]?.copy(into: view) })
-        { step in
+        let report = try PlannedRunner.checkPlan(
+            g, plan: s.plan, steps: total, seed: seed,
+            initialize: { id, view in weights[id.raw]?.copy(into: view) }
+        ) { step in
             let index = step - 1
             if index % s.stepsPerEpoch == 0 { order = s.train.order(epoch: index / s.stepsPerEpoch) }
             let (x, y, all) = try feeds(g)
@@ -310,17 +324,19 @@ struct Summary {
         var lines: [String] = []
         let pages = (memory.arenaBytes + m.pageSize - 1) / m.pageSize
         if m.arenaTouchedPages == pages {
-            lines.append("the measured arena is the planned arena rounded up to \(m.pageSize)-byte pages (every page written)")
+            lines.append(
+                "the measured arena is the planned arena rounded up to \(m.pageSize)-byte pages (every page written)")
         } else {
             lines.append("the measured arena covers \(m.arenaTouchedPages) of the plan's \(pages) pages (mincore)")
         }
         if let delta = m.peakRSSDeltaBytes {
             let diff = delta - memory.peakBytes
-            lines.append("the peak RSS delta is \(group(abs(diff))) bytes \(diff >= 0 ? "above" : "below") the predicted "
-                         + "peak: the prediction counts the step's tensors only (unaligned, the batch included, which was "
-                         + "allocated before the baseline); the RSS also holds the kernel workspace (\(group(m.workspaceBytes))), "
-                         + "page rounding and 64-byte alignment, malloc's pages and metadata, OpenBLAS's buffers, thread "
-                         + "stacks and the runner's bookkeeping")
+            lines.append(
+                "the peak RSS delta is \(group(abs(diff))) bytes \(diff >= 0 ? "above" : "below") the predicted "
+                    + "peak: the prediction counts the step's tensors only (unaligned, the batch included, which was "
+                    + "allocated before the baseline); the RSS also holds the kernel workspace (\(group(m.workspaceBytes))), "
+                    + "page rounding and 64-byte alignment, malloc's pages and metadata, OpenBLAS's buffers, thread "
+                    + "stacks and the runner's bookkeeping")
         } else {
             lines.append("the peak RSS could not be reset (/proc/self/clear_refs), so no RSS delta is reported")
         }
@@ -329,7 +345,8 @@ struct Summary {
 
     var table: String {
         let s = setup
-        var out = "\(s.eval.name) \(s.config.label), \(s.config.optimizer.rawValue) lr \(lr), batch \(batch): "
+        var out =
+            "\(s.eval.name) \(s.config.label), \(s.config.optimizer.rawValue) lr \(lr), batch \(batch): "
             + "\(epochs.count) epoch\(epochs.count == 1 ? "" : "s"), \(steps) steps over \(s.train.count) training samples"
             + (dropped > 0 ? " (the trailing partial batch of \(dropped) dropped each epoch)" : "")
             + "; \(s.test.count) test samples\n"
@@ -338,17 +355,22 @@ struct Summary {
             out += note.isEmpty ? "\n" : "  (" + note + ")\n"
         }
         row("accuracy", String(format: "%.4f", accuracy), epochs.isEmpty ? "the starting parameters" : "test split")
-        row("loss", loss.map { String(format: "%.4f", $0) } ?? "-", "mean over the last epoch's steps"
-            + (lastLoss.map { "; last step " + String(format: "%.4f", $0) } ?? ""))
+        row(
+            "loss", loss.map { String(format: "%.4f", $0) } ?? "-",
+            "mean over the last epoch's steps"
+                + (lastLoss.map { "; last step " + String(format: "%.4f", $0) } ?? ""))
         row("seconds per epoch", String(format: "%.2f", secondsPerEpoch), "training, evaluation excluded")
         row("samples/s", String(format: "%.1f", samplesPerSecond))
         row("trainable params", group(s.report.trainableParams), "of \(group(s.report.params))")
-        row("predicted peak bytes", group(memory.peakBytes),
+        row(
+            "predicted peak bytes", group(memory.peakBytes),
             "persistent \(group(memory.persistentBytes)) + transient \(group(memory.transientPeakBytes))")
         row("arena bytes", group(memory.arenaBytes), "the plan; lower bound \(group(memory.lowerBoundBytes))")
-        row("measured arena bytes", group(measurement.arenaHighWaterBytes),
+        row(
+            "measured arena bytes", group(measurement.arenaHighWaterBytes),
             "mincore high-water, \(group(measurement.arenaTouchedPages)) pages touched")
-        row("measured peak RSS delta", measurement.peakRSSDeltaBytes.map(group) ?? "n/a",
+        row(
+            "measured peak RSS delta", measurement.peakRSSDeltaBytes.map(group) ?? "n/a",
             "over the first epoch's steps")
         row("workspace bytes", group(measurement.workspaceBytes))
         return out + explanation + "\n"
@@ -374,10 +396,16 @@ struct Summary {
             ("train_samples", .int(s.train.count)), ("dropped_samples_per_epoch", .int(dropped)),
             ("test_samples", .int(s.test.count)),
             ("last_step_loss", lastLoss.map { .double(Double($0)) } ?? .null),
-            ("history", .array(epochs.map { e in
-                .object([("epoch", .int(e.epoch)), ("loss", .double(e.loss)), ("accuracy", .double(e.accuracy)),
-                         ("seconds", .double(e.seconds)), ("eval_seconds", .double(e.evalSeconds))])
-            })),
+            (
+                "history",
+                .array(
+                    epochs.map { e in
+                        .object([
+                            ("epoch", .int(e.epoch)), ("loss", .double(e.loss)), ("accuracy", .double(e.accuracy)),
+                            ("seconds", .double(e.seconds)), ("eval_seconds", .double(e.evalSeconds)),
+                        ])
+                    })
+            ),
         ])
     }
 }

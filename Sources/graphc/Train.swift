@@ -45,12 +45,15 @@ struct Train: ParsableCommand {
     @Argument(help: ArgumentHelp("A zoo model name or a .model file."))
     var model: String
 
-    @Option(help: ArgumentHelp("Per-sample input shape to instantiate the model with (must be 1x28x28 for "
-                               + "Fashion-MNIST; default: the model's own).", valueName: "CxHxW"))
+    @Option(
+        help: ArgumentHelp(
+            "Per-sample input shape to instantiate the model with (must be 1x28x28 for "
+                + "Fashion-MNIST; default: the model's own).", valueName: "CxHxW"))
     var input: String?
 
-    @Option(name: .customLong("set"), parsing: .singleValue,
-            help: ArgumentHelp("Set a model parameter, e.g. --set dropout=0.1 (repeatable).", valueName: "name=value"))
+    @Option(
+        name: .customLong("set"), parsing: .singleValue,
+        help: ArgumentHelp("Set a model parameter, e.g. --set dropout=0.1 (repeatable).", valueName: "name=value"))
     var settings: [String] = []
 
     @OptionGroup var training: TrainingOptions
@@ -73,8 +76,9 @@ struct Train: ParsableCommand {
     @Option(parsing: .unconditional, help: "Use at most N training samples (the first ones, after --classes).")
     var limit: Int?
 
-    @Option(name: .customLong("test-limit"), parsing: .unconditional,
-            help: "Evaluate on at most N test samples (the first ones, after --classes).")
+    @Option(
+        name: .customLong("test-limit"), parsing: .unconditional,
+        help: "Evaluate on at most N test samples (the first ones, after --classes).")
     var testLimit: Int?
 
     @Option(help: "Seed of the shuffles, the noise shift, dropout and (without --init) the initialisation.")
@@ -83,15 +87,20 @@ struct Train: ParsableCommand {
     @Option(parsing: .unconditional, help: "Threads for the kernels and OpenBLAS (default: every core).")
     var threads: Int?
 
-    @Option(help: ArgumentHelp("A directory holding an MNIST-style IDX pair per split (default: Fashion-MNIST).",
-                               valueName: "DIR"))
+    @Option(
+        help: ArgumentHelp(
+            "A directory holding an MNIST-style IDX pair per split (default: Fashion-MNIST).",
+            valueName: "DIR"))
     var data: String = ImageDataset.fashionMNISTDirectory
 
     @Option(name: .customLong("init"), help: ArgumentHelp("Start from this safetensors checkpoint.", valueName: "CKPT"))
     var initCheckpoint: String?
 
-    @Option(name: .customLong("save"), help: ArgumentHelp("Write the trained parameters here (safetensors).",
-                                                          valueName: "CKPT"))
+    @Option(
+        name: .customLong("save"),
+        help: ArgumentHelp(
+            "Write the trained parameters here (safetensors).",
+            valueName: "CKPT"))
     var saveCheckpoint: String?
 
     @Flag(help: "Run the steps planned and through the reference runner, and report whether they are bit-identical.")
@@ -102,13 +111,16 @@ struct Train: ParsableCommand {
 
     enum TrainFormat: String, ExpressibleByArgument { case table, json }
 
-    @Option(help: ArgumentHelp("Write a Chrome trace of the training steps (Perfetto opens it): a slice per op on "
-                               + "forward, backward and optimizer tracks, live bytes per memory category "
-                               + "(docs/trace-format.md).", valueName: "FILE.json"))
+    @Option(
+        help: ArgumentHelp(
+            "Write a Chrome trace of the training steps (Perfetto opens it): a slice per op on "
+                + "forward, backward and optimizer tracks, live bytes per memory category "
+                + "(docs/trace-format.md).", valueName: "FILE.json"))
     var trace: String?
 
-    @Option(name: .customLong("trace-steps"), parsing: .unconditional,
-            help: "Training steps the trace records, from the first (bounds the file). (default: 20)")
+    @Option(
+        name: .customLong("trace-steps"), parsing: .unconditional,
+        help: "Training steps the trace records, from the first (bounds the file). (default: 20)")
     var traceSteps: Int = 20
 
     func validate() throws {
@@ -178,13 +190,15 @@ struct Train: ParsableCommand {
         let source = try ModelSource.resolve(model)
         ModelSource.current = source.file
         if source.isIR {
-            throw CLIError("train compiles the model at --batch; give a zoo name or a .model file, not the IR file "
-                           + "'\(source.file)'")
+            throw CLIError(
+                "train compiles the model at --batch; give a zoo name or a .model file, not the IR file "
+                    + "'\(source.file)'")
         }
         let forward = try forwardGraph(source)
         guard forward.inputs.count == 1, forward.outputs.count == 1 else {
-            throw CLIError("'\(forward.name)' takes \(forward.inputs.count) inputs and gives \(forward.outputs.count) "
-                           + "outputs; train needs one image input and one logits output")
+            throw CLIError(
+                "'\(forward.name)' takes \(forward.inputs.count) inputs and gives \(forward.outputs.count) "
+                    + "outputs; train needs one image input and one logits output")
         }
         let sample = Array(forward[forward.inputs[0]].type.shape.array.dropFirst())
         let logits = forward[forward.outputs[0]].type
@@ -198,30 +212,40 @@ struct Train: ParsableCommand {
         let testSet = try ImageDataset.load(directory: data, split: .test)
         let imageShape = [1, trainSet.height, trainSet.width]
         guard sample == imageShape else {
-            throw CLIError("'\(forward.name)' takes \(Shape.compact(sample)) inputs, but '\(trainSet.imagesFile)' holds "
-                           + "\(Shape.compact(imageShape)) images: train a model with a \(Shape.compact(imageShape)) "
-                           + "input (small_resnet, small_mobilenet) or pass --input \(Shape.compact(imageShape))")
+            throw CLIError(
+                "'\(forward.name)' takes \(Shape.compact(sample)) inputs, but '\(trainSet.imagesFile)' holds "
+                    + "\(Shape.compact(imageShape)) images: train a model with a \(Shape.compact(imageShape)) "
+                    + "input (small_resnet, small_mobilenet) or pass --input \(Shape.compact(imageShape))")
         }
         guard testSet.height == trainSet.height, testSet.width == trainSet.width else {
-            throw CLIError("'\(testSet.imagesFile)' holds \(testSet.height)x\(testSet.width) images but the training "
-                           + "split \(trainSet.height)x\(trainSet.width)")
+            throw CLIError(
+                "'\(testSet.imagesFile)' holds \(testSet.height)x\(testSet.width) images but the training "
+                    + "split \(trainSet.height)x\(trainSet.width)")
         }
         let classSet = classes.flatMap(parseClassList)
         let dataShift = DataShift.parse(shift)!
-        let trainData = try DataLoader(trainSet, options: DataOptions(classes: classSet, shift: dataShift, limit: limit,
-                                                                      seed: seed, shuffle: true))
-        let testData = try DataLoader(testSet, options: DataOptions(classes: classSet, shift: dataShift, limit: testLimit,
-                                                                    seed: seed, shuffle: false))
+        let trainData = try DataLoader(
+            trainSet,
+            options: DataOptions(
+                classes: classSet, shift: dataShift, limit: limit,
+                seed: seed, shuffle: true))
+        let testData = try DataLoader(
+            testSet,
+            options: DataOptions(
+                classes: classSet, shift: dataShift, limit: testLimit,
+                seed: seed, shuffle: false))
         for loader in [trainData, testData] {
             if let big = loader.samples.lazy.map({ Int(loader.dataset.labels[$0]) }).first(where: { $0 >= outputs }) {
-                throw CLIError("'\(loader.dataset.imagesFile)' has label \(big), but '\(forward.name)' has \(outputs) "
-                               + "outputs")
+                throw CLIError(
+                    "'\(loader.dataset.imagesFile)' has label \(big), but '\(forward.name)' has \(outputs) "
+                        + "outputs")
             }
         }
         let stepsPerEpoch = trainData.batchCount(size: batch, dropLast: true)
         guard stepsPerEpoch >= 1 || epochs == 0 else {
-            throw CLIError("the training set has \(trainData.count) samples (after --classes and --limit), fewer than "
-                           + "one batch of \(batch)")
+            throw CLIError(
+                "the training set has \(trainData.count) samples (after --classes and --limit), fewer than "
+                    + "one batch of \(batch)")
         }
 
         var config = training.config
@@ -233,8 +257,9 @@ struct Train: ParsableCommand {
         // The plan `analyze` reports, and the report of the step it belongs to.
         let live = Liveness(step)
         let plan = MemoryPlanner.plan(live.transientIntervals(), strategy: GreedyBySize(), alignment: 64)
-        let report = TrainingReport(step, flops: FlopReport(step, convention: .exact),
-                                    liveness: live, plan: plan)
+        let report = TrainingReport(
+            step, flops: FlopReport(step, convention: .exact),
+            liveness: live, plan: plan)
 
         // The starting weights, checked against the graph before anything runs.
         let weights: Checkpoint, weightsFile: String
@@ -247,14 +272,17 @@ struct Train: ParsableCommand {
         }
         let bound = try weights.bind(to: step, file: weightsFile)
 
-        let setup = Setup(forward: forward, step: step, eval: eval, config: config, plan: plan, report: report,
-                          train: trainData, test: testData, stepsPerEpoch: stepsPerEpoch, weights: bound,
-                          priorSteps: weights.steps(for: step) ?? 0)
+        let setup = Setup(
+            forward: forward, step: step, eval: eval, config: config, plan: plan, report: report,
+            train: trainData, test: testData, stepsPerEpoch: stepsPerEpoch, weights: bound,
+            priorSteps: weights.steps(for: step) ?? 0)
         if checkPlan {
             try runCheckPlan(setup)
         } else {
-            try trainLoop(setup, inputs: ModelSource.files([model]) + (initCheckpoint.map { [$0] } ?? [])
-                              + [trainSet.imagesFile, trainSet.labelsFile, testSet.imagesFile, testSet.labelsFile])
+            try trainLoop(
+                setup,
+                inputs: ModelSource.files([model]) + (initCheckpoint.map { [$0] } ?? [])
+                    + [trainSet.imagesFile, trainSet.labelsFile, testSet.imagesFile, testSet.labelsFile])
         }
     }
 

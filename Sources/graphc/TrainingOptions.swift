@@ -22,8 +22,9 @@ struct StepOptions: ParsableArguments {
     @Flag(help: ArgumentHelp(PassOption.adaptDepthwise.help))
     var adaptDepthwise = false
 
-    @Option(name: .customLong(PassOption.train.name), parsing: .singleValue,
-            help: ArgumentHelp(PassOption.train.help, valueName: "GLOB"))
+    @Option(
+        name: .customLong(PassOption.train.name), parsing: .singleValue,
+        help: ArgumentHelp(PassOption.train.help, valueName: "GLOB"))
     var trainGlobs: [String] = []
 
     @Flag(help: ArgumentHelp(PassOption.releaseGrads.help))

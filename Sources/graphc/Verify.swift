@@ -24,7 +24,8 @@ struct Verify: ParsableCommand {
         for file in files {
             do {
                 let source = try ModelSource.resolve(file)
-                let graph = source.isIR
+                let graph =
+                    source.isIR
                     ? try IRParser.parse(source.bytes, file: source.file)
                     : try ModelDescription.compile(source: source.bytes, file: source.file).graph
                 let diagnostics = Verifier.verify(graph)
@@ -32,8 +33,9 @@ struct Verify: ParsableCommand {
                 if diagnostics.contains(where: { $0.severity == .error }) {
                     failed = true
                 } else {
-                    printOut("\(source.file): ok (\(graph.nodes.count) nodes, \(NumberFormat.grouped(graph.parameterCount)) parameters"
-                          + (diagnostics.isEmpty ? ")" : ", \(diagnostics.count) warnings)"))
+                    printOut(
+                        "\(source.file): ok (\(graph.nodes.count) nodes, \(NumberFormat.grouped(graph.parameterCount)) parameters"
+                            + (diagnostics.isEmpty ? ")" : ", \(diagnostics.count) warnings)"))
                 }
             } catch let error as DiagnosticError {
                 printError(error.description)

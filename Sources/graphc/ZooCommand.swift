@@ -1,7 +1,7 @@
 import ArgumentParser
+import Frontend
 import GraphIR
 import Passes
-import Frontend
 
 struct ZooCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -39,21 +39,36 @@ struct ZooCommand: ParsableCommand {
             }
             switch format {
             case .table:
-                var table = TextTable(headers: ["Model", "Input", "Classes", "Params", "MACs"], rightAligned: [2, 3, 4])
+                var table = TextTable(
+                    headers: ["Model", "Input", "Classes", "Params", "MACs"], rightAligned: [2, 3, 4])
                 table.rows = rows.map {
-                    [$0.name, Shape.compact($0.input), $0.classes.map(String.init) ?? "-", NumberFormat.grouped($0.params), NumberFormat.grouped($0.macs)]
+                    [
+                        $0.name, Shape.compact($0.input), $0.classes.map(String.init) ?? "-",
+                        NumberFormat.grouped($0.params), NumberFormat.grouped($0.macs),
+                    ]
                 }
                 printOut(table.render(), terminator: "")
             case .json:
-                printOut(JSON.array(rows.map {
-                    .object([("model", .string($0.name)), ("input", .array($0.input.map(JSON.int))),
-                             ("classes", $0.classes.map(JSON.int) ?? .null), ("params", .int($0.params)),
-                             ("macs", .int($0.macs))])
-                }).rendered())
+                printOut(
+                    JSON.array(
+                        rows.map {
+                            .object([
+                                ("model", .string($0.name)), ("input", .array($0.input.map(JSON.int))),
+                                ("classes", $0.classes.map(JSON.int) ?? .null), ("params", .int($0.params)),
+                                ("macs", .int($0.macs)),
+                            ])
+                        }
+                    ).rendered())
             case .csv:
-                printOut(csv([["model", "input", "classes", "params", "macs"]] + rows.map {
-                    [$0.name, Shape.compact($0.input), $0.classes.map(String.init) ?? "", String($0.params), String($0.macs)]
-                }), terminator: "")
+                printOut(
+                    csv(
+                        [["model", "input", "classes", "params", "macs"]]
+                            + rows.map {
+                                [
+                                    $0.name, Shape.compact($0.input), $0.classes.map(String.init) ?? "",
+                                    String($0.params), String($0.macs),
+                                ]
+                            }), terminator: "")
             }
         }
     }

@@ -33,14 +33,18 @@ import Testing
     }
 
     @Test func theLayoutIsSafetensors() throws {
-        let c = Checkpoint(tensors: [Checkpoint.Tensor(name: "a", shape: [2], floats: [1, -2]),
-                                     Checkpoint.Tensor(name: "b.num_batches_tracked", shape: [], integers: [7])],
-                           metadata: ["format": "pt"])
+        let c = Checkpoint(
+            tensors: [
+                Checkpoint.Tensor(name: "a", shape: [2], floats: [1, -2]),
+                Checkpoint.Tensor(name: "b.num_batches_tracked", shape: [], integers: [7]),
+            ],
+            metadata: ["format": "pt"])
         let bytes = c.serialized()
         let n = Int(bytes[0]) | Int(bytes[1]) << 8
         #expect(bytes[2..<8].allSatisfy { $0 == 0 } && n % 8 == 0 && bytes.count == 8 + n + 16)
         let header = String(decoding: bytes[8..<8 + n], as: UTF8.self)
-        #expect(header.trimmingCharacters(in: .whitespaces) == #"{"__metadata__":{"format":"pt"},"#
+        #expect(
+            header.trimmingCharacters(in: .whitespaces) == #"{"__metadata__":{"format":"pt"},"#
                 + #""a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"#
                 + #""b.num_batches_tracked":{"dtype":"I64","shape":[],"data_offsets":[8,16]}}"#)
         #expect(Array(bytes[(8 + n)...]) == [0, 0, 0x80, 0x3F, 0, 0, 0, 0xC0, 7, 0, 0, 0, 0, 0, 0, 0])
@@ -48,17 +52,25 @@ import Testing
         #expect(back == c)
         #expect(back["a"]?.floats == [1, -2] && back["b.num_batches_tracked"]?.integers == [7])
         // Escapes and non-ASCII names survive; whitespace and key order are the writer's choice.
-        let odd = Checkpoint(tensors: [Checkpoint.Tensor(name: "q\"\\\n\u{1}é", shape: [0], floats: [])],
-                             metadata: ["k": "v\t"])
+        let odd = Checkpoint(
+            tensors: [Checkpoint.Tensor(name: "q\"\\\n\u{1}é", shape: [0], floats: [])],
+            metadata: ["k": "v\t"])
         #expect(try Checkpoint.parse(odd.serialized(), file: "c") == odd)
-        let spaced = Self.file(#"{ "x" : { "shape" : [ 1 ] , "data_offsets" : [ 0 , 4 ] , "dtype" : "F32" } }  "#,
-                               [0, 0, 0x80, 0x3F])
+        let spaced = Self.file(
+            #"{ "x" : { "shape" : [ 1 ] , "data_offsets" : [ 0 , 4 ] , "dtype" : "F32" } }  "#,
+            [0, 0, 0x80, 0x3F])
         #expect(try Checkpoint.parse(spaced, file: "c")["x"]?.floats == [1])
-        #expect(try Checkpoint.parse(Self.file(#"{"u":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"s":"#
-                                               + #"{"dtype":"F32","shape":[],"data_offsets":[4,8]}}"#,
-                                               [0, 0, 0, 0, 0, 0, 0x80, 0x3F]), file: "c")["s"]?.floats == [1])
-        #expect(try Checkpoint.parse(Self.file(#"{"\u00e9\ud83d\ude00":{"dtype":"I64","shape":[0],"data_offsets":[0,0]}}"#),
-                                     file: "c").tensors[0].name == "é😀")
+        #expect(
+            try Checkpoint.parse(
+                Self.file(
+                    #"{"u":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"s":"#
+                        + #"{"dtype":"F32","shape":[],"data_offsets":[4,8]}}"#,
+                    [0, 0, 0, 0, 0, 0, 0x80, 0x3F]), file: "c")["s"]?.floats == [1])
+        #expect(
+            try Checkpoint.parse(
+                Self.file(#"{"\u00e9\ud83d\ude00":{"dtype":"I64","shape":[0],"data_offsets":[0,0]}}"#),
+                file: "c"
+            ).tensors[0].name == "é😀")
     }
 
     @Test func saveLoadSaveGivesTheSameBytesAndLogits() throws {
@@ -74,11 +86,15 @@ import Testing
         #expect(Checkpoint.stepCounters(of: graph).map(\.key).first == "bn1.num_batches_tracked")
         #expect(Checkpoint.stepCounters(of: graph).count == 9)
         #expect(initial.tensors.filter { $0.name.hasSuffix(".num_batches_tracked") }.count == 9)
-        #expect(Checkpoint.pytorchDefault(graph, seed: 3) == initial && Checkpoint.pytorchDefault(graph, seed: 4) != initial)
+        #expect(
+            Checkpoint.pytorchDefault(graph, seed: 3) == initial && Checkpoint.pytorchDefault(graph, seed: 4) != initial
+        )
 
         let bytes = initial.serialized()
         var a = ReferenceRunner(graph), b = ReferenceRunner(graph)
-        let loaded = try Checkpoint.parse(bytes, file: "init").load(into: graph, file: "init") { a.parameter(named: graph[$0].name)!.view }
+        let loaded = try Checkpoint.parse(bytes, file: "init").load(into: graph, file: "init") {
+            a.parameter(named: graph[$0].name)!.view
+        }
         #expect(loaded.steps == 0)
         let saved = Checkpoint(graph: graph, steps: 0, metadata: ["init": "pytorch-default seed 3"]) {
             a.parameter(named: graph[$0].name)!.view
@@ -93,9 +109,10 @@ import Testing
         #expect(la == lb && la.count == 20 && la.contains { $0 != 0 })
         // num_batches_tracked carries the steps it is given.
         let later = Checkpoint(graph: graph, steps: 1234) { a.parameter(named: graph[$0].name)!.view }
-        #expect(try Checkpoint.parse(later.serialized(), file: "c").load(into: graph, file: "c") {
-            b.parameter(named: graph[$0].name)!.view
-        }.steps == 1234)
+        #expect(
+            try Checkpoint.parse(later.serialized(), file: "c").load(into: graph, file: "c") {
+                b.parameter(named: graph[$0].name)!.view
+            }.steps == 1234)
     }
 
     @Test func malformedHeadersAreRefusedWithTheReason() throws {
@@ -108,28 +125,41 @@ import Testing
             (Self.file(#"{"a":\#(t),}"#, four), "bad JSON header at byte 62: expected a member name, found '}'"),
             (Self.file(#"{"a":\#(t),"a":\#(t)}"#, four + four), "duplicate key \"a\""),
             (Self.file(#"{"a":\#(t)} x"#, four), "unexpected 'x' after the value"),
-            (Self.file(#"{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}"#, four),
-             "tensor 'a': dtype F16 is not supported (graphc reads F32 and I64)"),
+            (
+                Self.file(#"{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}"#, four),
+                "tensor 'a': dtype F16 is not supported (graphc reads F32 and I64)"
+            ),
             (Self.file(#"{"a":{"dtype":"Q4","shape":[1],"data_offsets":[0,4]}}"#, four), "unknown dtype \"Q4\""),
-            (Self.file(#"{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#, four),
-             "shape holds something other than non-negative integers"),
+            (
+                Self.file(#"{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#, four),
+                "shape holds something other than non-negative integers"
+            ),
             (Self.file(#"{"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}}"#, four), "non-negative integers"),
-            (Self.file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}}"#, four + four),
-             "data_offsets [0, 8] hold 8 bytes, but F32 [1] takes 4"),
+            (
+                Self.file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}}"#, four + four),
+                "data_offsets [0, 8] hold 8 bytes, but F32 [1] takes 4"
+            ),
             (Self.file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,0]}}"#, four), "hold"),
             (Self.file(#"{"a":{"dtype":"F32","shape":[1]}}"#, four), "tensor 'a': no data_offsets"),
             (Self.file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":1}}"#, four), "unknown field \"x\""),
             (Self.file(#"{"a":\#(t),"b":\#(t)}"#, four), "tensors 'a' and 'b' overlap"),
-            (Self.file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, four + four),
-             "bytes 0..<4 of the data belong to no tensor"),
-            (Self.file(#"{"a":\#(t)}"#, [0, 0]), "truncated: tensor 'a' ends at byte 4 of the data, but the file holds 2"),
+            (
+                Self.file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, four + four),
+                "bytes 0..<4 of the data belong to no tensor"
+            ),
+            (
+                Self.file(#"{"a":\#(t)}"#, [0, 0]),
+                "truncated: tensor 'a' ends at byte 4 of the data, but the file holds 2"
+            ),
             (Self.file(#"{"a":\#(t)}"#, four + [9]), "1 bytes after the last tensor's data"),
             (Self.file(#"{"__metadata__":{"k":1}}"#), "__metadata__ \"k\" is a number, not a string"),
             (Self.file(#"{"a":[1]}"#), "tensor 'a': its entry is an array, not an object"),
             (Self.file(#"{"a":"\#u{1}"}"#), "control character 0x1 in a string"),
             (Self.file(#"{"a\ud800":1}"#), "unpaired surrogate"),
-            (Self.file("{\"a\":" + String(repeating: "[", count: 100) + String(repeating: "]", count: 100) + "}"),
-             "nested deeper than 64 levels"),
+            (
+                Self.file("{\"a\":" + String(repeating: "[", count: 100) + String(repeating: "]", count: 100) + "}"),
+                "nested deeper than 64 levels"
+            ),
             (Self.file(#"{"a":01}"#), "a number cannot start with 0"),
             (Self.file(#"{"a":tru}"#), "unexpected 't'"),
         ]
@@ -161,7 +191,8 @@ import Testing
             _ = try? Checkpoint.parse(b, file: "x")
         }
         // Through the file system: a missing file names it.
-        #expect(error { _ = try Checkpoint.read("/nonexistent/c.safetensors") }
+        #expect(
+            error { _ = try Checkpoint.read("/nonexistent/c.safetensors") }
                 == "cannot read '/nonexistent/c.safetensors': no such file or directory")
     }
 
@@ -171,7 +202,8 @@ import Testing
         let five = try Self.smallResnet(classes: 5)
         let runner = ReferenceRunner(five)
         let shape = error { try c.load(into: five, file: "r.st") { runner.parameter(named: five[$0].name)!.view } }
-        #expect(shape == "'r.st': tensor 'fc.weight' is F32 [10, 64] in the checkpoint but F32 [5, 64] in 'small_resnet'")
+        #expect(
+            shape == "'r.st': tensor 'fc.weight' is F32 [10, 64] in the checkpoint but F32 [5, 64] in 'small_resnet'")
         // Nothing was copied.
         #expect(runner.parameter(named: "conv1.weight")!.floats.allSatisfy { $0 == 0 })
 
@@ -179,12 +211,15 @@ import Testing
         missing.tensors.removeAll { $0.name == "layer1.0.bn2.running_var" }
         missing.tensors.append(Checkpoint.Tensor(name: "extra", shape: [1], floats: [0]))
         let m = error { _ = try missing.bind(to: graph, file: "m.st") }
-        #expect(m == "'m.st' does not fit 'small_resnet': 1 of its 47 parameters are missing "
+        #expect(
+            m == "'m.st' does not fit 'small_resnet': 1 of its 47 parameters are missing "
                 + "('layer1.0.bn2.running_var'), and 1 tensors are not parameters of it ('extra')")
         var badCount = c
         badCount.tensors[badCount.tensors.firstIndex { $0.name == "bn1.num_batches_tracked" }!] =
             Checkpoint.Tensor(name: "bn1.num_batches_tracked", shape: [1], integers: [0])
-        #expect(error { _ = try badCount.bind(to: graph, file: "n") }.contains("is I64 [1] in the checkpoint but num_batches_tracked is I64 []"))
+        #expect(
+            error { _ = try badCount.bind(to: graph, file: "n") }.contains(
+                "is I64 [1] in the checkpoint but num_batches_tracked is I64 []"))
 
         let mobilenet = try Models.compile("small_mobilenet.model").graph
         let other = error { _ = try c.bind(to: mobilenet, file: "o.st") }
@@ -192,6 +227,8 @@ import Testing
         #expect(other.hasSuffix("the checkpoint was written for 'small_resnet'"), "\(other)")
         var anonymous = c
         anonymous.metadata = [:]
-        #expect(error { _ = try anonymous.bind(to: mobilenet, file: "o.st") }.hasSuffix("is it another model's checkpoint?"))
+        #expect(
+            error { _ = try anonymous.bind(to: mobilenet, file: "o.st") }.hasSuffix("is it another model's checkpoint?")
+        )
     }
 }

@@ -21,13 +21,17 @@ import Testing
         Case(n: 2, c: 4, h: 7, w: 7, co: 6, kernel: Pair(3), attrs: Conv2dAttrs(stride: Pair(2), padding: Pair(1))),
         Case(n: 1, c: 3, h: 8, w: 9, co: 4, kernel: Pair(3), attrs: Conv2dAttrs(padding: Pair(2), dilation: Pair(2))),
         Case(n: 2, c: 4, h: 6, w: 6, co: 6, kernel: Pair(3), attrs: Conv2dAttrs(padding: Pair(1), groups: 2)),
-        Case(n: 2, c: 4, h: 7, w: 7, co: 4, kernel: Pair(3), attrs: Conv2dAttrs(stride: Pair(2), padding: Pair(1), groups: 4)),
-        Case(n: 1, c: 3, h: 6, w: 7, co: 6, kernel: Pair(3),
-             attrs: Conv2dAttrs(padding: Pair(2), dilation: Pair(2), groups: 3)),
+        Case(
+            n: 2, c: 4, h: 7, w: 7, co: 4, kernel: Pair(3),
+            attrs: Conv2dAttrs(stride: Pair(2), padding: Pair(1), groups: 4)),
+        Case(
+            n: 1, c: 3, h: 6, w: 7, co: 6, kernel: Pair(3),
+            attrs: Conv2dAttrs(padding: Pair(2), dilation: Pair(2), groups: 3)),
         Case(n: 2, c: 4, h: 5, w: 5, co: 3, kernel: Pair(1), attrs: Conv2dAttrs()),
         Case(n: 1, c: 4, h: 5, w: 4, co: 6, kernel: Pair(1), attrs: Conv2dAttrs(groups: 2)),
-        Case(n: 1, c: 2, h: 6, w: 7, co: 3, kernel: Pair(2, 3),
-             attrs: Conv2dAttrs(stride: Pair(2, 1), padding: Pair(0, 1), dilation: Pair(1, 2))),
+        Case(
+            n: 1, c: 2, h: 6, w: 7, co: 3, kernel: Pair(2, 3),
+            attrs: Conv2dAttrs(stride: Pair(2, 1), padding: Pair(0, 1), dilation: Pair(1, 2))),
         // Stride 2 over rows wide enough for im2col's eight-lane gather (10 output columns).
         Case(n: 1, c: 2, h: 9, w: 20, co: 3, kernel: Pair(3), attrs: Conv2dAttrs(stride: Pair(2), padding: Pair(1))),
     ]
@@ -113,10 +117,12 @@ import Testing
             let yb = try Exec.apply1(.conv2d(k.attrs), xb, w)
             let dxb = try Exec.apply1(.conv2dGradInput(k.attrs, input: Pair(k.h, k.w)), dyb, w)
             let dwb = try Exec.apply1(.conv2dGradWeight(k.attrs, kernel: k.kernel), dyb, xb)
-            #expect(Exec.relativeError(Array(ys[b * outImage..<(b + 1) * outImage]), yb.floats.map(Double.init)) < 1e-6,
-                    "y image \(b) \(k)")
-            #expect(Exec.relativeError(Array(dxs[b * inImage..<(b + 1) * inImage]), dxb.floats.map(Double.init)) < 1e-6,
-                    "dx image \(b) \(k)")
+            #expect(
+                Exec.relativeError(Array(ys[b * outImage..<(b + 1) * outImage]), yb.floats.map(Double.init)) < 1e-6,
+                "y image \(b) \(k)")
+            #expect(
+                Exec.relativeError(Array(dxs[b * inImage..<(b + 1) * inImage]), dxb.floats.map(Double.init)) < 1e-6,
+                "dx image \(b) \(k)")
             for (i, v) in dwb.floats.enumerated() { dwSum[i] += Double(v) }
         }
         #expect(Exec.relativeError(dw.floats, dwSum) < 1e-5, "dw \(k)")

@@ -9,9 +9,11 @@ import Testing
     /// A temporary directory with `count` 4x4 images (pixel i of image n = 16n + i) and labels n mod 10.
     final class Files {
         let dir: URL
-        init(count: Int = 12, gzip: Bool = true, names: (String, String) = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-             labelCount: Int? = nil) throws
-        {
+        init(
+            count: Int = 12, gzip: Bool = true,
+            names: (String, String) = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+            labelCount: Int? = nil
+        ) throws {
             dir = FileManager.default.temporaryDirectory.appendingPathComponent("graphc-data-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             let images = IDXArray(dims: [count, 4, 4], bytes: (0..<count * 16).map { UInt8($0 % 256) })
@@ -48,7 +50,8 @@ import Testing
         #expect(truncated == "'x.gz' is not a valid gzip file: the compressed data ends early (truncated file?)")
         var flipped = packed
         flipped[flipped.count - 6] ^= 0xFF  // the CRC
-        #expect(error { _ = try DataFiles.gunzip(flipped, file: "x.gz") }.hasPrefix("'x.gz' is not a valid gzip file: "))
+        #expect(
+            error { _ = try DataFiles.gunzip(flipped, file: "x.gz") }.hasPrefix("'x.gz' is not a valid gzip file: "))
         var garbage = packed
         garbage[12] ^= 0x55
         #expect(error { _ = try DataFiles.gunzip(garbage, file: "x.gz") }.hasPrefix("'x.gz' is not a valid gzip file"))
@@ -60,18 +63,24 @@ import Testing
         #expect(try IDXArray.parse(good.encoded, file: "f") == good)
         var bad = good.encoded
         bad[0] = 8
-        #expect(error { _ = try IDXArray.parse(bad, file: "f") }
+        #expect(
+            error { _ = try IDXArray.parse(bad, file: "f") }
                 == "'f' is not a valid IDX file: bad magic 08 00 08 02 (expected 00 00 08 RANK)")
         bad = good.encoded
         bad[2] = 0x0D
         #expect(error { _ = try IDXArray.parse(bad, file: "f") }.contains("element type 0xd (f32)"))
-        #expect(error { _ = try IDXArray.parse(Array(good.encoded.dropLast()), file: "f") }
+        #expect(
+            error { _ = try IDXArray.parse(Array(good.encoded.dropLast()), file: "f") }
                 == "'f' is not a valid IDX file: truncated: dimensions 2x3 need 6 bytes of data, the file has 5")
         #expect(error { _ = try IDXArray.parse(Array(good.encoded.prefix(9)), file: "f") }.contains("truncated header"))
         #expect(error { _ = try IDXArray.parse(good.encoded + [0], file: "f") }.contains("1 bytes after"))
         #expect(error { _ = try IDXArray.parse([0, 0], file: "f") }.contains("shorter than the 4-byte magic"))
-        #expect(error { _ = try IDXArray.parse([0, 0, 8, 3, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255],
-                                               file: "f") }.contains("too large"))
+        #expect(
+            error {
+                _ = try IDXArray.parse(
+                    [0, 0, 8, 3, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255],
+                    file: "f")
+            }.contains("too large"))
     }
 
     @Test func readsAPairFromADirectoryGzippedOrNot() throws {
@@ -91,23 +100,28 @@ import Testing
     @Test func missingAndCorruptFilesAreOneLineErrorsNamingTheFile() throws {
         let files = try Files()
         let missing = error { _ = try ImageDataset.load(directory: files.dir.path, split: .test) }
-        #expect(missing.hasPrefix("cannot read '\(files.path("t10k-images-idx3-ubyte.gz"))': no such file or directory"))
+        #expect(
+            missing.hasPrefix("cannot read '\(files.path("t10k-images-idx3-ubyte.gz"))': no such file or directory"))
         #expect(!missing.contains("\n") && !missing.contains("apt-get"))
         let noDir = error { _ = try ImageDataset.load(directory: files.path("nope"), split: .test) }
         #expect(noDir == "cannot read the dataset directory '\(files.path("nope"))': no such directory")
         // The count mismatch between images and labels names both files.
         let short = try Files(labelCount: 11)
         let mismatch = error { _ = try ImageDataset.load(directory: short.dir.path, split: .train) }
-        #expect(mismatch == "'\(short.path("train-images-idx3-ubyte.gz"))' has 12 images but "
+        #expect(
+            mismatch == "'\(short.path("train-images-idx3-ubyte.gz"))' has 12 images but "
                 + "'\(short.path("train-labels-idx1-ubyte.gz"))' has 11 labels")
         // A truncated gzip file, and an image file given as labels.
         let packed = try Data(contentsOf: files.dir.appendingPathComponent("train-images-idx3-ubyte.gz"))
         try packed.prefix(packed.count - 10).write(to: files.dir.appendingPathComponent("train-images-idx3-ubyte.gz"))
         let truncated = error { _ = try ImageDataset.load(directory: files.dir.path, split: .train) }
-        #expect(truncated.hasPrefix("'\(files.path("train-images-idx3-ubyte.gz"))' is not a valid gzip file"), "\(truncated)")
+        #expect(
+            truncated.hasPrefix("'\(files.path("train-images-idx3-ubyte.gz"))' is not a valid gzip file"),
+            "\(truncated)")
         let swapped = error {
-            _ = try ImageDataset(imagesFile: files.path("train-labels-idx1-ubyte.gz"),
-                                 labelsFile: files.path("train-labels-idx1-ubyte.gz"))
+            _ = try ImageDataset(
+                imagesFile: files.path("train-labels-idx1-ubyte.gz"),
+                labelsFile: files.path("train-labels-idx1-ubyte.gz"))
         }
         #expect(swapped.contains("IDX images are rank 3"))
     }
@@ -115,8 +129,11 @@ import Testing
     @Test func aMissingFashionMNISTSaysHowToInstallIt() throws {
         guard !DataFiles.exists(ImageDataset.fashionMNISTDirectory) else {
             // The hint is in the message either way; check it on a path under the directory.
-            let e = error { _ = try ImageDataset(imagesFile: ImageDataset.fashionMNISTDirectory + "/absent.gz",
-                                                 labelsFile: ImageDataset.fashionMNISTDirectory + "/absent.gz") }
+            let e = error {
+                _ = try ImageDataset(
+                    imagesFile: ImageDataset.fashionMNISTDirectory + "/absent.gz",
+                    labelsFile: ImageDataset.fashionMNISTDirectory + "/absent.gz")
+            }
             #expect(e.contains("apt-get install dataset-fashion-mnist") && e.contains("scripts/install-deps"), "\(e)")
             return
         }
@@ -126,8 +143,9 @@ import Testing
 
     @Test func batchesAreNormalisedWithLabelsAsI64() throws {
         let files = try Files()
-        let loader = try DataLoader(try ImageDataset.load(directory: files.dir.path, split: .train),
-                                    options: DataOptions(shuffle: false))
+        let loader = try DataLoader(
+            try ImageDataset.load(directory: files.dir.path, split: .train),
+            options: DataOptions(shuffle: false))
         let images = HostTensor(.f32, [2, 1, 4, 4]), labels = HostTensor(.i64, [2])
         loader.fill(loader.batch(1, of: loader.order(epoch: 0), size: 2), images: images.view, labels: labels.view)
         #expect(Array(UnsafeBufferPointer(start: labels.view.i64, count: 2)) == [2, 3])
@@ -138,14 +156,16 @@ import Testing
     @Test func shufflingIsSeededAndDeterministic() throws {
         let files = try Files(count: 50)
         let data = try ImageDataset.load(directory: files.dir.path, split: .train)
-        let a = try DataLoader(data, options: DataOptions(seed: 7)), b = try DataLoader(data, options: DataOptions(seed: 7))
+        let a = try DataLoader(data, options: DataOptions(seed: 7)),
+            b = try DataLoader(data, options: DataOptions(seed: 7))
         #expect(a.order(epoch: 0) == b.order(epoch: 0))
         #expect(a.order(epoch: 0) != a.order(epoch: 1))
         #expect(a.order(epoch: 0).sorted() == Array(0..<50))
         #expect(try DataLoader(data, options: DataOptions(seed: 8)).order(epoch: 0) != a.order(epoch: 0))
         // The documented generator: SplitMix64's published first outputs for seed 1234567.
         var rng = DataRandom(seed: 1234567)
-        #expect([rng.next(), rng.next(), rng.next()]
+        #expect(
+            [rng.next(), rng.next(), rng.next()]
                 == [6457827717110365317, 3203168211198807973, 9817491932198370423])
         // Fisher–Yates as documented, with j = next() mod (i + 1).
         var manual = Array(0..<5), g = DataRandom(seed: 3)
@@ -177,8 +197,12 @@ import Testing
         let files = try Files(count: 3)
         let data = try ImageDataset.load(directory: files.dir.path, split: .train)
         func image(_ shift: DataShift, seed: UInt64 = 0, sample: Int = 1) throws -> [Float] {
-            let loader = try DataLoader(data, options: DataOptions(shift: shift, seed: seed, normalization:
-                                                                    Normalization(mean: 0, std: 1)))
+            let loader = try DataLoader(
+                data,
+                options: DataOptions(
+                    shift: shift, seed: seed,
+                    normalization:
+                        Normalization(mean: 0, std: 1)))
             let t = HostTensor(.f32, [1, 1, 4, 4])
             loader.fill([sample], images: t.view)
             return t.floats
@@ -195,9 +219,10 @@ import Testing
         #expect(noisy != (try image(.noise(sigma: 0.1), seed: 6)))
         #expect(noisy != plain && noisy.allSatisfy { $0 >= 0 && $0 <= 1 })
         #expect(try image(.noise(sigma: 0)) == plain)
-        for (text, shift) in [("none", DataShift.none), ("invert", .invert), ("rotate90", .rotate90),
-                              ("noise=0.25", .noise(sigma: 0.25))]
-        {
+        for (text, shift) in [
+            ("none", DataShift.none), ("invert", .invert), ("rotate90", .rotate90),
+            ("noise=0.25", .noise(sigma: 0.25)),
+        ] {
             #expect(DataShift.parse(text) == shift)
         }
         for bad in ["noise", "noise=-1", "noise=x", "rotate"] { #expect(DataShift.parse(bad) == nil) }

@@ -8,16 +8,19 @@ import Testing
 
 enum Exec {
     /// Runs `op` on `inputs` through the dispatch and returns its results (types from shape inference).
-    static func apply(_ op: Op, _ inputs: [HostTensor], context: KernelContext = KernelContext()) throws -> [HostTensor] {
+    static func apply(_ op: Op, _ inputs: [HostTensor], context: KernelContext = KernelContext()) throws -> [HostTensor]
+    {
         let types = try op.inferTypes(inputs.map { TensorType($0.view.dtype, $0.view.shape) })
         let outputs = types.map { HostTensor($0) }
-        let node = Node(op: op, inputs: (0..<inputs.count).map(ValueID.init),
-                        outputs: (0..<types.count).map { ValueID(inputs.count + $0) }, name: op.name)
+        let node = Node(
+            op: op, inputs: (0..<inputs.count).map(ValueID.init),
+            outputs: (0..<types.count).map { ValueID(inputs.count + $0) }, name: op.name)
         Kernels.run(node, inputs: inputs.map(\.view), outputs: outputs.map(\.view), context: context)
         return outputs
     }
 
-    static func apply1(_ op: Op, _ inputs: HostTensor..., context: KernelContext = KernelContext()) throws -> HostTensor {
+    static func apply1(_ op: Op, _ inputs: HostTensor..., context: KernelContext = KernelContext()) throws -> HostTensor
+    {
         try apply(op, inputs, context: context)[0]
     }
 
@@ -34,9 +37,10 @@ enum Exec {
 
     /// Central differences of `loss` with respect to every element of `x` (or `limit` evenly spread ones),
     /// compared with `analytic`: the largest |fd − analytic| relative to the largest |analytic|.
-    static func finiteDifferenceError(_ x: HostTensor, _ analytic: HostTensor, h: Float = 1e-2, limit: Int = 96,
-                                      loss: () throws -> Double) rethrows -> Double
-    {
+    static func finiteDifferenceError(
+        _ x: HostTensor, _ analytic: HostTensor, h: Float = 1e-2, limit: Int = 96,
+        loss: () throws -> Double
+    ) rethrows -> Double {
         let n = x.view.count, a = analytic.floats
         let stride = max(1, n / limit)
         var worst = 0.0
@@ -67,8 +71,11 @@ struct TinyConvnetFixture {
     let root: [String: Any]
 
     init() throws {
-        guard let url = Bundle.module.url(forResource: "tiny_convnet_pytorch", withExtension: "json",
-                                          subdirectory: "Fixtures") else {
+        guard
+            let url = Bundle.module.url(
+                forResource: "tiny_convnet_pytorch", withExtension: "json",
+                subdirectory: "Fixtures")
+        else {
             throw FixtureError.missing
         }
         root = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])

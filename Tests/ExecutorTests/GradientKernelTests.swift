@@ -21,8 +21,12 @@ import Testing
             let a = BatchNormAttrs(eps: 1e-5, momentum: 0.1, training: training)
             // Fresh running statistics per evaluation: the training forward updates them.
             func forward() throws -> [HostTensor] {
-                try Exec.apply(.nativeBatchNorm(a), [x, gamma, beta, HostTensor(rm.shape, rm.floats),
-                                                     HostTensor(rv.shape, rv.floats)])
+                try Exec.apply(
+                    .nativeBatchNorm(a),
+                    [
+                        x, gamma, beta, HostTensor(rm.shape, rm.floats),
+                        HostTensor(rv.shape, rv.floats),
+                    ])
             }
             let out = try forward()
             let r = Exec.random(shape, &rng)
@@ -37,8 +41,9 @@ import Testing
     @Test func batchNormStatisticsAndRunningUpdate() throws {
         let x = HostTensor([4, 1], [1, 2, 3, 6])
         let rm = HostTensor([1], [0.5]), rv = HostTensor([1], [2])
-        let out = try Exec.apply(.nativeBatchNorm(BatchNormAttrs(eps: 1e-12, momentum: 0.25, training: true)),
-                                 [x, HostTensor([1], [1]), HostTensor([1], [0]), rm, rv])
+        let out = try Exec.apply(
+            .nativeBatchNorm(BatchNormAttrs(eps: 1e-12, momentum: 0.25, training: true)),
+            [x, HostTensor([1], [1]), HostTensor([1], [0]), rm, rv])
         // mean 3, biased var 3.5, unbiased 14/3.
         #expect(abs(out[1].floats[0] - 3) < 1e-6)
         #expect(abs(out[2].floats[0] - Float(1 / 3.5.squareRoot())) < 1e-6)
@@ -67,7 +72,8 @@ import Testing
         Pool2dAttrs(kernel: Pair(2)),
         Pool2dAttrs(kernel: Pair(3), stride: Pair(2), padding: Pair(1)),
         Pool2dAttrs(kernel: Pair(3), stride: Pair(2), padding: Pair(1), ceilMode: true),
-        Pool2dAttrs(kernel: Pair(3, 2), stride: Pair(2, 1), padding: Pair(1, 0), ceilMode: true, countIncludePad: false),
+        Pool2dAttrs(
+            kernel: Pair(3, 2), stride: Pair(2, 1), padding: Pair(1, 0), ceilMode: true, countIncludePad: false),
         Pool2dAttrs(kernel: Pair(3), stride: Pair(2), padding: Pair(1), countIncludePad: false),
     ]
 
@@ -99,8 +105,11 @@ import Testing
         let x = HostTensor([1, 1, 2, 2], [1, 1, 1, 1])
         let incl = try Exec.apply1(.avgPool2d(Pool2dAttrs(kernel: Pair(2), stride: Pair(2), padding: Pair(1))), x)
         #expect(incl.floats == [0.25, 0.25, 0.25, 0.25])
-        let excl = try Exec.apply1(.avgPool2d(Pool2dAttrs(kernel: Pair(2), stride: Pair(2), padding: Pair(1),
-                                                          countIncludePad: false)), x)
+        let excl = try Exec.apply1(
+            .avgPool2d(
+                Pool2dAttrs(
+                    kernel: Pair(2), stride: Pair(2), padding: Pair(1),
+                    countIncludePad: false)), x)
         #expect(excl.floats == [1, 1, 1, 1])
     }
 
@@ -140,9 +149,13 @@ import Testing
         let r = Exec.random([3, 4], &rng)
         let loss = { Exec.dot(try Exec.apply1(op, a, b), r) }
         // The VJP rule's operands and transposes.
-        let da = ta ? try Exec.apply1(.matmul(transposeA: tb, transposeB: true), b, r)
+        let da =
+            ta
+            ? try Exec.apply1(.matmul(transposeA: tb, transposeB: true), b, r)
             : try Exec.apply1(.matmul(transposeA: false, transposeB: !tb), r, b)
-        let db = tb ? try Exec.apply1(.matmul(transposeA: true, transposeB: ta), r, a)
+        let db =
+            tb
+            ? try Exec.apply1(.matmul(transposeA: true, transposeB: ta), r, a)
             : try Exec.apply1(.matmul(transposeA: !ta, transposeB: false), a, r)
         #expect(try Exec.finiteDifferenceError(a, da, loss: loss) < tolerance)
         #expect(try Exec.finiteDifferenceError(b, db, loss: loss) < tolerance)
@@ -160,7 +173,8 @@ import Testing
         // mul
         let mulLoss = { Exec.dot(try Exec.apply1(.mul, a, b), r) }
         #expect(try Exec.finiteDifferenceError(a, Exec.apply1(.mul, r, b), loss: mulLoss) < tolerance)
-        #expect(try Exec.finiteDifferenceError(b, Exec.apply1(sumB, Exec.apply1(.mul, r, a)), loss: mulLoss) < tolerance)
+        #expect(
+            try Exec.finiteDifferenceError(b, Exec.apply1(sumB, Exec.apply1(.mul, r, a)), loss: mulLoss) < tolerance)
         // div: da = g/b, db = −sum_to(g·a/b/b)
         let divLoss = { Exec.dot(try Exec.apply1(.div, a, b), r) }
         #expect(try Exec.finiteDifferenceError(a, Exec.apply1(.div, r, b), loss: divLoss) < tolerance)

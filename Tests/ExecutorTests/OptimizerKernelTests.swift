@@ -20,10 +20,12 @@ import Testing
         for step in 1...2 {
             let g = Exec.random([3, 4], &rng)
             // In place: results bound to the operands they overwrite, as the runner binds them.
-            let node = Node(op: .adamUpdate(a), inputs: [ValueID(0), ValueID(1), ValueID(2), ValueID(3)],
-                            outputs: [ValueID(4), ValueID(5), ValueID(6)], name: "p.update")
-            Kernels.run(node, inputs: [p.view, g.view, m.view, v.view], outputs: [p.view, m.view, v.view],
-                        context: KernelContext(step: step))
+            let node = Node(
+                op: .adamUpdate(a), inputs: [ValueID(0), ValueID(1), ValueID(2), ValueID(3)],
+                outputs: [ValueID(4), ValueID(5), ValueID(6)], name: "p.update")
+            Kernels.run(
+                node, inputs: [p.view, g.view, m.view, v.view], outputs: [p.view, m.view, v.view],
+                context: KernelContext(step: step))
             let bc1 = 1 - Foundation.pow(0.9, Double(step)), bc2 = 1 - Foundation.pow(0.99, Double(step))
             for i in 0..<12 {
                 var grad = Double(g.floats[i])
@@ -49,7 +51,8 @@ import Testing
         let apply = try Exec.apply1(.applyUpdate(a), p, g)
         #expect(Self.close(apply.floats, (0..<10).map { pv[$0] - 0.1 * (gv[$0] + 0.01 * pv[$0]) }))
         let zero = HostTensor(.f32, [10])
-        let dir = try Exec.apply(.adamDirection(OptimizerAttrs(lr: 1)), [g, zero, zero], context: KernelContext(step: 1))
+        let dir = try Exec.apply(
+            .adamDirection(OptimizerAttrs(lr: 1)), [g, zero, zero], context: KernelContext(step: 1))
         // First step: m̂ = g, v̂ = g², so the direction is g/(|g| + ε) ≈ sign(g).
         #expect(Self.close(dir[0].floats, gv.map { $0 / (abs($0) + 1e-8) }, 1e-5))
         #expect(Self.close(dir[1].floats, gv.map { 0.1 * $0 }))
@@ -72,7 +75,9 @@ import Testing
         return out
     }
 
-    @Test(arguments: [(6, 4, false), (4, 7, true), (5, 5, false)]) func svdProjector(_ m: Int, _ n: Int, _ left: Bool) throws {
+    @Test(arguments: [(6, 4, false), (4, 7, true), (5, 5, false)]) func svdProjector(_ m: Int, _ n: Int, _ left: Bool)
+        throws
+    {
         var rng = SplitMix64(seed: 23)
         let g = Exec.random([m, n], &rng), r = 2
         let attrs = ProjectorAttrs(rank: r, left: left, gap: 3)

@@ -16,9 +16,10 @@ import Testing
 
 enum Planned {
     /// A training graph of zoo model `model` at `batch`.
-    static func training(_ model: String, _ method: FineTuningMethod, releaseGrads: Bool = false,
-                         batch: Int = 2) throws -> Graph
-    {
+    static func training(
+        _ model: String, _ method: FineTuningMethod, releaseGrads: Bool = false,
+        batch: Int = 2
+    ) throws -> Graph {
         let forward = try Zoo.compile(model, overrides: ModelOverrides(batch: batch)).graph
         var config = TrainingConfig(method: method)
         config.releaseGrads = releaseGrads
@@ -49,17 +50,23 @@ enum Planned {
             graph.inputs.map { id in
                 let type = graph[id].type
                 if type.dtype == .i64 {
-                    return HostTensor(type.shape, labels: (0..<type.shape.reduce(1, *)).map { _ in Int64.random(in: 0..<10, using: &rng) })
+                    return HostTensor(
+                        type.shape,
+                        labels: (0..<type.shape.reduce(1, *)).map { _ in Int64.random(in: 0..<10, using: &rng) })
                 }
                 return Exec.random(type.shape, &rng, 0, 1)
             }
         }
     }
 
-    static func check(_ graph: Graph, _ plan: MemoryPlan, steps: Int = 2, staticChecks: Bool = true) throws -> PlanCheckReport {
+    static func check(_ graph: Graph, _ plan: MemoryPlan, steps: Int = 2, staticChecks: Bool = true) throws
+        -> PlanCheckReport
+    {
         let inputs = inputs(graph, steps: steps, seed: 7)
-        return try PlannedRunner.checkPlan(graph, plan: plan, steps: steps, seed: 11, staticChecks: staticChecks,
-                                           initialize: initializer(seed: 3, graph)) { inputs[$0 - 1] }
+        return try PlannedRunner.checkPlan(
+            graph, plan: plan, steps: steps, seed: 11, staticChecks: staticChecks,
+            initialize: initializer(seed: 3, graph)
+        ) { inputs[$0 - 1] }
     }
 }
 
@@ -74,22 +81,28 @@ enum Planned {
         #expect(report.steps == 2)
         #expect(report.losses.count == 2 && report.losses.allSatisfy(\.isFinite), "\(report.losses)")
         #expect(report.losses[0] != report.losses[1], "the second step must see updated parameters")
-        print("\(model) \(method.rawValue)\(releaseGrads ? " release-grads" : ""): \(report) losses \(report.losses)"
-              + " arena \(plan.arenaBytes) lower bound \(plan.lowerBoundBytes)")
+        print(
+            "\(model) \(method.rawValue)\(releaseGrads ? " release-grads" : ""): \(report) losses \(report.losses)"
+                + " arena \(plan.arenaBytes) lower bound \(plan.lowerBoundBytes)")
     }
 
-    @Test(arguments: cases) func smallResnetCheckPlanIsBitIdentical(_ method: FineTuningMethod, _ releaseGrads: Bool) throws {
+    @Test(arguments: cases) func smallResnetCheckPlanIsBitIdentical(_ method: FineTuningMethod, _ releaseGrads: Bool)
+        throws
+    {
         try checkBitIdentical("small_resnet", method, releaseGrads)
     }
 
-    @Test(arguments: cases) func smallMobilenetCheckPlanIsBitIdentical(_ method: FineTuningMethod,
-                                                                               _ releaseGrads: Bool) throws {
+    @Test(arguments: cases) func smallMobilenetCheckPlanIsBitIdentical(
+        _ method: FineTuningMethod,
+        _ releaseGrads: Bool
+    ) throws {
         try checkBitIdentical("small_mobilenet", method, releaseGrads)
     }
 
     /// Placed values sit at the arena base + their offset; views and in-place results at their root's
     /// address; parameters outside the arena.
-    @Test(arguments: ["small_resnet", "small_mobilenet"]) func viewsAndInPlaceResultsShareMemory(_ model: String) throws {
+    @Test(arguments: ["small_resnet", "small_mobilenet"]) func viewsAndInPlaceResultsShareMemory(_ model: String) throws
+    {
         let g = try Planned.training(model, .galore)
         let plan = Planned.plan(g)
         let runner = try PlannedRunner(g, plan: plan)
@@ -123,17 +136,20 @@ enum Planned {
         let g = try Planned.training(model, method)
         let plan = Planned.plan(g)
         let inputs = Planned.inputs(g, steps: 2, seed: 5)
-        let m = try PlannedRunner.measure(g, plan: plan, steps: 2, initialize: Planned.initializer(seed: 1, g)) { inputs[$0 - 1] }
+        let m = try PlannedRunner.measure(g, plan: plan, steps: 2, initialize: Planned.initializer(seed: 1, g)) {
+            inputs[$0 - 1]
+        }
         let page = m.pageSize
         let plannedPages = (plan.arenaBytes + page - 1) / page
         #expect(m.arenaTouchedPages <= plannedPages)
         #expect(m.arenaHighWaterBytes <= plannedPages * page)
         #expect(m.arenaTouchedBytes >= plan.lowerBoundBytes / page * page)
         #expect(m.workspaceBytes > 0 && m.workspaceTouchedPages <= (m.workspaceBytes + page - 1) / page)
-        print("\(model) \(method.rawValue) batch 2: arena planned \(plan.arenaBytes) B (lower bound \(plan.lowerBoundBytes)),"
-              + " touched \(m.arenaTouchedBytes) B (\(m.arenaTouchedPages) pages, high-water \(m.arenaHighWaterBytes));"
-              + " workspace \(m.workspaceBytes) B, touched \(m.workspaceTouchedBytes); owned \(m.ownedBytes) B;"
-              + " peak RSS delta \(m.peakRSSDeltaBytes.map(String.init) ?? "n/a (peak not reset)")")
+        print(
+            "\(model) \(method.rawValue) batch 2: arena planned \(plan.arenaBytes) B (lower bound \(plan.lowerBoundBytes)),"
+                + " touched \(m.arenaTouchedBytes) B (\(m.arenaTouchedPages) pages, high-water \(m.arenaHighWaterBytes));"
+                + " workspace \(m.workspaceBytes) B, touched \(m.workspaceTouchedBytes); owned \(m.ownedBytes) B;"
+                + " peak RSS delta \(m.peakRSSDeltaBytes.map(String.init) ?? "n/a (peak not reset)")")
     }
 
     /// Measured against planned at a realistic batch, on request (`GRAPHC_MEASURE_BATCH=64`): one step
@@ -145,15 +161,18 @@ enum Planned {
         let live = Liveness(g)
         let plan = Planned.plan(g)
         let inputs = Planned.inputs(g, steps: 1, seed: 5)
-        let m = try PlannedRunner.measure(g, plan: plan, steps: 1, initialize: Planned.initializer(seed: 1, g)) { inputs[$0 - 1] }
+        let m = try PlannedRunner.measure(g, plan: plan, steps: 1, initialize: Planned.initializer(seed: 1, g)) {
+            inputs[$0 - 1]
+        }
         #expect(m.arenaTouchedPages <= (plan.arenaBytes + m.pageSize - 1) / m.pageSize)
-        print("small_resnet fft batch \(batch), 1 step: predicted peak \(live.peakBytes) B = persistent \(live.persistentBytes)"
-              + " + transient \(live.peakBytes - live.persistentBytes); plan: arena \(plan.arenaBytes) B, lower bound"
-              + " \(plan.lowerBoundBytes) B\n  measured: arena touched \(m.arenaTouchedBytes) B (\(m.arenaTouchedPages) pages of"
-              + " \(m.pageSize), high-water \(m.arenaHighWaterBytes) B, mapped \(m.arenaMappedBytes) B); workspace"
-              + " \(m.workspaceBytes) B (touched \(m.workspaceTouchedBytes) B); owned (parameters, state) \(m.ownedBytes) B;"
-              + " RSS before \(m.rssBeforeBytes) B, peak \(m.peakRSSBytes) B, delta"
-              + " \(m.peakRSSDeltaBytes.map(String.init) ?? "n/a (peak not reset)") B")
+        print(
+            "small_resnet fft batch \(batch), 1 step: predicted peak \(live.peakBytes) B = persistent \(live.persistentBytes)"
+                + " + transient \(live.peakBytes - live.persistentBytes); plan: arena \(plan.arenaBytes) B, lower bound"
+                + " \(plan.lowerBoundBytes) B\n  measured: arena touched \(m.arenaTouchedBytes) B (\(m.arenaTouchedPages) pages of"
+                + " \(m.pageSize), high-water \(m.arenaHighWaterBytes) B, mapped \(m.arenaMappedBytes) B); workspace"
+                + " \(m.workspaceBytes) B (touched \(m.workspaceTouchedBytes) B); owned (parameters, state) \(m.ownedBytes) B;"
+                + " RSS before \(m.rssBeforeBytes) B, peak \(m.peakRSSBytes) B, delta"
+                + " \(m.peakRSSDeltaBytes.map(String.init) ?? "n/a (peak not reset)") B")
     }
 
     /// The workspace is the largest node need, and a 3x3 conv's need is its column matrix (at batch 2
@@ -170,8 +189,9 @@ enum Planned {
         let conv = try #require(g.nodes.first { $0.name == "conv1" })
         #expect(Kernels.workspaceBytes(conv, in: g) == (9 * 784 * 4 + 63) / 64 * 64)
         let pointwise = try #require(g.nodes.first { $0.name == "layer2.0.downsample.0" })
-        #expect(Kernels.workspaceBytes(pointwise, in: g) == (16 * 196 * 4 + 63) / 64 * 64,
-                "a strided 1x1 conv still unrolls its input")
+        #expect(
+            Kernels.workspaceBytes(pointwise, in: g) == (16 * 196 * 4 + 63) / 64 * 64,
+            "a strided 1x1 conv still unrolls its input")
     }
 
     /// A plan whose tensor dies one step early: the static check names it; without static checks the
@@ -181,15 +201,18 @@ enum Planned {
         var plan = Planned.plan(g)
         let liveness = Liveness(g)
         // The largest activation that lives past its definition.
-        let i = try #require(plan.placements.indices.filter {
-            plan.placements[$0].last > plan.placements[$0].first + 1
-                && liveness[plan.placements[$0].value].category == .activation
-        }.max { plan.placements[$0].bytes < plan.placements[$1].bytes })
+        let i = try #require(
+            plan.placements.indices.filter {
+                plan.placements[$0].last > plan.placements[$0].first + 1
+                    && liveness[plan.placements[$0].value].category == .activation
+            }.max { plan.placements[$0].bytes < plan.placements[$1].bytes })
         plan.placements[i].last -= 1
         let victim = plan.placements[i].value
         let report = try Planned.check(g, plan)
         #expect(!report.passed)
-        if case let .outsideInterval(v, _, _, _) = report.staticProblem { #expect(v == victim) } else {
+        if case let .outsideInterval(v, _, _, _) = report.staticProblem {
+            #expect(v == victim)
+        } else {
             Issue.record("expected a use outside the interval: \(report)")
         }
         let dynamic = try Planned.check(g, plan, staticChecks: false)

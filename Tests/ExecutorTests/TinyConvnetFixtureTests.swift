@@ -55,9 +55,12 @@ import Testing
         guard case let .conv2d(attrs) = conv.op else { throw TinyConvnetFixture.FixtureError.key("conv1") }
         let op = Op.conv2dGradInput(attrs, input: Pair(8, 8))
         let type = try op.inferTypes([g[bnGrad.outputs[0]].type, g[conv.inputs[1]].type])[0]
-        let id = g.appendValue(Value(name: "conv1.grad_input", type: type, kind: .result(node: g.nodes.count, index: 0)))
-        g.nodes.append(Node(op: op, inputs: [bnGrad.outputs[0], conv.inputs[1]], outputs: [id], name: "conv1.grad_input",
-                            phase: .backward))
+        let id = g.appendValue(
+            Value(name: "conv1.grad_input", type: type, kind: .result(node: g.nodes.count, index: 0)))
+        g.nodes.append(
+            Node(
+                op: op, inputs: [bnGrad.outputs[0], conv.inputs[1]], outputs: [id], name: "conv1.grad_input",
+                phase: .backward))
         g.outputs.append(id)
         #expect(Verifier.verify(g).filter { $0.severity == .error }.isEmpty)
         return g
@@ -86,8 +89,10 @@ import Testing
         #expect(abs(Double(loss) - expectedLoss) / expectedLoss < tolerance)
 
         let activations = try #require(fft["activations"] as? [String: Any])
-        let names = ["conv1": "conv1", "bn1": "bn1.0", "relu1": "relu1", "conv2": "conv2", "bn2": "bn2.0",
-                     "relu2": "relu2", "pool": "pool", "logits": "fc"]
+        let names = [
+            "conv1": "conv1", "bn1": "bn1.0", "relu1": "relu1", "conv2": "conv2", "bn2": "bn2.0",
+            "relu2": "relu2", "pool": "pool", "logits": "fc",
+        ]
         #expect(Set(activations.keys) == Set(names.keys))
         for (key, name) in names { try check("activation \(key)", run[name], activations[key], &report) }
 
@@ -126,8 +131,9 @@ import Testing
         for (name, entry) in after where !name.hasSuffix("num_batches_tracked") {
             try check(name, runner.parameter(named: name), entry, &report)
         }
-        print("tiny convnet 3 steps of \(optimizer), max relative error per tensor:\n  "
-              + report.sorted().joined(separator: "\n  "))
+        print(
+            "tiny convnet 3 steps of \(optimizer), max relative error per tensor:\n  "
+                + report.sorted().joined(separator: "\n  "))
     }
 
     /// LoRA and DoRA (rank 2, alpha 4, conv1 and the head fc adapted, everything else frozen, BN in train
@@ -178,7 +184,8 @@ import Testing
             report.append("grad conv1.magnitude (O(eps)) absolute vs f64 \(String(format: "%.2e", gap))")
             #expect(gap < 1e-8)
         }
-        print("tiny convnet \(method) gradients, max relative error per tensor:\n  "
-              + report.sorted().joined(separator: "\n  "))
+        print(
+            "tiny convnet \(method) gradients, max relative error per tensor:\n  "
+                + report.sorted().joined(separator: "\n  "))
     }
 }

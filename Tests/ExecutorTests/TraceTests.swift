@@ -135,8 +135,9 @@ enum Traced {
         #expect(total == 0 && zeros == 2)
         #expect(peak == plan.lowerBoundBytes && peak == recorder.peakAllocatedBytes)
         #expect(peak == report.memory.lowerBoundBytes)
-        print("small_resnet fft batch 2 trace: \(events.count) events, \(recorder.json().count) bytes;"
-              + " [memory] peak \(peak) = lower bound; Liveness transient peak \(report.memory.transientPeakBytes)")
+        print(
+            "small_resnet fft batch 2 trace: \(events.count) events, \(recorder.json().count) bytes;"
+                + " [memory] peak \(peak) = lower bound; Liveness transient peak \(report.memory.transientPeakBytes)")
     }
 
     /// Names with quotes, backslashes and control characters come back intact; `maxSteps` caps the steps.
@@ -186,13 +187,16 @@ enum Traced {
         let recorder = TraceRecorder(g, plan: plan, categories: Traced.categories(g))
         traced.observer = recorder
         let inputs = Planned.inputs(g, steps: 3, seed: 7)
-        func bits(_ v: TensorView) -> [UInt8] { Array(UnsafeRawBufferPointer(start: v.base, count: v.count * v.dtype.size)) }
+        func bits(_ v: TensorView) -> [UInt8] {
+            Array(UnsafeRawBufferPointer(start: v.base, count: v.count * v.dtype.size))
+        }
         for s in 0..<2 {
             let a = try plain.run(inputs[s]).map(bits), b = try traced.run(inputs[s]).map(bits)
             #expect(a == b, "outputs differ at step \(s + 1)")
         }
         for p in g.parameters {
-            #expect(bits(try #require(plain.storage(of: p))) == bits(try #require(traced.storage(of: p))), "\(g[p].name)")
+            #expect(
+                bits(try #require(plain.storage(of: p))) == bits(try #require(traced.storage(of: p))), "\(g[p].name)")
         }
         traced.observer = nil
         let count = recorder.eventCount

@@ -31,8 +31,10 @@ import Testing
         }
         """
 
-    @Test(arguments: [("string", doublingString, "s + s"), ("list", doublingList, "l + l"),
-                      ("nested", nestingList, "[l, l]")])
+    @Test(arguments: [
+        ("string", doublingString, "s + s"), ("list", doublingList, "l + l"),
+        ("nested", nestingList, "[l, l]"),
+    ])
     func doublingIsRejectedQuickly(_ kind: String, _ source: String, _ marker: String) {
         let start = ContinuousClock.now
         let d = expectDiagnostic(source, "value-too-large", at: marker)

@@ -1,14 +1,16 @@
+import Foundation
 // Every error the description compiler promises: each malformed source is written inline and the test
 // asserts the stable diagnostic id and that file:line:col (and the underline) point at the offending
 // text, found by searching the source for a marker string.
 import Frontend
-import Foundation
 import GraphIR
 import Testing
 
 /// Compiles `source`; returns the first diagnostic, or nil (recording an issue) if it compiled.
-func firstDiagnostic(_ source: [UInt8], overrides: ModelOverrides = .init(),
-                     sourceLocation: Testing.SourceLocation = #_sourceLocation) -> Diagnostic? {
+func firstDiagnostic(
+    _ source: [UInt8], overrides: ModelOverrides = .init(),
+    sourceLocation: Testing.SourceLocation = #_sourceLocation
+) -> Diagnostic? {
     do {
         _ = try ModelDescription.compile(source: source, file: "test.model", overrides: overrides)
         Issue.record("expected a diagnostic, but the source compiled", sourceLocation: sourceLocation)
@@ -22,9 +24,11 @@ func firstDiagnostic(_ source: [UInt8], overrides: ModelOverrides = .init(),
 /// Expects diagnostic `id` located at the `occurrence`-th appearance of `marker` in `source`, with the
 /// source line shown and `marker` underlined (unless `length` says otherwise).
 @discardableResult
-func expectDiagnostic(_ source: String, _ id: String, at marker: String, occurrence: Int = 1, length: Int? = nil,
-                      overrides: ModelOverrides = .init(), file: String = "test.model",
-                      sourceLocation: Testing.SourceLocation = #_sourceLocation) -> Diagnostic? {
+func expectDiagnostic(
+    _ source: String, _ id: String, at marker: String, occurrence: Int = 1, length: Int? = nil,
+    overrides: ModelOverrides = .init(), file: String = "test.model",
+    sourceLocation: Testing.SourceLocation = #_sourceLocation
+) -> Diagnostic? {
     guard let d = firstDiagnostic(Array(source.utf8), overrides: overrides, sourceLocation: sourceLocation) else {
         return nil
     }
@@ -73,13 +77,13 @@ func expectDiagnostic(_ source: String, _ id: String, at marker: String, occurre
 
     @Test func unknownOpThroughAVariable() {
         let src = """
-        model m(input = 16x8x8) {
-            layer1 = stage("basicc")
-        }
-        block stage(kind) {
-            0 = kind
-        }
-        """
+            model m(input = 16x8x8) {
+                layer1 = stage("basicc")
+            }
+            block stage(kind) {
+                0 = kind
+            }
+            """
         let d = expectDiagnostic(src, "unknown-op", at: "0 = «kind»")
         #expect(d?.node == "layer1.0")
         #expect(d?.message.contains("basicc") == true)
@@ -97,8 +101,9 @@ func expectDiagnostic(_ source: String, _ id: String, at marker: String, occurre
     }
 
     @Test func linearInputMismatch() {
-        expectDiagnostic(Self.head + "    p = adaptive_avg_pool2d\n    f = flatten\n    fc = linear(10, in = 32)\n}\n",
-                         "channel-mismatch", at: "in = 32")
+        expectDiagnostic(
+            Self.head + "    p = adaptive_avg_pool2d\n    f = flatten\n    fc = linear(10, in = 32)\n}\n",
+            "channel-mismatch", at: "in = 32")
     }
 
     @Test func addOfDifferentChannels() {
@@ -119,8 +124,9 @@ func expectDiagnostic(_ source: String, _ id: String, at marker: String, occurre
     }
 
     @Test func kernelLargerThanPaddedInput() {
-        let d = expectDiagnostic(Self.head + "    c = conv2d(8, 11, padding = 1)\n}\n", "bad-size",
-                                 at: "conv2d(8, 11, padding = 1)")
+        let d = expectDiagnostic(
+            Self.head + "    c = conv2d(8, 11, padding = 1)\n}\n", "bad-size",
+            at: "conv2d(8, 11, padding = 1)")
         #expect(d?.node == "c")
     }
 
@@ -130,21 +136,22 @@ func expectDiagnostic(_ source: String, _ id: String, at marker: String, occurre
     }
 
     @Test func duplicateName() {
-        let d = expectDiagnostic(Self.head + "    a = relu\n    a = relu\n}\n", "duplicate-name", at: "a = relu", occurrence: 2, length: 1)
+        let d = expectDiagnostic(
+            Self.head + "    a = relu\n    a = relu\n}\n", "duplicate-name", at: "a = relu", occurrence: 2, length: 1)
         #expect(d?.node == "a")
     }
 
     @Test func duplicateNameThroughABlockLoop() {
         let src = """
-        model m(input = 16x8x8) {
-            s = twice
-        }
-        block twice() {
-            for i in 0..<2 {
-                x = relu
+            model m(input = 16x8x8) {
+                s = twice
             }
-        }
-        """
+            block twice() {
+                for i in 0..<2 {
+                    x = relu
+                }
+            }
+            """
         let d = expectDiagnostic(src, "duplicate-name", at: "«x» = relu")
         #expect(d?.node == "s.x")
     }
@@ -190,66 +197,76 @@ func expectDiagnostic(_ source: String, _ id: String, at marker: String, occurre
 
     @Test func unknownKeywordArgument() {
         expectDiagnostic(Self.head + "    c = conv2d(8, 3, strid = 2)\n}\n", "unknown-argument", at: "strid")
-        expectDiagnostic(Self.head + "    c = conv2d(8, 3, 1, 1, 1, 1, false, 16, 9)\n}\n", "unknown-argument", at: "16, «9»")
+        expectDiagnostic(
+            Self.head + "    c = conv2d(8, 3, 1, 1, 1, 1, false, 16, 9)\n}\n", "unknown-argument", at: "16, «9»")
     }
 
     @Test func missingArgument() {
         expectDiagnostic(Self.head + "    c = conv2d(8)\n}\n", "missing-argument", at: "conv2d(8)")
         let src = """
-        model m(input = 16x8x8) {
-            b = block1
-        }
-        block block1(planes) {
-            c = conv2d(planes, 1)
-        }
-        """
+            model m(input = 16x8x8) {
+                b = block1
+            }
+            block block1(planes) {
+                c = conv2d(planes, 1)
+            }
+            """
         expectDiagnostic(src, "missing-argument", at: "b = «block1»")
     }
 
     @Test func recursionOfBlocks() {
         let src = """
-        model m(input = 16x8x8) {
-            x = a
-        }
-        block a() {
-            y = b
-        }
-        block b() {
-            z = a
-        }
-        """
+            model m(input = 16x8x8) {
+                x = a
+            }
+            block a() {
+                y = b
+            }
+            block b() {
+                z = a
+            }
+            """
         let d = expectDiagnostic(src, "recursion", at: "z = «a»")
         #expect(d?.node == "x.y.z")
-        expectDiagnostic("model m(input = 16x8x8) {\n    x = s\n}\nblock s() {\n    y = s\n}\n", "recursion", at: "y = «s»")
+        expectDiagnostic(
+            "model m(input = 16x8x8) {\n    x = s\n}\nblock s() {\n    y = s\n}\n", "recursion", at: "y = «s»")
     }
 
     @Test func setOfAnUnknownParameter() {
-        let d = expectDiagnostic(Self.head + "    a = relu\n}\n", "unknown-argument", at: "model «m»",
-                                 overrides: ModelOverrides(set: ["widht": "2"]))
+        let d = expectDiagnostic(
+            Self.head + "    a = relu\n}\n", "unknown-argument", at: "model «m»",
+            overrides: ModelOverrides(set: ["widht": "2"]))
         #expect(d?.message.contains("widht") == true)
     }
 
     @Test func classesOverrideWithoutAClassesParameter() {
-        expectDiagnostic("model m(input = 16x8x8) {\n    a = relu\n}\n", "unknown-argument", at: "model «m»",
-                         overrides: ModelOverrides(classes: 10))
+        expectDiagnostic(
+            "model m(input = 16x8x8) {\n    a = relu\n}\n", "unknown-argument", at: "model «m»",
+            overrides: ModelOverrides(classes: 10))
     }
 
     @Test func overridesThatDoNotFit() {
         // A --set value is located in its own pseudo-file.
-        let d = firstDiagnostic(Array((Self.head + "    a = relu\n}\n").utf8), overrides: ModelOverrides(set: ["input": "3"]))
+        let d = firstDiagnostic(
+            Array((Self.head + "    a = relu\n}\n").utf8), overrides: ModelOverrides(set: ["input": "3"]))
         #expect(d?.id == "type")
         #expect(d?.location == GraphIR.SourceLocation(file: "--set input", line: 1, column: 1))
-        let bad = firstDiagnostic(Array((Self.head + "    a = relu\n}\n").utf8),
-                                  overrides: ModelOverrides(set: ["classes": "1 +"]))
+        let bad = firstDiagnostic(
+            Array((Self.head + "    a = relu\n}\n").utf8),
+            overrides: ModelOverrides(set: ["classes": "1 +"]))
         #expect(bad?.id == "syntax")
         #expect(bad?.location?.file == "--set classes")
         #expect(bad?.location?.column == 4)
         // --input is checked against the `input` parameter.
-        expectDiagnostic(Self.head + "    a = relu\n}\n", "bad-size", at: "«input» =", overrides: ModelOverrides(input: [3, 0, 4]))
-        expectDiagnostic(Self.head + "    a = relu\n}\n", "bad-size", at: "model «m»", overrides: ModelOverrides(batch: 0))
-        expectDiagnostic(Self.head + "    a = relu\n}\n", "bad-rank", at: "«input» =",
-                         overrides: ModelOverrides(input: [1, 1, 1, 1, 1, 1, 1, 4]))
-        expectDiagnostic(Self.head + "    a = relu\n}\n", "bad-size", at: "«classes» =", overrides: ModelOverrides(classes: -3))
+        expectDiagnostic(
+            Self.head + "    a = relu\n}\n", "bad-size", at: "«input» =", overrides: ModelOverrides(input: [3, 0, 4]))
+        expectDiagnostic(
+            Self.head + "    a = relu\n}\n", "bad-size", at: "model «m»", overrides: ModelOverrides(batch: 0))
+        expectDiagnostic(
+            Self.head + "    a = relu\n}\n", "bad-rank", at: "«input» =",
+            overrides: ModelOverrides(input: [1, 1, 1, 1, 1, 1, 1, 4]))
+        expectDiagnostic(
+            Self.head + "    a = relu\n}\n", "bad-size", at: "«classes» =", overrides: ModelOverrides(classes: -3))
     }
 
     @Test func missingModelParameterValue() {
@@ -258,8 +275,9 @@ func expectDiagnostic(_ source: String, _ id: String, at marker: String, occurre
 
     @Test func divisionByZeroAndOverflow() {
         expectDiagnostic(Self.head + "    let x = 7 / (3 - 3)\n    a = relu\n}\n", "arithmetic", at: "7 / (3 - 3)")
-        expectDiagnostic(Self.head + "    let x = 9223372036854775807 + 1\n    a = relu\n}\n", "arithmetic",
-                         at: "9223372036854775807 + 1")
+        expectDiagnostic(
+            Self.head + "    let x = 9223372036854775807 + 1\n    a = relu\n}\n", "arithmetic",
+            at: "9223372036854775807 + 1")
         expectDiagnostic(Self.head + "    let x = 5 % 0\n    a = relu\n}\n", "arithmetic", at: "5 % 0")
         expectDiagnostic(Self.head + "    a = conv2d(int(1e300), 1)\n}\n", "arithmetic", at: "int(1e300)")
         expectDiagnostic(Self.head + "    let x = 99999999999999999999\n}\n", "syntax", at: "99999999999999999999")
@@ -267,18 +285,21 @@ func expectDiagnostic(_ source: String, _ id: String, at marker: String, occurre
 
     @Test func absurdSizes() {
         expectDiagnostic("model m(input = 3x1000000x1000000) {\n    a = relu\n}\n", "bad-size", at: "3x1000000x1000000")
-        expectDiagnostic("model m(input = 1x4096x4096) {\n    c = conv2d(1000000, 1)\n}\n", "bad-size",
-                         at: "conv2d(1000000, 1)")
+        expectDiagnostic(
+            "model m(input = 1x4096x4096) {\n    c = conv2d(1000000, 1)\n}\n", "bad-size",
+            at: "conv2d(1000000, 1)")
         expectDiagnostic(Self.head + "    c = conv2d(100000000, 1)\n}\n", "bad-size", at: "100000000")
     }
 
     @Test func hugeLoopCount() {
-        expectDiagnostic(Self.head + "    for i in 0..<1000000000 {\n        {i} = relu\n    }\n}\n", "limit",
-                         at: "0..<1000000000")
+        expectDiagnostic(
+            Self.head + "    for i in 0..<1000000000 {\n        {i} = relu\n    }\n}\n", "limit",
+            at: "0..<1000000000")
     }
 
     @Test func tooManyLayers() {
-        let src = "model m(input = 1x1x1) {\n    for i in 0..<400 {\n        for j in 0..<400 {\n"
+        let src =
+            "model m(input = 1x1x1) {\n    for i in 0..<400 {\n        for j in 0..<400 {\n"
             + "            {i}.{j} = relu\n        }\n    }\n}\n"
         expectDiagnostic(src, "limit", at: "= «relu»")
     }
@@ -307,9 +328,11 @@ func expectDiagnostic(_ source: String, _ id: String, at marker: String, occurre
 
     @Test func declarationErrors() {
         expectDiagnostic("block b() {\n    a = relu\n}\n", "no-model", at: "block «b»")
-        expectDiagnostic(Self.head + "    a = relu\n}\nblock relu() {\n    x = relu\n}\n", "duplicate-name", at: "block «relu»")
-        expectDiagnostic(Self.head + "    a = relu\n}\nmodel n(input = 1x1x1) {\n    a = relu\n}\n", "duplicate-name",
-                         at: "model «n»")
+        expectDiagnostic(
+            Self.head + "    a = relu\n}\nblock relu() {\n    x = relu\n}\n", "duplicate-name", at: "block «relu»")
+        expectDiagnostic(
+            Self.head + "    a = relu\n}\nmodel n(input = 1x1x1) {\n    a = relu\n}\n", "duplicate-name",
+            at: "model «n»")
         expectDiagnostic(Self.head + "    a = relu\n}\nblock b(x = 1, y) {\n    a = relu\n}\n", "syntax", at: "«y») {")
         expectDiagnostic(Self.head + "}\n", "no-model", at: "model «m»")
     }
@@ -322,11 +345,12 @@ func expectDiagnostic(_ source: String, _ id: String, at marker: String, occurre
 
     @Test func diagnosticsPrintWithLocationAndCaret() throws {
         let d = try #require(firstDiagnostic(Array((Self.head + "    stem = conv3d(8, 3)\n}\n").utf8)))
-        #expect(d.description == """
-        test.model:2:12: error[unknown-op]: unknown op or block 'conv3d' (in 'stem')
-        2 |     stem = conv3d(8, 3)
-                       ^~~~~~
-        """)
+        #expect(
+            d.description == """
+                test.model:2:12: error[unknown-op]: unknown op or block 'conv3d' (in 'stem')
+                2 |     stem = conv3d(8, 3)
+                               ^~~~~~
+                """)
     }
 }
 
@@ -337,7 +361,8 @@ func expectDiagnostic(_ source: String, _ id: String, at marker: String, occurre
         let expr = String(repeating: "(", count: 18) + "1" + String(repeating: ")", count: 18)
         for i in 0..<depth {
             let call = i + 1 < depth ? "y = b\(i + 1)" : "y = relu"
-            src += "block b\(i)() {\n" + String(repeating: "if true {\n", count: ifs) + "let v = \(expr)\n\(call)\n"
+            src +=
+                "block b\(i)() {\n" + String(repeating: "if true {\n", count: ifs) + "let v = \(expr)\n\(call)\n"
                 + String(repeating: "}\n", count: ifs) + "}\n"
         }
         return src

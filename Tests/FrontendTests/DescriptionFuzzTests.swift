@@ -1,9 +1,9 @@
+import Foundation
 // Seeded mutation fuzzing of the zoo's description files. Each case mutates a real file (bytes,
 // tokens, digits, truncation, invalid UTF-8) and compiles it: the compiler must either produce a
 // graph the verifier accepts or throw diagnostics of which at least one error is located. A crash
 // or trap fails the whole run, which is the point. The PRNG is seeded, so failures reproduce.
 import Frontend
-import Foundation
 import GraphIR
 import GraphTestSupport
 import Testing
@@ -25,17 +25,22 @@ enum Mutator {
     /// Bytes worth inserting: the language's punctuation, digits, keywords' letters, newlines.
     static let interesting = Array("(){}[]<-=,.;:?!x0123456789 \n#\"abcdefghijklmnopqrstuvwxyz_+*/%&|".utf8)
     static let snippets: [[UInt8]] = [
-        "0", "-1", "99999999999999999999", "1e308", "x", "<- input", "<- a, b", "{i}", "if true {", "}", "for i in 0..<",
+        "0", "-1", "99999999999999999999", "1e308", "x", "<- input", "<- a, b", "{i}", "if true {", "}",
+        "for i in 0..<",
         "let ", "model ", "block ", "\"", "conv2d(", "add", "9223372036854775807", "0x0", ", stride = 0", "[",
         "channels(input)", "/ 0", "% 0", "1000000x1000000", "relu = relu\n", "stage(\"basic\", 1, blocks = 100000)",
     ].map { Array($0.utf8) }
-    static let invalidUTF8: [[UInt8]] = [[0xFF], [0xC3], [0xC0, 0xAF], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80], [0x80]]
+    static let invalidUTF8: [[UInt8]] = [
+        [0xFF], [0xC3], [0xC0, 0xAF], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80], [0x80],
+    ]
 
     /// Token boundaries, roughly: runs of identifier characters, or single other bytes.
     static func tokens(_ b: [UInt8]) -> [Range<Int>] {
         var out: [Range<Int>] = []
         var i = 0
-        func word(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x7A) || c == 0x5F }
+        func word(_ c: UInt8) -> Bool {
+            (c >= 0x30 && c <= 0x39) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x7A) || c == 0x5F
+        }
         while i < b.count {
             var j = i + 1
             if word(b[i]) { while j < b.count && word(b[j]) { j += 1 } }
@@ -59,7 +64,9 @@ enum Mutator {
         case 2:  // swap two bytes
             b.swapAt(pos(), pos())
         case 3:  // insert random interesting bytes
-            for _ in 0..<Int.random(in: 1...3, using: &rng) { b.insert(interesting.randomElement(using: &rng)!, at: pos(1)) }
+            for _ in 0..<Int.random(in: 1...3, using: &rng) {
+                b.insert(interesting.randomElement(using: &rng)!, at: pos(1))
+            }
         case 4:  // insert a snippet
             b.insert(contentsOf: snippets.randomElement(using: &rng)!, at: pos(1))
         case 5:  // truncate
@@ -94,7 +101,8 @@ enum Mutator {
 
 @Suite struct DescriptionFuzzTests {
     /// `GRAPHC_FUZZ_MUTATIONS` and `GRAPHC_FUZZ_SEED` run a longer or different campaign locally.
-    static let totalMutations = ProcessInfo.processInfo.environment["GRAPHC_FUZZ_MUTATIONS"].flatMap { Int($0) } ?? 1_200
+    static let totalMutations =
+        ProcessInfo.processInfo.environment["GRAPHC_FUZZ_MUTATIONS"].flatMap { Int($0) } ?? 1_200
     static let seed = ProcessInfo.processInfo.environment["GRAPHC_FUZZ_SEED"].flatMap { UInt64($0) } ?? 0x6772_6170_6863
 
     @Test func mutatedZooFilesNeverCrash() throws {

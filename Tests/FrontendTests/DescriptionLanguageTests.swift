@@ -13,7 +13,7 @@ import Testing
 
     @Test func arithmeticFollowsPython() throws {
         #expect(try Self.value("7 / 2") == 3)
-        #expect(try Self.value("-7 / 2 + 10") == 6)   // floor division: -4
+        #expect(try Self.value("-7 / 2 + 10") == 6)  // floor division: -4
         #expect(try Self.value("-7 % 3") == 2)
         #expect(try Self.value("2 + 3 * 4 - 1") == 13)
         #expect(try Self.value("int(7.9)") == 7)
@@ -37,22 +37,22 @@ import Testing
 
     @Test func controlFlowAndScopes() throws {
         let src = """
-        model m(input = 4x8x8, wide = false) {
-            let n = 0
-            for i in 0..<3 {
-                let n = n + i          # a let in a body is visible after it
+            model m(input = 4x8x8, wide = false) {
+                let n = 0
+                for i in 0..<3 {
+                    let n = n + i          # a let in a body is visible after it
+                }
+                if wide {
+                    let c = 64
+                } else if n == 3 {
+                    let c = 16
+                }
+                else {
+                    let c = 1
+                }
+                conv = conv2d(c, 3, padding = 1); bn = batch_norm(features = c)
             }
-            if wide {
-                let c = 64
-            } else if n == 3 {
-                let c = 16
-            }
-            else {
-                let c = 1
-            }
-            conv = conv2d(c, 3, padding = 1); bn = batch_norm(features = c)
-        }
-        """
+            """
         let m = try ModelDescription.compile(src)
         #expect(m.graph[m.graph.outputs[0]].type.shape == [1, 16, 8, 8])
         let wide = try ModelDescription.compile(src, overrides: ModelOverrides(set: ["wide": "true"]))
@@ -61,44 +61,45 @@ import Testing
 
     @Test func namesRefsAndBlocks() throws {
         let src = """
-        model m(input = 8x16x16) {
-            stem = conv2d(8, 3,
-                          padding = 1,
-                          bias = false)
-            body = pair("unit", 2)
-            skip = add <- body.1, body.0.act    # refs into an earlier block instance
-            head = relu <- skip
-        }
-        block pair(kind, n) {
-            for i in 0..<n {
-                {i} = kind(tag = "act")
+            model m(input = 8x16x16) {
+                stem = conv2d(8, 3,
+                              padding = 1,
+                              bias = false)
+                body = pair("unit", 2)
+                skip = add <- body.1, body.0.act    # refs into an earlier block instance
+                head = relu <- skip
             }
-        }
-        block unit(tag) {
-            conv = conv2d(channels(input), kernel = [3, 1], padding = [1, 0], in = size(input, 1))
-            {tag} = relu
-        }
-        """
+            block pair(kind, n) {
+                for i in 0..<n {
+                    {i} = kind(tag = "act")
+                }
+            }
+            block unit(tag) {
+                conv = conv2d(channels(input), kernel = [3, 1], padding = [1, 0], in = size(input, 1))
+                {tag} = relu
+            }
+            """
         let m = try ModelDescription.compile(src)
         let names = m.graph.nodes.map(\.name)
         #expect(names == ["stem", "body.0.conv", "body.0.act", "body.1.conv", "body.1.act", "skip", "head"])
         #expect(m.graph.nodes.map(\.scope) == ["", "body.0", "body.0", "body.1", "body.1", "", ""])
-        #expect(m.graph.parameters.map { m.graph[$0].name }
+        #expect(
+            m.graph.parameters.map { m.graph[$0].name }
                 == ["stem.weight", "body.0.conv.weight", "body.0.conv.bias", "body.1.conv.weight", "body.1.conv.bias"])
         #expect(Verifier.verify(m.graph).allSatisfy { $0.severity != .error })
     }
 
     @Test func opDefaultsAndAttributes() throws {
         let src = """
-        model m(input = 3x9x9, classes = 5, p = 0.2) {
-            c = conv2d(6, 3, stride = 2, groups = 3, dilation = 1)
-            pool = avg_pool2d(2, stride = 1, ceil_mode = true)
-            gap = adaptive_avg_pool2d([2, 1])
-            flat = flatten(start = -3)
-            drop = dropout(p)
-            fc = linear(classes, bias = false)
-        }
-        """
+            model m(input = 3x9x9, classes = 5, p = 0.2) {
+                c = conv2d(6, 3, stride = 2, groups = 3, dilation = 1)
+                pool = avg_pool2d(2, stride = 1, ceil_mode = true)
+                gap = adaptive_avg_pool2d([2, 1])
+                flat = flatten(start = -3)
+                drop = dropout(p)
+                fc = linear(classes, bias = false)
+            }
+            """
         let m = try ModelDescription.compile(src, overrides: ModelOverrides(batch: 2))
         let shapes = m.graph.nodes.map { m.graph[$0.outputs[0]].type.shape }
         #expect(shapes == [[2, 6, 4, 4], [2, 6, 3, 3], [2, 6, 2, 1], [2, 12], [2, 12], [2, 5]])
@@ -117,7 +118,8 @@ import Testing
     }
 
     @Test func emptyBlockIsIdentity() throws {
-        let src = "model m(input = 2x4x4) {\n    s = stage(0)\n    r = relu\n}\nblock stage(n) {\n"
+        let src =
+            "model m(input = 2x4x4) {\n    s = stage(0)\n    r = relu\n}\nblock stage(n) {\n"
             + "    for i in 0..<n {\n        {i} = relu\n    }\n}\n"
         let m = try ModelDescription.compile(src)
         #expect(m.graph.nodes.map(\.name) == ["r"])

@@ -17,7 +17,8 @@ import Testing
     }
 
     @Test func everyIndependentLayerErrorIsReported() {
-        let d = diagnostics("""
+        let d = diagnostics(
+            """
             model m(input = 3x8x8) {
                 a = conv3d(8, 3)
                 b = conv2d(8, 3) <- input
@@ -35,7 +36,8 @@ import Testing
     }
 
     @Test func implicitInputAfterAFailedLayerIsNotReportedAgain() {
-        let d = diagnostics("""
+        let d = diagnostics(
+            """
             model m(input = 3x8x8) {
                 a = conv2d(8, 3, in = 4)
                 b = relu
@@ -46,7 +48,8 @@ import Testing
     }
 
     @Test func errorsInsideBlocksAndLoopsAreReportedOnce() {
-        let d = diagnostics("""
+        let d = diagnostics(
+            """
             block bad(w) {
                 x = conv2d(w, 3)
             }
@@ -62,7 +65,8 @@ import Testing
     }
 
     @Test func everyStatementSyntaxErrorIsReported() {
-        let d = diagnostics("""
+        let d = diagnostics(
+            """
             model m(input = 3x8x8) {
                 a = conv2d(8, 3) extra
                 b = relu

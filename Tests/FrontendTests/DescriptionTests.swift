@@ -1,14 +1,16 @@
+import Foundation
 // The zoo's ResNet descriptions against torchvision: exact parameter and MAC totals at several input
 // sizes, class counts and batch sizes, and a layer-by-layer comparison with the torchvision counts
 // fixture. Every compiled graph must also pass the verifier.
 import Frontend
-import Foundation
 import GraphIR
 import GraphTestSupport
 import Testing
 
 @Suite struct DescriptionZooTests {
-    static func compile(_ file: String, input: [Int]? = nil, classes: Int? = nil, batch: Int = 1) throws -> CompiledModel {
+    static func compile(_ file: String, input: [Int]? = nil, classes: Int? = nil, batch: Int = 1) throws
+        -> CompiledModel
+    {
         let model = try Models.compile(file, overrides: ModelOverrides(input: input, classes: classes, batch: batch))
         #expect(Verifier.verify(model.graph).allSatisfy { $0.severity != .error })
         return model
@@ -58,8 +60,10 @@ import Testing
         #expect(m.graph.parameterCount == 25_557_032)
         #expect(m.graph.macs == 4_089_184_256)
         let names = Set(m.graph.parameters.map { m.graph[$0].name })
-        for name in ["layer1.0.downsample.0.weight", "layer1.0.conv3.weight", "layer4.2.bn3.running_var",
-                     "layer2.0.downsample.1.running_mean", "fc.weight", "fc.bias"] {
+        for name in [
+            "layer1.0.downsample.0.weight", "layer1.0.conv3.weight", "layer4.2.bn3.running_var",
+            "layer2.0.downsample.1.running_mean", "fc.weight", "fc.bias",
+        ] {
             #expect(names.contains(name), "missing parameter \(name)")
         }
         #expect(!names.contains("layer1.1.downsample.0.weight"))
@@ -75,7 +79,9 @@ import Testing
         #expect(m.graph.parameterCount == 77_754)
         #expect(m.graph.macs == 9_345_920)
         let names = m.graph.nodes.map(\.name)
-        for name in ["conv1", "bn1", "relu", "layer1.0.conv1", "layer2.0.downsample.0", "layer3.0.bn2", "avgpool", "fc"] {
+        for name in [
+            "conv1", "bn1", "relu", "layer1.0.conv1", "layer2.0.downsample.0", "layer3.0.bn2", "avgpool", "fc",
+        ] {
             #expect(names.contains(name), "missing layer \(name)")
         }
         #expect(!names.contains("layer1.0.downsample.0"))
@@ -99,15 +105,18 @@ import Testing
 
     @Test(arguments: ["resnet18_224_nc10", "resnet18_224_nc1000", "resnet18_32_nc10", "resnet18_32_nc1000"])
     func resnet18MatchesTorchvisionLayers(key: String) throws {
-        let url = try #require(Bundle.module.url(forResource: "torchvision_counts", withExtension: "json",
-                                                 subdirectory: "Fixtures"))
+        let url = try #require(
+            Bundle.module.url(
+                forResource: "torchvision_counts", withExtension: "json",
+                subdirectory: "Fixtures"))
         let fixture = try TorchvisionFixture.load(url)
         #expect(try fixture.mismatches(file: "resnet18.model", key: key) == [])
     }
 
     /// The example at the top of docs/model-format.md is ResNet-18 too.
     @Test func specExampleCompiles() throws {
-        let doc = try String(contentsOf: Models.packageRoot.appendingPathComponent("docs/model-format.md"), encoding: .utf8)
+        let doc = try String(
+            contentsOf: Models.packageRoot.appendingPathComponent("docs/model-format.md"), encoding: .utf8)
         let parts = doc.components(separatedBy: "```")
         try #require(parts.count >= 3)
         let m = try ModelDescription.compile(parts[1], file: "model-format.md")
@@ -116,7 +125,8 @@ import Testing
     }
 
     @Test func setOverridesParameters() throws {
-        let m = try Models.compile("resnet18.model", overrides: ModelOverrides(set: ["classes": "10", "input": "3x32x32"]))
+        let m = try Models.compile(
+            "resnet18.model", overrides: ModelOverrides(set: ["classes": "10", "input": "3x32x32"]))
         #expect(m.classes == 10)
         #expect(m.input == [3, 32, 32])
         #expect(m.graph.macs == 37_016_576)

@@ -1,15 +1,17 @@
+import Foundation
 // The zoo's MobileNet / EfficientNet descriptions against torchvision (0.14-0.16): exact parameter and
 // MAC totals (conv + linear, batch 1), mobilenet_v2 layer by layer against the torchvision counts
 // fixture, torchvision's names and BatchNorm settings, and compilation at other input sizes. The
 // expected numbers were also reproduced independently by scripts/zoo_counts.py.
 import Frontend
-import Foundation
 import GraphIR
 import GraphTestSupport
 import Testing
 
 @Suite struct ZooMobileTests {
-    static func compile(_ file: String, input: [Int]? = nil, classes: Int? = nil, batch: Int = 1) throws -> CompiledModel {
+    static func compile(_ file: String, input: [Int]? = nil, classes: Int? = nil, batch: Int = 1) throws
+        -> CompiledModel
+    {
         let model = try Models.compile(file, overrides: ModelOverrides(input: input, classes: classes, batch: batch))
         #expect(Verifier.verify(model.graph).allSatisfy { $0.severity != .error })
         return model
@@ -45,8 +47,10 @@ import Testing
         #expect(m.graph[m.graph.outputs[0]].type == .f32([1, classes]))
     }
 
-    @Test(arguments: ["mobilenet_v2.model", "mobilenet_v3_small.model", "mobilenet_v3_large.model",
-                      "efficientnet_b0.model"])
+    @Test(arguments: [
+        "mobilenet_v2.model", "mobilenet_v3_small.model", "mobilenet_v3_large.model",
+        "efficientnet_b0.model",
+    ])
     func defaults(file: String) throws {
         let m = try Self.compile(file)
         #expect(m.name + ".model" == file)
@@ -69,10 +73,14 @@ import Testing
         #expect(Self.node(m, "features.3.add") != nil && Self.node(m, "features.2.add") == nil)
     }
 
-    @Test(arguments: ["mobilenet_v2_224_nc10", "mobilenet_v2_224_nc1000", "mobilenet_v2_32_nc10", "mobilenet_v2_32_nc1000"])
+    @Test(arguments: [
+        "mobilenet_v2_224_nc10", "mobilenet_v2_224_nc1000", "mobilenet_v2_32_nc10", "mobilenet_v2_32_nc1000",
+    ])
     func mobilenetV2MatchesTorchvisionLayers(key: String) throws {
-        let url = try #require(Bundle.module.url(forResource: "torchvision_counts", withExtension: "json",
-                                                 subdirectory: "Fixtures"))
+        let url = try #require(
+            Bundle.module.url(
+                forResource: "torchvision_counts", withExtension: "json",
+                subdirectory: "Fixtures"))
         let fixture = try TorchvisionFixture.load(url)
         #expect(try fixture.mismatches(file: "mobilenet_v2.model", key: key) == [])
     }
@@ -91,7 +99,11 @@ import Testing
         for name in ["avgpool", "flatten", "classifier.0", "classifier.1"] {
             #expect(Self.node(m, name) != nil, "missing \(name)")
         }
-        if case let .dropout(p)? = Self.node(m, "classifier.0")?.op { #expect(p == 0.2) } else { Issue.record("classifier.0 is not dropout") }
+        if case let .dropout(p)? = Self.node(m, "classifier.0")?.op {
+            #expect(p == 0.2)
+        } else {
+            Issue.record("classifier.0 is not dropout")
+        }
     }
 
     /// Every batch_norm of `m` has (eps, momentum).
@@ -118,14 +130,19 @@ import Testing
         let m = try Self.compile("mobilenet_v3_large.model")
         let params = Set(m.graph.parameters.map { m.graph[$0].name })
         // features.1: no expansion, no SE; features.4: expansion, SE at block.2.
-        for name in ["features.0.0.weight", "features.0.1.running_var", "features.1.block.0.0.weight",
-                     "features.1.block.1.1.bias", "features.4.block.2.fc1.weight", "features.4.block.2.fc1.bias",
-                     "features.4.block.2.fc2.weight", "features.4.block.3.1.running_mean",
-                     "features.16.0.weight", "classifier.0.weight", "classifier.3.bias"] {
+        for name in [
+            "features.0.0.weight", "features.0.1.running_var", "features.1.block.0.0.weight",
+            "features.1.block.1.1.bias", "features.4.block.2.fc1.weight", "features.4.block.2.fc1.bias",
+            "features.4.block.2.fc2.weight", "features.4.block.3.1.running_mean",
+            "features.16.0.weight", "classifier.0.weight", "classifier.3.bias",
+        ] {
             #expect(params.contains(name), "missing parameter \(name)")
         }
         #expect(!params.contains("features.1.block.2.0.weight"))
-        #expect(m.graph[m.graph.parameters.first { m.graph[$0].name == "features.4.block.2.fc1.weight" }!].type.shape == [24, 72, 1, 1])
+        #expect(
+            m.graph[m.graph.parameters.first { m.graph[$0].name == "features.4.block.2.fc1.weight" }!].type.shape == [
+                24, 72, 1, 1,
+            ])
         #expect(Self.shape(m, "features.13.block.1.0") == [1, 672, 7, 7])
         #expect(Self.node(m, "features.4.block.2.mul")?.op == .mul)
         #expect(Self.node(m, "features.4.block.2.scale_activation")?.op == .hardsigmoid)
@@ -141,8 +158,10 @@ import Testing
         let m = try Self.compile("mobilenet_v3_small.model")
         let params = Set(m.graph.parameters.map { m.graph[$0].name })
         // features.1: 16 -> 16 with SE and stride 2: depthwise block.0, SE block.1, projection block.2.
-        for name in ["features.1.block.0.0.weight", "features.1.block.1.fc1.weight", "features.1.block.2.0.weight",
-                     "features.12.0.weight", "classifier.0.weight", "classifier.3.weight"] {
+        for name in [
+            "features.1.block.0.0.weight", "features.1.block.1.fc1.weight", "features.1.block.2.0.weight",
+            "features.12.0.weight", "classifier.0.weight", "classifier.3.weight",
+        ] {
             #expect(params.contains(name), "missing parameter \(name)")
         }
         #expect(Self.shape(m, "features.1.block.1.fc1") == [1, 8, 1, 1])
@@ -156,9 +175,11 @@ import Testing
     @Test func efficientnetB0Names() throws {
         let m = try Self.compile("efficientnet_b0.model")
         let params = Set(m.graph.parameters.map { m.graph[$0].name })
-        for name in ["features.0.0.weight", "features.1.0.block.0.0.weight", "features.1.0.block.1.fc1.weight",
-                     "features.1.0.block.2.0.weight", "features.2.0.block.0.0.weight", "features.2.1.block.3.1.bias",
-                     "features.6.3.block.2.fc2.bias", "features.8.0.weight", "classifier.1.weight"] {
+        for name in [
+            "features.0.0.weight", "features.1.0.block.0.0.weight", "features.1.0.block.1.fc1.weight",
+            "features.1.0.block.2.0.weight", "features.2.0.block.0.0.weight", "features.2.1.block.3.1.bias",
+            "features.6.3.block.2.fc2.bias", "features.8.0.weight", "classifier.1.weight",
+        ] {
             #expect(params.contains(name), "missing parameter \(name)")
         }
         // SE squeeze is max(1, in // 4) of the block's input, not of the expanded width.
@@ -186,7 +207,8 @@ import Testing
         let a = try Self.compile(file, input: [3, 96, 96], classes: 7)
         let b = try Self.compile(file, input: [3, 160, 128], classes: 7)
         let c = try Self.compile(file, input: [3, 224, 224], classes: 7)
-        #expect(a.graph.parameterCount == params && b.graph.parameterCount == params && c.graph.parameterCount == params)
+        #expect(
+            a.graph.parameterCount == params && b.graph.parameterCount == params && c.graph.parameterCount == params)
         #expect(a.graph.macs == macs96)
         #expect(b.graph.macs == macs160x128)
         #expect(a.graph[a.graph.outputs[0]].type == .f32([1, 7]))
@@ -208,7 +230,9 @@ import Testing
         #expect(batched.graph.macs == 3 * macs96 && batched.graph.parameterCount == params)
     }
 
-    @Test(arguments: [[3, 32, 32], [3, 33, 47], [3, 64, 64], [3, 100, 75], [3, 224, 224], [3, 300, 257], [1, 64, 64]])
+    @Test(arguments: [
+        [3, 32, 32], [3, 33, 47], [3, 64, 64], [3, 100, 75], [3, 224, 224], [3, 300, 257], [1, 64, 64],
+    ])
     func mobilenetV3ParamsAtAnySize(input: [Int]) throws {
         // The stem conv's weight depends on the input channels: 3 -> 16 x 3 x 3 x 3.
         let stemDelta = 16 * (3 - input[0]) * 9

@@ -13,7 +13,8 @@ import Testing
     @Test(arguments: sampleOps) func attributesRoundTrip(_ op: Op) throws {
         let attributes = op.attributes
         #expect(attributes.map(\.key) == attributes.map(\.key).sorted())
-        let rebuilt = try Op(name: op.name, attributes: Dictionary(uniqueKeysWithValues: attributes.map { ($0.key, $0.value) }))
+        let rebuilt = try Op(
+            name: op.name, attributes: Dictionary(uniqueKeysWithValues: attributes.map { ($0.key, $0.value) }))
         #expect(rebuilt == op)
     }
 
@@ -29,13 +30,16 @@ import Testing
         #expect(keys(.relu).isEmpty)
         let conv = Conv2dAttrs()
         #expect(keys(.conv2dGradInput(conv, input: Pair(4))) == ["dilation", "groups", "input", "padding", "stride"])
-        #expect(keys(.conv2dGradWeight(conv, kernel: Pair(3))) == ["dilation", "groups", "kernel", "padding", "stride"])
+        #expect(
+            keys(.conv2dGradWeight(conv, kernel: Pair(3))) == ["dilation", "groups", "kernel", "padding", "stride"])
         #expect(keys(.nativeBatchNorm(BatchNormAttrs())) == ["eps", "momentum", "training"])
         #expect(keys(.batchNormGrad(BatchNormAttrs())) == ["eps", "momentum", "training"])
-        #expect(keys(.maxPool2dWithIndices(Pool2dAttrs(kernel: Pair(2)))) == ["ceil_mode", "kernel", "padding", "stride"])
+        #expect(
+            keys(.maxPool2dWithIndices(Pool2dAttrs(kernel: Pair(2)))) == ["ceil_mode", "kernel", "padding", "stride"])
         #expect(keys(.maxPool2dGrad(Pool2dAttrs(kernel: Pair(2)))) == ["ceil_mode", "kernel", "padding", "stride"])
-        #expect(keys(.avgPool2dGrad(Pool2dAttrs(kernel: Pair(2))))
-            == ["ceil_mode", "count_include_pad", "kernel", "padding", "stride"])
+        #expect(
+            keys(.avgPool2dGrad(Pool2dAttrs(kernel: Pair(2))))
+                == ["ceil_mode", "count_include_pad", "kernel", "padding", "stride"])
         #expect(keys(.nativeDropout(p: 0.5)) == ["p"])
         #expect(keys(.dropoutGrad(p: 0.5)) == ["p"])
         #expect(keys(.scale(2)) == ["factor"])
@@ -44,13 +48,17 @@ import Testing
         #expect(keys(.sumTo(shape: [])) == ["shape"])
         #expect(keys(.svdProjector(ProjectorAttrs(rank: 1, left: false, gap: 1))) == ["gap", "left", "rank"])
         let optimizerKeys = ["beta1", "beta2", "decoupled", "eps", "lr", "momentum", "weight_decay"]
-        for op: Op in [.sgdUpdate(OptimizerAttrs(lr: 1)), .momentumUpdate(OptimizerAttrs(lr: 1)),
-                       .adamUpdate(OptimizerAttrs(lr: 1)), .adamDirection(OptimizerAttrs(lr: 1)),
-                       .applyUpdate(OptimizerAttrs(lr: 1))] {
+        for op: Op in [
+            .sgdUpdate(OptimizerAttrs(lr: 1)), .momentumUpdate(OptimizerAttrs(lr: 1)),
+            .adamUpdate(OptimizerAttrs(lr: 1)), .adamDirection(OptimizerAttrs(lr: 1)),
+            .applyUpdate(OptimizerAttrs(lr: 1)),
+        ] {
             #expect(keys(op) == optimizerKeys, "\(op.name)")
         }
-        for op: Op in [.div, .channelNorm, .biasGrad, .activationGrad(.silu), .adaptiveAvgPool2dGrad,
-                       .linearGradInput, .linearGradWeight, .softmaxCrossEntropyGrad] {
+        for op: Op in [
+            .div, .channelNorm, .biasGrad, .activationGrad(.silu), .adaptiveAvgPool2dGrad,
+            .linearGradInput, .linearGradWeight, .softmaxCrossEntropyGrad,
+        ] {
             #expect(keys(op).isEmpty, "\(op.name)")
         }
     }
@@ -63,8 +71,9 @@ import Testing
         #expect(try Op(name: "reshape", attributes: ["shape": .ints(shape)]) == .reshape(shape: Shape(shape)))
         #expect(try Op(name: "sum_to", attributes: ["shape": .ints(shape)]) == .sumTo(shape: Shape(shape)))
         if shape.count == 2 {
-            #expect(try Op(name: "reshape", attributes: ["shape": .pair(Pair(shape[0], shape[1]))])
-                == .reshape(shape: Shape(shape)))
+            #expect(
+                try Op(name: "reshape", attributes: ["shape": .pair(Pair(shape[0], shape[1]))])
+                    == .reshape(shape: Shape(shape)))
         }
     }
 
@@ -105,11 +114,14 @@ import Testing
     }
 
     @Test func maxPoolHasNoCountIncludePad() {
-        let attrs: [String: AttributeValue] = ["ceil_mode": .bool(false), "kernel": .pair(Pair(2)),
-                                               "padding": .pair(Pair(0)), "stride": .pair(Pair(2))]
+        let attrs: [String: AttributeValue] = [
+            "ceil_mode": .bool(false), "kernel": .pair(Pair(2)),
+            "padding": .pair(Pair(0)), "stride": .pair(Pair(2)),
+        ]
         #expect(problems("max_pool2d", attrs) == [])
-        #expect(problems("max_pool2d", attrs.merging(["count_include_pad": .bool(true)]) { a, _ in a })
-            == ["unknown-attribute"])
+        #expect(
+            problems("max_pool2d", attrs.merging(["count_include_pad": .bool(true)]) { a, _ in a })
+                == ["unknown-attribute"])
         #expect(problems("avg_pool2d", attrs) == ["missing-attribute"])
     }
 
@@ -117,24 +129,37 @@ import Testing
         #expect(problems("flatten", ["start_dim": .float(1)]) == ["attribute-type"])
         #expect(problems("dropout", ["p": .bool(true)]) == ["attribute-type"])
         #expect(problems("adaptive_avg_pool2d", ["output": .int(1)]) == ["attribute-type"])
-        #expect(problems("batch_norm", ["eps": .float(1e-5), "momentum": .float(0.1), "training": .int(0)])
-            == ["attribute-type"])
+        #expect(
+            problems("batch_norm", ["eps": .float(1e-5), "momentum": .float(0.1), "training": .int(0)])
+                == ["attribute-type"])
         #expect(problems("reshape", ["shape": .int(4)]) == ["attribute-type"])
         #expect(problems("sum_to", ["shape": .bool(true)]) == ["attribute-type"])
         #expect(problems("matmul", ["transpose_a": .int(1), "transpose_b": .bool(false)]) == ["attribute-type"])
-        #expect(problems("conv2d_grad_input", ["dilation": .pair(Pair(1)), "groups": .int(1), "input": .ints([4, 4, 4]),
-                                               "padding": .pair(Pair(0)), "stride": .pair(Pair(1))])
-            == ["attribute-type"])
-        #expect(problems("svd_projector", ["gap": .float(10), "left": .bool(true), "rank": .int(2)]) == ["attribute-type"])
+        #expect(
+            problems(
+                "conv2d_grad_input",
+                [
+                    "dilation": .pair(Pair(1)), "groups": .int(1), "input": .ints([4, 4, 4]),
+                    "padding": .pair(Pair(0)), "stride": .pair(Pair(1)),
+                ])
+                == ["attribute-type"])
+        #expect(
+            problems("svd_projector", ["gap": .float(10), "left": .bool(true), "rank": .int(2)]) == ["attribute-type"])
     }
 
     @Test func optimizerAttributesAreAllRequired() {
-        #expect(problems("adam_update", ["lr": .float(1e-3)])
-            == Array(repeating: "missing-attribute", count: 6))
-        #expect(problems("sgd_update", ["beta1": .float(0.9), "beta2": .float(0.999), "decoupled": .bool(false),
-                                        "eps": .float(1e-8), "lr": .int(1), "momentum": .int(0),
-                                        "weight_decay": .int(0), "nesterov": .bool(true)])
-            == ["unknown-attribute"])
+        #expect(
+            problems("adam_update", ["lr": .float(1e-3)])
+                == Array(repeating: "missing-attribute", count: 6))
+        #expect(
+            problems(
+                "sgd_update",
+                [
+                    "beta1": .float(0.9), "beta2": .float(0.999), "decoupled": .bool(false),
+                    "eps": .float(1e-8), "lr": .int(1), "momentum": .int(0),
+                    "weight_decay": .int(0), "nesterov": .bool(true),
+                ])
+                == ["unknown-attribute"])
     }
 
     @Test func integerAcceptedWhereFloatExpected() throws {
@@ -146,8 +171,11 @@ import Testing
             _ = try Op(name: "conv2d", attributes: ["stride": .int(2)])
             Issue.record("expected an error")
         } catch {
-            #expect(error.problems.map(\.id) == ["attribute-type", "missing-attribute", "missing-attribute",
-                                                 "missing-attribute"])
+            #expect(
+                error.problems.map(\.id) == [
+                    "attribute-type", "missing-attribute", "missing-attribute",
+                    "missing-attribute",
+                ])
             #expect(error.problems.map(\.key) == ["stride", "padding", "dilation", "groups"])
         }
     }

@@ -23,19 +23,23 @@ struct ConvCostCase: Sendable, CustomTestStringConvertible {
 
 let convCostCases: [ConvCostCase] = [
     // ResNet's stem: 1·64·112·112 · 3·7·7.
-    ConvCostCase(attrs: Conv2dAttrs(stride: Pair(2), padding: Pair(3)), x: [1, 3, 224, 224], w: [64, 3, 7, 7],
-                 macs: 118_013_952),
+    ConvCostCase(
+        attrs: Conv2dAttrs(stride: Pair(2), padding: Pair(3)), x: [1, 3, 224, 224], w: [64, 3, 7, 7],
+        macs: 118_013_952),
     // Depthwise 3x3 stride 2: 1·32·56·56 · 1·3·3 (not ·32).
-    ConvCostCase(attrs: Conv2dAttrs(stride: Pair(2), padding: Pair(1), groups: 32), x: [1, 32, 112, 112],
-                 w: [32, 1, 3, 3], macs: 903_168),
+    ConvCostCase(
+        attrs: Conv2dAttrs(stride: Pair(2), padding: Pair(1), groups: 32), x: [1, 32, 112, 112],
+        w: [32, 1, 3, 3], macs: 903_168),
     // Grouped (2 groups) and dilated: 2·6·10·10 · 2·3·3.
-    ConvCostCase(attrs: Conv2dAttrs(padding: Pair(2), dilation: Pair(2), groups: 2), x: [2, 4, 10, 10],
-                 w: [6, 2, 3, 3], macs: 21_600),
+    ConvCostCase(
+        attrs: Conv2dAttrs(padding: Pair(2), dilation: Pair(2), groups: 2), x: [2, 4, 10, 10],
+        w: [6, 2, 3, 3], macs: 21_600),
     // Depthwise with a channel multiplier (groups = C_in, C_out = 2·C_in): 1·16·8·8 · 1·3·3.
     ConvCostCase(attrs: Conv2dAttrs(padding: Pair(1), groups: 8), x: [1, 8, 8, 8], w: [16, 1, 3, 3], macs: 9_216),
     // Asymmetric: 1·2·3·6 · 4·3·1.
-    ConvCostCase(attrs: Conv2dAttrs(stride: Pair(2, 1), padding: Pair(1, 0), dilation: Pair(1, 2)), x: [1, 4, 5, 6],
-                 w: [2, 4, 3, 1], macs: 432),
+    ConvCostCase(
+        attrs: Conv2dAttrs(stride: Pair(2, 1), padding: Pair(1, 0), dilation: Pair(1, 2)), x: [1, 4, 5, 6],
+        w: [2, 4, 3, 1], macs: 432),
 ]
 
 @Suite struct IRCostTests {
@@ -72,8 +76,9 @@ let convCostCases: [ConvCostCase] = [
         let c = try cost(.matmul(transposeA: t.0, transposeB: t.1), [a, b])
         #expect(c.macs == 60)
         #expect(c.flops == 120)
-        #expect(try cost(.matmul(transposeA: t.0, transposeB: t.1), [t.0 ? f(7, 1) : f(1, 7), t.1 ? f(1, 7) : f(7, 1)])
-            .macs == 7)
+        #expect(
+            try cost(.matmul(transposeA: t.0, transposeB: t.1), [t.0 ? f(7, 1) : f(1, 7), t.1 ? f(1, 7) : f(7, 1)])
+                .macs == 7)
     }
 
     @Test func otherGradientsAreNotMACs() throws {
@@ -124,8 +129,8 @@ let convCostCases: [ConvCostCase] = [
         // 4·64·16² + 8·16³ = 65536 + 32768 = 98304.
         #expect(try cost(svd(4, false, 1), [f(64, 16), f(4, 16)]).arithmetic == 98_304)
         #expect(try cost(svd(4, true, 1), [f(16, 64), f(16, 4)]).arithmetic == 98_304)
-        #expect(try cost(svd(4, false, 3), [f(64, 16), f(4, 16)]).arithmetic == 32_768)   // exact
-        #expect(try cost(svd(4, false, 200), [f(64, 16), f(4, 16)]).arithmetic == 492)    // 491.52 rounded up
+        #expect(try cost(svd(4, false, 3), [f(64, 16), f(4, 16)]).arithmetic == 32_768)  // exact
+        #expect(try cost(svd(4, false, 200), [f(64, 16), f(4, 16)]).arithmetic == 492)  // 491.52 rounded up
         #expect(try cost(svd(4, true, 200), [f(16, 64), f(16, 4)]).flops == 492)
         #expect(try cost(svd(4, false, 200), [f(64, 16), f(4, 16)]).macs == 0)
         // Square: 4·3·9 + 8·27.

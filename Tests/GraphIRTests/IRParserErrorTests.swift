@@ -74,9 +74,11 @@ let errorCases: [ErrorCase] = [
     ErrorCase("bad-size", [1: #"  input %0 "x" : f32[1099511627776, 4]"#], line: 2, at: "f32"),
     ErrorCase("bad-size", [1: #"  input %0 "x" : f32[1, 99999999999999999999]"#], line: 2, at: "9999"),
     ErrorCase("bad-size", [1: #"  input %0 "x" : f32[-1, 4]"#], line: 2, at: "-1"),
-    ErrorCase("bad-size", [3: #"  %2 = flatten(%0) {start_dim = 2147483648} : f32[1, 4] "f""#], line: 4, at: "2147483648"),
-    ErrorCase("duplicate-attribute", [3: #"  %2 = flatten(%0) {start_dim = 1, start_dim = 1} : f32[1, 4] "f""#],
-              line: 4, at: "start_dim = 1}"),
+    ErrorCase(
+        "bad-size", [3: #"  %2 = flatten(%0) {start_dim = 2147483648} : f32[1, 4] "f""#], line: 4, at: "2147483648"),
+    ErrorCase(
+        "duplicate-attribute", [3: #"  %2 = flatten(%0) {start_dim = 1, start_dim = 1} : f32[1, 4] "f""#],
+        line: 4, at: "start_dim = 1}"),
     ErrorCase("unknown-op", [3: #"  %2 = linaer(%0, %1) : f32[1, 2] "fc""#], line: 4, at: "linaer"),
     ErrorCase("unknown-attribute", [3: #"  %2 = linear(%0, %1) {bias = true} : f32[1, 2] "fc""#], line: 4, at: "bias"),
     ErrorCase("missing-attribute", [3: #"  %2 = flatten(%0) : f32[1, 4] "f""#], line: 4, at: "flatten"),
@@ -84,33 +86,46 @@ let errorCases: [ErrorCase] = [
     ErrorCase("attribute-type", [3: #"  %2 = dropout(%0) {p = [1, 2]} : f32[1, 4] "f""#], line: 4, at: "[1, 2]"),
     ErrorCase("undefined-value", [3: #"  %2 = linear(%0, %9) : f32[1, 2] "fc""#], line: 4, at: "%9"),
     ErrorCase("undefined-value", [4: #"  output %5"#], line: 5, at: "%5"),
-    ErrorCase("duplicate-definition", [3: #"  %1 = linear(%0, %1) : f32[1, 2] "fc""#, 4: "  output %1"],
-              line: 4, at: "%1 ="),
+    ErrorCase(
+        "duplicate-definition", [3: #"  %1 = linear(%0, %1) : f32[1, 2] "fc""#, 4: "  output %1"],
+        line: 4, at: "%1 ="),
     ErrorCase("cycle", [3: #"  %2 = linear(%2, %1) : f32[1, 2] "fc""#], line: 4, at: "%2, %1"),
     ErrorCase("type-mismatch", [3: #"  %2 = linear(%0, %1) : f32[1, 3] "fc""#], line: 4, at: "f32[1, 3]"),
     ErrorCase("type-mismatch", [3: #"  %2 = linear(%0, %1) : i64[1, 2] "fc""#], line: 4, at: "i64"),
     ErrorCase("channel-mismatch", [2: #"  param %1 "w" : f32[2, 5] weight"#], line: 4, at: "linear"),
     ErrorCase("arity", [3: #"  %2 = linear(%0) : f32[1, 2] "fc""#], line: 4, at: "linear"),
     // More operands than any op takes (and than a node can hold).
-    ErrorCase("arity", [3: #"  %2 = linear(%0, %1, %1, %1, %1, %1, %1, %1, %1) : f32[1, 2] "fc""#], line: 4, at: "linear"),
+    ErrorCase(
+        "arity", [3: #"  %2 = linear(%0, %1, %1, %1, %1, %1, %1, %1, %1) : f32[1, 2] "fc""#], line: 4, at: "linear"),
     ErrorCase("dtype", [1: #"  input %0 "x" : i64[1, 4]"#], line: 4, at: "linear"),
     ErrorCase("dtype", [1: #"  input %0 "x" : bool[1, 4]"#], line: 4, at: "linear"),
     ErrorCase("type-mismatch", [3: #"  %2 = linear(%0, %1) : bool[1, 2] "fc""#], line: 4, at: "bool"),
     ErrorCase("unknown-role", [2: #"  param %1 "w" : f32[2, 4] exp_avgs"#], line: 3, at: "exp_avgs"),
     ErrorCase("bad-parameter", [2: #"  param %1 "w" : f32[2, 4] exp_avg frozen"#], line: 3, at: "frozen"),
     ErrorCase("syntax", [3: #"  %2 = linear(%0, %1) : f32[1, 2] "fc" backwards"#], line: 4, at: "backwards"),
-    ErrorCase("bad-size", [3: #"  %2 = reshape(%0) {shape = [2, 4294967296]} : f32[1, 4] "r""#], line: 4, at: "4294967296"),
+    ErrorCase(
+        "bad-size", [3: #"  %2 = reshape(%0) {shape = [2, 4294967296]} : f32[1, 4] "r""#], line: 4, at: "4294967296"),
     ErrorCase("attribute-type", [3: #"  %2 = reshape(%0) {shape = 4} : f32[4] "r""#], line: 4, at: "4}"),
     ErrorCase("bad-rank", [1: #"  input %0 "x" : f32[1, 1, 1, 1, 1, 1, 1, 1, 4]"#], line: 2, at: "f32"),
-    ErrorCase("bad-attribute", [3: #"  %2 = reshape(%0) {shape = [1, 1, 1, 1, 1, 1, 1, 1, 4]} : f32[4] "r""#], line: 4,
-              at: "shape = [1, 1"),
+    ErrorCase(
+        "bad-attribute", [3: #"  %2 = reshape(%0) {shape = [1, 1, 1, 1, 1, 1, 1, 1, 4]} : f32[4] "r""#], line: 4,
+        at: "shape = [1, 1"),
     ErrorCase("shape-mismatch", [3: #"  %2 = reshape(%0) {shape = [3]} : f32[3] "r""#], line: 4, at: "reshape"),
     ErrorCase("arity", [3: #"  %2, %3 = linear(%0, %1) : f32[1, 2], f32[1, 2] "fc""#], line: 4, at: "%2, %3"),
-    ErrorCase("rank", [3: #"  %2 = max_pool2d(%0) {ceil_mode = false, kernel = [1, 1], padding = [0, 0], stride = [1, 1]} : f32[1, 4] "p""#],
-              line: 4, at: "max_pool2d"),
+    ErrorCase(
+        "rank",
+        [
+            3:
+                #"  %2 = max_pool2d(%0) {ceil_mode = false, kernel = [1, 1], padding = [0, 0], stride = [1, 1]} : f32[1, 4] "p""#
+        ],
+        line: 4, at: "max_pool2d"),
     ErrorCase("bad-attribute", [3: #"  %2 = dropout(%0) {p = 1.0} : f32[1, 4] "d""#], line: 4, at: "dropout"),
-    ErrorCase("duplicate-name", [3: #"  %2 = linear(%0, %1) : f32[1, 2] "r""#, 4: #"  %3 = relu(%2) : f32[1, 2] "r""#,
-                                 5: "  output %3", 6: "}"], line: 5, at: #""r""#),
+    ErrorCase(
+        "duplicate-name",
+        [
+            3: #"  %2 = linear(%0, %1) : f32[1, 2] "r""#, 4: #"  %3 = relu(%2) : f32[1, 2] "r""#,
+            5: "  output %3", 6: "}",
+        ], line: 5, at: #""r""#),
     ErrorCase("duplicate-name", [2: #"  param %1 "x" : f32[2, 4] weight"#], line: 3, at: #""x""#),
     ErrorCase("no-output", [4: ""], line: 6, at: "}"),
     ErrorCase("syntax", [5: ""], line: 6, at: ""),
@@ -198,8 +213,9 @@ let errorCases: [ErrorCase] = [
     }
 
     @Test func diagnosticsRenderWithCaret() {
-        let d = parseErrors(valid.enumerated().map { $0 == 3 ? #"  %2 = linaer(%0, %1) : f32[1, 2] "fc""# : $1 }
-            .joined(separator: "\n"))
+        let d = parseErrors(
+            valid.enumerated().map { $0 == 3 ? #"  %2 = linaer(%0, %1) : f32[1, 2] "fc""# : $1 }
+                .joined(separator: "\n"))
         let text = d.first?.description ?? ""
         #expect(text.hasPrefix("bad.gir:4:8: error[unknown-op]: unknown op 'linaer'"))
         let caret = String(repeating: " ", count: "4 | ".count + 7) + "^~~~~~"
@@ -227,9 +243,11 @@ let errorCases: [ErrorCase] = [
         #"  %2 = dropout(%0) {p = 1e999} : f32[1] "d""#,
     ])
     func extremeValuesAreDiagnosed(_ node: String) {
-        let text = [#"graph "g" {"#, #"  input %0 "x" : f32[1, 1, 1, 1099511627776]"#,
-                    #"  param %1 "w" : f32[1, 1, 1099511627776, 1] weight"#, node, "  output %2", "}"]
-            .joined(separator: "\n")
+        let text = [
+            #"graph "g" {"#, #"  input %0 "x" : f32[1, 1, 1, 1099511627776]"#,
+            #"  param %1 "w" : f32[1, 1, 1099511627776, 1] weight"#, node, "  output %2", "}",
+        ]
+        .joined(separator: "\n")
         let diagnostics = parseErrors(text)
         #expect(!diagnostics.isEmpty)
         #expect(diagnostics.allSatisfy { $0.location != nil })

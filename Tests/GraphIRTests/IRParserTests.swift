@@ -127,9 +127,11 @@ func parseOK(_ text: String, sourceLocation: Testing.SourceLocation = #_sourceLo
         // Results declared with the wrong dtype are type mismatches.
         let wrong = text.replacingOccurrences(of: "i64[1, 2, 2, 2] \"pool\"", with: "f32[1, 2, 2, 2] \"pool\"")
         #expect(parseErrors(wrong).map(\.id) == ["type-mismatch", "dtype"])
-        let count = text.replacingOccurrences(of: "%3, %4 = native_dropout(%1) {p = 0.5} : f32[1, 2, 2, 2], bool[1, 2, 2, 2]",
-                                              with: "%3 = native_dropout(%1) {p = 0.5} : f32[1, 2, 2, 2]")
-            .replacingOccurrences(of: "output %4\n", with: "")
+        let count = text.replacingOccurrences(
+            of: "%3, %4 = native_dropout(%1) {p = 0.5} : f32[1, 2, 2, 2], bool[1, 2, 2, 2]",
+            with: "%3 = native_dropout(%1) {p = 0.5} : f32[1, 2, 2, 2]"
+        )
+        .replacingOccurrences(of: "output %4\n", with: "")
         #expect(parseErrors(count).map(\.id).first == "arity")
     }
 
@@ -146,15 +148,16 @@ func parseOK(_ text: String, sourceLocation: Testing.SourceLocation = #_sourceLo
             # trailing comment
             """
         let graph = try #require(parseOK(text))
-        #expect(IRPrinter.print(graph) == """
-            graph "g" {
-              input %0 "x" : f32[1, 4]
-              param %1 "w" : f32[2, 4] weight frozen
-              %2 = linear(%0, %1) : f32[1, 2] "fc"
-              output %2
-            }
+        #expect(
+            IRPrinter.print(graph) == """
+                graph "g" {
+                  input %0 "x" : f32[1, 4]
+                  param %1 "w" : f32[2, 4] weight frozen
+                  %2 = linear(%0, %1) : f32[1, 2] "fc"
+                  output %2
+                }
 
-            """)
+                """)
         #expect(graph[graph.parameters[0]].isTrainable == false)
     }
 
@@ -247,14 +250,16 @@ func parseOK(_ text: String, sourceLocation: Testing.SourceLocation = #_sourceLo
         case "training_convnet": graph = try Builders.trainingConvnet()
         default:
             // The first random training graph with GaLore, DoRA and a multi-output line.
-            graph = try #require((UInt64(0)..<400).lazy.map { RandomGraphs.make(seed: $0) }.first { g in
-                let names = Set(g.nodes.map(\.op.name))
-                return names.isSuperset(of: ["svd_projector", "channel_norm", "batch_norm_grad", "reshape"])
-            })
+            graph = try #require(
+                (UInt64(0)..<400).lazy.map { RandomGraphs.make(seed: $0) }.first { g in
+                    let names = Set(g.nodes.map(\.op.name))
+                    return names.isSuperset(of: ["svd_projector", "channel_norm", "batch_norm_grad", "reshape"])
+                })
         }
         let base = Array(IRPrinter.print(graph).utf8)
         var rng = SplitMix64(seed: 42)
-        let alphabet = Array("%=,:{}[]()\"\\#-0123456789e.\n fi".utf8) + Array("bool i64 backward optimizer".utf8)
+        let alphabet =
+            Array("%=,:{}[]()\"\\#-0123456789e.\n fi".utf8) + Array("bool i64 backward optimizer".utf8)
             + [0xC3, 0xA9, 0xFF, 0x00]
         var parsedCount = 0
         for _ in 0..<800 {

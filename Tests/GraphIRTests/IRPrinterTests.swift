@@ -7,8 +7,10 @@ import Testing
 
 @Suite struct IRPrinterTests {
     /// Compares `actual` with the fixture `name`; under GRAPHC_RECORD=1 writes it and fails.
-    private func assertGolden(_ actual: String, _ name: String, sourceLocation: Testing.SourceLocation = #_sourceLocation,
-                              filePath: String = #filePath) throws {
+    private func assertGolden(
+        _ actual: String, _ name: String, sourceLocation: Testing.SourceLocation = #_sourceLocation,
+        filePath: String = #filePath
+    ) throws {
         let source = URL(fileURLWithPath: filePath).deletingLastPathComponent()
             .appendingPathComponent("Fixtures").appendingPathComponent(name)
         if ProcessInfo.processInfo.environment["GRAPHC_RECORD"] == "1" {
@@ -16,11 +18,13 @@ import Testing
             Issue.record("recorded \(source.path); unset GRAPHC_RECORD and run again", sourceLocation: sourceLocation)
             return
         }
-        let url = try #require(Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Fixtures"),
-                               "missing fixture \(name); record it with GRAPHC_RECORD=1")
+        let url = try #require(
+            Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Fixtures"),
+            "missing fixture \(name); record it with GRAPHC_RECORD=1")
         let expected = try String(contentsOf: url, encoding: .utf8)
-        #expect(actual == expected, "IR differs from Fixtures/\(name); if intended, re-record with GRAPHC_RECORD=1",
-                sourceLocation: sourceLocation)
+        #expect(
+            actual == expected, "IR differs from Fixtures/\(name); if intended, re-record with GRAPHC_RECORD=1",
+            sourceLocation: sourceLocation)
     }
 
     @Test func tinyConvnetGolden() throws {
@@ -43,8 +47,13 @@ import Testing
             #expect(line.hasSuffix(" optimizer") == (node.phase == .optimizer), "\(line)")
             #expect(line.components(separatedBy: " = ")[0].split(separator: ",").count == node.outputs.count)
         }
-        #expect(lines.contains { $0.contains("= max_pool2d_with_indices(") && $0.contains(", i64[2, 4, 4, 4] \"features.3\" in \"features\"") })
-        #expect(lines.contains { $0.contains("= native_dropout(") && $0.contains(": f32[2, 4], bool[2, 4] \"dropout\"") })
+        #expect(
+            lines.contains {
+                $0.contains("= max_pool2d_with_indices(")
+                    && $0.contains(", i64[2, 4, 4, 4] \"features.3\" in \"features\"")
+            })
+        #expect(
+            lines.contains { $0.contains("= native_dropout(") && $0.contains(": f32[2, 4], bool[2, 4] \"dropout\"") })
         #expect(lines.contains { $0.contains("= reshape(") && $0.contains("{shape = [2, 4, 1, 1]}") })
         #expect(lines.contains { $0.contains(#""features.0.weight.exp_avg" : f32[4, 3, 3, 3] exp_avg"#) })
         #expect(lines.contains { $0.contains(#""classifier.weight.momentum_buffer" : f32[3, 4] momentum_buffer"#) })
@@ -56,8 +65,14 @@ import Testing
         #expect(lines.first == #"graph "tiny_convnet" {"#)
         #expect(lines[1] == #"  input %0 "input" : f32[2, 3, 8, 8]"#)
         #expect(lines[2] == #"  param %1 "features.0.weight" : f32[8, 3, 3, 3] weight"#)
-        #expect(lines.contains(#"  %13 = conv2d(%0, %1) {dilation = [1, 1], groups = 1, padding = [1, 1], stride = [1, 1]} : f32[2, 8, 8, 8] "features.0""#))
-        #expect(lines.contains(#"  %14 = batch_norm(%13, %2, %3, %4, %5) {eps = 1e-05, momentum = 0.1, training = false} : f32[2, 8, 8, 8] "features.1""#))
+        #expect(
+            lines.contains(
+                #"  %13 = conv2d(%0, %1) {dilation = [1, 1], groups = 1, padding = [1, 1], stride = [1, 1]} : f32[2, 8, 8, 8] "features.0""#
+            ))
+        #expect(
+            lines.contains(
+                #"  %14 = batch_norm(%13, %2, %3, %4, %5) {eps = 1e-05, momentum = 0.1, training = false} : f32[2, 8, 8, 8] "features.1""#
+            ))
         #expect(lines.contains(#"  %20 = flatten(%19) {start_dim = 1} : f32[2, 8] "flatten""#))
         #expect(lines.suffix(2) == ["  output %21", "}"])
     }
@@ -81,7 +96,9 @@ import Testing
         #expect(text.contains(#""block.conv" in "block""#))
         #expect(text.contains(#""head.weight" : f32[5, 6] weight frozen"#))
         #expect(text.contains(#""stem.bn.running_var" : f32[8] running_var"# + "\n"))
-        #expect(text.contains(#"{ceil_mode = true, count_include_pad = false, kernel = [2, 2], padding = [0, 0], stride = [2, 2]}"#))
+        #expect(
+            text.contains(
+                #"{ceil_mode = true, count_include_pad = false, kernel = [2, 2], padding = [0, 0], stride = [2, 2]}"#))
         #expect(text.contains(#"= softmax_cross_entropy(%"#))
         #expect(text.contains("i64[2]"))
     }
@@ -95,15 +112,16 @@ import Testing
         let b = g.appendValue(Value(name: "split.1", type: .f32([1]), kind: .result(node: 0, index: 1)))
         g.nodes = [Node(op: .relu, inputs: [x], outputs: [a, b], name: "split")]
         g.outputs = [a, b]
-        #expect(IRPrinter.print(g) == """
-            graph "multi" {
-              input %0 "x" : f32[2]
-              %1, %2 = relu(%0) : f32[1], f32[1] "split"
-              output %1
-              output %2
-            }
+        #expect(
+            IRPrinter.print(g) == """
+                graph "multi" {
+                  input %0 "x" : f32[2]
+                  %1, %2 = relu(%0) : f32[1], f32[1] "split"
+                  output %1
+                  output %2
+                }
 
-            """)
+                """)
     }
 
     @Test func stringsAreEscaped() {

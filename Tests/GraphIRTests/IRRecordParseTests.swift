@@ -6,11 +6,13 @@ import Testing
 
 /// A tiny graph with one backward node; record lines are appended before the outputs.
 private func text(_ records: [String]) -> String {
-    ([#"graph "g" {"#,
-      #"  input %0 "x" : f32[1, 4]"#,
-      #"  param %1 "w" : f32[2, 4] weight"#,
-      #"  %2 = linear(%0, %1) : f32[1, 2] "fc""#,
-      #"  %3 = linear_grad_weight(%2, %0) : f32[2, 4] "fc.grad_weight" backward"#]
+    ([
+        #"graph "g" {"#,
+        #"  input %0 "x" : f32[1, 4]"#,
+        #"  param %1 "w" : f32[2, 4] weight"#,
+        #"  %2 = linear(%0, %1) : f32[1, 2] "fc""#,
+        #"  %3 = linear_grad_weight(%2, %0) : f32[2, 4] "fc.grad_weight" backward"#,
+    ]
         + records.map { "  " + $0 } + ["  output %2", "  output %3", "}"]).joined(separator: "\n") + "\n"
 }
 
@@ -35,21 +37,21 @@ private func text(_ records: [String]) -> String {
     static let cases: [(String, String, String)] = [
         ("grad %1 = %9", "undefined-value", "%9"),
         ("backward %3 of %7", "undefined-value", "%7"),
-        ("grad %1 = %2", "bad-record", "grad"),          // wrong type: f32[1, 2] for f32[2, 4]
-        ("grad %0 = %3", "bad-record", "grad"),          // an input is not a parameter
-        ("grad %2 = %3", "bad-record", "grad"),          // nor is a node result
-        ("grad %1 = %1", "bad-record", "grad"),          // a gradient is a node result
-        ("backward %2 of %2", "bad-record", "backward"), // fc is not a backward node
-        ("backward %3 of %3", "bad-record", "backward"), // nor does it differentiate one
-        ("backward %3 of %0", "bad-record", "%0"),       // an input is not a node result
-        ("step %1 update %3", "bad-record", "step"),     // not an optimizer node
-        ("adapter %1 of %2 weight %1", "bad-record", "adapter"), // w is not an adapter parameter
+        ("grad %1 = %2", "bad-record", "grad"),  // wrong type: f32[1, 2] for f32[2, 4]
+        ("grad %0 = %3", "bad-record", "grad"),  // an input is not a parameter
+        ("grad %2 = %3", "bad-record", "grad"),  // nor is a node result
+        ("grad %1 = %1", "bad-record", "grad"),  // a gradient is a node result
+        ("backward %2 of %2", "bad-record", "backward"),  // fc is not a backward node
+        ("backward %3 of %3", "bad-record", "backward"),  // nor does it differentiate one
+        ("backward %3 of %0", "bad-record", "%0"),  // an input is not a node result
+        ("step %1 update %3", "bad-record", "step"),  // not an optimizer node
+        ("adapter %1 of %2 weight %1", "bad-record", "adapter"),  // w is not an adapter parameter
         ("grad %1 %3", "syntax", "%3"),
         ("backward %3 by %2", "syntax", "by"),
         ("step %1 state %3", "syntax", "state"),
     ]
 
-    @Test(arguments: 0 ..< cases.count) func malformedRecordsAreLocated(_ k: Int) throws {
+    @Test(arguments: 0..<cases.count) func malformedRecordsAreLocated(_ k: Int) throws {
         let (line, id, marker) = Self.cases[k]
         let diagnostics = parseErrors(text([line]))
         let d = try #require(diagnostics.first, "\(line)")

@@ -88,8 +88,9 @@ let shapeCases: [ShapeCase] = [
     ShapeCase(op: conv(2), operands: [f(1, 4, 8, 8), f(4, 4, 3, 3)], expected: [1, 4, 3, 3]),
     ShapeCase(op: conv(3, 0, 2), operands: [f(1, 1, 11, 11), f(2, 1, 3, 3)], expected: [1, 2, 3, 3]),
     ShapeCase(op: conv(1, 0, 1, 2), operands: [f(1, 4, 5, 5), f(8, 2, 1, 1), f(8)], expected: [1, 8, 5, 5]),
-    ShapeCase(op: .conv2d(Conv2dAttrs(stride: Pair(2, 1), padding: Pair(1, 0))),
-              operands: [f(1, 4, 5, 6), f(2, 4, 3, 1)], expected: [1, 2, 3, 6]),
+    ShapeCase(
+        op: .conv2d(Conv2dAttrs(stride: Pair(2, 1), padding: Pair(1, 0))),
+        operands: [f(1, 4, 5, 6), f(2, 4, 3, 1)], expected: [1, 2, 3, 6]),
     ShapeCase(op: conv(2, 0), operands: [f(1, 1, 7, 7), f(1, 1, 7, 7)], expected: [1, 1, 1, 1]),
     // max and avg pooling, floor and ceil
     // ResNet's stem pool (floor); with ceil_mode the 57th window starts at 112 < n + p = 113, so it
@@ -122,20 +123,24 @@ let shapeCases: [ShapeCase] = [
     ShapeCase(op: .add, operands: [f(), f(2, 3)], expected: [2, 3]),
     // elementwise, batch norm, dropout, loss
     ShapeCase(op: .hardswish, operands: [f(1, 2, 3)], expected: [1, 2, 3]),
-    ShapeCase(op: .batchNorm(BatchNormAttrs()), operands: [f(2, 8, 4, 4), f(8), f(8), f(8), f(8)],
-              expected: [2, 8, 4, 4]),
+    ShapeCase(
+        op: .batchNorm(BatchNormAttrs()), operands: [f(2, 8, 4, 4), f(8), f(8), f(8), f(8)],
+        expected: [2, 8, 4, 4]),
     ShapeCase(op: .batchNorm(BatchNormAttrs()), operands: [f(2, 8), f(8), f(8), f(8), f(8)], expected: [2, 8]),
     ShapeCase(op: .dropout(p: 0.5), operands: [f(4, 4)], expected: [4, 4]),
     ShapeCase(op: .softmaxCrossEntropy, operands: [f(4, 10), .i64([4])], expected: []),
 
     // Training-mode forward ops: several results, with PyTorch's dtypes (indices i64, masks bool).
-    ShapeCase(op: .nativeBatchNorm(bn), operands: [f(2, 8, 4, 4), f(8), f(8), f(8), f(8)],
-              results: [f(2, 8, 4, 4), f(8), f(8)]),
+    ShapeCase(
+        op: .nativeBatchNorm(bn), operands: [f(2, 8, 4, 4), f(8), f(8), f(8), f(8)],
+        results: [f(2, 8, 4, 4), f(8), f(8)]),
     ShapeCase(op: .nativeBatchNorm(bn), operands: [f(3, 5), f(5), f(5), f(5), f(5)], results: [f(3, 5), f(5), f(5)]),
-    ShapeCase(op: .maxPool2dWithIndices(pool(3, 2, 1)), operands: [f(1, 64, 112, 112)],
-              results: [f(1, 64, 56, 56), i64(1, 64, 56, 56)]),
-    ShapeCase(op: .maxPool2dWithIndices(pool(3, 2, 1, ceil: true)), operands: [f(1, 64, 112, 112)],
-              results: [f(1, 64, 57, 57), i64(1, 64, 57, 57)]),
+    ShapeCase(
+        op: .maxPool2dWithIndices(pool(3, 2, 1)), operands: [f(1, 64, 112, 112)],
+        results: [f(1, 64, 56, 56), i64(1, 64, 56, 56)]),
+    ShapeCase(
+        op: .maxPool2dWithIndices(pool(3, 2, 1, ceil: true)), operands: [f(1, 64, 112, 112)],
+        results: [f(1, 64, 57, 57), i64(1, 64, 57, 57)]),
     ShapeCase(op: .nativeDropout(p: 0.5), operands: [f(4, 4)], results: [f(4, 4), mask(4, 4)]),
     ShapeCase(op: .nativeDropout(p: 0), operands: [f(2, 3, 1)], results: [f(2, 3, 1), mask(2, 3, 1)]),
     ShapeCase(op: .scale(0.5), operands: [f(2, 3)], expected: [2, 3]),
@@ -160,32 +165,44 @@ let shapeCases: [ShapeCase] = [
 
     // Gradients. Conv gradients invert the forward conv: the input (or kernel) size is an attribute
     // because stride > 1 maps several input sizes to one output size (PyTorch's output_padding).
-    ShapeCase(op: .conv2dGradInput(convConfigs[0].attrs, input: Pair(224)), operands: [f(1, 64, 112, 112), f(64, 3, 7, 7)],
-              expected: [1, 3, 224, 224]),
+    ShapeCase(
+        op: .conv2dGradInput(convConfigs[0].attrs, input: Pair(224)), operands: [f(1, 64, 112, 112), f(64, 3, 7, 7)],
+        expected: [1, 3, 224, 224]),
     // (223 + 6 - 7) / 2 + 1 = 112 as well.
-    ShapeCase(op: .conv2dGradInput(convConfigs[0].attrs, input: Pair(223)), operands: [f(1, 64, 112, 112), f(64, 3, 7, 7)],
-              expected: [1, 3, 223, 223]),
-    ShapeCase(op: .conv2dGradInput(convConfigs[1].attrs, input: Pair(112)), operands: [f(1, 32, 56, 56), f(32, 1, 3, 3)],
-              expected: [1, 32, 112, 112]),
-    ShapeCase(op: .conv2dGradInput(convConfigs[2].attrs, input: Pair(10)), operands: [f(2, 6, 10, 10), f(6, 2, 3, 3)],
-              expected: [2, 4, 10, 10]),
-    ShapeCase(op: .conv2dGradInput(convConfigs[3].attrs, input: Pair(5, 6)), operands: [f(1, 2, 3, 6), f(2, 4, 3, 1)],
-              expected: [1, 4, 5, 6]),
-    ShapeCase(op: .conv2dGradWeight(convConfigs[0].attrs, kernel: Pair(7)), operands: [f(1, 64, 112, 112), f(1, 3, 224, 224)],
-              expected: [64, 3, 7, 7]),
-    ShapeCase(op: .conv2dGradWeight(convConfigs[1].attrs, kernel: Pair(3)), operands: [f(1, 32, 56, 56), f(1, 32, 112, 112)],
-              expected: [32, 1, 3, 3]),
-    ShapeCase(op: .conv2dGradWeight(convConfigs[2].attrs, kernel: Pair(3)), operands: [f(2, 6, 10, 10), f(2, 4, 10, 10)],
-              expected: [6, 2, 3, 3]),
-    ShapeCase(op: .conv2dGradWeight(convConfigs[3].attrs, kernel: Pair(3, 1)), operands: [f(1, 2, 3, 6), f(1, 4, 5, 6)],
-              expected: [2, 4, 3, 1]),
+    ShapeCase(
+        op: .conv2dGradInput(convConfigs[0].attrs, input: Pair(223)), operands: [f(1, 64, 112, 112), f(64, 3, 7, 7)],
+        expected: [1, 3, 223, 223]),
+    ShapeCase(
+        op: .conv2dGradInput(convConfigs[1].attrs, input: Pair(112)), operands: [f(1, 32, 56, 56), f(32, 1, 3, 3)],
+        expected: [1, 32, 112, 112]),
+    ShapeCase(
+        op: .conv2dGradInput(convConfigs[2].attrs, input: Pair(10)), operands: [f(2, 6, 10, 10), f(6, 2, 3, 3)],
+        expected: [2, 4, 10, 10]),
+    ShapeCase(
+        op: .conv2dGradInput(convConfigs[3].attrs, input: Pair(5, 6)), operands: [f(1, 2, 3, 6), f(2, 4, 3, 1)],
+        expected: [1, 4, 5, 6]),
+    ShapeCase(
+        op: .conv2dGradWeight(convConfigs[0].attrs, kernel: Pair(7)),
+        operands: [f(1, 64, 112, 112), f(1, 3, 224, 224)],
+        expected: [64, 3, 7, 7]),
+    ShapeCase(
+        op: .conv2dGradWeight(convConfigs[1].attrs, kernel: Pair(3)), operands: [f(1, 32, 56, 56), f(1, 32, 112, 112)],
+        expected: [32, 1, 3, 3]),
+    ShapeCase(
+        op: .conv2dGradWeight(convConfigs[2].attrs, kernel: Pair(3)), operands: [f(2, 6, 10, 10), f(2, 4, 10, 10)],
+        expected: [6, 2, 3, 3]),
+    ShapeCase(
+        op: .conv2dGradWeight(convConfigs[3].attrs, kernel: Pair(3, 1)), operands: [f(1, 2, 3, 6), f(1, 4, 5, 6)],
+        expected: [2, 4, 3, 1]),
     ShapeCase(op: .biasGrad, operands: [f(2, 8, 4, 4)], expected: [8]),
     ShapeCase(op: .biasGrad, operands: [f(2, 10)], expected: [10]),
     // dy, x, gamma, running mean, running var, batch mean, batch invstd → dx, dgamma, dbeta.
-    ShapeCase(op: .batchNormGrad(bn), operands: [f(2, 8, 4, 4), f(2, 8, 4, 4), f(8), f(8), f(8), f(8), f(8)],
-              results: [f(2, 8, 4, 4), f(8), f(8)]),
-    ShapeCase(op: .batchNormGrad(bn), operands: [f(3, 5), f(3, 5), f(5), f(5), f(5), f(5), f(5)],
-              results: [f(3, 5), f(5), f(5)]),
+    ShapeCase(
+        op: .batchNormGrad(bn), operands: [f(2, 8, 4, 4), f(2, 8, 4, 4), f(8), f(8), f(8), f(8), f(8)],
+        results: [f(2, 8, 4, 4), f(8), f(8)]),
+    ShapeCase(
+        op: .batchNormGrad(bn), operands: [f(3, 5), f(3, 5), f(5), f(5), f(5), f(5), f(5)],
+        results: [f(3, 5), f(5), f(5)]),
     ShapeCase(op: .activationGrad(.relu), operands: [f(2, 3), f(2, 3)], expected: [2, 3]),
     ShapeCase(op: .activationGrad(.relu6), operands: [f(2, 8, 4, 4), f(2, 8, 4, 4)], expected: [2, 8, 4, 4]),
     ShapeCase(op: .activationGrad(.hardswish), operands: [f(5), f(5)], expected: [5]),
@@ -193,12 +210,15 @@ let shapeCases: [ShapeCase] = [
     ShapeCase(op: .activationGrad(.silu), operands: [f(1, 4), f(1, 4)], expected: [1, 4]),
     ShapeCase(op: .activationGrad(.sigmoid), operands: [f(), f()], expected: []),
     // dy, x, indices (i64, dy's shape) → dx in x's shape.
-    ShapeCase(op: .maxPool2dGrad(pool(3, 2, 1)), operands: [f(1, 64, 56, 56), f(1, 64, 112, 112), i64(1, 64, 56, 56)],
-              expected: [1, 64, 112, 112]),
-    ShapeCase(op: .maxPool2dGrad(pool(3, 2, 1, ceil: true)),
-              operands: [f(1, 64, 57, 57), f(1, 64, 112, 112), i64(1, 64, 57, 57)], expected: [1, 64, 112, 112]),
-    ShapeCase(op: .avgPool2dGrad(pool(3, 3, ceil: true)), operands: [f(1, 2, 4, 4), f(1, 2, 10, 10)],
-              expected: [1, 2, 10, 10]),
+    ShapeCase(
+        op: .maxPool2dGrad(pool(3, 2, 1)), operands: [f(1, 64, 56, 56), f(1, 64, 112, 112), i64(1, 64, 56, 56)],
+        expected: [1, 64, 112, 112]),
+    ShapeCase(
+        op: .maxPool2dGrad(pool(3, 2, 1, ceil: true)),
+        operands: [f(1, 64, 57, 57), f(1, 64, 112, 112), i64(1, 64, 57, 57)], expected: [1, 64, 112, 112]),
+    ShapeCase(
+        op: .avgPool2dGrad(pool(3, 3, ceil: true)), operands: [f(1, 2, 4, 4), f(1, 2, 10, 10)],
+        expected: [1, 2, 10, 10]),
     ShapeCase(op: .avgPool2dGrad(pool(2, 2)), operands: [f(1, 1, 3, 3), f(1, 1, 7, 7)], expected: [1, 1, 7, 7]),
     ShapeCase(op: .adaptiveAvgPool2dGrad, operands: [f(2, 512, 1, 1), f(2, 512, 7, 7)], expected: [2, 512, 7, 7]),
     ShapeCase(op: .adaptiveAvgPool2dGrad, operands: [f(1, 8, 7, 3), f(1, 8, 5, 5)], expected: [1, 8, 5, 5]),
@@ -217,9 +237,11 @@ let shapeCases: [ShapeCase] = [
     // Optimizer steps return the new parameter and state, each in the parameter's shape.
     ShapeCase(op: .sgdUpdate(opt), operands: [f(8, 3), f(8, 3)], expected: [8, 3]),
     ShapeCase(op: .momentumUpdate(opt), operands: [f(8, 3), f(8, 3), f(8, 3)], results: [f(8, 3), f(8, 3)]),
-    ShapeCase(op: .adamUpdate(opt), operands: [f(4, 2, 3, 3), f(4, 2, 3, 3), f(4, 2, 3, 3), f(4, 2, 3, 3)],
-              results: [f(4, 2, 3, 3), f(4, 2, 3, 3), f(4, 2, 3, 3)]),
-    ShapeCase(op: .adamDirection(opt), operands: [f(4, 16), f(4, 16), f(4, 16)], results: [f(4, 16), f(4, 16), f(4, 16)]),
+    ShapeCase(
+        op: .adamUpdate(opt), operands: [f(4, 2, 3, 3), f(4, 2, 3, 3), f(4, 2, 3, 3), f(4, 2, 3, 3)],
+        results: [f(4, 2, 3, 3), f(4, 2, 3, 3), f(4, 2, 3, 3)]),
+    ShapeCase(
+        op: .adamDirection(opt), operands: [f(4, 16), f(4, 16), f(4, 16)], results: [f(4, 16), f(4, 16), f(4, 16)]),
     ShapeCase(op: .applyUpdate(opt), operands: [f(16, 64), f(16, 64)], expected: [16, 64]),
     // GaLore: left P = U[:, :r] (m×r) for m < n, right P = Vᵀ[:r] (r×n) for m ≥ n; 1 ≤ r ≤ min(m, n).
     ShapeCase(op: svd(4, left: true), operands: [f(16, 64), f(16, 4)], expected: [16, 4]),
@@ -233,139 +255,171 @@ private let activationGradErrorCases = Activation.allCases.map {
     ShapeErrorCase(op: .activationGrad($0), operands: [f(2, 3), f(3)], id: "shape-mismatch")
 }
 
-let shapeErrorCases: [ShapeErrorCase] = activationGradErrorCases + [
-    ShapeErrorCase(op: conv(), operands: [f(1, 3, 2, 2), f(8, 3, 3, 3)], id: "bad-size"),
-    ShapeErrorCase(op: conv(0), operands: [f(1, 3, 8, 8), f(8, 3, 3, 3)], id: "bad-size"),
-    ShapeErrorCase(op: conv(1, -1), operands: [f(1, 3, 8, 8), f(8, 3, 3, 3)], id: "bad-size"),
-    ShapeErrorCase(op: conv(1, 0, 1, 0), operands: [f(1, 4, 8, 8), f(8, 4, 3, 3)], id: "bad-size"),
-    ShapeErrorCase(op: conv(1, 0, 1, 3), operands: [f(1, 4, 8, 8), f(6, 1, 3, 3)], id: "channel-mismatch"),
-    ShapeErrorCase(op: conv(), operands: [f(1, 4, 8, 8), f(8, 3, 3, 3)], id: "channel-mismatch"),
-    ShapeErrorCase(op: conv(), operands: [f(1, 4, 8, 8), f(8, 4, 3, 3), f(4)], id: "channel-mismatch"),
-    ShapeErrorCase(op: conv(), operands: [f(4, 8, 8), f(8, 4, 3, 3)], id: "rank"),
-    ShapeErrorCase(op: conv(), operands: [f(1, 4, 8, 8), f(8, 4, 3)], id: "rank"),
-    ShapeErrorCase(op: conv(), operands: [f(1, 4, 8, 8)], id: "arity"),
-    ShapeErrorCase(op: maxPool(3, 1, 2), operands: [f(1, 1, 8, 8)], id: "bad-attribute"),
-    ShapeErrorCase(op: maxPool(3, 0), operands: [f(1, 1, 8, 8)], id: "bad-size"),
-    ShapeErrorCase(op: avgPool(5, 1), operands: [f(1, 1, 4, 4)], id: "bad-size"),
-    ShapeErrorCase(op: avgPool(2, 2), operands: [f(1, 4, 4)], id: "rank"),
-    ShapeErrorCase(op: .adaptiveAvgPool2d(output: Pair(0, 1)), operands: [f(1, 1, 4, 4)], id: "bad-size"),
-    ShapeErrorCase(op: .flatten(startDim: 4), operands: [f(2, 3, 4, 5)], id: "bad-attribute"),
-    ShapeErrorCase(op: .flatten(startDim: -1), operands: [f(2, 3)], id: "bad-attribute"),
-    ShapeErrorCase(op: .linear, operands: [f(2, 7), f(4, 8)], id: "channel-mismatch"),
-    ShapeErrorCase(op: .linear, operands: [f(2, 8), f(4, 8), f(3)], id: "channel-mismatch"),
-    ShapeErrorCase(op: .linear, operands: [f(2, 8), f(4, 8, 1)], id: "rank"),
-    ShapeErrorCase(op: .add, operands: [f(2, 3), f(2, 4)], id: "shape-mismatch"),
-    ShapeErrorCase(op: .mul, operands: [f(2, 16, 7, 7), f(2, 8, 1, 1)], id: "shape-mismatch"),
-    ShapeErrorCase(op: .add, operands: [f(2, 3)], id: "arity"),
-    ShapeErrorCase(op: .relu, operands: [.i64([2])], id: "dtype"),
-    ShapeErrorCase(op: .batchNorm(BatchNormAttrs()), operands: [f(2, 8, 4), f(8), f(8), f(8), f(8)], id: "rank"),
-    ShapeErrorCase(op: .batchNorm(BatchNormAttrs()), operands: [f(2, 8), f(8), f(4), f(8), f(8)],
-                   id: "channel-mismatch"),
-    ShapeErrorCase(op: .batchNorm(BatchNormAttrs(eps: 0)), operands: [f(2, 8), f(8), f(8), f(8), f(8)],
-                   id: "bad-attribute"),
-    ShapeErrorCase(op: .dropout(p: 1), operands: [f(2)], id: "bad-attribute"),
-    ShapeErrorCase(op: .dropout(p: -0.1), operands: [f(2)], id: "bad-attribute"),
-    // f32 labels fail the generic dtype check before the loss's own shape check.
-    ShapeErrorCase(op: .softmaxCrossEntropy, operands: [f(4, 10), f(4)], id: "dtype"),
-    ShapeErrorCase(op: .softmaxCrossEntropy, operands: [f(4, 10), .i64([3])], id: "shape-mismatch"),
-    ShapeErrorCase(op: .softmaxCrossEntropy, operands: [f(4, 10, 1), .i64([4])], id: "rank"),
-    ShapeErrorCase(op: .softmaxCrossEntropy, operands: [.i64([4, 10]), .i64([4])], id: "dtype"),
+let shapeErrorCases: [ShapeErrorCase] =
+    activationGradErrorCases + [
+        ShapeErrorCase(op: conv(), operands: [f(1, 3, 2, 2), f(8, 3, 3, 3)], id: "bad-size"),
+        ShapeErrorCase(op: conv(0), operands: [f(1, 3, 8, 8), f(8, 3, 3, 3)], id: "bad-size"),
+        ShapeErrorCase(op: conv(1, -1), operands: [f(1, 3, 8, 8), f(8, 3, 3, 3)], id: "bad-size"),
+        ShapeErrorCase(op: conv(1, 0, 1, 0), operands: [f(1, 4, 8, 8), f(8, 4, 3, 3)], id: "bad-size"),
+        ShapeErrorCase(op: conv(1, 0, 1, 3), operands: [f(1, 4, 8, 8), f(6, 1, 3, 3)], id: "channel-mismatch"),
+        ShapeErrorCase(op: conv(), operands: [f(1, 4, 8, 8), f(8, 3, 3, 3)], id: "channel-mismatch"),
+        ShapeErrorCase(op: conv(), operands: [f(1, 4, 8, 8), f(8, 4, 3, 3), f(4)], id: "channel-mismatch"),
+        ShapeErrorCase(op: conv(), operands: [f(4, 8, 8), f(8, 4, 3, 3)], id: "rank"),
+        ShapeErrorCase(op: conv(), operands: [f(1, 4, 8, 8), f(8, 4, 3)], id: "rank"),
+        ShapeErrorCase(op: conv(), operands: [f(1, 4, 8, 8)], id: "arity"),
+        ShapeErrorCase(op: maxPool(3, 1, 2), operands: [f(1, 1, 8, 8)], id: "bad-attribute"),
+        ShapeErrorCase(op: maxPool(3, 0), operands: [f(1, 1, 8, 8)], id: "bad-size"),
+        ShapeErrorCase(op: avgPool(5, 1), operands: [f(1, 1, 4, 4)], id: "bad-size"),
+        ShapeErrorCase(op: avgPool(2, 2), operands: [f(1, 4, 4)], id: "rank"),
+        ShapeErrorCase(op: .adaptiveAvgPool2d(output: Pair(0, 1)), operands: [f(1, 1, 4, 4)], id: "bad-size"),
+        ShapeErrorCase(op: .flatten(startDim: 4), operands: [f(2, 3, 4, 5)], id: "bad-attribute"),
+        ShapeErrorCase(op: .flatten(startDim: -1), operands: [f(2, 3)], id: "bad-attribute"),
+        ShapeErrorCase(op: .linear, operands: [f(2, 7), f(4, 8)], id: "channel-mismatch"),
+        ShapeErrorCase(op: .linear, operands: [f(2, 8), f(4, 8), f(3)], id: "channel-mismatch"),
+        ShapeErrorCase(op: .linear, operands: [f(2, 8), f(4, 8, 1)], id: "rank"),
+        ShapeErrorCase(op: .add, operands: [f(2, 3), f(2, 4)], id: "shape-mismatch"),
+        ShapeErrorCase(op: .mul, operands: [f(2, 16, 7, 7), f(2, 8, 1, 1)], id: "shape-mismatch"),
+        ShapeErrorCase(op: .add, operands: [f(2, 3)], id: "arity"),
+        ShapeErrorCase(op: .relu, operands: [.i64([2])], id: "dtype"),
+        ShapeErrorCase(op: .batchNorm(BatchNormAttrs()), operands: [f(2, 8, 4), f(8), f(8), f(8), f(8)], id: "rank"),
+        ShapeErrorCase(
+            op: .batchNorm(BatchNormAttrs()), operands: [f(2, 8), f(8), f(4), f(8), f(8)],
+            id: "channel-mismatch"),
+        ShapeErrorCase(
+            op: .batchNorm(BatchNormAttrs(eps: 0)), operands: [f(2, 8), f(8), f(8), f(8), f(8)],
+            id: "bad-attribute"),
+        ShapeErrorCase(op: .dropout(p: 1), operands: [f(2)], id: "bad-attribute"),
+        ShapeErrorCase(op: .dropout(p: -0.1), operands: [f(2)], id: "bad-attribute"),
+        // f32 labels fail the generic dtype check before the loss's own shape check.
+        ShapeErrorCase(op: .softmaxCrossEntropy, operands: [f(4, 10), f(4)], id: "dtype"),
+        ShapeErrorCase(op: .softmaxCrossEntropy, operands: [f(4, 10), .i64([3])], id: "shape-mismatch"),
+        ShapeErrorCase(op: .softmaxCrossEntropy, operands: [f(4, 10, 1), .i64([4])], id: "rank"),
+        ShapeErrorCase(op: .softmaxCrossEntropy, operands: [.i64([4, 10]), .i64([4])], id: "dtype"),
 
-    // Training-mode forward ops.
-    ShapeErrorCase(op: .nativeBatchNorm(bn), operands: [f(2, 8, 4, 4), f(4), f(8), f(8), f(8)], id: "channel-mismatch"),
-    ShapeErrorCase(op: .nativeBatchNorm(bn), operands: [f(2, 8, 4), f(8), f(8), f(8), f(8)], id: "rank"),
-    ShapeErrorCase(op: .maxPool2dWithIndices(pool(2, 2)), operands: [f(1, 4, 4)], id: "rank"),
-    ShapeErrorCase(op: .maxPool2dWithIndices(pool(3, 1, 2)), operands: [f(1, 1, 8, 8)], id: "bad-attribute"),
-    ShapeErrorCase(op: .nativeDropout(p: 1), operands: [f(2)], id: "bad-attribute"),
-    ShapeErrorCase(op: .scale(2), operands: [i64(2)], id: "dtype"),
-    ShapeErrorCase(op: .div, operands: [f(8, 3, 3, 3), f(4, 1, 1, 1)], id: "shape-mismatch"),
-    ShapeErrorCase(op: .channelNorm, operands: [f()], id: "rank"),
-    ShapeErrorCase(op: matmul(false, false), operands: [f(4, 3), f(4, 5)], id: "shape-mismatch"),
-    ShapeErrorCase(op: matmul(true, false), operands: [f(4, 3), f(3, 5)], id: "shape-mismatch"),
-    ShapeErrorCase(op: matmul(false, true), operands: [f(4, 3), f(3, 5)], id: "shape-mismatch"),
-    ShapeErrorCase(op: matmul(false, false), operands: [f(2, 4, 3), f(3, 5)], id: "rank"),
-    ShapeErrorCase(op: .reshape(shape: [8, 3, 3, 4]), operands: [f(8, 27)], id: "shape-mismatch"),
-    ShapeErrorCase(op: .reshape(shape: [-1, 27]), operands: [f(8, 27)], id: "shape-mismatch"),
-    ShapeErrorCase(op: .reshape(shape: [0, 5]), operands: [f(8, 27)], id: "shape-mismatch"),
-    ShapeErrorCase(op: .reshape(shape: [1 << 31, 1]), operands: [f(8, 27)], id: "bad-size"),
+        // Training-mode forward ops.
+        ShapeErrorCase(
+            op: .nativeBatchNorm(bn), operands: [f(2, 8, 4, 4), f(4), f(8), f(8), f(8)], id: "channel-mismatch"),
+        ShapeErrorCase(op: .nativeBatchNorm(bn), operands: [f(2, 8, 4), f(8), f(8), f(8), f(8)], id: "rank"),
+        ShapeErrorCase(op: .maxPool2dWithIndices(pool(2, 2)), operands: [f(1, 4, 4)], id: "rank"),
+        ShapeErrorCase(op: .maxPool2dWithIndices(pool(3, 1, 2)), operands: [f(1, 1, 8, 8)], id: "bad-attribute"),
+        ShapeErrorCase(op: .nativeDropout(p: 1), operands: [f(2)], id: "bad-attribute"),
+        ShapeErrorCase(op: .scale(2), operands: [i64(2)], id: "dtype"),
+        ShapeErrorCase(op: .div, operands: [f(8, 3, 3, 3), f(4, 1, 1, 1)], id: "shape-mismatch"),
+        ShapeErrorCase(op: .channelNorm, operands: [f()], id: "rank"),
+        ShapeErrorCase(op: matmul(false, false), operands: [f(4, 3), f(4, 5)], id: "shape-mismatch"),
+        ShapeErrorCase(op: matmul(true, false), operands: [f(4, 3), f(3, 5)], id: "shape-mismatch"),
+        ShapeErrorCase(op: matmul(false, true), operands: [f(4, 3), f(3, 5)], id: "shape-mismatch"),
+        ShapeErrorCase(op: matmul(false, false), operands: [f(2, 4, 3), f(3, 5)], id: "rank"),
+        ShapeErrorCase(op: .reshape(shape: [8, 3, 3, 4]), operands: [f(8, 27)], id: "shape-mismatch"),
+        ShapeErrorCase(op: .reshape(shape: [-1, 27]), operands: [f(8, 27)], id: "shape-mismatch"),
+        ShapeErrorCase(op: .reshape(shape: [0, 5]), operands: [f(8, 27)], id: "shape-mismatch"),
+        ShapeErrorCase(op: .reshape(shape: [1 << 31, 1]), operands: [f(8, 27)], id: "bad-size"),
 
-    // Gradients.
-    // (224 + 6 - 7) / 2 + 1 = 112, but 226 gives 113: the stated input does not produce dy.
-    ShapeErrorCase(op: .conv2dGradInput(convConfigs[0].attrs, input: Pair(226)), operands: [f(1, 64, 112, 112), f(64, 3, 7, 7)],
-                   id: "shape-mismatch"),
-    ShapeErrorCase(op: .conv2dGradInput(convConfigs[0].attrs, input: Pair(224)), operands: [f(1, 64, 113, 112), f(64, 3, 7, 7)],
-                   id: "shape-mismatch"),
-    ShapeErrorCase(op: .conv2dGradInput(convConfigs[0].attrs, input: Pair(224)), operands: [f(1, 32, 112, 112), f(64, 3, 7, 7)],
-                   id: "shape-mismatch"),
-    // groups 4 does not divide the weight's 6 output channels.
-    ShapeErrorCase(op: .conv2dGradInput(convAttrs(Pair(1), Pair(2), Pair(2), 4), input: Pair(10)),
-                   operands: [f(2, 6, 10, 10), f(6, 2, 3, 3)], id: "channel-mismatch"),
-    ShapeErrorCase(op: .conv2dGradInput(convAttrs(Pair(0)), input: Pair(10)), operands: [f(1, 4, 8, 8), f(4, 4, 3, 3)],
-                   id: "bad-size"),
-    ShapeErrorCase(op: .conv2dGradInput(convAttrs(), input: Pair(10)), operands: [f(1, 4, 8, 8), f(4, 4, 3)], id: "rank"),
-    ShapeErrorCase(op: .conv2dGradInput(convAttrs(), input: Pair(10)), operands: [f(4, 8, 8), f(4, 4, 3, 3)], id: "rank"),
-    ShapeErrorCase(op: .conv2dGradWeight(convConfigs[0].attrs, kernel: Pair(5)), operands: [f(1, 64, 112, 112), f(1, 3, 224, 224)],
-                   id: "shape-mismatch"),
-    ShapeErrorCase(op: .conv2dGradWeight(convConfigs[0].attrs, kernel: Pair(7)), operands: [f(2, 64, 112, 112), f(1, 3, 224, 224)],
-                   id: "shape-mismatch"),
-    ShapeErrorCase(op: .conv2dGradWeight(convAttrs(Pair(1), Pair(0), Pair(1), 3), kernel: Pair(3)),
-                   operands: [f(1, 6, 8, 8), f(1, 4, 10, 10)], id: "channel-mismatch"),
-    ShapeErrorCase(op: .conv2dGradWeight(convAttrs(Pair(1), Pair(0), Pair(1), 2), kernel: Pair(3)),
-                   operands: [f(1, 3, 8, 8), f(1, 4, 10, 10)], id: "channel-mismatch"),
-    ShapeErrorCase(op: .conv2dGradWeight(convAttrs(), kernel: Pair(3)), operands: [f(1, 6, 8), f(1, 4, 10, 10)], id: "rank"),
-    ShapeErrorCase(op: .conv2dGradWeight(convAttrs(), kernel: Pair(1 << 31)), operands: [f(1, 6, 8, 8), f(1, 4, 8, 8)],
-                   id: "bad-size"),
-    ShapeErrorCase(op: .biasGrad, operands: [f(10)], id: "rank"),
-    ShapeErrorCase(op: .batchNormGrad(bn), operands: [f(2, 8, 4, 4), f(2, 8, 4, 5), f(8), f(8), f(8), f(8), f(8)],
-                   id: "shape-mismatch"),
-    ShapeErrorCase(op: .batchNormGrad(bn), operands: [f(2, 8, 4, 4), f(2, 8, 4, 4), f(4), f(8), f(8), f(8), f(8)],
-                   id: "channel-mismatch"),
-    ShapeErrorCase(op: .batchNormGrad(bn), operands: [f(2, 8, 4, 4), f(2, 8, 4, 4), f(8), f(8), f(8), f(8), f(4)],
-                   id: "channel-mismatch"),
-    ShapeErrorCase(op: .batchNormGrad(bn), operands: [f(2, 8, 4), f(2, 8, 4), f(8), f(8), f(8), f(8), f(8)], id: "rank"),
-    ShapeErrorCase(op: .batchNormGrad(bn), operands: [f(2, 8), f(2, 8), f(8), f(8), f(8), f(8)], id: "arity"),
-    ShapeErrorCase(op: .batchNormGrad(BatchNormAttrs(eps: 0)), operands: [f(2, 8), f(2, 8), f(8), f(8), f(8), f(8), f(8)],
-                   id: "bad-attribute"),
-    ShapeErrorCase(op: .activationGrad(.relu), operands: [f(2, 3)], id: "arity"),
-    ShapeErrorCase(op: .activationGrad(.silu), operands: [f(2, 3), i64(2, 3)], id: "dtype"),
-    ShapeErrorCase(op: .maxPool2dGrad(pool(3, 2, 1)), operands: [f(1, 64, 56, 56), f(1, 64, 112, 112), f(1, 64, 56, 56)],
-                   id: "dtype"),
-    ShapeErrorCase(op: .maxPool2dGrad(pool(3, 2, 1)), operands: [f(1, 64, 56, 56), f(1, 64, 112, 112), i64(1, 64, 57, 57)],
-                   id: "shape-mismatch"),
-    ShapeErrorCase(op: .maxPool2dGrad(pool(3, 2, 1)), operands: [f(1, 64, 57, 57), f(1, 64, 112, 112), i64(1, 64, 57, 57)],
-                   id: "shape-mismatch"),
-    ShapeErrorCase(op: .maxPool2dGrad(pool(3, 2, 1)), operands: [f(1, 64, 56, 56), f(1, 64, 112, 112)], id: "arity"),
-    ShapeErrorCase(op: .avgPool2dGrad(pool(3, 3, ceil: true)), operands: [f(1, 2, 3, 3), f(1, 2, 10, 10)],
-                   id: "shape-mismatch"),
-    ShapeErrorCase(op: .adaptiveAvgPool2dGrad, operands: [f(2, 256, 1, 1), f(2, 512, 7, 7)], id: "shape-mismatch"),
-    ShapeErrorCase(op: .adaptiveAvgPool2dGrad, operands: [f(2, 512), f(2, 512, 7, 7)], id: "rank"),
-    ShapeErrorCase(op: .linearGradInput, operands: [f(2, 3), f(4, 8)], id: "shape-mismatch"),
-    ShapeErrorCase(op: .linearGradWeight, operands: [f(2, 4), f(3, 8)], id: "shape-mismatch"),
-    ShapeErrorCase(op: .linearGradWeight, operands: [f(2, 5, 4), f(2, 5, 8)], id: "shape-mismatch"),
-    ShapeErrorCase(op: .dropoutGrad(p: 0.5), operands: [f(4, 4), f(4, 4)], id: "dtype"),
-    ShapeErrorCase(op: .dropoutGrad(p: 0.5), operands: [f(4, 4), mask(4, 5)], id: "shape-mismatch"),
-    ShapeErrorCase(op: .dropoutGrad(p: 1), operands: [f(4, 4), mask(4, 4)], id: "bad-attribute"),
-    ShapeErrorCase(op: .softmaxCrossEntropyGrad, operands: [f(4, 10), f(4)], id: "dtype"),
-    ShapeErrorCase(op: .softmaxCrossEntropyGrad, operands: [f(4, 10), i64(3)], id: "shape-mismatch"),
-    ShapeErrorCase(op: .sumTo(shape: [8, 1, 1]), operands: [f(2, 16, 7, 7)], id: "shape-mismatch"),
-    ShapeErrorCase(op: .sumTo(shape: [1, 2, 3]), operands: [f(2, 3)], id: "shape-mismatch"),
-    ShapeErrorCase(op: .sumTo(shape: [0]), operands: [f(2, 3)], id: "shape-mismatch"),
-    ShapeErrorCase(op: .sumTo(shape: [2, 1]), operands: [f(2, 3), f(2, 3)], id: "arity"),
+        // Gradients.
+        // (224 + 6 - 7) / 2 + 1 = 112, but 226 gives 113: the stated input does not produce dy.
+        ShapeErrorCase(
+            op: .conv2dGradInput(convConfigs[0].attrs, input: Pair(226)),
+            operands: [f(1, 64, 112, 112), f(64, 3, 7, 7)],
+            id: "shape-mismatch"),
+        ShapeErrorCase(
+            op: .conv2dGradInput(convConfigs[0].attrs, input: Pair(224)),
+            operands: [f(1, 64, 113, 112), f(64, 3, 7, 7)],
+            id: "shape-mismatch"),
+        ShapeErrorCase(
+            op: .conv2dGradInput(convConfigs[0].attrs, input: Pair(224)),
+            operands: [f(1, 32, 112, 112), f(64, 3, 7, 7)],
+            id: "shape-mismatch"),
+        // groups 4 does not divide the weight's 6 output channels.
+        ShapeErrorCase(
+            op: .conv2dGradInput(convAttrs(Pair(1), Pair(2), Pair(2), 4), input: Pair(10)),
+            operands: [f(2, 6, 10, 10), f(6, 2, 3, 3)], id: "channel-mismatch"),
+        ShapeErrorCase(
+            op: .conv2dGradInput(convAttrs(Pair(0)), input: Pair(10)), operands: [f(1, 4, 8, 8), f(4, 4, 3, 3)],
+            id: "bad-size"),
+        ShapeErrorCase(
+            op: .conv2dGradInput(convAttrs(), input: Pair(10)), operands: [f(1, 4, 8, 8), f(4, 4, 3)], id: "rank"),
+        ShapeErrorCase(
+            op: .conv2dGradInput(convAttrs(), input: Pair(10)), operands: [f(4, 8, 8), f(4, 4, 3, 3)], id: "rank"),
+        ShapeErrorCase(
+            op: .conv2dGradWeight(convConfigs[0].attrs, kernel: Pair(5)),
+            operands: [f(1, 64, 112, 112), f(1, 3, 224, 224)],
+            id: "shape-mismatch"),
+        ShapeErrorCase(
+            op: .conv2dGradWeight(convConfigs[0].attrs, kernel: Pair(7)),
+            operands: [f(2, 64, 112, 112), f(1, 3, 224, 224)],
+            id: "shape-mismatch"),
+        ShapeErrorCase(
+            op: .conv2dGradWeight(convAttrs(Pair(1), Pair(0), Pair(1), 3), kernel: Pair(3)),
+            operands: [f(1, 6, 8, 8), f(1, 4, 10, 10)], id: "channel-mismatch"),
+        ShapeErrorCase(
+            op: .conv2dGradWeight(convAttrs(Pair(1), Pair(0), Pair(1), 2), kernel: Pair(3)),
+            operands: [f(1, 3, 8, 8), f(1, 4, 10, 10)], id: "channel-mismatch"),
+        ShapeErrorCase(
+            op: .conv2dGradWeight(convAttrs(), kernel: Pair(3)), operands: [f(1, 6, 8), f(1, 4, 10, 10)], id: "rank"),
+        ShapeErrorCase(
+            op: .conv2dGradWeight(convAttrs(), kernel: Pair(1 << 31)), operands: [f(1, 6, 8, 8), f(1, 4, 8, 8)],
+            id: "bad-size"),
+        ShapeErrorCase(op: .biasGrad, operands: [f(10)], id: "rank"),
+        ShapeErrorCase(
+            op: .batchNormGrad(bn), operands: [f(2, 8, 4, 4), f(2, 8, 4, 5), f(8), f(8), f(8), f(8), f(8)],
+            id: "shape-mismatch"),
+        ShapeErrorCase(
+            op: .batchNormGrad(bn), operands: [f(2, 8, 4, 4), f(2, 8, 4, 4), f(4), f(8), f(8), f(8), f(8)],
+            id: "channel-mismatch"),
+        ShapeErrorCase(
+            op: .batchNormGrad(bn), operands: [f(2, 8, 4, 4), f(2, 8, 4, 4), f(8), f(8), f(8), f(8), f(4)],
+            id: "channel-mismatch"),
+        ShapeErrorCase(
+            op: .batchNormGrad(bn), operands: [f(2, 8, 4), f(2, 8, 4), f(8), f(8), f(8), f(8), f(8)], id: "rank"),
+        ShapeErrorCase(op: .batchNormGrad(bn), operands: [f(2, 8), f(2, 8), f(8), f(8), f(8), f(8)], id: "arity"),
+        ShapeErrorCase(
+            op: .batchNormGrad(BatchNormAttrs(eps: 0)), operands: [f(2, 8), f(2, 8), f(8), f(8), f(8), f(8), f(8)],
+            id: "bad-attribute"),
+        ShapeErrorCase(op: .activationGrad(.relu), operands: [f(2, 3)], id: "arity"),
+        ShapeErrorCase(op: .activationGrad(.silu), operands: [f(2, 3), i64(2, 3)], id: "dtype"),
+        ShapeErrorCase(
+            op: .maxPool2dGrad(pool(3, 2, 1)), operands: [f(1, 64, 56, 56), f(1, 64, 112, 112), f(1, 64, 56, 56)],
+            id: "dtype"),
+        ShapeErrorCase(
+            op: .maxPool2dGrad(pool(3, 2, 1)), operands: [f(1, 64, 56, 56), f(1, 64, 112, 112), i64(1, 64, 57, 57)],
+            id: "shape-mismatch"),
+        ShapeErrorCase(
+            op: .maxPool2dGrad(pool(3, 2, 1)), operands: [f(1, 64, 57, 57), f(1, 64, 112, 112), i64(1, 64, 57, 57)],
+            id: "shape-mismatch"),
+        ShapeErrorCase(
+            op: .maxPool2dGrad(pool(3, 2, 1)), operands: [f(1, 64, 56, 56), f(1, 64, 112, 112)], id: "arity"),
+        ShapeErrorCase(
+            op: .avgPool2dGrad(pool(3, 3, ceil: true)), operands: [f(1, 2, 3, 3), f(1, 2, 10, 10)],
+            id: "shape-mismatch"),
+        ShapeErrorCase(op: .adaptiveAvgPool2dGrad, operands: [f(2, 256, 1, 1), f(2, 512, 7, 7)], id: "shape-mismatch"),
+        ShapeErrorCase(op: .adaptiveAvgPool2dGrad, operands: [f(2, 512), f(2, 512, 7, 7)], id: "rank"),
+        ShapeErrorCase(op: .linearGradInput, operands: [f(2, 3), f(4, 8)], id: "shape-mismatch"),
+        ShapeErrorCase(op: .linearGradWeight, operands: [f(2, 4), f(3, 8)], id: "shape-mismatch"),
+        ShapeErrorCase(op: .linearGradWeight, operands: [f(2, 5, 4), f(2, 5, 8)], id: "shape-mismatch"),
+        ShapeErrorCase(op: .dropoutGrad(p: 0.5), operands: [f(4, 4), f(4, 4)], id: "dtype"),
+        ShapeErrorCase(op: .dropoutGrad(p: 0.5), operands: [f(4, 4), mask(4, 5)], id: "shape-mismatch"),
+        ShapeErrorCase(op: .dropoutGrad(p: 1), operands: [f(4, 4), mask(4, 4)], id: "bad-attribute"),
+        ShapeErrorCase(op: .softmaxCrossEntropyGrad, operands: [f(4, 10), f(4)], id: "dtype"),
+        ShapeErrorCase(op: .softmaxCrossEntropyGrad, operands: [f(4, 10), i64(3)], id: "shape-mismatch"),
+        ShapeErrorCase(op: .sumTo(shape: [8, 1, 1]), operands: [f(2, 16, 7, 7)], id: "shape-mismatch"),
+        ShapeErrorCase(op: .sumTo(shape: [1, 2, 3]), operands: [f(2, 3)], id: "shape-mismatch"),
+        ShapeErrorCase(op: .sumTo(shape: [0]), operands: [f(2, 3)], id: "shape-mismatch"),
+        ShapeErrorCase(op: .sumTo(shape: [2, 1]), operands: [f(2, 3), f(2, 3)], id: "arity"),
 
-    // Optimizer steps.
-    ShapeErrorCase(op: .sgdUpdate(opt), operands: [f(8, 3), f(3, 8)], id: "shape-mismatch"),
-    ShapeErrorCase(op: .momentumUpdate(opt), operands: [f(8, 3), f(8, 3), f(8)], id: "shape-mismatch"),
-    ShapeErrorCase(op: .adamUpdate(opt), operands: [f(8, 3), f(8, 3), f(8, 3), f(8, 4)], id: "shape-mismatch"),
-    ShapeErrorCase(op: .adamUpdate(opt), operands: [f(8, 3), f(8, 3), f(8, 3)], id: "arity"),
-    ShapeErrorCase(op: .adamDirection(opt), operands: [f(4, 16), f(16, 4), f(4, 16)], id: "shape-mismatch"),
-    ShapeErrorCase(op: .applyUpdate(opt), operands: [f(16, 64), i64(16, 64)], id: "dtype"),
-    ShapeErrorCase(op: svd(17, left: true), operands: [f(16, 64), f(16, 17)], id: "bad-size"),
-    ShapeErrorCase(op: svd(0, left: false), operands: [f(64, 16), f(1, 16)], id: "bad-size"),
-    ShapeErrorCase(op: svd(4, left: false, gap: 0), operands: [f(64, 16), f(4, 16)], id: "bad-attribute"),
-    ShapeErrorCase(op: svd(4, left: false), operands: [f(2, 64, 16), f(4, 16)], id: "rank"),
-    ShapeErrorCase(op: svd(4, left: false), operands: [f(64, 16), f(16, 4)], id: "shape-mismatch"),
-    ShapeErrorCase(op: svd(4, left: false), operands: [f(64, 16)], id: "arity"),
-]
+        // Optimizer steps.
+        ShapeErrorCase(op: .sgdUpdate(opt), operands: [f(8, 3), f(3, 8)], id: "shape-mismatch"),
+        ShapeErrorCase(op: .momentumUpdate(opt), operands: [f(8, 3), f(8, 3), f(8)], id: "shape-mismatch"),
+        ShapeErrorCase(op: .adamUpdate(opt), operands: [f(8, 3), f(8, 3), f(8, 3), f(8, 4)], id: "shape-mismatch"),
+        ShapeErrorCase(op: .adamUpdate(opt), operands: [f(8, 3), f(8, 3), f(8, 3)], id: "arity"),
+        ShapeErrorCase(op: .adamDirection(opt), operands: [f(4, 16), f(16, 4), f(4, 16)], id: "shape-mismatch"),
+        ShapeErrorCase(op: .applyUpdate(opt), operands: [f(16, 64), i64(16, 64)], id: "dtype"),
+        ShapeErrorCase(op: svd(17, left: true), operands: [f(16, 64), f(16, 17)], id: "bad-size"),
+        ShapeErrorCase(op: svd(0, left: false), operands: [f(64, 16), f(1, 16)], id: "bad-size"),
+        ShapeErrorCase(op: svd(4, left: false, gap: 0), operands: [f(64, 16), f(4, 16)], id: "bad-attribute"),
+        ShapeErrorCase(op: svd(4, left: false), operands: [f(2, 64, 16), f(4, 16)], id: "rank"),
+        ShapeErrorCase(op: svd(4, left: false), operands: [f(64, 16), f(16, 4)], id: "shape-mismatch"),
+        ShapeErrorCase(op: svd(4, left: false), operands: [f(64, 16)], id: "arity"),
+    ]
 
 @Suite struct IRShapeInferenceTests {
     @Test(arguments: shapeCases) func infers(_ c: ShapeCase) throws {
@@ -383,8 +437,9 @@ let shapeErrorCases: [ShapeErrorCase] = activationGradErrorCases + [
     }
 
     @Test func everyOpHasAShapeCase() {
-        #expect(Set(shapeCases.map(\.op.name)).union(["relu", "relu6", "hardsigmoid", "silu", "sigmoid"])
-            == Set(Op.allNames))
+        #expect(
+            Set(shapeCases.map(\.op.name)).union(["relu", "relu6", "hardsigmoid", "silu", "sigmoid"])
+                == Set(Op.allNames))
     }
 
     /// Every op but the forward activations (which accept any f32 tensor) has a rejection case.
@@ -435,7 +490,7 @@ let shapeErrorCases: [ShapeErrorCase] = activationGradErrorCases + [
     @Test func poolingMatchesPyTorchEverywhere() throws {
         func torch(_ n: Int, _ k: Int, _ s: Int, _ p: Int, _ ceil: Bool) -> Int {
             let numerator = n + 2 * p - (k - 1) - 1 + (ceil ? s - 1 : 0)
-            var out = numerator / s + 1   // numerator >= 0 here
+            var out = numerator / s + 1  // numerator >= 0 here
             if ceil && (out - 1) * s >= n + p { out -= 1 }
             return out
         }

@@ -34,25 +34,25 @@ import Testing
     @Test func scannerFindsDefaultsAndSkipsOtherSwitches() {
         let cases: Set = ["relu", "conv2d", "linear"]
         let flagged = """
-        func f(_ node: Node) -> Int {
-            switch node.op {
-            case .relu: 1
-            case .conv2d:
-                switch x { default: 0 }   // nested, not over Op
-            default: 2
+            func f(_ node: Node) -> Int {
+                switch node.op {
+                case .relu: 1
+                case .conv2d:
+                    switch x { default: 0 }   // nested, not over Op
+                default: 2
+                }
             }
-        }
-        """
+            """
         #expect(OpSwitchScanner.scan(flagged, opCases: cases).defaults == [6])
         let clean = """
-        func g(_ op: String) -> Int {
-            // switch op { case .relu: default: }
-            switch op { case "+": 1 default: 0 }
-            let s = "switch node.op { case .relu: 1 default: 2 }"
-        }
-        enum Activation { var x: Int { switch self { case .relu: 1 default: 0 } } }
-        extension Op { var y: Int { switch self { case .relu: 1 case .linear: 2 } } }
-        """
+            func g(_ op: String) -> Int {
+                // switch op { case .relu: default: }
+                switch op { case "+": 1 default: 0 }
+                let s = "switch node.op { case .relu: 1 default: 2 }"
+            }
+            enum Activation { var x: Int { switch self { case .relu: 1 default: 0 } } }
+            extension Op { var y: Int { switch self { case .relu: 1 case .linear: 2 } } }
+            """
         let result = OpSwitchScanner.scan(clean, opCases: cases)
         #expect(result.defaults.isEmpty)
         #expect(result.switches == 1)
@@ -93,7 +93,8 @@ enum OpSwitchScanner {
         while let s = find(word: "switch", in: code, from: i) {
             i = s + 6
             guard let open = code[i...].firstIndex(of: UInt8(ascii: "{")) else { break }
-            let subject = String(decoding: code[i ..< open], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let subject = String(decoding: code[i..<open], as: UTF8.self).trimmingCharacters(
+                in: .whitespacesAndNewlines)
             let inOp = opBodies.contains { $0.contains(s) }
             guard looksLikeOp(subject, insideOp: inOp), let close = matchingBrace(code, open) else { continue }
             // The switch's own labels: `case`/`default` at depth 1 of its body.
@@ -107,7 +108,7 @@ enum OpSwitchScanner {
                     ownDefaults.append(lineOf[j])
                 }
                 if depth == 1, isWord(code, j, "case") {
-                    let label = String(decoding: code[(j + 4) ..< min(close, j + 200)], as: UTF8.self)
+                    let label = String(decoding: code[(j + 4)..<min(close, j + 200)], as: UTF8.self)
                     if labelNamesOpCase(label, opCases) { namesOpCase = true }
                 }
                 j += 1
@@ -140,9 +141,10 @@ enum OpSwitchScanner {
             while let k = find(word: keyword, in: code, from: i) {
                 i = k + keyword.utf8.count
                 guard let open = code[i...].firstIndex(of: UInt8(ascii: "{")) else { break }
-                let name = String(decoding: code[i ..< open], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                let name = String(decoding: code[i..<open], as: UTF8.self).trimmingCharacters(
+                    in: .whitespacesAndNewlines)
                 guard name == "Op" || name.hasPrefix("Op:") || name.hasPrefix("Op ") else { continue }
-                if let close = matchingBrace(code, open) { bodies.append(open ... close) }
+                if let close = matchingBrace(code, open) { bodies.append(open...close) }
             }
         }
         return bodies
@@ -159,8 +161,12 @@ enum OpSwitchScanner {
 
     static func isWord(_ code: [UInt8], _ i: Int, _ word: String) -> Bool {
         let w = word.utf8
-        guard i + w.count <= code.count, code[i] == w.first, w.elementsEqual(code[i ..< i + w.count]) else { return false }
-        func ident(_ c: UInt8) -> Bool { c == UInt8(ascii: "_") || (c >= 48 && c <= 57) || (c | 0x20 >= 97 && c | 0x20 <= 122) }
+        guard i + w.count <= code.count, code[i] == w.first, w.elementsEqual(code[i..<i + w.count]) else {
+            return false
+        }
+        func ident(_ c: UInt8) -> Bool {
+            c == UInt8(ascii: "_") || (c >= 48 && c <= 57) || (c | 0x20 >= 97 && c | 0x20 <= 122)
+        }
         if i > 0, ident(code[i - 1]) || code[i - 1] == UInt8(ascii: ".") { return false }
         if i + w.count < code.count, ident(code[i + w.count]) { return false }
         return true
@@ -172,7 +178,7 @@ enum OpSwitchScanner {
 
     static func matchingBrace(_ code: [UInt8], _ open: Int) -> Int? {
         var depth = 0
-        for j in open ..< code.count {
+        for j in open..<code.count {
             if code[j] == UInt8(ascii: "{") { depth += 1 }
             if code[j] == UInt8(ascii: "}") {
                 depth -= 1
@@ -190,19 +196,25 @@ enum OpSwitchScanner {
         let quote = UInt8(ascii: "\""), slash = UInt8(ascii: "/"), star = UInt8(ascii: "*")
         let newline = UInt8(ascii: "\n"), hash = UInt8(ascii: "#"), backslash = UInt8(ascii: "\\")
         func blank(_ r: Range<Int>) { for k in r where s[k] != newline { s[k] = UInt8(ascii: " ") } }
-        func starts(_ i: Int, _ p: [UInt8]) -> Bool { i + p.count <= s.count && Array(s[i ..< i + p.count]) == p }
+        func starts(_ i: Int, _ p: [UInt8]) -> Bool { i + p.count <= s.count && Array(s[i..<i + p.count]) == p }
         var i = 0
         while i < s.count {
             if starts(i, [slash, slash]) {
                 let end = s[i...].firstIndex(of: newline) ?? s.count
-                blank(i ..< end)
+                blank(i..<end)
                 i = end
             } else if starts(i, [slash, star]) {
                 var depth = 0, j = i
                 repeat {
-                    if starts(j, [slash, star]) { depth += 1; j += 2 } else if starts(j, [star, slash]) { depth -= 1; j += 2 } else { j += 1 }
+                    if starts(j, [slash, star]) {
+                        depth += 1; j += 2
+                    } else if starts(j, [star, slash]) {
+                        depth -= 1; j += 2
+                    } else {
+                        j += 1
+                    }
                 } while depth > 0 && j < s.count
-                blank(i ..< j)
+                blank(i..<j)
                 i = j
             } else if s[i] == quote || (s[i] == hash && starts(i + 1, [quote])) {
                 let raw = s[i] == hash
@@ -216,7 +228,7 @@ enum OpSwitchScanner {
                     j += 1
                 }
                 let end = min(j + closer.count, s.count)
-                blank(i ..< end)
+                blank(i..<end)
                 i = end
             } else {
                 i += 1

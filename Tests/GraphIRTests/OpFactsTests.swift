@@ -35,7 +35,7 @@ import Testing
 
     @Test(arguments: sampleOps) func aliasesAreValidOperands(_ op: Op) {
         var taken = Set<Int>()
-        for k in 0 ..< op.outputCount {
+        for k in 0..<op.outputCount {
             guard let j = op.aliasedOperand(ofResult: k) else { continue }
             #expect(j < op.arity.lowerBound, "\(op.name) result \(k) aliases operand \(j), which may be absent")
             #expect(taken.insert(j).inserted, "\(op.name): two results alias operand \(j)")
@@ -56,14 +56,15 @@ import Testing
     @Test func nonDifferentiableOperandsAreLabelsMasksIndicesStatisticsAndTheDetachedNorm() {
         var none: [String: [Int]] = [:]
         for op in sampleOps {
-            let blocked = (0 ..< op.arity.upperBound).filter { !op.isDifferentiable(operand: $0) }
+            let blocked = (0..<op.arity.upperBound).filter { !op.isDifferentiable(operand: $0) }
             if !blocked.isEmpty { none[op.name] = blocked }
         }
-        #expect(none == [
-            "batch_norm": [3, 4], "native_batch_norm": [3, 4], "batch_norm_grad": [3, 4],
-            "softmax_cross_entropy": [1], "softmax_cross_entropy_grad": [1], "max_pool2d_grad": [2],
-            "dropout_grad": [1], "channel_norm": [0],
-        ])
+        #expect(
+            none == [
+                "batch_norm": [3, 4], "native_batch_norm": [3, 4], "batch_norm_grad": [3, 4],
+                "softmax_cross_entropy": [1], "softmax_cross_entropy_grad": [1], "max_pool2d_grad": [2],
+                "dropout_grad": [1], "channel_norm": [0],
+            ])
     }
 
     @Test func adaptableLayersAreConvAndLinear() {

@@ -33,7 +33,8 @@ import Testing
                 if op.requiredRoles(operand: slot) != nil { #expect(adapters.isEmpty, "\(op.name) operand \(slot)") }
             }
         }
-        #expect(sampleOps.filter { !$0.adapterRoles(operand: 0).isEmpty }.map(\.name).sorted()
+        #expect(
+            sampleOps.filter { !$0.adapterRoles(operand: 0).isEmpty }.map(\.name).sorted()
                 == ["div", "matmul", "mul", "reshape"])
     }
 }

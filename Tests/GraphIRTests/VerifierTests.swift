@@ -149,20 +149,23 @@ import Testing
     @Test func tasksCombineInOrderWhateverOrderTheyRun() throws {
         var b = GraphBuilder(name: "long")
         var x = b.input("x", .f32([1, 4]))
-        for i in 0 ..< 10_000 { x = try b.apply(.relu, x, name: "r\(i)") }
+        for i in 0..<10_000 { x = try b.apply(.relu, x, name: "r\(i)") }
         b.output(x)
         var g = b.graph
-        g.nodes[9_000].name = "r17"                 // a duplicate name, late in the graph
+        g.nodes[9_000].name = "r17"  // a duplicate name, late in the graph
         g.nodes[5_000].inputs[0] = g.nodes[6_000].outputs[0]  // a use before definition, mid-graph
         g.values[g.nodes[100].outputs[0].raw].type = .f32([1, 5])  // a wrong type, early
         let verification = Verification(g)
         #expect(verification.taskCount > 3)
-        let forward = verification.finish((0 ..< verification.taskCount).map(verification.run))
+        let forward = verification.finish((0..<verification.taskCount).map(verification.run))
         var backward = Array(repeating: [Diagnostic](), count: verification.taskCount)
-        for task in (0 ..< verification.taskCount).reversed() { backward[task] = verification.run(task) }
+        for task in (0..<verification.taskCount).reversed() { backward[task] = verification.run(task) }
         #expect(verification.finish(backward) == forward)
         #expect(Verifier.verify(g) == forward)
-        #expect(forward.filter { $0.severity == .error }.map(\.id) == ["type-mismatch", "type-mismatch", "cycle", "duplicate-name"])
+        #expect(
+            forward.filter { $0.severity == .error }.map(\.id) == [
+                "type-mismatch", "type-mismatch", "cycle", "duplicate-name",
+            ])
         #expect(forward.first { $0.id == "cycle" }?.node == "r5000")
         #expect(forward.first { $0.id == "duplicate-name" }?.node == "r17")
     }

@@ -27,14 +27,16 @@ public enum Builders {
         var b = GraphBuilder(name: "residual_block")
         let input = b.input("input", .f32([1, 8, 16, 16]))
         let scope = "layer2.0"
-        var x = try b.conv2d(input, out: 16, kernel: Pair(3), stride: Pair(2), padding: Pair(1),
-                             name: "\(scope).conv1", scope: scope)
+        var x = try b.conv2d(
+            input, out: 16, kernel: Pair(3), stride: Pair(2), padding: Pair(1),
+            name: "\(scope).conv1", scope: scope)
         x = try b.batchNorm(x, name: "\(scope).bn1", scope: scope)
         x = try b.apply(.relu, x, name: "\(scope).relu", scope: scope)
         x = try b.conv2d(x, out: 16, kernel: Pair(3), padding: Pair(1), name: "\(scope).conv2", scope: scope)
         x = try b.batchNorm(x, name: "\(scope).bn2", scope: scope)
-        var s = try b.conv2d(input, out: 16, kernel: Pair(1), stride: Pair(2), name: "\(scope).downsample.0",
-                             scope: scope)
+        var s = try b.conv2d(
+            input, out: 16, kernel: Pair(1), stride: Pair(2), name: "\(scope).downsample.0",
+            scope: scope)
         s = try b.batchNorm(s, name: "\(scope).downsample.1", scope: scope)
         x = try b.apply(.add, x, s, name: "\(scope).add", scope: scope)
         x = try b.apply(.relu, x, name: "\(scope).relu2", scope: scope)
@@ -64,17 +66,21 @@ public enum Builders {
         var b = GraphBuilder(name: "every_op")
         let input = b.input("input", .f32([2, 3, 17, 17]))
         let labels = b.input("labels", .i64([2]))
-        var x = try b.conv2d(input, out: 8, kernel: Pair(3), stride: Pair(1), padding: Pair(1), bias: true,
-                             name: "stem.conv")
+        var x = try b.conv2d(
+            input, out: 8, kernel: Pair(3), stride: Pair(1), padding: Pair(1), bias: true,
+            name: "stem.conv")
         x = try b.batchNorm(x, eps: 1e-3, momentum: 0.01, training: true, name: "stem.bn")
         x = try b.apply(.relu6, x, name: "stem.relu6")
-        x = try b.conv2d(x, out: 8, kernel: Pair(3, 1), padding: Pair(2, 1), dilation: Pair(2, 1), groups: 4,
-                         name: "block.conv", scope: "block")
+        x = try b.conv2d(
+            x, out: 8, kernel: Pair(3, 1), padding: Pair(2, 1), dilation: Pair(2, 1), groups: 4,
+            name: "block.conv", scope: "block")
         x = try b.apply(.hardswish, x, name: "block.hardswish", scope: "block")
-        x = try b.apply(.maxPool2d(Pool2dAttrs(kernel: Pair(3), stride: Pair(2), padding: Pair(1), ceilMode: true)),
-                        x, name: "block.maxpool", scope: "block")
-        x = try b.apply(.avgPool2d(Pool2dAttrs(kernel: Pair(2), stride: Pair(2), ceilMode: true, countIncludePad: false)),
-                        x, name: "block.avgpool", scope: "block")
+        x = try b.apply(
+            .maxPool2d(Pool2dAttrs(kernel: Pair(3), stride: Pair(2), padding: Pair(1), ceilMode: true)),
+            x, name: "block.maxpool", scope: "block")
+        x = try b.apply(
+            .avgPool2d(Pool2dAttrs(kernel: Pair(2), stride: Pair(2), ceilMode: true, countIncludePad: false)),
+            x, name: "block.avgpool", scope: "block")
         let gate = try b.apply(.sigmoid, x, name: "gate")
         let s = try b.apply(.silu, x, name: "silu")
         x = try b.apply(.mul, s, gate, name: "mul")
@@ -116,8 +122,9 @@ public enum Builders {
         let pool = Pool2dAttrs(kernel: Pair(2))
 
         let c0 = try b.node(.conv2d(conv), [input, w0], name: "features.0", scope: "features")[0]
-        let bn = try b.node(.nativeBatchNorm(bnAttrs), [c0, gamma, beta, mean, variance], name: "features.1",
-                            scope: "features")
+        let bn = try b.node(
+            .nativeBatchNorm(bnAttrs), [c0, gamma, beta, mean, variance], name: "features.1",
+            scope: "features")
         let r = try b.node(.relu, [bn[0]], name: "features.2", scope: "features")[0]
         let mp = try b.node(.maxPool2dWithIndices(pool), [r], name: "features.3", scope: "features")
         let gap = try b.node(.adaptiveAvgPool2d(output: Pair(1)), [mp[0]], name: "avgpool")[0]
@@ -138,20 +145,24 @@ public enum Builders {
         let dPool = try back(.adaptiveAvgPool2dGrad, [dGap, mp[0]], "avgpool.grad_input")[0]
         let dRelu = try back(.maxPool2dGrad(pool), [dPool, r, mp[1]], "features.3.grad_input", "features")[0]
         let dBn = try back(.activationGrad(.relu), [dRelu, r], "features.2.grad_input", "features")[0]
-        let bnGrads = try back(.batchNormGrad(bnAttrs), [dBn, c0, gamma, mean, variance, bn[1], bn[2]],
-                               "features.1.grad", "features")
-        let dW0 = try back(.conv2dGradWeight(conv, kernel: Pair(3)), [bnGrads[0], input], "features.0.grad_weight",
-                           "features")[0]
+        let bnGrads = try back(
+            .batchNormGrad(bnAttrs), [dBn, c0, gamma, mean, variance, bn[1], bn[2]],
+            "features.1.grad", "features")
+        let dW0 = try back(
+            .conv2dGradWeight(conv, kernel: Pair(3)), [bnGrads[0], input], "features.0.grad_weight",
+            "features")[0]
 
         let expAvg = b.parameter("features.0.weight.exp_avg", [4, 3, 3, 3], role: .expAvg)
         let expAvgSq = b.parameter("features.0.weight.exp_avg_sq", [4, 3, 3, 3], role: .expAvgSq)
         let buffer = b.parameter("classifier.weight.momentum_buffer", [3, 4], role: .momentumBuffer)
         let adamW = OptimizerAttrs(lr: 1e-3, weightDecay: 0.01, decoupled: true)
         let sgd = OptimizerAttrs(lr: 0.1, momentum: 0.9)
-        let u0 = try b.node(.adamUpdate(adamW), [w0, dW0, expAvg, expAvgSq], name: "features.0.weight.update",
-                            phase: .optimizer)
-        let u1 = try b.node(.momentumUpdate(sgd), [fcW, dFcW, buffer], name: "classifier.weight.update",
-                            phase: .optimizer)
+        let u0 = try b.node(
+            .adamUpdate(adamW), [w0, dW0, expAvg, expAvgSq], name: "features.0.weight.update",
+            phase: .optimizer)
+        let u1 = try b.node(
+            .momentumUpdate(sgd), [fcW, dFcW, buffer], name: "classifier.weight.update",
+            phase: .optimizer)
         let u2 = try b.node(.sgdUpdate(sgd), [fcB, dFcB], name: "classifier.bias.update", phase: .optimizer)
         // The records autodiff and the optimizer would leave: nodes 9 ... 19 are backward, in the order
         // above, differentiating loss (8), classifier (7) three times, then dropout (6) down to conv (0).
@@ -171,9 +182,11 @@ public enum Builders {
 
     /// Every builder, named.
     public static func all() throws(ShapeError) -> [(name: String, graph: Graph)] {
-        [("tiny_convnet", try tinyConvnet()), ("residual_block", try residualBlock()),
-         ("squeeze_excitation", try squeezeExcitation()), ("every_op", try everyOp()),
-         ("training_convnet", try trainingConvnet())]
+        [
+            ("tiny_convnet", try tinyConvnet()), ("residual_block", try residualBlock()),
+            ("squeeze_excitation", try squeezeExcitation()), ("every_op", try everyOp()),
+            ("training_convnet", try trainingConvnet()),
+        ]
     }
 }
 
@@ -210,8 +223,9 @@ public enum RandomGraphs {
     private enum Step {
         case activation(Activation, x: ValueID, y: ValueID)
         case dropout(p: Double, mask: ValueID)
-        case batchNorm(BatchNormAttrs, x: ValueID, gamma: ValueID, beta: ValueID, mean: ValueID, variance: ValueID,
-                       batchMean: ValueID, invstd: ValueID)
+        case batchNorm(
+            BatchNormAttrs, x: ValueID, gamma: ValueID, beta: ValueID, mean: ValueID, variance: ValueID,
+            batchMean: ValueID, invstd: ValueID)
         case linear(x: ValueID, weight: Weight, bias: ValueID?)
         case conv(Conv2dAttrs, x: ValueID, weight: Weight, bias: ValueID?)
         case maxPool(Pool2dAttrs, x: ValueID, indices: ValueID)
@@ -232,8 +246,10 @@ public enum RandomGraphs {
         func int(_ r: ClosedRange<Int>) -> Int { Int.random(in: r, using: &rng) }
         func bool() -> Bool { Bool.random(using: &rng) }
         func real(_ r: ClosedRange<Double>) -> Double { Double.random(in: r, using: &rng) }
-        let oddNames = ["", "a \"quoted\" name", "back\\slash", "tab\tand\nnewline", "ünïcödé.层", "#not a comment",
-                        "ctrl\u{1}char", "in", "backward", "optimizer"]
+        let oddNames = [
+            "", "a \"quoted\" name", "back\\slash", "tab\tand\nnewline", "ünïcödé.层", "#not a comment",
+            "ctrl\u{1}char", "in", "backward", "optimizer",
+        ]
         var counter = 0
         func name(_ base: String) -> String {
             counter += 1
@@ -254,14 +270,18 @@ public enum RandomGraphs {
             let ta = bool(), tb = bool()
             let bParam = g.parameter("\(layer).lora_B.weight", ta ? [r, out] : [out, r], role: .loraB)
             let aParam = g.parameter("\(layer).lora_A.weight", tb ? [fanIn, r] : [r, fanIn], role: .loraA)
-            var delta = try g.node(.matmul(transposeA: ta, transposeB: tb), [bParam, aParam], name: name("lora.matmul"),
-                                   scope: scope)[0]
-            if shape.count != 2 { delta = try g.node(.reshape(shape: shape), [delta], name: name("lora.reshape"), scope: scope)[0] }
+            var delta = try g.node(
+                .matmul(transposeA: ta, transposeB: tb), [bParam, aParam], name: name("lora.matmul"),
+                scope: scope)[0]
+            if shape.count != 2 {
+                delta = try g.node(.reshape(shape: shape), [delta], name: name("lora.reshape"), scope: scope)[0]
+            }
             let factor = Double(int(1...16)) / Double(r)
             delta = try g.node(.scale(factor), [delta], name: name("lora.scale"), scope: scope)[0]
             let v = try g.node(.add, [w, delta], name: name("lora.add"), scope: scope)[0]
-            var adapter = Adapter(a: aParam, b: bParam, transposeA: ta, transposeB: tb, factor: factor, shape: shape,
-                                  matrix: [out, fanIn])
+            var adapter = Adapter(
+                a: aParam, b: bParam, transposeA: ta, transposeB: tb, factor: factor, shape: shape,
+                matrix: [out, fanIn])
             guard bool() else { return Weight(value: v, adapter: adapter) }
             let norm = try g.node(.channelNorm, [v], name: name("dora.norm"), scope: scope)[0]
             let m = g.parameter("\(layer).lora_magnitude_vector", g.type(of: norm).shape, role: .doraMagnitude)
@@ -294,7 +314,9 @@ public enum RandomGraphs {
             switch pick(kinds) {
             case .activation:
                 let a = pick(Activation.allCases)
-                if let y = try? trial.apply(a.op, x, name: name("act"), scope: scope) { result = (y, .activation(a, x: x, y: y)) }
+                if let y = try? trial.apply(a.op, x, name: name("act"), scope: scope) {
+                    result = (y, .activation(a, x: x, y: y))
+                }
             case .dropout:
                 let p = real(0...0.99)
                 if training {
@@ -308,24 +330,34 @@ public enum RandomGraphs {
                 let attrs = BatchNormAttrs(eps: real(1e-8...1e-2), momentum: real(0...1), training: training || bool())
                 if training {
                     let layer = name("bn"), c = t.shape[1]
-                    let params = [trial.parameter("\(layer).weight", [c], role: .bnGamma),
-                                  trial.parameter("\(layer).bias", [c], role: .bnBeta),
-                                  trial.parameter("\(layer).running_mean", [c], role: .runningMean),
-                                  trial.parameter("\(layer).running_var", [c], role: .runningVar)]
+                    let params = [
+                        trial.parameter("\(layer).weight", [c], role: .bnGamma),
+                        trial.parameter("\(layer).bias", [c], role: .bnBeta),
+                        trial.parameter("\(layer).running_mean", [c], role: .runningMean),
+                        trial.parameter("\(layer).running_var", [c], role: .runningVar),
+                    ]
                     if let r = try? trial.node(.nativeBatchNorm(attrs), [x] + params, name: layer, scope: scope) {
-                        result = (r[0], .batchNorm(attrs, x: x, gamma: params[0], beta: params[1], mean: params[2],
-                                                   variance: params[3], batchMean: r[1], invstd: r[2]))
+                        result = (
+                            r[0],
+                            .batchNorm(
+                                attrs, x: x, gamma: params[0], beta: params[1], mean: params[2],
+                                variance: params[3], batchMean: r[1], invstd: r[2])
+                        )
                     }
-                } else if let y = try? trial.batchNorm(x, eps: attrs.eps, momentum: attrs.momentum,
-                                                       training: attrs.training, name: name("bn"), scope: scope) {
+                } else if let y = try? trial.batchNorm(
+                    x, eps: attrs.eps, momentum: attrs.momentum,
+                    training: attrs.training, name: name("bn"), scope: scope)
+                {
                     result = (y, nil)
                 }
             case .linear:
                 let layer = name("fc"), out = int(1...9)
                 if let w = try? weight(&trial, [out, t.shape.last!], layer, scope) {
                     let bias = bool() ? trial.parameter("\(layer).bias", [out], role: .bias) : nil
-                    if let y = try? trial.node(.linear, [x, w.value] + (bias.map { [$0] } ?? []), name: layer,
-                                               scope: scope)[0] {
+                    if let y = try? trial.node(
+                        .linear, [x, w.value] + (bias.map { [$0] } ?? []), name: layer,
+                        scope: scope)[0]
+                    {
                         result = (y, .linear(x: x, weight: w, bias: bias))
                     }
                 }
@@ -338,13 +370,16 @@ public enum RandomGraphs {
                 let c = t.shape[1]
                 let groups = pick((1...c).filter { c % $0 == 0 })
                 let k = Pair(int(1...3), int(1...3))
-                let attrs = Conv2dAttrs(stride: Pair(int(1...2), int(1...2)), padding: Pair(int(0...k.h), int(0...k.w)),
-                                        dilation: Pair(int(1...2), int(1...2)), groups: groups)
+                let attrs = Conv2dAttrs(
+                    stride: Pair(int(1...2), int(1...2)), padding: Pair(int(0...k.h), int(0...k.w)),
+                    dilation: Pair(int(1...2), int(1...2)), groups: groups)
                 let layer = name("conv"), out = groups * int(1...3)
                 if let w = try? weight(&trial, [out, c / groups, k.h, k.w], layer, scope) {
                     let bias = bool() ? trial.parameter("\(layer).bias", [out], role: .bias) : nil
-                    if let y = try? trial.node(.conv2d(attrs), [x, w.value] + (bias.map { [$0] } ?? []), name: layer,
-                                               scope: scope)[0] {
+                    if let y = try? trial.node(
+                        .conv2d(attrs), [x, w.value] + (bias.map { [$0] } ?? []), name: layer,
+                        scope: scope)[0]
+                    {
                         result = (y, .conv(attrs, x: x, weight: w, bias: bias))
                     }
                 }
@@ -352,30 +387,39 @@ public enum RandomGraphs {
                 let k = Pair(int(1...3), int(1...3))
                 let isMax = bool()
                 // count_include_pad means nothing to max pooling and is not in its text form.
-                let attrs = Pool2dAttrs(kernel: k, stride: Pair(int(1...3), int(1...3)),
-                                        padding: Pair(int(0...k.h / 2), int(0...k.w / 2)), ceilMode: bool(),
-                                        countIncludePad: isMax || bool())
+                let attrs = Pool2dAttrs(
+                    kernel: k, stride: Pair(int(1...3), int(1...3)),
+                    padding: Pair(int(0...k.h / 2), int(0...k.w / 2)), ceilMode: bool(),
+                    countIncludePad: isMax || bool())
                 if isMax && training {
                     if let r = try? trial.node(.maxPool2dWithIndices(attrs), [x], name: name("pool"), scope: scope) {
                         result = (r[0], .maxPool(attrs, x: x, indices: r[1]))
                     }
-                } else if let y = try? trial.apply(isMax ? .maxPool2d(attrs) : .avgPool2d(attrs), x, name: name("pool"),
-                                                   scope: scope) {
+                } else if let y = try? trial.apply(
+                    isMax ? .maxPool2d(attrs) : .avgPool2d(attrs), x, name: name("pool"),
+                    scope: scope)
+                {
                     result = (y, isMax ? nil : .avgPool(attrs, x: x))
                 }
             case .adaptive:
-                if let y = try? trial.apply(.adaptiveAvgPool2d(output: Pair(int(1...3), int(1...3))), x, name: name("gap"),
-                                            scope: scope) {
+                if let y = try? trial.apply(
+                    .adaptiveAvgPool2d(output: Pair(int(1...3), int(1...3))), x, name: name("gap"),
+                    scope: scope)
+                {
                     result = (y, .adaptive(x: x))
                 }
             case .squeeze:
                 // Squeeze-excitation: [N, C, H, W] · [N, C, 1, 1].
-                if let s = try? trial.apply(.adaptiveAvgPool2d(output: Pair(1)), x, name: name("se.pool"), scope: scope),
-                   let y = try? trial.apply(.mul, x, s, name: name("se.mul"), scope: scope) {
+                if let s = try? trial.apply(
+                    .adaptiveAvgPool2d(output: Pair(1)), x, name: name("se.pool"), scope: scope),
+                    let y = try? trial.apply(.mul, x, s, name: name("se.mul"), scope: scope)
+                {
                     result = (y, .squeeze(x: x, scale: s))
                 }
             case .flatten:
-                if let y = try? trial.apply(.flatten(startDim: int(0...t.rank - 1)), x, name: name("flatten"), scope: scope) {
+                if let y = try? trial.apply(
+                    .flatten(startDim: int(0...t.rank - 1)), x, name: name("flatten"), scope: scope)
+                {
                     result = (y, .flatten(x: x))
                 }
             }
@@ -430,8 +474,12 @@ public enum RandomGraphs {
             var dV: ValueID? = dW
             if let dora = a.dora {
                 let t = emit1(.mul, [dW, dora.direction], "dora.grad")
-                accumulate(dora.magnitude, t.flatMap { emit1(.sumTo(shape: b.type(of: dora.magnitude).shape), [$0], "dora.grad_m") })
-                dV = emit1(.mul, [dW, dora.magnitude], "dora.grad").flatMap { emit1(.div, [$0, dora.norm], "dora.grad_v") }
+                accumulate(
+                    dora.magnitude,
+                    t.flatMap { emit1(.sumTo(shape: b.type(of: dora.magnitude).shape), [$0], "dora.grad_m") })
+                dV = emit1(.mul, [dW, dora.magnitude], "dora.grad").flatMap {
+                    emit1(.div, [$0, dora.norm], "dora.grad_v")
+                }
             }
             guard var d = dV.flatMap({ emit1(.scale(a.factor), [$0], "lora.grad_scale") }) else { return }
             if a.shape.count != 2 {
@@ -439,10 +487,16 @@ public enum RandomGraphs {
                 d = r
             }
             let ta = a.transposeA, tb = a.transposeB
-            accumulate(a.b, ta ? emit1(.matmul(transposeA: tb, transposeB: true), [a.a, d], "lora_B.grad")
-                              : emit1(.matmul(transposeA: false, transposeB: !tb), [d, a.a], "lora_B.grad"))
-            accumulate(a.a, tb ? emit1(.matmul(transposeA: true, transposeB: ta), [d, a.b], "lora_A.grad")
-                              : emit1(.matmul(transposeA: !ta, transposeB: false), [a.b, d], "lora_A.grad"))
+            accumulate(
+                a.b,
+                ta
+                    ? emit1(.matmul(transposeA: tb, transposeB: true), [a.a, d], "lora_B.grad")
+                    : emit1(.matmul(transposeA: false, transposeB: !tb), [d, a.a], "lora_B.grad"))
+            accumulate(
+                a.a,
+                tb
+                    ? emit1(.matmul(transposeA: true, transposeB: ta), [d, a.b], "lora_A.grad")
+                    : emit1(.matmul(transposeA: !ta, transposeB: false), [a.b, d], "lora_A.grad"))
         }
         var dy: ValueID?
         if let labels {
@@ -483,7 +537,8 @@ public enum RandomGraphs {
                     dy = emit1(.conv2dGradInput(attrs, input: Pair(xs[2], xs[3])), [g, w.value], "conv.grad_input")
                 }
                 if needsGradient(w) {
-                    weightGradient(w, emit1(.conv2dGradWeight(attrs, kernel: Pair(ws[2], ws[3])), [g, x], "conv.grad_weight"))
+                    weightGradient(
+                        w, emit1(.conv2dGradWeight(attrs, kernel: Pair(ws[2], ws[3])), [g, x], "conv.grad_weight"))
                 }
                 if let bias, b.graph[bias].isTrainable { accumulate(bias, emit1(.biasGrad, [g], "conv.grad_bias")) }
             case let .maxPool(attrs, x, indices):
@@ -500,10 +555,11 @@ public enum RandomGraphs {
             case let .squeeze(x, s):
                 // y = x · s with s = pool(x): dx = dy · s + pool_grad(sum_to(dy · x, s's shape), x).
                 if needInput,
-                   let direct = emit1(.mul, [g, s], "se.grad"),
-                   let t = emit1(.mul, [g, x], "se.grad"),
-                   let ds = emit1(.sumTo(shape: b.type(of: s).shape), [t], "se.grad_scale"),
-                   let through = emit1(.adaptiveAvgPool2dGrad, [ds, x], "se.grad_pool") {
+                    let direct = emit1(.mul, [g, s], "se.grad"),
+                    let t = emit1(.mul, [g, x], "se.grad"),
+                    let ds = emit1(.sumTo(shape: b.type(of: s).shape), [t], "se.grad_scale"),
+                    let through = emit1(.adaptiveAvgPool2dGrad, [ds, x], "se.grad_pool")
+                {
                     dy = emit1(.add, [direct, through], "se.grad")
                 }
             }
@@ -512,9 +568,10 @@ public enum RandomGraphs {
         // Optimizer: one update per trainable parameter with a gradient, and its state.
         for (p, g) in gradients {
             let pt = b.type(of: p), pname = b.graph[p].name
-            let attrs = OptimizerAttrs(lr: real(1e-4...0.1), momentum: pick([0, 0.9]), beta1: real(0.8...0.95),
-                                       beta2: real(0.9...0.9999), eps: pick([1e-8, 1e-6]),
-                                       weightDecay: pick([0, 1e-4, 0.01]), decoupled: bool())
+            let attrs = OptimizerAttrs(
+                lr: real(1e-4...0.1), momentum: pick([0, 0.9]), beta1: real(0.8...0.95),
+                beta2: real(0.9...0.9999), eps: pick([1e-8, 1e-6]),
+                weightDecay: pick([0, 1e-4, 0.01]), decoupled: bool())
             func state(_ suffix: String, _ role: ParamRole, _ shape: Shape) -> ValueID {
                 b.parameter("\(pname).\(suffix)", shape, role: role)
             }
@@ -524,37 +581,55 @@ public enum RandomGraphs {
             case 0:
                 updated = emit(.sgdUpdate(attrs), [p, g], "update", .optimizer)
             case 1:
-                updated = emit(.momentumUpdate(attrs), [p, g, state("momentum_buffer", .momentumBuffer, pt.shape)],
-                               "update", .optimizer)
+                updated = emit(
+                    .momentumUpdate(attrs), [p, g, state("momentum_buffer", .momentumBuffer, pt.shape)],
+                    "update", .optimizer)
             case 2 where pt.rank >= 2 && min(m, n) > 1:
                 // GaLore: project the gradient onto rank r, run Adam there, project back.
                 let r = int(1...min(m, n) - 1), left = m < n
                 guard let matrix = emit1(.reshape(shape: [m, n]), [g], "galore.reshape", .optimizer),
-                      case let stored = state("galore_projector", .galoreProjector, left ? [m, r] : [r, n]),
-                      let projector = bool()
-                        ? emit1(.svdProjector(ProjectorAttrs(rank: r, left: left, gap: int(1...500))),
-                                [matrix, stored], "galore.svd", .optimizer)
+                    case let stored = state("galore_projector", .galoreProjector, left ? [m, r] : [r, n]),
+                    let projector = bool()
+                        ? emit1(
+                            .svdProjector(ProjectorAttrs(rank: r, left: left, gap: int(1...500))),
+                            [matrix, stored], "galore.svd", .optimizer)
                         : Optional(stored),
-                      let low = left
-                        ? emit1(.matmul(transposeA: true, transposeB: false), [projector, matrix], "galore.project", .optimizer)
-                        : emit1(.matmul(transposeA: false, transposeB: true), [matrix, projector], "galore.project", .optimizer)
+                    let low = left
+                        ? emit1(
+                            .matmul(transposeA: true, transposeB: false), [projector, matrix], "galore.project",
+                            .optimizer)
+                        : emit1(
+                            .matmul(transposeA: false, transposeB: true), [matrix, projector], "galore.project",
+                            .optimizer)
                 else { continue }
                 let lowShape = b.type(of: low).shape
-                guard let direction = emit(.adamDirection(attrs), [low, state("exp_avg", .expAvg, lowShape),
-                                                                   state("exp_avg_sq", .expAvgSq, lowShape)],
-                                           "galore.adam", .optimizer),
-                      let back = left ? emit1(.matmul(transposeA: false, transposeB: false), [projector, direction[0]],
-                                              "galore.back", .optimizer)
-                                      : emit1(.matmul(transposeA: false, transposeB: false), [direction[0], projector],
-                                              "galore.back", .optimizer),
-                      let scaled = emit1(.scale(real(0.1...1)), [back], "galore.scale", .optimizer),
-                      let update = emit1(.reshape(shape: pt.shape), [scaled], "galore.unreshape", .optimizer),
-                      let p2 = emit1(.applyUpdate(attrs), [p, update], "update", .optimizer)
+                guard
+                    let direction = emit(
+                        .adamDirection(attrs),
+                        [
+                            low, state("exp_avg", .expAvg, lowShape),
+                            state("exp_avg_sq", .expAvgSq, lowShape),
+                        ],
+                        "galore.adam", .optimizer),
+                    let back = left
+                        ? emit1(
+                            .matmul(transposeA: false, transposeB: false), [projector, direction[0]],
+                            "galore.back", .optimizer)
+                        : emit1(
+                            .matmul(transposeA: false, transposeB: false), [direction[0], projector],
+                            "galore.back", .optimizer),
+                    let scaled = emit1(.scale(real(0.1...1)), [back], "galore.scale", .optimizer),
+                    let update = emit1(.reshape(shape: pt.shape), [scaled], "galore.unreshape", .optimizer),
+                    let p2 = emit1(.applyUpdate(attrs), [p, update], "update", .optimizer)
                 else { continue }
                 updated = [p2, direction[1], direction[2]]
             default:
-                updated = emit(.adamUpdate(attrs), [p, g, state("exp_avg", .expAvg, pt.shape),
-                                                    state("exp_avg_sq", .expAvgSq, pt.shape)], "update", .optimizer)
+                updated = emit(
+                    .adamUpdate(attrs),
+                    [
+                        p, g, state("exp_avg", .expAvg, pt.shape),
+                        state("exp_avg_sq", .expAvgSq, pt.shape),
+                    ], "update", .optimizer)
             }
             outputs += updated ?? []
         }

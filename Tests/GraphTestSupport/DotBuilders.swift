@@ -25,10 +25,13 @@ public enum DotBuilders {
 
     /// torchvision's BasicBlock; with a stride or a channel change, a `downsample` branch in scope
     /// `<scope>.downsample`.
-    public static func basicBlock(_ b: inout GraphBuilder, _ input: ValueID, out: Int, stride: Int,
-                                  scope: String) throws -> ValueID {
-        var x = try b.conv2d(input, out: out, kernel: Pair(3), stride: Pair(stride), padding: Pair(1),
-                             name: "\(scope).conv1", scope: scope)
+    public static func basicBlock(
+        _ b: inout GraphBuilder, _ input: ValueID, out: Int, stride: Int,
+        scope: String
+    ) throws -> ValueID {
+        var x = try b.conv2d(
+            input, out: out, kernel: Pair(3), stride: Pair(stride), padding: Pair(1),
+            name: "\(scope).conv1", scope: scope)
         x = try b.batchNorm(x, name: "\(scope).bn1", scope: scope)
         x = try b.apply(.relu, x, name: "\(scope).relu1", scope: scope)
         x = try b.conv2d(x, out: out, kernel: Pair(3), padding: Pair(1), name: "\(scope).conv2", scope: scope)
@@ -60,16 +63,18 @@ public enum DotBuilders {
                 var y = try b.conv2d(x, out: width, kernel: Pair(1), name: "\(scope).conv1", scope: scope)
                 y = try b.batchNorm(y, name: "\(scope).bn1", scope: scope)
                 y = try b.apply(.relu, y, name: "\(scope).relu1", scope: scope)
-                y = try b.conv2d(y, out: width, kernel: Pair(3), stride: Pair(stride), padding: Pair(1),
-                                 name: "\(scope).conv2", scope: scope)
+                y = try b.conv2d(
+                    y, out: width, kernel: Pair(3), stride: Pair(stride), padding: Pair(1),
+                    name: "\(scope).conv2", scope: scope)
                 y = try b.batchNorm(y, name: "\(scope).bn2", scope: scope)
                 y = try b.apply(.relu, y, name: "\(scope).relu2", scope: scope)
                 y = try b.conv2d(y, out: width * 4, kernel: Pair(1), name: "\(scope).conv3", scope: scope)
                 y = try b.batchNorm(y, name: "\(scope).bn3", scope: scope)
                 var identity = x
                 if i == 0 {
-                    identity = try b.conv2d(x, out: width * 4, kernel: Pair(1), stride: Pair(stride),
-                                            name: "\(scope).downsample.0", scope: scope)
+                    identity = try b.conv2d(
+                        x, out: width * 4, kernel: Pair(1), stride: Pair(stride),
+                        name: "\(scope).downsample.0", scope: scope)
                     identity = try b.batchNorm(identity, name: "\(scope).downsample.1", scope: scope)
                 }
                 y = try b.apply(.add, y, identity, name: "\(scope).add", scope: scope)
@@ -92,10 +97,13 @@ public enum DotBuilders {
         var x = b.input("x", .f32([2, 3, 32, 32]))
         let labels = b.input("labels", .i64([2]))
 
-        func conv(_ x: ValueID, out: Int, kernel: Int, stride: Int = 1, groups: Int = 1, bias: Bool = false,
-                  name: String, scope: String) throws -> ValueID {
-            try b.conv2d(x, out: out, kernel: Pair(kernel), stride: Pair(stride), padding: Pair(kernel / 2),
-                         groups: groups, bias: bias, name: name, scope: scope)
+        func conv(
+            _ x: ValueID, out: Int, kernel: Int, stride: Int = 1, groups: Int = 1, bias: Bool = false,
+            name: String, scope: String
+        ) throws -> ValueID {
+            try b.conv2d(
+                x, out: out, kernel: Pair(kernel), stride: Pair(stride), padding: Pair(kernel / 2),
+                groups: groups, bias: bias, name: name, scope: scope)
         }
 
         x = try conv(x, out: 16, kernel: 3, stride: 2, name: "features.0.0", scope: "features.0")
@@ -134,7 +142,9 @@ public enum DotBuilders {
 
         var graph = b.graph
         for id in graph.parameters where graph[id].name.hasPrefix("features.") {
-            if case let .parameter(role, _) = graph[id].kind { graph[id].kind = .parameter(role: role, trainable: false) }
+            if case let .parameter(role, _) = graph[id].kind {
+                graph[id].kind = .parameter(role: role, trainable: false)
+            }
         }
         return graph
     }

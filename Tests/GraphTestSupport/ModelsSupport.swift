@@ -74,16 +74,21 @@ public struct TorchvisionFixture: Decodable, Sendable {
     /// Compiles `file` at the fixture's input size and class count and lists every difference from
     /// fixture entry `key`: totals, and for each layer of `types`, its presence, output shape, MACs and
     /// parameters. Empty means the graph matches torchvision.
-    public func mismatches(file: String, key: String,
-                           types: Set<String> = ["Conv2d", "BatchNorm2d", "Linear"]) throws -> [String] {
+    public func mismatches(
+        file: String, key: String,
+        types: Set<String> = ["Conv2d", "BatchNorm2d", "Linear"]
+    ) throws -> [String] {
         guard let expected = models[key] else { return ["fixture has no entry '\(key)'"] }
-        let compiled = try Models.compile(file, overrides: ModelOverrides(input: expected.input, classes: expected.classes))
+        let compiled = try Models.compile(
+            file, overrides: ModelOverrides(input: expected.input, classes: expected.classes))
         let graph = compiled.graph
         var problems: [String] = []
         if graph.parameterCount != expected.params {
             problems.append("\(key): \(graph.parameterCount) parameters, torchvision has \(expected.params)")
         }
-        if graph.macs != expected.macs { problems.append("\(key): \(graph.macs) MACs, torchvision has \(expected.macs)") }
+        if graph.macs != expected.macs {
+            problems.append("\(key): \(graph.macs) MACs, torchvision has \(expected.macs)")
+        }
         let nodes = Dictionary(graph.nodes.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var checked = 0
         for layer in expected.layers where types.contains(layer.type) {
@@ -93,12 +98,15 @@ public struct TorchvisionFixture: Decodable, Sendable {
                 continue
             }
             let shape = graph[node.outputs[0]].type.shape
-            if shape.array != layer.out { problems.append("\(key): '\(layer.name)' has shape \(shape), torchvision \(layer.out)") }
+            if shape.array != layer.out {
+                problems.append("\(key): '\(layer.name)' has shape \(shape), torchvision \(layer.out)")
+            }
             if let macs = layer.macs, graph.macs(of: node) != macs {
                 problems.append("\(key): '\(layer.name)' has \(graph.macs(of: node)) MACs, torchvision \(macs)")
             }
             if let params = layer.params, graph.parameterCount(of: node) != params {
-                problems.append("\(key): '\(layer.name)' has \(graph.parameterCount(of: node)) parameters, torchvision \(params)")
+                problems.append(
+                    "\(key): '\(layer.name)' has \(graph.parameterCount(of: node)) parameters, torchvision \(params)")
             }
         }
         if checked == 0 { problems.append("\(key): no layers of types \(types.sorted()) in the fixture") }

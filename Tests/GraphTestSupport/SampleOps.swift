@@ -17,15 +17,18 @@ public let sampleOps: [Op] = [
     .nativeDropout(p: 0.3), .scale(0.125), .div, .channelNorm,
     .matmul(transposeA: true, transposeB: false), .reshape(shape: [4, 1, 3, 3]),
     // Gradients.
-    .conv2dGradInput(Conv2dAttrs(stride: Pair(2), padding: Pair(1), dilation: Pair(2, 1), groups: 2),
-                     input: Pair(9, 7)),
-    .conv2dGradWeight(Conv2dAttrs(stride: Pair(1, 2), padding: Pair(0, 1), dilation: Pair(1), groups: 3),
-                      kernel: Pair(3, 1)),
+    .conv2dGradInput(
+        Conv2dAttrs(stride: Pair(2), padding: Pair(1), dilation: Pair(2, 1), groups: 2),
+        input: Pair(9, 7)),
+    .conv2dGradWeight(
+        Conv2dAttrs(stride: Pair(1, 2), padding: Pair(0, 1), dilation: Pair(1), groups: 3),
+        kernel: Pair(3, 1)),
     .biasGrad, .batchNormGrad(BatchNormAttrs(eps: 1e-3, momentum: 0.05, training: true)),
     .activationGrad(.relu), .activationGrad(.relu6), .activationGrad(.hardswish), .activationGrad(.hardsigmoid),
     .activationGrad(.silu), .activationGrad(.sigmoid),
     .maxPool2dGrad(Pool2dAttrs(kernel: Pair(2), stride: Pair(1), padding: Pair(1), ceilMode: false)),
-    .avgPool2dGrad(Pool2dAttrs(kernel: Pair(3), stride: Pair(2), padding: Pair(1), ceilMode: true, countIncludePad: false)),
+    .avgPool2dGrad(
+        Pool2dAttrs(kernel: Pair(3), stride: Pair(2), padding: Pair(1), ceilMode: true, countIncludePad: false)),
     .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad(p: 0.4), .softmaxCrossEntropyGrad,
     .sumTo(shape: [8, 1, 1]),
     // Optimizer steps.

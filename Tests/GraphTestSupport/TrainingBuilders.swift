@@ -40,14 +40,18 @@ extension Builders {
             let stored = b.parameter("\(name).galore_projector", [3, 2], role: .galoreProjector)
             let o = Phase.optimizer
             let gm = try b.node(.reshape(shape: [3, 4]), [g], name: "\(name).galore.grad", phase: o)[0]
-            let proj = try b.node(.svdProjector(ProjectorAttrs(rank: 2, left: true, gap: 200)), [gm, stored],
-                                  name: "\(name).galore.projector", phase: o)[0]
-            let r = try b.node(.matmul(transposeA: true, transposeB: false), [proj, gm], name: "\(name).galore.project",
-                               phase: o)[0]
-            let dir = try b.node(.adamDirection(OptimizerAttrs(lr: 1e-3)), [r, m, v], name: "\(name).galore.adam",
-                                 phase: o)
-            let back = try b.node(.matmul(transposeA: false, transposeB: false), [proj, dir[0]],
-                                  name: "\(name).galore.back", phase: o)[0]
+            let proj = try b.node(
+                .svdProjector(ProjectorAttrs(rank: 2, left: true, gap: 200)), [gm, stored],
+                name: "\(name).galore.projector", phase: o)[0]
+            let r = try b.node(
+                .matmul(transposeA: true, transposeB: false), [proj, gm], name: "\(name).galore.project",
+                phase: o)[0]
+            let dir = try b.node(
+                .adamDirection(OptimizerAttrs(lr: 1e-3)), [r, m, v], name: "\(name).galore.adam",
+                phase: o)
+            let back = try b.node(
+                .matmul(transposeA: false, transposeB: false), [proj, dir[0]],
+                name: "\(name).galore.back", phase: o)[0]
             let scaled = try b.node(.scale(0.25), [back], name: "\(name).galore.scale", phase: o)[0]
             let u = try b.node(.reshape(shape: [3, 4]), [scaled], name: "\(name).galore.reshape", phase: o)[0]
             outputs += try b.node(.applyUpdate(OptimizerAttrs(lr: 1e-3)), [p, u], name: "\(name).update", phase: o)
@@ -57,8 +61,9 @@ extension Builders {
         }
 
         let conv = try b.node(.conv2d(Conv2dAttrs(padding: Pair(1))), [x, convW], name: "conv1")[0]
-        let bn = try b.node(.nativeBatchNorm(BatchNormAttrs(training: true)), [conv, gamma, beta, mean, variance],
-                            name: "bn1")
+        let bn = try b.node(
+            .nativeBatchNorm(BatchNormAttrs(training: true)), [conv, gamma, beta, mean, variance],
+            name: "bn1")
         let relu = try b.node(.relu, [bn[0]], name: "relu")[0]
         let pool = try b.node(.adaptiveAvgPool2d(output: Pair(1)), [relu], name: "avgpool")[0]
         let flat = try b.node(.flatten(startDim: 1), [pool], name: "flatten")[0]
@@ -76,14 +81,16 @@ extension Builders {
         let dPool = try b.node(.reshape(shape: [2, 4, 1, 1]), [dFlat], name: "flatten.grad", phase: back)[0]
         let dRelu = try b.node(.adaptiveAvgPool2dGrad, [dPool, relu], name: "avgpool.grad", phase: back)[0]
         let dBn = try b.node(.activationGrad(.relu), [dRelu, relu], name: "relu.grad", phase: back)[0]
-        let dConv = try b.node(.batchNormGrad(BatchNormAttrs(training: true)),
-                               [dBn, conv, gamma, mean, variance, bn[1], bn[2]], name: "bn1.grad", phase: back)
+        let dConv = try b.node(
+            .batchNormGrad(BatchNormAttrs(training: true)),
+            [dBn, conv, gamma, mean, variance, bn[1], bn[2]], name: "bn1.grad", phase: back)
         if releaseGrads {
             try update(&b, gamma, dConv[1], "bn1.weight")
             try update(&b, beta, dConv[2], "bn1.bias")
         }
-        let dConvW = try b.node(.conv2dGradWeight(Conv2dAttrs(padding: Pair(1)), kernel: Pair(3)), [dConv[0], x],
-                                name: "conv1.grad_weight", phase: back)[0]
+        let dConvW = try b.node(
+            .conv2dGradWeight(Conv2dAttrs(padding: Pair(1)), kernel: Pair(3)), [dConv[0], x],
+            name: "conv1.grad_weight", phase: back)[0]
         if releaseGrads {
             try update(&b, convW, dConvW, "conv1.weight")
         } else {
@@ -105,10 +112,12 @@ extension Builders {
         let w = b.parameter("dw.weight", [8, 1, 3, 3], role: .weight)
         let attrs = Conv2dAttrs(padding: Pair(1), groups: 8)
         let y = try b.node(.conv2d(attrs), [x, w], name: "dw")[0]
-        let dw = try b.node(.conv2dGradWeight(attrs, kernel: Pair(3)), [y, x], name: "dw.grad_weight",
-                            phase: .backward)[0]
-        let updated = try b.node(.sgdUpdate(OptimizerAttrs(lr: 0.1)), [w, dw], name: "dw.weight.update",
-                                 phase: .optimizer)[0]
+        let dw = try b.node(
+            .conv2dGradWeight(attrs, kernel: Pair(3)), [y, x], name: "dw.grad_weight",
+            phase: .backward)[0]
+        let updated = try b.node(
+            .sgdUpdate(OptimizerAttrs(lr: 0.1)), [w, dw], name: "dw.weight.update",
+            phase: .optimizer)[0]
         b.output(updated)
         return b.graph
     }
@@ -117,7 +126,7 @@ extension Builders {
     public static func chain(length: Int) throws(ShapeError) -> Graph {
         var b = GraphBuilder(name: "chain")
         var x = b.input("input", .f32([1, 64]))
-        for i in 0 ..< length {
+        for i in 0..<length {
             x = try b.node(i % 2 == 0 ? .relu : .scale(0.5), [x], name: "n\(i)")[0]
         }
         b.output(x)

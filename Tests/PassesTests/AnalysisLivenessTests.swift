@@ -78,8 +78,11 @@ import Testing
         #expect(live.atPeak == expected)
         #expect(live.peakBytes == 4148)
         let transient = live.timeline.map { $0.gradient + $0.activation + $0.temporary }
-        #expect(transient == [512, 1056, 1568, 1088, 1088, 1112, 1116, 1140, 1164, 1144, 1176, 1152, 1664, 2144,
-                              1664, 1040, 528, 96, 80, 64, 16])
+        #expect(
+            transient == [
+                512, 1056, 1568, 1088, 1088, 1112, 1116, 1140, 1164, 1144, 1176, 1152, 1664, 2144,
+                1664, 1040, 528, 96, 80, 64, 16,
+            ])
     }
 
     @Test func categoryMaxTotalExceedsPeak() {

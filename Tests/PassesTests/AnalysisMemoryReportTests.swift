@@ -34,8 +34,11 @@ import Testing
         #expect(report.memory.atPeak.activations == 1056 && report.memory.atPeak.gradients == 60)
         #expect(report.memory.atPeak.temporaries == 1028 && report.memory.atPeak.input == 400)
         #expect(report.peakStep == 13)
-        #expect(report.peakOps.map(\.name) == ["flatten.grad", "avgpool.grad", "relu.grad", "bn1.grad",
-                                                 "conv1.grad_weight"])
+        #expect(
+            report.peakOps.map(\.name) == [
+                "flatten.grad", "avgpool.grad", "relu.grad", "bn1.grad",
+                "conv1.grad_weight",
+            ])
         #expect(report.flops.total.macs == 3480 + 3504)
         #expect(report.timeline.count == graph.nodes.count)
         #expect(report.phaseStarts.map(\.step) == [0, 7, 16])
@@ -44,8 +47,10 @@ import Testing
     }
 
     @Test func planHasNoOverlapAndMeetsTheBound() throws {
-        for graph in [try Builders.tinyTrainingStep(), try Builders.tinyTrainingStep(releaseGrads: true),
-                      try Builders.tinyTrainingStep(galore: true)] {
+        for graph in [
+            try Builders.tinyTrainingStep(), try Builders.tinyTrainingStep(releaseGrads: true),
+            try Builders.tinyTrainingStep(galore: true),
+        ] {
             let intervals = Liveness(graph).transientIntervals()
             for alignment in [1, 64] {
                 let plan = MemoryPlanner.plan(intervals, alignment: alignment)

@@ -11,16 +11,19 @@ import Testing
     }
 
     static let cases: [Case] = ["resnet18", "mobilenet_v2"].flatMap { model in
-        [Case(model: model, method: .fft, batch: 1, key: "saved_act_bytes_full_bs1"),
-         Case(model: model, method: .fft, batch: 8, key: "saved_act_bytes_full_bs8"),
-         Case(model: model, method: .head, batch: 8, key: "saved_act_bytes_headonly_bs8")]
+        [
+            Case(model: model, method: .fft, batch: 1, key: "saved_act_bytes_full_bs1"),
+            Case(model: model, method: .fft, batch: 8, key: "saved_act_bytes_full_bs8"),
+            Case(model: model, method: .head, batch: 8, key: "saved_act_bytes_headonly_bs8"),
+        ]
     }
 
     @Test(arguments: cases)
     func savedBytesMatchPyTorch(_ c: Case) throws {
         let json = try Training.fixture("saved_activations") as? [String: Any]
         let expected = try #require((json?["models"] as? [String: [String: Int]])?[c.model]?[c.key])
-        let graph = try Training.graph(Training.forward(c.model, classes: 1000, batch: c.batch), Training.config(c.method))
+        let graph = try Training.graph(
+            Training.forward(c.model, classes: 1000, batch: c.batch), Training.config(c.method))
         let bytes = Liveness(graph).savedActivationBytes
         #expect(abs(Double(bytes - expected)) <= 0.02 * Double(expected), "\(c): \(bytes) vs \(expected)")
         // Exact except mobilenet_v2 FFT, for PyTorch 1.13's CPU kernels (see AutodiffSavedTests): its

@@ -1,13 +1,15 @@
+import Frontend
 // The analyses on whole zoo training steps (TrainingCompiler, Adam, 3x224x224,
 // 10 classes): planner properties on every model and method, and the memory relations METHODS.md states.
 import GraphIR
 import Passes
 import Testing
-import Frontend
 
 @Suite struct AnalysisZooTests {
-    static let models = ["efficientnet_b0", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "resnet18",
-                         "resnet34", "resnet50", "small_mobilenet", "small_resnet"]
+    static let models = [
+        "efficientnet_b0", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "resnet18",
+        "resnet34", "resnet50", "small_mobilenet", "small_resnet",
+    ]
     static let methods: [FineTuningMethod] = [.fft, .bnh, .head, .lora, .dora, .galore]
 
     static func report(_ model: String, _ config: TrainingConfig, batch: Int = 1) throws -> (Graph, TrainingReport) {
@@ -27,13 +29,15 @@ import Frontend
             let label = "\(model) \(method)"
             #expect(plan.firstConflict() == nil, "\(label)")
             #expect(plan.arenaBytes >= plan.lowerBoundBytes, "\(label)")
-            #expect(Double(plan.arenaBytes) <= 1.02 * Double(plan.lowerBoundBytes),
-                    "\(label): arena \(plan.arenaBytes) vs bound \(plan.lowerBoundBytes)")
+            #expect(
+                Double(plan.arenaBytes) <= 1.02 * Double(plan.lowerBoundBytes),
+                "\(label): arena \(plan.arenaBytes) vs bound \(plan.lowerBoundBytes)")
             #expect(live.categoryMaxTotal >= live.peakBytes, "\(label)")
             #expect(live.timeline.count == graph.nodes.count)
             // Every byte of the timeline's peak is either persistent or in an interval the planner saw.
-            #expect(MemoryPlanner.lowerBound(intervals, alignment: 1) == live.peakBytes - live.persistentBytes,
-                    "\(label)")
+            #expect(
+                MemoryPlanner.lowerBound(intervals, alignment: 1) == live.peakBytes - live.persistentBytes,
+                "\(label)")
         }
     }
 
@@ -43,16 +47,19 @@ import Frontend
         let (_, bnh) = try Self.report("resnet18", Training.config(.bnh))
         let (_, head) = try Self.report("resnet18", Training.config(.head))
         let (_, galore) = try Self.report("resnet18", Training.config(.galore))
-        for (name, r) in [("fft", fft), ("fft release-grads", released), ("bnh", bnh), ("head", head),
-                          ("galore", galore)] {
+        for (name, r) in [
+            ("fft", fft), ("fft release-grads", released), ("bnh", bnh), ("head", head),
+            ("galore", galore),
+        ] {
             let m = r.memory
-            print("resnet18 b1 \(name): peak \(Self.mib(m.peakBytes)) (params \(Self.mib(m.atPeak.parameters)), "
-                  + "grads \(Self.mib(m.atPeak.gradients)), state \(Self.mib(m.atPeak.optimizerState)), "
-                  + "act \(Self.mib(m.atPeak.activations)), tmp \(Self.mib(m.atPeak.temporaries))), "
-                  + "category-max \(Self.mib(m.categoryMaxTotalBytes)), arena \(Self.mib(m.arenaBytes)) / bound "
-                  + "\(Self.mib(m.lowerBoundBytes)), saved \(Self.mib(r.savedActivationBytes)), "
-                  + "FLOPs fwd \(r.flops.forward.flops) bwd \(r.flops.backward.flops) opt \(r.flops.optimizer.flops) "
-                  + "svd \(r.flops.svd.flops), peak at \(r.peakOps.first { $0.step == r.peakStep }?.name ?? "-")")
+            print(
+                "resnet18 b1 \(name): peak \(Self.mib(m.peakBytes)) (params \(Self.mib(m.atPeak.parameters)), "
+                    + "grads \(Self.mib(m.atPeak.gradients)), state \(Self.mib(m.atPeak.optimizerState)), "
+                    + "act \(Self.mib(m.atPeak.activations)), tmp \(Self.mib(m.atPeak.temporaries))), "
+                    + "category-max \(Self.mib(m.categoryMaxTotalBytes)), arena \(Self.mib(m.arenaBytes)) / bound "
+                    + "\(Self.mib(m.lowerBoundBytes)), saved \(Self.mib(r.savedActivationBytes)), "
+                    + "FLOPs fwd \(r.flops.forward.flops) bwd \(r.flops.backward.flops) opt \(r.flops.optimizer.flops) "
+                    + "svd \(r.flops.svd.flops), peak at \(r.peakOps.first { $0.step == r.peakStep }?.name ?? "-")")
         }
         // The study profiler's category-max sum overstates the simultaneous peak.
         #expect(fft.memory.categoryMaxTotalBytes > fft.memory.peakBytes)

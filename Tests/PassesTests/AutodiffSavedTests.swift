@@ -14,9 +14,11 @@ import Testing
     }
 
     static let cases: [Case] = ["resnet18", "mobilenet_v2"].flatMap { model in
-        [Case(model: model, method: .fft, batch: 1, key: "saved_act_bytes_full_bs1"),
-         Case(model: model, method: .fft, batch: 8, key: "saved_act_bytes_full_bs8"),
-         Case(model: model, method: .head, batch: 8, key: "saved_act_bytes_headonly_bs8")]
+        [
+            Case(model: model, method: .fft, batch: 1, key: "saved_act_bytes_full_bs1"),
+            Case(model: model, method: .fft, batch: 8, key: "saved_act_bytes_full_bs8"),
+            Case(model: model, method: .head, batch: 8, key: "saved_act_bytes_headonly_bs8"),
+        ]
     }
 
     static func expected(_ c: Case) throws -> Int {

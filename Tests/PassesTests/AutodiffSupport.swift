@@ -1,8 +1,8 @@
 // Helpers shared by the freeze, autodiff and optimizer tests: zoo graphs, training pipelines, fixtures.
 import Foundation
+import Frontend
 import GraphIR
 import Passes
-import Frontend
 
 enum Training {
     /// A zoo model's forward graph at 3x`size`x`size`.
@@ -23,8 +23,10 @@ enum Training {
         try TrainingCompiler.compile(forward, config: config)
     }
 
-    static func config(_ method: FineTuningMethod, _ optimizer: OptimizerKind = .adam, rank: Int = 8,
-                       train: [String] = [], releaseGrads: Bool = false) -> TrainingConfig {
+    static func config(
+        _ method: FineTuningMethod, _ optimizer: OptimizerKind = .adam, rank: Int = 8,
+        train: [String] = [], releaseGrads: Bool = false
+    ) -> TrainingConfig {
         var c = TrainingConfig(method: method)
         c.optimizer = optimizer
         c.rank = rank

@@ -2,11 +2,11 @@
 // the forward's, the tiny convnet's gradients against PyTorch's keys and shapes, weight-space rules
 // (DoRA-like), broadcasting, naming and errors.
 import Foundation
+import Frontend
 import GraphIR
 import GraphTestSupport
 import Passes
 import Testing
-import Frontend
 
 @Suite struct AutodiffTests {
     func backwardMACs(_ g: Graph) -> Int {
@@ -97,8 +97,11 @@ import Frontend
     @Test func selectorsStartTheBackwardAtTheLowestTrainableLayer() throws {
         let g = try Training.graph(Training.forward("resnet18"), Training.config(.head, train: ["layer4.1.*"]))
         let backward = g.nodes.filter { $0.phase == .backward }
-        #expect(backward.allSatisfy { $0.name.hasPrefix("layer4.1.") || $0.name.hasPrefix("fc.")
-            || $0.name.hasPrefix("avgpool") || $0.name.hasPrefix("flatten") || $0.name == "loss.grad" })
+        #expect(
+            backward.allSatisfy {
+                $0.name.hasPrefix("layer4.1.") || $0.name.hasPrefix("fc.")
+                    || $0.name.hasPrefix("avgpool") || $0.name.hasPrefix("flatten") || $0.name == "loss.grad"
+            })
         #expect(!g.nodes.contains { $0.name == "layer4.1.conv1.grad_input" })
         #expect(g.nodes.contains { $0.name == "layer4.1.conv1.grad_weight" })
     }
@@ -143,7 +146,9 @@ import Frontend
             #expect(g.nodes[try #require(g.producer(of: grad))].phase == .backward)
         }
         let bnh = try Training.graph(Self.tinyConvnet(), Training.config(.bnh))
-        #expect(Set(Autodiff.gradients(in: bnh).byName(in: bnh).keys) == Set(try #require(f32["bnh_trainable"] as? [String])))
+        #expect(
+            Set(Autodiff.gradients(in: bnh).byName(in: bnh).keys)
+                == Set(try #require(f32["bnh_trainable"] as? [String])))
     }
 
     @Test func broadcastMulReducesWithSumTo() throws {
@@ -154,9 +159,12 @@ import Frontend
         let sum = try #require(g.nodes.first { $0.name == "\(scope).mul.grad_input" })
         #expect(sum.op == .sumTo(shape: [2, 16, 1, 1]))
         #expect(g.nodes.contains { $0.name == "\(scope).mul.grad_input.full" && $0.op == .mul })
-        #expect(Set(Autodiff.gradients(in: g).byName(in: g).keys)
-                == ["\(scope).fc1.weight", "\(scope).fc1.bias", "\(scope).fc2.weight", "\(scope).fc2.bias",
-                    "head.fc.weight", "head.fc.bias"])
+        #expect(
+            Set(Autodiff.gradients(in: g).byName(in: g).keys)
+                == [
+                    "\(scope).fc1.weight", "\(scope).fc1.bias", "\(scope).fc2.weight", "\(scope).fc2.bias",
+                    "head.fc.weight", "head.fc.bias",
+                ])
     }
 
     /// Appends a classifier so a feature-map graph ends in logits.
@@ -181,8 +189,11 @@ import Frontend
         let m = b.parameter("conv.lora_magnitude_vector", [8, 1, 1, 1], role: .doraMagnitude)
         let b2 = try b.apply(.reshape(shape: [8, 2]), bb, name: "conv.dora.b")
         let a2 = try b.apply(.reshape(shape: [2, 36]), a, name: "conv.dora.a")
-        let delta = try b.apply(.reshape(shape: [8, 4, 3, 3]), b.apply(.matmul(transposeA: false, transposeB: false), b2, a2,
-                                                                        name: "conv.dora.ba"), name: "conv.dora.delta")
+        let delta = try b.apply(
+            .reshape(shape: [8, 4, 3, 3]),
+            b.apply(
+                .matmul(transposeA: false, transposeB: false), b2, a2,
+                name: "conv.dora.ba"), name: "conv.dora.delta")
         let v = try b.apply(.add, w, b.apply(.scale(0.5), delta, name: "conv.dora.scale"), name: "conv.dora.v")
         let n = try b.apply(.channelNorm, v, name: "conv.dora.norm")
         let wPrime = try b.apply(.mul, b.apply(.div, v, n, name: "conv.dora.dir"), m, name: "conv.dora.w")

@@ -2,8 +2,9 @@
 // matmul, channel_norm on V, magnitude, one conv per adapted layer), extra forward MACs, depthwise.
 import Foundation
 import GraphIR
-@testable import Passes
 import Testing
+
+@testable import Passes
 
 @Suite struct DoRATests {
     @Test(arguments: LoRATests.fixtureModels, [1, 4, 8, 16, 32])

@@ -1,19 +1,21 @@
+import Frontend
 // freeze: trainable counts per method against the study's and torchvision's numbers, the head, the
 // `--train` selectors and their errors.
 import GraphIR
 import Passes
 import Testing
-import Frontend
 
 @Suite struct FreezeTests {
     func frozen(_ model: String, _ config: TrainingConfig) throws -> Graph {
         try Freeze(config).run(Training.forward(model))
     }
 
-    @Test(arguments: [("resnet18", FineTuningMethod.bnh, 14_730), ("mobilenet_v2", .bnh, 46_922),
-                      ("resnet18", .head, 5_130), ("mobilenet_v2", .head, 12_810),
-                      ("resnet18", .fft, 11_181_642), ("mobilenet_v2", .fft, 2_236_682),
-                      ("resnet18", .galore, 11_181_642), ("resnet18", .lora, 5_130)])
+    @Test(arguments: [
+        ("resnet18", FineTuningMethod.bnh, 14_730), ("mobilenet_v2", .bnh, 46_922),
+        ("resnet18", .head, 5_130), ("mobilenet_v2", .head, 12_810),
+        ("resnet18", .fft, 11_181_642), ("mobilenet_v2", .fft, 2_236_682),
+        ("resnet18", .galore, 11_181_642), ("resnet18", .lora, 5_130),
+    ])
     func trainableCounts(model: String, method: FineTuningMethod, expected: Int) throws {
         let g = try frozen(model, TrainingConfig(method: method))
         #expect(g.trainableParameterCount == expected)
@@ -28,8 +30,10 @@ import Frontend
     }
 
     @Test func headIsTheFinalLinear() throws {
-        for (model, head) in [("resnet18", "fc"), ("mobilenet_v2", "classifier.1"),
-                              ("mobilenet_v3_small", "classifier.3")] {
+        for (model, head) in [
+            ("resnet18", "fc"), ("mobilenet_v2", "classifier.1"),
+            ("mobilenet_v3_small", "classifier.3"),
+        ] {
             let g = try Training.forward(model)
             #expect(Freeze.headNodes(g).map { g.nodes[$0].name } == [head], "\(model)")
         }

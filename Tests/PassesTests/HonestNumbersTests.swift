@@ -14,8 +14,9 @@ import Testing
         var b = GraphBuilder(name: "huge")
         let g = b.input("w.grad", .f32([1 << 20, 1 << 20]))
         let stored = b.input("w.galore_projector", .f32([1 << 20, 2]))
-        let p = try b.node(.svdProjector(ProjectorAttrs(rank: 2, left: true, gap: 1)), [g, stored],
-                           name: "w.galore.projector", phase: .optimizer)[0]
+        let p = try b.node(
+            .svdProjector(ProjectorAttrs(rank: 2, left: true, gap: 1)), [g, stored],
+            name: "w.galore.projector", phase: .optimizer)[0]
         b.output(p)
         return b.graph
     }
@@ -92,7 +93,9 @@ import Testing
     @Test func rankTooLargeNamesTheWeight() throws {
         var c = TrainingConfig(method: .galore)
         c.rank = 100_000
-        let e = try #require(throws: PassError.self) { try TrainingCompiler.compile(try Builders.tinyConvnet(), config: c) }
+        let e = try #require(throws: PassError.self) {
+            try TrainingCompiler.compile(try Builders.tinyConvnet(), config: c)
+        }
         let d = try #require(e.diagnostics.first)
         #expect(d.id == "rank-too-large")
         #expect(d.node != nil)

@@ -2,10 +2,11 @@
 // `freeze` as it runs before `lora`/`dora`, the fixture's trainable counts, and
 // graph queries by node name.
 import Foundation
-import GraphIR
-@testable import Passes
-import Testing
 import Frontend
+import GraphIR
+import Testing
+
+@testable import Passes
 
 enum Adapters {
     /// A zoo model at 3x224x224 with 10 classes, as the fixture's `*_224_nc10` entries.
@@ -20,8 +21,10 @@ enum Adapters {
         return try Freeze(config).run(graph)
     }
 
-    static func config(_ method: FineTuningMethod, rank: Int, head: HeadMode = .lora, alpha: Double? = nil,
-                       adaptDepthwise: Bool = false) -> TrainingConfig {
+    static func config(
+        _ method: FineTuningMethod, rank: Int, head: HeadMode = .lora, alpha: Double? = nil,
+        adaptDepthwise: Bool = false
+    ) -> TrainingConfig {
         var c = TrainingConfig(method: method)
         c.rank = rank
         c.head = head
@@ -42,8 +45,10 @@ enum Adapters {
 
     /// `trainable_params_by_method` of fixture entry `key` (e.g. `resnet18_224_nc10`).
     static func fixtureCounts(_ key: String) throws -> [String: Int] {
-        let url = try #require(Bundle.module.url(forResource: "torchvision_counts", withExtension: "json",
-                                                 subdirectory: "Fixtures"))
+        let url = try #require(
+            Bundle.module.url(
+                forResource: "torchvision_counts", withExtension: "json",
+                subdirectory: "Fixtures"))
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any]
         let models = try #require(json?["models"] as? [String: Any])
         let model = try #require(models[key] as? [String: Any])
@@ -73,12 +78,15 @@ enum Adapters {
     }
 
     /// A one-conv graph (for dilation and depthwise cases): input [1, cin, 16, 16] → conv → output.
-    static func singleConv(cin: Int = 8, out: Int = 8, kernel: Int = 3, stride: Int = 1, padding: Int = 2,
-                           dilation: Int = 2, groups: Int = 1, bias: Bool = true) throws -> Graph {
+    static func singleConv(
+        cin: Int = 8, out: Int = 8, kernel: Int = 3, stride: Int = 1, padding: Int = 2,
+        dilation: Int = 2, groups: Int = 1, bias: Bool = true
+    ) throws -> Graph {
         var b = GraphBuilder(name: "single_conv")
         let x = b.input("input", .f32([1, cin, 16, 16]))
-        let y = try b.conv2d(x, out: out, kernel: Pair(kernel), stride: Pair(stride), padding: Pair(padding),
-                             dilation: Pair(dilation), groups: groups, bias: bias, name: "conv", scope: "block")
+        let y = try b.conv2d(
+            x, out: out, kernel: Pair(kernel), stride: Pair(stride), padding: Pair(padding),
+            dilation: Pair(dilation), groups: groups, bias: bias, name: "conv", scope: "block")
         let z = try b.apply(.relu, y, name: "relu", scope: "block")
         b.output(z)
         return b.graph

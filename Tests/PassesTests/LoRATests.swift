@@ -2,8 +2,9 @@
 // depthwise exclusion and --adapt-depthwise, head modes, rank errors, and the extra forward MACs.
 import Foundation
 import GraphIR
-@testable import Passes
 import Testing
+
+@testable import Passes
 
 @Suite struct LoRATests {
     static let fixtureModels = [("resnet18", "resnet18_224_nc10"), ("mobilenet_v2", "mobilenet_v2_224_nc10")]
@@ -38,7 +39,9 @@ import Testing
             let add = try #require(Adapters.node(g, "\(layer.name).lora_add"))
             for n in [a, b, s, add] { #expect(n.scope == baseNode.scope) }
             #expect(a.inputs[0] == baseNode.inputs[0])
-            #expect(b.inputs[0] == a.outputs[0] && s.inputs == b.outputs && add.inputs == [baseNode.outputs[0], s.outputs[0]])
+            #expect(
+                b.inputs[0] == a.outputs[0] && s.inputs == b.outputs
+                    && add.inputs == [baseNode.outputs[0], s.outputs[0]])
             #expect(s.op == .scale(1))
             // The base output's only reader is the add; the add's readers are the base's former ones.
             #expect(users[baseNode.outputs[0].raw].map { g.nodes[$0].name } == [add.name])
@@ -71,7 +74,9 @@ import Testing
         #expect(a.op == .conv2d(Conv2dAttrs(stride: Pair(2), padding: Pair(2), dilation: Pair(2))))
         #expect(a.scope == "block")
         #expect(try #require(Adapters.node(g, "conv.lora_scale")).op == .scale(2))
-        #expect(g[try #require(Adapters.node(g, "conv.lora_add")).outputs[0]].type == g[Adapters.node(g, "conv")!.outputs[0]].type)
+        #expect(
+            g[try #require(Adapters.node(g, "conv.lora_add")).outputs[0]].type
+                == g[Adapters.node(g, "conv")!.outputs[0]].type)
         // Base weight and bias frozen, the adapter alone trainable.
         #expect(g.trainableParameterCount == 4 * 8 * 9 + 8 * 4)
         #expect(Adapters.node(g, "relu")!.inputs == Adapters.node(g, "conv.lora_add")!.outputs)
@@ -121,8 +126,10 @@ import Testing
         let text = error.description
         #expect(text.contains("'conv'") && text.contains("multiple of 32, got 8"))
         // Layer 288; adapter at r = 8: 8·9 + 8 = 80; at r = 32: 320.
-        #expect(text.contains("the layer has 288 parameters; its adapter would add 80 at rank 8, and 320 at the "
-                              + "smallest valid rank 32"))
+        #expect(
+            text.contains(
+                "the layer has 288 parameters; its adapter would add 80 at rank 8, and 320 at the "
+                    + "smallest valid rank 32"))
         // On MobileNetV2 every depthwise conv whose channel count does not divide the rank is reported.
         let mobile = try Adapters.zoo("mobilenet_v2")
         let all = try #require(throws: DiagnosticError.self) { try LoRA.plan(mobile, config: config) }
@@ -134,7 +141,8 @@ import Testing
         let train = try Adapters.adapt(base, Adapters.config(.lora, rank: 4, head: .train))
         #expect(Adapters.param(train, "fc.weight")?.isTrainable == true && Adapters.node(train, "fc.lora_A") == nil)
         // .frozen: the pass freezes the head even if freeze left it trainable.
-        let frozen = try LoRA(Adapters.config(.lora, rank: 4, head: .frozen)).run(try Adapters.freeze(base, head: .train))
+        let frozen = try LoRA(Adapters.config(.lora, rank: 4, head: .frozen)).run(
+            try Adapters.freeze(base, head: .train))
         #expect(Adapters.param(frozen, "fc.weight")?.isTrainable == false)
         #expect(Adapters.param(frozen, "fc.bias")?.isTrainable == false)
         #expect(frozen.trainableParameterCount == train.trainableParameterCount - 5_130)
@@ -170,8 +178,9 @@ import Testing
     }
 
     @Test func refusesGraphsItCannotAdapt() throws {
-        let g = try Adapters.adapt(try Adapters.zoo("small_resnet", input: [1, 28, 28]),
-                                   Adapters.config(.lora, rank: 2))
+        let g = try Adapters.adapt(
+            try Adapters.zoo("small_resnet", input: [1, 28, 28]),
+            Adapters.config(.lora, rank: 2))
         let e = try #require(throws: DiagnosticError.self) { try LoRA.plan(g, config: Adapters.config(.lora, rank: 2)) }
         #expect(e.diagnostics.map(\.id) == ["already-adapted"])
         var training = try Adapters.singleConv()

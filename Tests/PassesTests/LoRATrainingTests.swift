@@ -3,13 +3,16 @@
 // trained head) gets a gradient and an update; DoRA's norm is never differentiated.
 import Foundation
 import GraphIR
-@testable import Passes
 import Testing
+
+@testable import Passes
 
 @Suite struct LoRATrainingTests {
     static func step(_ forward: Graph, _ config: TrainingConfig) throws -> Graph {
-        try PassPipeline([Freeze(config), Adapters.pass(config), Autodiff(), OptimizerPass(config),
-                          DeadCodeElimination()]).run(forward)
+        try PassPipeline([
+            Freeze(config), Adapters.pass(config), Autodiff(), OptimizerPass(config),
+            DeadCodeElimination(),
+        ]).run(forward)
     }
 
     static func isGradWeight(_ op: Op) -> Bool {
@@ -32,9 +35,11 @@ import Testing
             let trainable = g.parameters.filter { g[$0].isTrainable }
             // Trainable = exactly the adapters plus a trained head, each with a gradient and an update.
             let adapters = g.parameters.filter { g[$0].role?.isAdapter ?? false }
-            let headParams = head == .train ? Freeze.headNodes(forward).flatMap {
-                forward.nodes[$0].inputs.filter { forward[$0].isParameter }.map { forward[$0].name }
-            } : []
+            let headParams =
+                head == .train
+                ? Freeze.headNodes(forward).flatMap {
+                    forward.nodes[$0].inputs.filter { forward[$0].isParameter }.map { forward[$0].name }
+                } : []
             #expect(!adapters.isEmpty, "\(label)")
             #expect(Set(trainable.map { g[$0].name }) == Set(adapters.map { g[$0].name } + headParams), "\(label)")
             for p in trainable {
@@ -47,13 +52,16 @@ import Testing
             for node in g.nodes where node.phase == .forward { forwardByName[node.name] = node }
             for node in g.nodes where node.phase == .backward && Self.isGradWeight(node.op) {
                 guard node.name.hasSuffix(".grad_weight"),
-                      let layer = forwardByName[String(node.name.dropLast(".grad_weight".count))] else {
+                    let layer = forwardByName[String(node.name.dropLast(".grad_weight".count))]
+                else {
                     Issue.record("\(label): unexpected grad-weight node '\(node.name)'")
                     continue
                 }
                 let w = g[layer.inputs[1]]
-                #expect(w.isParameter ? w.isTrainable : layer.name + ".dora_weight" == g.nodes[g.producer(of: layer.inputs[1])!].name,
-                        "\(label): '\(node.name)' differentiates frozen '\(w.name)'")
+                #expect(
+                    w.isParameter
+                        ? w.isTrainable : layer.name + ".dora_weight" == g.nodes[g.producer(of: layer.inputs[1])!].name,
+                    "\(label): '\(node.name)' differentiates frozen '\(w.name)'")
             }
             #expect(!g.nodes.contains { $0.phase == .backward && $0.name.contains(".dora_norm.") }, "\(label)")
         }

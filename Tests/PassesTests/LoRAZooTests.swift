@@ -2,8 +2,9 @@
 // through the IR text, freezes every adapted base and trains exactly the adapters (plus a trained head).
 import Foundation
 import GraphIR
-@testable import Passes
 import Testing
+
+@testable import Passes
 
 @Suite struct LoRAZooTests {
     static let cases: [(FineTuningMethod, Int)] = [(.lora, 1), (.lora, 8), (.dora, 1), (.dora, 8)]
@@ -20,8 +21,10 @@ import Testing
             #expect(parsed == g.renumbered(), "\(model) \(config.method) r\(config.rank) head \(head)")
             #expect(IRPrinter.print(parsed) == text)
             // Trainable = adapters, plus the head's own parameters when it is trained.
-            let plan = try Adapters.pass(config) is DoRA ? DoRA.plan(base, config: config) : LoRA.plan(base, config: config)
-            let headParams = head == .train
+            let plan =
+                try Adapters.pass(config) is DoRA ? DoRA.plan(base, config: config) : LoRA.plan(base, config: config)
+            let headParams =
+                head == .train
                 ? Freeze.headNodes(base).reduce(0) { $0 + base.parameterCount(of: base.nodes[$1]) } : 0
             #expect(g.trainableParameterCount == plan.adapterParameterCount + headParams)
             for layer in plan.adapted {

@@ -6,7 +6,9 @@ import Testing
 
 /// Intervals from (bytes, first, last) triples, value ids 0, 1, 2, ...
 func intervals(_ specs: [(Int, Int, Int)]) -> [LiveInterval] {
-    specs.enumerated().map { LiveInterval(value: ValueID($0.offset), bytes: $0.element.0, first: $0.element.1, last: $0.element.2) }
+    specs.enumerated().map {
+        LiveInterval(value: ValueID($0.offset), bytes: $0.element.0, first: $0.element.1, last: $0.element.2)
+    }
 }
 
 /// Offsets in value-id order.
@@ -84,9 +86,11 @@ func offsets(_ plan: MemoryPlan) -> [Int] { plan.placements.map(\.offset) }
 
     @Test func offsetOfAndFirstConflict() {
         var plan = MemoryPlanner.plan(
-            [LiveInterval(value: ValueID(7), bytes: 64, first: 0, last: 1),
-             LiveInterval(value: ValueID(3), bytes: 64, first: 1, last: 2),
-             LiveInterval(value: ValueID(5), bytes: 64, first: 3, last: 3)])
+            [
+                LiveInterval(value: ValueID(7), bytes: 64, first: 0, last: 1),
+                LiveInterval(value: ValueID(3), bytes: 64, first: 1, last: 2),
+                LiveInterval(value: ValueID(5), bytes: 64, first: 3, last: 3),
+            ])
         #expect(plan.placements.map(\.value) == [ValueID(3), ValueID(5), ValueID(7)])
         #expect(plan.offset(of: ValueID(7)) == 0 && plan.offset(of: ValueID(3)) == 64)
         #expect(plan.offset(of: ValueID(5)) == 0 && plan.offset(of: ValueID(4)) == nil)

@@ -40,7 +40,8 @@ enum IntervalFamily: String, CaseIterable, Sendable {
             for _ in 0..<n {
                 let first = Int.random(in: 0..<n, using: &rng)
                 let bytes = Int.random(in: 0..<4, using: &rng) == 0 ? 0 : 1 << Int.random(in: 0...20, using: &rng)
-                add(bytes + Int.random(in: 0...bytes / 2, using: &rng), first,
+                add(
+                    bytes + Int.random(in: 0...bytes / 2, using: &rng), first,
                     first + Int.random(in: 0...n / 2, using: &rng))
             }
         }
@@ -82,7 +83,8 @@ func pairwiseConflict(_ intervals: [LiveInterval], _ offsets: [Int], alignment: 
         for j in intervals.indices where j > i {
             let b = intervals[j], sb = MemoryPlanner.rounded(b.bytes, to: alignment)
             if sb > 0 && a.first <= b.last && b.first <= a.last
-                && offsets[i] < offsets[j] + sb && offsets[j] < offsets[i] + sa {
+                && offsets[i] < offsets[j] + sb && offsets[j] < offsets[i] + sa
+            {
                 return (i, j)
             }
         }

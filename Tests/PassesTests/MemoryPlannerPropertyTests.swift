@@ -4,12 +4,15 @@
 // (bestFitLimit) changes nothing while conflicts are few; chain training graphs stay within 2%.
 import GraphIR
 import GraphTestSupport
-@testable import Passes
 import Testing
 
+@testable import Passes
+
 /// Checks every property a plan of `intervals` must have, whatever made it.
-func expectValid(_ plan: MemoryPlan, of intervals: [LiveInterval], alignment: Int,
-                 sourceLocation: Testing.SourceLocation = #_sourceLocation) {
+func expectValid(
+    _ plan: MemoryPlan, of intervals: [LiveInterval], alignment: Int,
+    sourceLocation: Testing.SourceLocation = #_sourceLocation
+) {
     #expect(plan.placements.count == intervals.count, sourceLocation: sourceLocation)
     #expect(plan.placements.map(\.value) == intervals.map(\.value).sorted(), sourceLocation: sourceLocation)
     let offsets = intervals.map { plan.offset(of: $0.value) ?? -1 }
@@ -22,8 +25,9 @@ func expectValid(_ plan: MemoryPlan, of intervals: [LiveInterval], alignment: In
         sum += size
     }
     if let (i, j) = pairwiseConflict(intervals, offsets, alignment: alignment) {
-        Issue.record("\(plan.strategy): \(intervals[i]) at \(offsets[i]) overlaps \(intervals[j]) at \(offsets[j])",
-                     sourceLocation: sourceLocation)
+        Issue.record(
+            "\(plan.strategy): \(intervals[i]) at \(offsets[i]) overlaps \(intervals[j]) at \(offsets[j])",
+            sourceLocation: sourceLocation)
     }
     #expect(plan.firstConflict() == nil, sourceLocation: sourceLocation)
     #expect(plan.arenaBytes == top, sourceLocation: sourceLocation)
@@ -51,9 +55,12 @@ func expectValid(_ plan: MemoryPlan, of intervals: [LiveInterval], alignment: In
             let alignment = Self.alignments[seed % Self.alignments.count]
             let greedy = MemoryPlanner.plan(intervals, alignment: alignment)
             expectValid(greedy, of: intervals, alignment: alignment)
-            for strategy in [GreedyBySize(bestFitLimit: 0), GreedyBySize(bestFitLimit: 3), GreedyBySize(bestFitLimit: .max)] {
-                expectValid(MemoryPlanner.plan(intervals, strategy: strategy, alignment: alignment),
-                            of: intervals, alignment: alignment)
+            for strategy in [
+                GreedyBySize(bestFitLimit: 0), GreedyBySize(bestFitLimit: 3), GreedyBySize(bestFitLimit: .max),
+            ] {
+                expectValid(
+                    MemoryPlanner.plan(intervals, strategy: strategy, alignment: alignment),
+                    of: intervals, alignment: alignment)
             }
             let naive = MemoryPlanner.plan(intervals, strategy: Naive(), alignment: alignment)
             expectValid(naive, of: intervals, alignment: alignment)
@@ -70,7 +77,8 @@ func expectValid(_ plan: MemoryPlan, of intervals: [LiveInterval], alignment: In
     @Test(arguments: IntervalFamily.allCases)
     func orderIndependent(_ family: IntervalFamily) {
         for seed in 0..<200 {
-            var rng = SplitMix64(seed: UInt64(seed) << 8 | 0x80 | UInt64(IntervalFamily.allCases.firstIndex(of: family)!))
+            var rng = SplitMix64(
+                seed: UInt64(seed) << 8 | 0x80 | UInt64(IntervalFamily.allCases.firstIndex(of: family)!))
             let intervals = family.make(Self.size(seed, &rng), &rng)
             let plan = MemoryPlanner.plan(intervals)
             // The visiting order depends only on (size, first step, value id), not on input order.
@@ -82,10 +90,12 @@ func expectValid(_ plan: MemoryPlan, of intervals: [LiveInterval], alignment: In
     @Test(arguments: IntervalFamily.allCases)
     func fastPathUnusedWhenConflictsAreFew(_ family: IntervalFamily) {
         for seed in 0..<300 {
-            var rng = SplitMix64(seed: UInt64(seed) << 8 | 0x40 | UInt64(IntervalFamily.allCases.firstIndex(of: family)!))
+            var rng = SplitMix64(
+                seed: UInt64(seed) << 8 | 0x40 | UInt64(IntervalFamily.allCases.firstIndex(of: family)!))
             let intervals = family.make(Int.random(in: 1...65, using: &rng), &rng)
-            #expect(MemoryPlanner.plan(intervals, strategy: GreedyBySize(bestFitLimit: 64))
-                == MemoryPlanner.plan(intervals, strategy: GreedyBySize(bestFitLimit: .max)))
+            #expect(
+                MemoryPlanner.plan(intervals, strategy: GreedyBySize(bestFitLimit: 64))
+                    == MemoryPlanner.plan(intervals, strategy: GreedyBySize(bestFitLimit: .max)))
         }
     }
 
@@ -94,7 +104,8 @@ func expectValid(_ plan: MemoryPlan, of intervals: [LiveInterval], alignment: In
     func firstConflictAgreesWithPairwiseCheck(_ family: IntervalFamily) {
         var found = 0
         for seed in 0..<300 {
-            var rng = SplitMix64(seed: UInt64(seed) << 8 | 0xC0 | UInt64(IntervalFamily.allCases.firstIndex(of: family)!))
+            var rng = SplitMix64(
+                seed: UInt64(seed) << 8 | 0xC0 | UInt64(IntervalFamily.allCases.firstIndex(of: family)!))
             let intervals = family.make(Int.random(in: 1...40, using: &rng), &rng)
             var plan = MemoryPlanner.plan(intervals, alignment: 1)
             let victim = Int.random(in: 0..<intervals.count, using: &rng)
@@ -119,7 +130,8 @@ func expectValid(_ plan: MemoryPlan, of intervals: [LiveInterval], alignment: In
     func blocksPathMatchesExactBestFit(_ family: IntervalFamily) {
         var total = GreedyBySize.PathCounts(), compared = 0
         for seed in 0..<300 {
-            var rng = SplitMix64(seed: UInt64(seed) << 8 | 0x20 | UInt64(IntervalFamily.allCases.firstIndex(of: family)!))
+            var rng = SplitMix64(
+                seed: UInt64(seed) << 8 | 0x20 | UInt64(IntervalFamily.allCases.firstIndex(of: family)!))
             let intervals = family.make(Int.random(in: 1...120, using: &rng), &rng)
             let alignment = Self.alignments[seed % Self.alignments.count]
             let exact = GreedyBySize(bestFitLimit: .max).place(intervals, alignment: alignment)
@@ -146,7 +158,11 @@ func expectValid(_ plan: MemoryPlan, of intervals: [LiveInterval], alignment: In
             var rng = SplitMix64(seed: UInt64(layers * 1000 + seed))
             let intervals = chainTraining(layers: layers, jitter: seed % 2 == 1, &rng)
             let plan = MemoryPlanner.plan(intervals)
-            if layers <= 300 { expectValid(plan, of: intervals, alignment: 64) } else { #expect(plan.firstConflict() == nil) }
+            if layers <= 300 {
+                expectValid(plan, of: intervals, alignment: 64)
+            } else {
+                #expect(plan.firstConflict() == nil)
+            }
             let ratio = Double(plan.arenaBytes) / Double(plan.lowerBoundBytes)
             // A handful of tensors leaves greedy little room: only realistic depths are held to 2%.
             #expect(ratio <= (layers >= 30 ? 1.02 : 1.05), "chain of \(layers) layers, seed \(seed): ratio \(ratio)")
@@ -174,23 +190,25 @@ func expectValid(_ plan: MemoryPlan, of intervals: [LiveInterval], alignment: In
         let plan = MemoryPlanner.plan(intervals)
         #expect(plan.firstConflict() == nil)
         let (_, paths) = GreedyBySize().placeCounting(intervals, alignment: 64)
-        print("memory planner: jittered chain, 5000 layers: arena / lower bound \(Double(plan.arenaBytes) / Double(plan.lowerBoundBytes)), paths \(paths)")
+        print(
+            "memory planner: jittered chain, 5000 layers: arena / lower bound \(Double(plan.arenaBytes) / Double(plan.lowerBoundBytes)), paths \(paths)"
+        )
     }
 
     /// The skyline (range raise, range max, no recursion) agrees with a plain array on random operations.
     @Test func skylineMatchesAPlainArray() {
         var rng = SplitMix64(seed: 44)
-        for _ in 0 ..< 2_000 {
-            let n = Int.random(in: 1 ... 70, using: &rng)
+        for _ in 0..<2_000 {
+            let n = Int.random(in: 1...70, using: &rng)
             var skyline = Skyline(count: n), plain = Array(repeating: 0, count: n)
-            for _ in 0 ..< 40 {
-                let l = Int.random(in: 0 ..< n, using: &rng), r = Int.random(in: l ..< n, using: &rng)
+            for _ in 0..<40 {
+                let l = Int.random(in: 0..<n, using: &rng), r = Int.random(in: l..<n, using: &rng)
                 if Bool.random(using: &rng) {
-                    let v = Int.random(in: 0 ... 1_000, using: &rng)
+                    let v = Int.random(in: 0...1_000, using: &rng)
                     skyline.raise(l, r, to: v)
-                    for i in l ... r { plain[i] = max(plain[i], v) }
+                    for i in l...r { plain[i] = max(plain[i], v) }
                 } else {
-                    #expect(skyline.top(l, r) == plain[l ... r].max()!)
+                    #expect(skyline.top(l, r) == plain[l...r].max()!)
                 }
             }
         }

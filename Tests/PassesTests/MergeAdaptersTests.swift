@@ -3,8 +3,9 @@
 // training graphs are refused.
 import Foundation
 import GraphIR
-@testable import Passes
 import Testing
+
+@testable import Passes
 
 @Suite struct MergeAdaptersTests {
     @Test(arguments: Adapters.zooNames, [FineTuningMethod.lora, .dora])
@@ -21,8 +22,11 @@ import Testing
             #expect(merges.map(\.layer) == plan.adapted.map(\.name))
             #expect(merges.allSatisfy { $0.method == method && $0.weight == "\($0.layer).weight" })
             // Trainable flags carry over: the adapted bases stay frozen.
-            #expect(merged.trainableParameterCount == (head == .train ? adapted.trainableParameterCount
-                - plan.adapterParameterCount : 0))
+            #expect(
+                merged.trainableParameterCount
+                    == (head == .train
+                        ? adapted.trainableParameterCount
+                            - plan.adapterParameterCount : 0))
         }
     }
 

@@ -14,22 +14,31 @@ import Testing
         var base = TrainingConfig(method: .fft)
         base.optimizer = .sgd
         var progress: [MethodComparison.Progress] = []
-        let rows = try MethodComparison.run(models: ["small_resnet"], methods: [.head, .lora, .galore], ranks: [2, 4],
-                                            batches: [1, 2], base: base, load: Self.load,
-                                            progress: { progress.append($0) })
-        #expect(rows.map { "\($0.batch) \($0.config.label)" }
-            == ["1 head", "1 lora r2", "1 lora r4", "1 galore r2", "1 galore r4",
-                "2 head", "2 lora r2", "2 lora r4", "2 galore r2", "2 galore r4"])
+        let rows = try MethodComparison.run(
+            models: ["small_resnet"], methods: [.head, .lora, .galore], ranks: [2, 4],
+            batches: [1, 2], base: base, load: Self.load,
+            progress: { progress.append($0) })
+        #expect(
+            rows.map { "\($0.batch) \($0.config.label)" }
+                == [
+                    "1 head", "1 lora r2", "1 lora r4", "1 galore r2", "1 galore r4",
+                    "2 head", "2 lora r2", "2 lora r4", "2 galore r2", "2 galore r4",
+                ])
         #expect(progress.map(\.done) == [1, 2] && progress.allSatisfy { $0.total == 2 })
         for batch in [1, 2] {
-            let fft = TrainingReport(try TrainingSession.compile(try Self.load("small_resnet", batch),
-                                                                 config: MethodComparison.config(.fft, rank: 1, base: base)).training)
+            let fft = TrainingReport(
+                try TrainingSession.compile(
+                    try Self.load("small_resnet", batch),
+                    config: MethodComparison.config(.fft, rank: 1, base: base)
+                ).training)
             for row in rows where row.batch == batch {
                 #expect(row.model == "small_resnet")
                 #expect(row.baseline == fft)
-                #expect(row.trainableChange == NumberFormat.change(row.report.trainableParams, from: fft.trainableParams))
+                #expect(
+                    row.trainableChange == NumberFormat.change(row.report.trainableParams, from: fft.trainableParams))
                 #expect(row.peakChange == NumberFormat.change(row.report.memory.peakBytes, from: fft.memory.peakBytes))
-                #expect(row.flopsChange == NumberFormat.change(row.report.flops.total.flops, from: fft.flops.total.flops))
+                #expect(
+                    row.flopsChange == NumberFormat.change(row.report.flops.total.flops, from: fft.flops.total.flops))
             }
         }
         #expect(rows.filter { $0.config.method == .galore }.allSatisfy { $0.config.optimizer == .adam })
@@ -39,8 +48,9 @@ import Testing
     }
 
     @Test func fftRowIsItsOwnBaseline() throws {
-        let rows = try MethodComparison.run(models: ["small_resnet"], methods: [.fft], ranks: [8], batches: [1],
-                                            base: TrainingConfig(method: .fft), load: Self.load)
+        let rows = try MethodComparison.run(
+            models: ["small_resnet"], methods: [.fft], ranks: [8], batches: [1],
+            base: TrainingConfig(method: .fft), load: Self.load)
         #expect(rows.count == 1 && rows[0].report == rows[0].baseline)
         #expect(rows[0].trainableChange == 0 && rows[0].flopsChange == 0 && rows[0].peakChange == 0)
     }

@@ -8,7 +8,7 @@ import Testing
 
 @Suite struct OpFactsPassesTests {
     @Test(arguments: sampleOps) func gradientSlotsFollowDifferentiability(_ op: Op) {
-        for i in 0 ..< op.arity.upperBound {
+        for i in 0..<op.arity.upperBound {
             let slot = op.gradientSlot(operand: i)
             // Ops without a rule report `.unsupported` whatever the operand; the others must agree.
             guard slot != .unsupported else { continue }
@@ -19,7 +19,8 @@ import Testing
     @Test(arguments: [FineTuningMethod.fft, .lora, .dora, .galore])
     func aliasesHaveTheirOperandsBytes(_ method: FineTuningMethod) throws {
         let optimizer: OptimizerKind = method == .galore ? .adam : .momentum
-        let g = try Training.step(try Training.forward("mobilenet_v3_small", size: 64), Training.config(method, optimizer))
+        let g = try Training.step(
+            try Training.forward("mobilenet_v3_small", size: 64), Training.config(method, optimizer))
         var views = 0, inPlace = 0
         for node in g.nodes {
             for k in node.outputs.indices {

@@ -2,10 +2,10 @@
 // the release-grads schedule, errors, and every zoo model's training graph verifying and round-tripping
 // through the IR text.
 import Foundation
+import Frontend
 import GraphIR
 import Passes
 import Testing
-import Frontend
 
 @Suite struct OptimizerTests {
     func stateElements(_ g: Graph) -> Int {
@@ -22,8 +22,10 @@ import Frontend
         #expect(Set(updates.map(\.name)) == Set(trainable.map { g[$0].name + ".update" }))
         let perParameter = [OptimizerKind.sgd: 0, .momentum: 1, .adam: 2, .adamw: 2][kind]!
         #expect(stateElements(g) == perParameter * 14_730)
-        let suffixes = [OptimizerKind.sgd: [String](), .momentum: ["momentum_buffer"], .adam: ["exp_avg", "exp_avg_sq"],
-                        .adamw: ["exp_avg", "exp_avg_sq"]][kind]!
+        let suffixes = [
+            OptimizerKind.sgd: [String](), .momentum: ["momentum_buffer"], .adam: ["exp_avg", "exp_avg_sq"],
+            .adamw: ["exp_avg", "exp_avg_sq"],
+        ][kind]!
         let stateNames = Set(g.parameters.filter { g[$0].role?.isOptimizerState ?? false }.map { g[$0].name })
         #expect(stateNames == Set(trainable.flatMap { p in suffixes.map { g[p].name + "." + $0 } }))
         // Outputs: the loss, then every updated parameter and state value.
@@ -48,7 +50,8 @@ import Frontend
         for (key, kind) in [("sgd", OptimizerKind.momentum), ("adam", .adam)] {
             let after = try #require((steps[key] as? [String: Any])?["params_after"] as? [String: Any])
             let g = try Training.step(AutodiffTests.tinyConvnet(), Training.config(.fft, kind))
-            let updated = Set(g.nodes.filter { $0.phase == .optimizer }.map { String($0.name.dropLast(".update".count)) })
+            let updated = Set(
+                g.nodes.filter { $0.phase == .optimizer }.map { String($0.name.dropLast(".update".count)) })
             #expect(updated == Set(after.keys.filter { !$0.contains("running") && !$0.contains("num_batches") }))
         }
     }
@@ -84,7 +87,8 @@ import Frontend
         #expect(Set(svd.map { String($0.name.dropLast(".galore.projector".count)) }) == projected)
         #expect(svd.allSatisfy { $0.phase == .optimizer })
         #expect(g.nodes.filter { if case .applyUpdate = $0.op { true } else { false } }.count == projected.count)
-        #expect(g.nodes.filter { if case .adamUpdate = $0.op { true } else { false } }.count
+        #expect(
+            g.nodes.filter { if case .adamUpdate = $0.op { true } else { false } }.count
                 == forward.learnableParameters.count - projected.count)
         // Depthwise kernels stay in plain Adam.
         if model == "mobilenet_v2" { #expect(!projected.contains("features.1.conv.0.0.weight")) }

@@ -52,8 +52,10 @@ import Testing
     static func input(_ c: Case) throws -> String {
         switch c.input {
         case .file(let name):
-            let url = try #require(Bundle.module.url(forResource: name, withExtension: "gir",
-                                                     subdirectory: "PassGolden/input"))
+            let url = try #require(
+                Bundle.module.url(
+                    forResource: name, withExtension: "gir",
+                    subdirectory: "PassGolden/input"))
             return try String(contentsOf: url, encoding: .utf8)
         case .after(let name):
             return try output(golden(name))
@@ -87,14 +89,17 @@ import Testing
 }
 
 /// Compares `actual` with PassGolden/`name`.gir, or records it when GRAPHC_RECORD=1.
-func expectGIRGolden(_ actual: String, _ name: String, filePath: String = #filePath,
-                     sourceLocation: Testing.SourceLocation = #_sourceLocation) throws {
+func expectGIRGolden(
+    _ actual: String, _ name: String, filePath: String = #filePath,
+    sourceLocation: Testing.SourceLocation = #_sourceLocation
+) throws {
     if ProcessInfo.processInfo.environment["GRAPHC_RECORD"] == "1" {
         let url = URL(fileURLWithPath: filePath).deletingLastPathComponent()
             .appendingPathComponent("PassGolden/\(name).gir")
         try actual.write(to: url, atomically: true, encoding: .utf8)
-        Issue.record("recorded \(url.path); review the diff and run again without GRAPHC_RECORD",
-                     sourceLocation: sourceLocation)
+        Issue.record(
+            "recorded \(url.path); review the diff and run again without GRAPHC_RECORD",
+            sourceLocation: sourceLocation)
         return
     }
     guard let url = Bundle.module.url(forResource: name, withExtension: "gir", subdirectory: "PassGolden") else {
@@ -106,7 +111,8 @@ func expectGIRGolden(_ actual: String, _ name: String, filePath: String = #fileP
     let a = actual.split(separator: "\n", omittingEmptySubsequences: false)
     let e = expected.split(separator: "\n", omittingEmptySubsequences: false)
     let line = zip(a, e).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(a.count, e.count)
-    Issue.record("""
+    Issue.record(
+        """
         \(name).gir differs from the golden file at line \(line + 1):
           golden: \(line < e.count ? String(e[line]) : "<end of file>")
           actual: \(line < a.count ? String(a[line]) : "<end of file>")

@@ -22,11 +22,12 @@ import Testing
 
     @Test(arguments: FineTuningMethod.allCases)
     func trainingPipelineIsFreezeAdapterAutodiffOptimizerDCE(_ method: FineTuningMethod) {
-        let adapter: [String] = switch method {
-        case .lora: ["lora"]
-        case .dora: ["dora"]
-        case .fft, .bnh, .head, .galore: []
-        }
+        let adapter: [String] =
+            switch method {
+            case .lora: ["lora"]
+            case .dora: ["dora"]
+            case .fft, .bnh, .head, .galore: []
+            }
         let names = TrainingCompiler.passes(for: TrainingConfig(method: method)).map(\.name)
         #expect(names == ["freeze"] + adapter + ["autodiff", "optimizer", "dce"])
     }
@@ -55,8 +56,9 @@ import Testing
     }
 
     @Test func optionsReadArePassOptionsWithDefaults() throws {
-        #expect(try #require(PassRegistry.pass(named: "lora")).options.map(\.name)
-            == ["rank", "alpha", "head", "adapt-depthwise"])
+        #expect(
+            try #require(PassRegistry.pass(named: "lora")).options.map(\.name)
+                == ["rank", "alpha", "head", "adapt-depthwise"])
         #expect(try #require(PassRegistry.pass(named: "autodiff")).options.isEmpty)
         #expect(PassOption.rank.defaultValue == "8" && PassOption.optimizer.defaultValue == "adam")
         for option in PassRegistry.passes.flatMap(\.options) {

@@ -1,17 +1,20 @@
 import Foundation
 import GraphIR
 import Passes
-import Viz
 import Testing
+import Viz
 
 /// Charts are pinned-node DOT: deterministic, one node per bar segment, the peak found and marked.
 @Suite struct ChartTests {
     static func timeline(steps: Int) -> TimelineChart {
-        var chart = TimelineChart(title: "test timeline", series: [
-            .init(name: "parameters", color: "#77AADD", values: Array(repeating: 1000, count: steps)),
-            .init(name: "activations", color: "#EE8866",
-                  values: (0..<steps).map { $0 < steps / 2 ? $0 * 100 : (steps - $0) * 100 }),
-        ])
+        var chart = TimelineChart(
+            title: "test timeline",
+            series: [
+                .init(name: "parameters", color: "#77AADD", values: Array(repeating: 1000, count: steps)),
+                .init(
+                    name: "activations", color: "#EE8866",
+                    values: (0..<steps).map { $0 < steps / 2 ? $0 * 100 : (steps - $0) * 100 }),
+            ])
         chart.phases = [("forward", 0), ("backward", steps / 2)]
         chart.peakNotes = ["layer4.conv2", "activations 50%"]
         return chart
@@ -41,30 +44,44 @@ import Testing
         try expectGolden(Self.bars.dot(), "chart_bars")
     }
 
-    static let bars = BarChart(title: "compare \"quoted\" & <b>", rows: ["fft", "lora r8", "dora r8"], panels: [
-        .init(title: "trainable params", bars: [
-            .init(value: 11_689_512, text: NumberFormat.compactCount(11_689_512), color: "#77AADD"),
-            .init(value: 800_384, text: "800.38 k (−93.2%)", color: "#EE8866"),
-            .init(value: 805_184, text: "805.18 k (−93.1%)", color: "#EEDD88"),
-        ]),
-        .init(title: "peak memory", bars: [
-            .init(value: 205_000_000, text: NumberFormat.compactBytes(205_000_000), color: "#77AADD"),
-            .init(value: 80_020_332, text: "76.3 MiB (−61.0%)", color: "#EE8866"),
-            .init(value: 186_900_000, text: "178.2 MiB (−8.9%)", color: "#EEDD88"),
-        ]),
-    ])
+    static let bars = BarChart(
+        title: "compare \"quoted\" & <b>", rows: ["fft", "lora r8", "dora r8"],
+        panels: [
+            .init(
+                title: "trainable params",
+                bars: [
+                    .init(value: 11_689_512, text: NumberFormat.compactCount(11_689_512), color: "#77AADD"),
+                    .init(value: 800_384, text: "800.38 k (−93.2%)", color: "#EE8866"),
+                    .init(value: 805_184, text: "805.18 k (−93.1%)", color: "#EEDD88"),
+                ]),
+            .init(
+                title: "peak memory",
+                bars: [
+                    .init(value: 205_000_000, text: NumberFormat.compactBytes(205_000_000), color: "#77AADD"),
+                    .init(value: 80_020_332, text: "76.3 MiB (−61.0%)", color: "#EE8866"),
+                    .init(value: 186_900_000, text: "178.2 MiB (−8.9%)", color: "#EEDD88"),
+                ]),
+        ])
 
     @Test func barChartHasOneBarPerRowAndPanel() {
-        let chart = BarChart(title: "compare", rows: ["fft", "lora r8", "dora r8"], panels: [
-            .init(title: "trainable params", bars: [
-                .init(value: 100, text: "100", color: "#77AADD"), .init(value: 3, text: "3 (−97%)", color: "#EE8866"),
-                .init(value: 4, text: "4 (−96%)", color: "#EE8866"),
-            ]),
-            .init(title: "peak memory", bars: [
-                .init(value: 50, text: "50", color: "#77AADD"), .init(value: 20, text: "20 (−60%)", color: "#EE8866"),
-                .init(value: 30, text: "30 (−40%)", color: "#EE8866"),
-            ]),
-        ])
+        let chart = BarChart(
+            title: "compare", rows: ["fft", "lora r8", "dora r8"],
+            panels: [
+                .init(
+                    title: "trainable params",
+                    bars: [
+                        .init(value: 100, text: "100", color: "#77AADD"),
+                        .init(value: 3, text: "3 (−97%)", color: "#EE8866"),
+                        .init(value: 4, text: "4 (−96%)", color: "#EE8866"),
+                    ]),
+                .init(
+                    title: "peak memory",
+                    bars: [
+                        .init(value: 50, text: "50", color: "#77AADD"),
+                        .init(value: 20, text: "20 (−60%)", color: "#EE8866"),
+                        .init(value: 30, text: "30 (−40%)", color: "#EE8866"),
+                    ]),
+            ])
         let dot = chart.dot()
         #expect(dot.components(separatedBy: "tooltip=").count - 1 == 6)
         for text in ["lora r8", "3 (−97%)", "30 (−40%)", "peak memory"] { #expect(dot.contains(text)) }

@@ -3,20 +3,23 @@
 // that nobody records by accident; review the diff, then run again without it.
 import Foundation
 import GraphIR
-import Viz
 import GraphTestSupport
 import Passes
 import Testing
+import Viz
 
 /// Compares `actual` with golden `name`.dot, or records it when GRAPHC_RECORD=1.
-func expectGolden(_ actual: String, _ name: String, filePath: String = #filePath,
-                  sourceLocation: Testing.SourceLocation = #_sourceLocation) throws {
+func expectGolden(
+    _ actual: String, _ name: String, filePath: String = #filePath,
+    sourceLocation: Testing.SourceLocation = #_sourceLocation
+) throws {
     if ProcessInfo.processInfo.environment["GRAPHC_RECORD"] == "1" {
         let url = URL(fileURLWithPath: filePath).deletingLastPathComponent()
             .appendingPathComponent("Golden/\(name).dot")
         try actual.write(to: url, atomically: true, encoding: .utf8)
-        Issue.record("recorded \(url.path); review the diff and run again without GRAPHC_RECORD",
-                     sourceLocation: sourceLocation)
+        Issue.record(
+            "recorded \(url.path); review the diff and run again without GRAPHC_RECORD",
+            sourceLocation: sourceLocation)
         return
     }
     guard let url = Bundle.module.url(forResource: name, withExtension: "dot", subdirectory: "Golden") else {
@@ -28,7 +31,8 @@ func expectGolden(_ actual: String, _ name: String, filePath: String = #filePath
     let a = actual.split(separator: "\n", omittingEmptySubsequences: false)
     let e = expected.split(separator: "\n", omittingEmptySubsequences: false)
     let line = zip(a, e).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(a.count, e.count)
-    Issue.record("""
+    Issue.record(
+        """
         \(name).dot differs from the golden file at line \(line + 1):
           golden: \(line < e.count ? String(e[line]) : "<end of file>")
           actual: \(line < a.count ? String(a[line]) : "<end of file>")
@@ -42,13 +46,15 @@ func expectGolden(_ actual: String, _ name: String, filePath: String = #filePath
     }
 
     @Test func residualUnfoldedParameters() throws {
-        try expectGolden(DotExport.dot(DotBuilders.residualNet(), options: .init(foldParameters: false)),
-                         "residual_params")
+        try expectGolden(
+            DotExport.dot(DotBuilders.residualNet(), options: .init(foldParameters: false)),
+            "residual_params")
     }
 
     @Test func residualCollapsed() throws {
-        try expectGolden(DotExport.dot(DotBuilders.residualNet(), options: .init(collapseDepth: 0)),
-                         "residual_collapsed")
+        try expectGolden(
+            DotExport.dot(DotBuilders.residualNet(), options: .init(collapseDepth: 0)),
+            "residual_collapsed")
     }
 
     @Test func separableDefault() throws {
@@ -56,8 +62,9 @@ func expectGolden(_ actual: String, _ name: String, filePath: String = #filePath
     }
 
     @Test func separableCollapsedBelowTopLevel() throws {
-        try expectGolden(DotExport.dot(DotBuilders.separableNet(), options: .init(collapseDepth: 1)),
-                         "separable_collapse1")
+        try expectGolden(
+            DotExport.dot(DotBuilders.separableNet(), options: .init(collapseDepth: 1)),
+            "separable_collapse1")
     }
 
     @Test func separablePlain() throws {
@@ -70,7 +77,8 @@ func expectGolden(_ actual: String, _ name: String, filePath: String = #filePath
     }
 
     @Test func resnet50LikeOverview() throws {
-        try expectGolden(DotExport.dot(DotBuilders.bottleneckResNet(), options: .init(collapseDepth: 0)),
-                         "resnet50_like_overview")
+        try expectGolden(
+            DotExport.dot(DotBuilders.bottleneckResNet(), options: .init(collapseDepth: 0)),
+            "resnet50_like_overview")
     }
 }

@@ -3,10 +3,11 @@
 // They read the DOT text back with a small line parser that knows DotExport's layout.
 import Foundation
 import GraphIR
-@testable import Viz
 import GraphTestSupport
-@testable import Passes
 import Testing
+
+@testable import Passes
+@testable import Viz
 
 /// What a DotExport text declares, read back line by line.
 struct ParsedDot {
@@ -68,7 +69,8 @@ let dotGraphs: [(String, @Sendable () throws -> Graph)] = [
     func everyNodeAppearsOnceInOrder(name: String) throws {
         let graph = try dotGraphs.first { $0.0 == name }!.1()
         let dot = ParsedDot(DotExport.dot(graph))
-        let expected = graph.inputs.indices.map { "i\($0)" } + graph.nodes.indices.map { "n\($0)" }
+        let expected =
+            graph.inputs.indices.map { "i\($0)" } + graph.nodes.indices.map { "n\($0)" }
             + graph.outputs.indices.map { "o\($0)" }
         #expect(dot.nodeOrder == expected)
         for (i, node) in graph.nodes.enumerated() {
@@ -142,14 +144,28 @@ let dotGraphs: [(String, @Sendable () throws -> Graph)] = [
     }
 
     @Test(arguments: [
-        ("residual", DotOptions(), [DotRole.input, .conv, .norm, .activation, .pooling, .elementwise, .shape,
-                                     .head, .output]),
-        ("residual", DotOptions(foldParameters: false),
-         [.input, .conv, .norm, .activation, .pooling, .elementwise, .shape, .head, .parameter, .output]),
-        ("residual", DotOptions(collapseDepth: 0),
-         [.input, .conv, .norm, .activation, .pooling, .shape, .head, .block, .output]),
-        ("separable", DotOptions(), [.input, .conv, .depthwise, .norm, .activation, .pooling, .elementwise, .shape,
-                                      .linear, .head, .dropout, .loss, .output]),
+        (
+            "residual", DotOptions(),
+            [
+                DotRole.input, .conv, .norm, .activation, .pooling, .elementwise, .shape,
+                .head, .output,
+            ]
+        ),
+        (
+            "residual", DotOptions(foldParameters: false),
+            [.input, .conv, .norm, .activation, .pooling, .elementwise, .shape, .head, .parameter, .output]
+        ),
+        (
+            "residual", DotOptions(collapseDepth: 0),
+            [.input, .conv, .norm, .activation, .pooling, .shape, .head, .block, .output]
+        ),
+        (
+            "separable", DotOptions(),
+            [
+                .input, .conv, .depthwise, .norm, .activation, .pooling, .elementwise, .shape,
+                .linear, .head, .dropout, .loss, .output,
+            ]
+        ),
     ])
     func legendListsExactlyTheRolesDrawn(name: String, options: DotOptions, roles: [DotRole]) throws {
         let graph = try dotGraphs.first { $0.0 == name }!.1()

@@ -1,8 +1,8 @@
 // Golden-file tests of DotExport's training drawings (see DotGoldenTests for the recording rule).
 import GraphIR
-import Viz
 import Passes
 import Testing
+import Viz
 
 @Suite struct DotTrainingGoldenTests {
     @Test func tinyLoRA() throws {
@@ -10,8 +10,9 @@ import Testing
     }
 
     @Test func tinyLoRACollapsed() throws {
-        try expectGolden(DotExport.dot(try DotTrainingBuilders.tinyLoRA(), options: .init(collapseDepth: 0)),
-                         "training_tiny_collapsed")
+        try expectGolden(
+            DotExport.dot(try DotTrainingBuilders.tinyLoRA(), options: .init(collapseDepth: 0)),
+            "training_tiny_collapsed")
     }
 }
 

@@ -1,7 +1,8 @@
 // Hand-built training graphs for the DotExport training tests, and a reader of the DOT text they give.
 import GraphIR
-@testable import Viz
+
 @testable import Passes
+@testable import Viz
 
 enum DotTrainingBuilders {
     /// A tiny LoRA training step, written out as autodiff and Adam would: a frozen stem (conv, bn,
@@ -65,12 +66,15 @@ enum DotTrainingBuilders {
             let dSum = try back(.adaptiveAvgPool2dGrad, [dGap, sum], "pool.grad_input", of: gap)
             let dAdapted = try back(.activationGrad(.relu), [dSum, r1], "block.relu.grad_input", "block", of: r1)
             let dScaled = try back(.scale(0.5), [dAdapted], "block.conv.lora_scale.grad_input", "block", of: scaled)
-            let dB = try back(.conv2dGradWeight(pointwise, kernel: Pair(1)), [dScaled, a],
-                              "block.conv.lora_B.grad_weight", "block", of: bOut)
-            let dA = try back(.conv2dGradInput(pointwise, input: Pair(8)), [dScaled, loraB],
-                              "block.conv.lora_B.grad_input", "block", of: bOut)
-            let dAW = try back(.conv2dGradWeight(conv, kernel: Pair(3)), [dA, r0], "block.conv.lora_A.grad_weight",
-                               "block", of: a)
+            let dB = try back(
+                .conv2dGradWeight(pointwise, kernel: Pair(1)), [dScaled, a],
+                "block.conv.lora_B.grad_weight", "block", of: bOut)
+            let dA = try back(
+                .conv2dGradInput(pointwise, input: Pair(8)), [dScaled, loraB],
+                "block.conv.lora_B.grad_input", "block", of: bOut)
+            let dAW = try back(
+                .conv2dGradWeight(conv, kernel: Pair(3)), [dA, r0], "block.conv.lora_A.grad_weight",
+                "block", of: a)
             grads = [(loraA, dAW), (loraB, dB)] + grads
         }
 

@@ -3,12 +3,13 @@
 // gradient dashed and counted, and the legend lists what is drawn; on hand-built graphs and on real
 // ones (lora / head → autodiff → optimizer → dce).
 import Foundation
-import GraphIR
-@testable import Viz
-import GraphTestSupport
-@testable import Passes
-import Testing
 import Frontend
+import GraphIR
+import GraphTestSupport
+import Testing
+
+@testable import Passes
+@testable import Viz
 
 enum DotTrainingGraphs {
     /// A zoo model's training step: freeze (for LoRA / DoRA: everything but the head), the adapter pass
@@ -18,11 +19,12 @@ enum DotTrainingGraphs {
         config.rank = rank
         config.optimizer = .adam
         let forward = try Zoo.compile(model, overrides: ModelOverrides(input: [3, size, size], classes: 10)).graph
-        let adapt: [any Pass] = switch method {
-        case .lora: [Freeze(config), LoRA(config)]
-        case .dora: [Freeze(config), DoRA(config)]
-        case .fft, .bnh, .head, .galore: [Freeze(config)]
-        }
+        let adapt: [any Pass] =
+            switch method {
+            case .lora: [Freeze(config), LoRA(config)]
+            case .dora: [Freeze(config), DoRA(config)]
+            case .fft, .bnh, .head, .galore: [Freeze(config)]
+            }
         return try PassPipeline(adapt + [Autodiff(), OptimizerPass(config), DeadCodeElimination()]).run(forward)
     }
 
@@ -121,13 +123,15 @@ enum DotTrainingGraphs {
             #expect(dot.hasAdapterOutline(id) == adapters[i], "\(node.name)")
             #expect(dot.isDashed(id) == pruned[i], "\(node.name)")
             let learnable = node.inputs.filter { graph[$0].role?.isLearnable == true }
-            let frozen = node.phase == .forward && !adapters[i] && !learnable.isEmpty
+            let frozen =
+                node.phase == .forward && !adapters[i] && !learnable.isEmpty
                 && learnable.allSatisfy { !graph[$0].isTrainable }
             #expect((dot.fillColor(id) == DotMarker.frozenFill) == frozen, "\(node.name)")
             if node.phase != .forward { #expect(!pruned[i]) }
         }
         let count = pruned.count { $0 }
-        #expect(dot.title.contains("\(count) forward op\(count == 1 ? "" : "s") need\(count == 1 ? "s" : "") no gradient")
+        #expect(
+            dot.title.contains("\(count) forward op\(count == 1 ? "" : "s") need\(count == 1 ? "s" : "") no gradient")
                 == (count > 0))
         for phase in Phase.allCases {
             #expect(dot.title.contains("\(phase.rawValue) \(graph.nodes.count { $0.phase == phase })"))
@@ -152,7 +156,9 @@ enum DotTrainingGraphs {
         let adapters = DotExport.adapterNodes(graph)
         let marks = TrainingMarks(graph)
         for (i, node) in graph.nodes.enumerated() where node.phase == .forward {
-            let isAdapterNode = ["lora_A", "lora_B", "lora_scale", "lora_add"].contains { node.name.hasSuffix("." + $0) }
+            let isAdapterNode = ["lora_A", "lora_B", "lora_scale", "lora_add"].contains {
+                node.name.hasSuffix("." + $0)
+            }
             #expect(adapters[i] == isAdapterNode, "\(node.name)")
             if case .conv2d = node.op, !isAdapterNode { #expect(marks.frozen[i], "\(node.name)") }
         }
@@ -209,7 +215,8 @@ enum DotTrainingGraphs {
         for id in dot.nodeOrder where id.hasPrefix("b") {
             let k = Int(id.dropFirst())!
             let members = graph.nodes.indices.filter {
-                graph.nodes[$0].phase == .forward && tree.index[graph.nodes[$0].scope].map { tree.ancestor($0, atDepth: 1) } == k
+                graph.nodes[$0].phase == .forward
+                    && tree.index[graph.nodes[$0].scope].map { tree.ancestor($0, atDepth: 1) } == k
             }
             let n = members.count { pruned[$0] }
             #expect(dot.nodes[id]!.contains("\(n) need\(n == 1 ? "s" : "") no gradient"))
@@ -236,8 +243,10 @@ enum DotTrainingGraphs {
         let dot = TrainingDot(DotExport.dot(try DotTrainingBuilders.tinyLoRA()))
         let updates = dot.nodeOrder.filter { dot.nodes[$0]!.contains("adam_update") }
         #expect(updates.count == 4)
-        #expect(dot.nodes[updates[0]]!.contains("<b>block.conv.lora_A.weight</b><br/>adam<br/>"
-                                                + "<font point-size=\"8\">state 2 × 72</font>"))
+        #expect(
+            dot.nodes[updates[0]]!.contains(
+                "<b>block.conv.lora_A.weight</b><br/>adam<br/>"
+                    + "<font point-size=\"8\">state 2 × 72</font>"))
         #expect(!dot.nodeOrder.contains { $0.hasPrefix("p") })
         #expect(dot.title.contains("optimizer state 190"))
     }

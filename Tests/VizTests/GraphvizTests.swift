@@ -1,8 +1,8 @@
 // Tests of in-process rendering through libgvc: output formats, errors, determinism, serialisation,
 // and the golden DOT exports of Tests/VizTests/Golden rendered for real.
 import Foundation
-import Viz
 import Testing
+import Viz
 
 /// A small graph with HTML-like labels and a cluster, like the ones DotExport writes.
 let smallDOT = """
@@ -157,8 +157,10 @@ private func withoutRunnerEvents(_ text: String) -> String {
     }
 
     /// The DotExport goldens render; GRAPHC_RENDER_DIR=<dir> also writes the PNGs there to look at.
-    @Test(arguments: ["residual", "residual_params", "residual_collapsed", "separable", "separable_collapse1",
-                      "separable_plain", "resnet50_like", "resnet50_like_overview"])
+    @Test(arguments: [
+        "residual", "residual_params", "residual_collapsed", "separable", "separable_collapse1",
+        "separable_plain", "resnet50_like", "resnet50_like_overview",
+    ])
     func rendersGoldenDotExport(name: String) throws {
         let dot = try goldenDOT(name)
         let png = try Graphviz.render(dot: dot, format: .png)

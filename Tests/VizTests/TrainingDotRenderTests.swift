@@ -1,8 +1,8 @@
 // The training drawings of Tests/VizTests/Golden (training_*.dot) rendered for real: Graphviz accepts
 // the phase clusters, reversed gradient edges and the legend's marker cells.
 import Foundation
-import Viz
 import Testing
+import Viz
 
 @Suite struct TrainingDotRenderTests {
     /// GRAPHC_RENDER_DIR=<dir> also writes the PNGs and SVGs there to look at.

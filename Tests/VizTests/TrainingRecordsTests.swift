@@ -2,11 +2,12 @@
 // every consumer (optimizer, merge-adapters, liveness, the drawing's marks and labels) reads. Renaming
 // every node and value must change none of what they find.
 import Foundation
+import Frontend
 import GraphIR
+import Testing
+
 @testable import Passes
 @testable import Viz
-import Frontend
-import Testing
 
 private func forward(_ model: String = "small_resnet") throws -> Graph {
     try Zoo.compile(model, overrides: ModelOverrides(input: [1, 28, 28], classes: 10, batch: 2)).graph
@@ -49,8 +50,10 @@ private struct Structure: Equatable {
 @Suite struct TrainingRecordsTests {
     static let methods: [FineTuningMethod] = [.fft, .bnh, .head, .lora, .dora, .galore]
 
-    @Test(arguments: methods, [false, true]) func recordsAreSetForEveryMethod(_ method: FineTuningMethod,
-                                                                             _ release: Bool) throws {
+    @Test(arguments: methods, [false, true]) func recordsAreSetForEveryMethod(
+        _ method: FineTuningMethod,
+        _ release: Bool
+    ) throws {
         let g = try TrainingCompiler.compile(try forward(), config: config(method, releaseGrads: release))
         #expect(Verifier.verify(g).filter { $0.severity == .error }.isEmpty)
         let r = g.records
@@ -105,8 +108,9 @@ private struct Structure: Equatable {
         #expect(Structure(step) == Structure(stepOfRenamed))
         #expect(!step.records.isEmpty)
         c.releaseGrads.toggle()
-        #expect(Structure(try OptimizerPass(c).run(differentiated))
-            == Structure(try OptimizerPass(c).run(renamed(differentiated))))
+        #expect(
+            Structure(try OptimizerPass(c).run(differentiated))
+                == Structure(try OptimizerPass(c).run(renamed(differentiated))))
 
         // Liveness categories.
         #expect(Liveness(step).entries.map(\.category) == Liveness(renamed(step)).entries.map(\.category))

@@ -1,9 +1,9 @@
 import Foundation
+import Frontend
 import GraphIR
-import Viz
 import Passes
 import Testing
-import Frontend
+import Viz
 
 /// The zoo through the whole front end: golden DOT for two models, and the canonical IR of every model
 /// reads back to the same graph and the same text.
@@ -36,11 +36,13 @@ import Frontend
             .deletingLastPathComponent()
         let dir = root.appendingPathComponent("examples/models")
         let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".model") }
-        #expect(Set(files.map { String($0.dropLast(6)) }) == Set(Zoo.names),
-                "run scripts/embed-zoo after adding or removing a zoo file")
+        #expect(
+            Set(files.map { String($0.dropLast(6)) }) == Set(Zoo.names),
+            "run scripts/embed-zoo after adding or removing a zoo file")
         for file in files {
             let text = try String(contentsOf: dir.appendingPathComponent(file), encoding: .utf8)
-            #expect(Zoo.source(named: String(file.dropLast(6)))?.trimmingCharacters(in: .newlines)
+            #expect(
+                Zoo.source(named: String(file.dropLast(6)))?.trimmingCharacters(in: .newlines)
                     == text.trimmingCharacters(in: .newlines), "\(file): run scripts/embed-zoo")
         }
     }

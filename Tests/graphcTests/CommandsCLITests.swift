@@ -85,8 +85,10 @@ import Testing
     @Test func zooListsEveryModel() throws {
         let r = try CLI.run(["zoo", "--format", "csv"])
         #expect(r.status == 0)
-        for name in ["resnet18", "resnet34", "resnet50", "mobilenet_v2", "mobilenet_v3_small",
-                     "mobilenet_v3_large", "efficientnet_b0", "small_resnet", "small_mobilenet"] {
+        for name in [
+            "resnet18", "resnet34", "resnet50", "mobilenet_v2", "mobilenet_v3_small",
+            "mobilenet_v3_large", "efficientnet_b0", "small_resnet", "small_mobilenet",
+        ] {
             #expect(r.stdout.contains("\n\(name),"), "\(name)")
         }
     }

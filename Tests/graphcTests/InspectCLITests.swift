@@ -24,8 +24,10 @@ import Testing
 
     @Test(arguments: cases)
     func jsonTotals(_ c: Case) throws {
-        let json = try CLI.json(["inspect", c.model, "--input", c.input, "--classes", String(c.classes),
-                                 "--format", "json"])
+        let json = try CLI.json([
+            "inspect", c.model, "--input", c.input, "--classes", String(c.classes),
+            "--format", "json",
+        ])
         #expect(json["model"] as? String == c.model)
         #expect(json["input"] as? [Int] == c.input.split(separator: "x").map { Int($0)! })
         #expect(json["classes"] as? Int == c.classes)

@@ -31,17 +31,20 @@ import Testing
         Case("wrong-arity", header + "    a = conv2d(8, 3)\n    b = add <- a\n}\n", id: "arity", line: 3),
         Case("channel-mismatch", header + "    a = conv2d(8, 3, in = 4)\n}\n", id: "channel-mismatch", line: 2),
         Case("zero-size", header + "    a = conv2d(0, 3)\n}\n", id: "bad-size", line: 2),
-        Case("negative-size", header + "    a = conv2d(8, 3)\n    f = flatten\n    b = linear(-4)\n}\n",
-             id: "bad-size", line: 4),
-        Case("undefined-name", header + "    a = conv2d(8, 3)\n    b = add <- a, nowhere\n}\n",
-             id: "undefined-name", line: 3),
+        Case(
+            "negative-size", header + "    a = conv2d(8, 3)\n    f = flatten\n    b = linear(-4)\n}\n",
+            id: "bad-size", line: 4),
+        Case(
+            "undefined-name", header + "    a = conv2d(8, 3)\n    b = add <- a, nowhere\n}\n",
+            id: "undefined-name", line: 3),
         Case("duplicate-name", header + "    a = conv2d(8, 3)\n    a = relu\n}\n", id: "duplicate-name", line: 3),
         Case("cycle", header + "    a = add <- b, b\n    b = relu <- a\n}\n", id: "cycle", line: 2),
         Case("empty", "", id: "empty-file", line: 1),
         Case("only-comments", "# nothing here\n\n", id: "empty-file", line: 1),
         Case("truncated", header + "    a = conv2d(8, 3, stride = ", id: "syntax", line: 2),
-        Case("invalid-utf8", bytes: Array(header.utf8) + [0x20, 0x61, 0xFF, 0xFE, 0x0A, 0x7D, 0x0A],
-             id: "invalid-utf8", line: 2),
+        Case(
+            "invalid-utf8", bytes: Array(header.utf8) + [0x20, 0x61, 0xFF, 0xFE, 0x0A, 0x7D, 0x0A],
+            id: "invalid-utf8", line: 2),
     ]
 
     @Test(arguments: cases)

@@ -21,8 +21,10 @@ import Testing
         #expect(try CLI.run(["verify", gir.path]).status == 0)
         #expect(try CLI.run(["opt", gir.path]).stdout == r.stdout)
         // The same step as analyze compiles (its --print-ir-after dce).
-        let analyze = try CLI.run(["analyze", "small_resnet", "--method", "lora", "--rank", "2",
-                                   "--print-ir-after", "dce", "--format", "json"])
+        let analyze = try CLI.run([
+            "analyze", "small_resnet", "--method", "lora", "--rank", "2",
+            "--print-ir-after", "dce", "--format", "json",
+        ])
         #expect(analyze.stderr == "// IR after dce\n" + r.stdout + "\n")
     }
 
@@ -31,14 +33,17 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let forward = dir.appendingPathComponent("forward.gir"), adapted = dir.appendingPathComponent("adapted.gir")
         #expect(try CLI.run(["ir", "small_mobilenet", "-o", forward.path]).status == 0)
-        let dora = try CLI.run(["opt", forward.path, "--passes", "dora", "--rank", "4", "--head", "frozen",
-                                "-o", adapted.path])
+        let dora = try CLI.run([
+            "opt", forward.path, "--passes", "dora", "--rank", "4", "--head", "frozen",
+            "-o", adapted.path,
+        ])
         #expect(dora.status == 0, "\(dora.stderr)")
         #expect(try String(contentsOf: adapted, encoding: .utf8).contains("dora_magnitude"))
         let merged = try CLI.run(["opt", adapted.path, "--passes", "merge-adapters"])
         #expect(merged.status == 0, "\(merged.stderr)")
         #expect(!merged.stdout.contains("dora_"))
-        #expect(merged.stdout.split(separator: "\n").count
+        #expect(
+            merged.stdout.split(separator: "\n").count
                 == (try String(contentsOf: forward, encoding: .utf8)).split(separator: "\n").count)
     }
 

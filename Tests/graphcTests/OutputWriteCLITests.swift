@@ -35,8 +35,9 @@ import Testing
     func expectCleanError(_ r: CLIResult, _ text: String, sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(r.status == 1, "status \(r.status): \(r.stderr)", sourceLocation: sourceLocation)
         #expect(r.stderr.contains(text), "stderr: \(r.stderr)", sourceLocation: sourceLocation)
-        #expect(!r.stderr.contains("Backtrac") && !r.stderr.contains("crashed") && !r.stderr.contains("NSCocoa"),
-                sourceLocation: sourceLocation)
+        #expect(
+            !r.stderr.contains("Backtrac") && !r.stderr.contains("crashed") && !r.stderr.contains("NSCocoa"),
+            sourceLocation: sourceLocation)
         #expect(r.stderr.split(separator: "\n").count == 1, "stderr: \(r.stderr)", sourceLocation: sourceLocation)
     }
 
@@ -66,8 +67,9 @@ import Testing
         #expect(chmod(dir.url.path, 0o777) == 0)
         try dir.write("ro.gir", "precious\n", mode: 0o444)
         if asNobody { #expect(chown(dir.path("ro.gir"), 65534, 65534) == 0) }
-        let r = try CLI.shell((asNobody ? "exec /usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups " : "exec ")
-                              + "\"$G\" ir small_resnet -o ro.gir", cwd: dir.url)
+        let r = try CLI.shell(
+            (asNobody ? "exec /usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups " : "exec ")
+                + "\"$G\" ir small_resnet -o ro.gir", cwd: dir.url)
         expectCleanError(r, "cannot write 'ro.gir': permission denied")
         #expect(dir.read("ro.gir") == "precious\n")
         #expect(dir.mode("ro.gir") == 0o444)
@@ -134,8 +136,9 @@ import Testing
     @Test func inputIsNeverAnOutput() throws {
         let dir = try Scratch()
         defer { dir.remove() }
-        let source = try String(contentsOf: CLI.packageRoot.appendingPathComponent("examples/models/small_resnet.model"),
-                                encoding: .utf8)
+        let source = try String(
+            contentsOf: CLI.packageRoot.appendingPathComponent("examples/models/small_resnet.model"),
+            encoding: .utf8)
         try dir.write("s.model", source)
         #expect(symlink("s.model", dir.path("alias.model")) == 0)
         let r = try CLI.run(["inspect", "s.model", "-o", "s.model"], cwd: dir.url)
@@ -150,7 +153,8 @@ import Testing
     @Test func twoOutputsAtOnePathAreRefused() throws {
         let dir = try Scratch()
         defer { dir.remove() }
-        let r = try CLI.run(["timeline", "small_resnet", "--method", "fft", "-o", "x.dot", "--csv", "x.dot"], cwd: dir.url)
+        let r = try CLI.run(
+            ["timeline", "small_resnet", "--method", "fft", "-o", "x.dot", "--csv", "x.dot"], cwd: dir.url)
         expectCleanError(r, "cannot write 'x.dot': it is given twice as an output")
         #expect(dir.entries.isEmpty)
         try dir.write("y.dot", "old\n")
@@ -164,12 +168,14 @@ import Testing
         let dir = try Scratch()
         defer { dir.remove() }
         try dir.write("keep.dot", "keep\n")
-        let r = try CLI.run(["timeline", "small_resnet", "-o", "keep.dot", "--csv", "/nonexistent/t.csv"], cwd: dir.url)
+        let r = try CLI.run(
+            ["timeline", "small_resnet", "-o", "keep.dot", "--csv", "/nonexistent/t.csv"], cwd: dir.url)
         expectCleanError(r, "cannot write '/nonexistent/t.csv': no such file or directory")
         #expect(dir.read("keep.dot") == "keep\n")
         #expect(dir.entries == ["keep.dot"])
         // A new first output is not created either.
-        let fresh = try CLI.run(["timeline", "small_resnet", "-o", "new.dot", "--csv", "/nonexistent/t.csv"], cwd: dir.url)
+        let fresh = try CLI.run(
+            ["timeline", "small_resnet", "-o", "new.dot", "--csv", "/nonexistent/t.csv"], cwd: dir.url)
         #expect(fresh.status == 1)
         #expect(dir.entries == ["keep.dot"])
     }
@@ -275,7 +281,8 @@ import Testing
         // SIGPIPE ignored by the parent (as many supervisors and language runtimes do) and at its default.
         // The training step's DOT is megabytes, far more than a pipe holds, so head always leaves first.
         for prefix in ["trap '' PIPE; ", ""] {
-            let r = try CLI.shell(prefix + "set -o pipefail; \"$G\" dot resnet50 --training | head -1; echo \"status $?\" >&2")
+            let r = try CLI.shell(
+                prefix + "set -o pipefail; \"$G\" dot resnet50 --training | head -1; echo \"status $?\" >&2")
             #expect(r.stdout == "digraph \"resnet50\" {\n")
             #expect(r.stderr == "status 141\n", "\(prefix): \(r.stderr)")
             // The IR (36 KB) may fit in the pipe before head exits: status 0 or 141, quiet either way.

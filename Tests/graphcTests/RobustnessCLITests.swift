@@ -2,10 +2,11 @@
 // rejected quickly under a small address-space limit; non-finite and negative option values are
 // rejected by name; names with control characters are escaped in every report.
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 import Testing
+
+#if canImport(FoundationXML)
+    import FoundationXML
+#endif
 
 @Suite struct RobustnessCLITests {
     /// Runs `graphc ARGS` through `sh -c` with the address space limited to `kilobytes`.
@@ -22,12 +23,15 @@ import Testing
         let errData = err.fileHandleForReading.readDataToEndOfFile()
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return CLIResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                         stderr: String(decoding: errData, as: UTF8.self), stdoutData: outData)
+        return CLIResult(
+            status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+            stderr: String(decoding: errData, as: UTF8.self), stdoutData: outData)
     }
 
-    @Test(arguments: ["let s = \"ab\"\n    for i in 0..<64 { let s = s + s }",
-                      "let s = [1, 2]\n    for i in 0..<64 { let s = s + s }"])
+    @Test(arguments: [
+        "let s = \"ab\"\n    for i in 0..<64 { let s = s + s }",
+        "let s = [1, 2]\n    for i in 0..<64 { let s = s + s }",
+    ])
     func doublingModelUnderMemoryLimit(_ body: String) throws {
         let dir = try CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -82,8 +86,9 @@ import Testing
         for format in ["table", "csv", "json"] {
             let r = try CLI.run(["inspect", file.path, "--format", format])
             #expect(r.status == 0, "\(r.stderr)")
-            #expect(!r.stdout.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 || $0 == "\r" },
-                    "\(format): \(r.stdout)")
+            #expect(
+                !r.stdout.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 || $0 == "\r" },
+                "\(format): \(r.stdout)")
             if format != "json" { #expect(r.stdout.contains("\\u{1b}[31m"), "\(format): \(r.stdout)") }
         }
         let csv = try CLI.run(["inspect", file.path, "--format", "csv"])

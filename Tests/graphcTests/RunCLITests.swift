@@ -28,7 +28,8 @@ import Testing
         for (i, t) in c.tensors.enumerated() where t.dtype == .f32 {
             let v = t.floats.map { (x: Float) -> Float in
                 let noise = Float.random(in: -0.2..<0.2, using: &rng)
-                return t.name.hasSuffix("running_var") || t.name.hasSuffix("magnitude_vector") ? x + 0.5 + abs(noise) : x + noise
+                return t.name.hasSuffix("running_var") || t.name.hasSuffix("magnitude_vector")
+                    ? x + 0.5 + abs(noise) : x + noise
             }
             c.tensors[i] = Checkpoint.Tensor(name: t.name, shape: t.shape, floats: v)
         }
@@ -37,8 +38,9 @@ import Testing
 
     static func inputs(_ n: Int, seed: UInt64) -> NpyArray {
         var rng = SplitMix64(seed: seed)
-        let c = Checkpoint.Tensor(name: "x", shape: [n, 1, 28, 28],
-                                  floats: (0..<n * 784).map { _ in Float.random(in: -2..<2, using: &rng) })
+        let c = Checkpoint.Tensor(
+            name: "x", shape: [n, 1, 28, 28],
+            floats: (0..<n * 784).map { _ in Float.random(in: -2..<2, using: &rng) })
         return NpyArray(shape: c.shape, data: c.data)
     }
 
@@ -78,7 +80,9 @@ import Testing
 
         // Through the CLI, in chunks of 2 (the last one padded).
         let y = dir.appendingPathComponent("y.npy")
-        let r = try CLI.run(["run", "small_resnet", "--input", x.path, "--init", ckpt.path, "-o", y.path, "--batch", "2"])
+        let r = try CLI.run([
+            "run", "small_resnet", "--input", x.path, "--init", ckpt.path, "-o", y.path, "--batch", "2",
+        ])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.isEmpty && r.stderr.isEmpty)
         let got = try Self.logits(y)
@@ -87,13 +91,17 @@ import Testing
         #expect(try NpyArray.parse([UInt8](Data(contentsOf: y)), file: "y").shape == [n, 10])
 
         // Save → load → save: the same bytes; the reloaded checkpoint gives the same logits, bit for bit.
-        let again = Checkpoint(graph: graph, steps: 0, metadata: weights.metadata) { r0.parameter(named: graph[$0].name)!.view }
+        let again = Checkpoint(graph: graph, steps: 0, metadata: weights.metadata) {
+            r0.parameter(named: graph[$0].name)!.view
+        }
         #expect(again.serialized() == weights.serialized())
         let ckpt2 = dir.appendingPathComponent("w2.safetensors"), y2 = dir.appendingPathComponent("y2.f32")
         try Data(again.serialized()).write(to: ckpt2)
         let raw = dir.appendingPathComponent("x.f32")
         try Data(input.data).write(to: raw)
-        let r2 = try CLI.run(["run", "small_resnet", "--input", raw.path, "--init", ckpt2.path, "-o", y2.path, "--batch", "2"])
+        let r2 = try CLI.run([
+            "run", "small_resnet", "--input", raw.path, "--init", ckpt2.path, "-o", y2.path, "--batch", "2",
+        ])
         #expect(r2.status == 0, "\(r2.stderr)")
         #expect(Self.floats(try Data(contentsOf: y2)) == got)
     }
@@ -123,16 +131,21 @@ import Testing
         try Data(weights.serialized()).write(to: ckpt)
         try Data(Self.inputs(4, seed: 3).encoded).write(to: x)
         let plain = dir.appendingPathComponent("plain.npy"), merged = dir.appendingPathComponent("merged.npy")
-        let args = ["run", "small_resnet", "--method", method.rawValue, "--rank", "4", "--input", x.path, "--init", ckpt.path]
-        let r1 = try CLI.run(args + ["-o", plain.path]), r2 = try CLI.run(args + ["--merge-adapters", "-o", merged.path])
+        let args = [
+            "run", "small_resnet", "--method", method.rawValue, "--rank", "4", "--input", x.path, "--init", ckpt.path,
+        ]
+        let r1 = try CLI.run(args + ["-o", plain.path]),
+            r2 = try CLI.run(args + ["--merge-adapters", "-o", merged.path])
         #expect(r1.status == 0 && r2.status == 0, "\(r1.stderr)\(r2.stderr)")
         let a = try Self.logits(plain), b = try Self.logits(merged)
         #expect(Self.relative(b, a) < 1e-5, "\(Self.relative(b, a))")
         // The adapters matter: without them the logits differ.
-        let base = Checkpoint(tensors: weights.tensors.filter { !$0.name.contains("lora_") }, metadata: weights.metadata)
+        let base = Checkpoint(
+            tensors: weights.tensors.filter { !$0.name.contains("lora_") }, metadata: weights.metadata)
         let baseFile = dir.appendingPathComponent("base.safetensors"), y = dir.appendingPathComponent("base.npy")
         try Data(base.serialized()).write(to: baseFile)
-        #expect(try CLI.run(["run", "small_resnet", "--input", x.path, "--init", baseFile.path, "-o", y.path]).status == 0)
+        #expect(
+            try CLI.run(["run", "small_resnet", "--input", x.path, "--init", baseFile.path, "-o", y.path]).status == 0)
         #expect(Self.relative(try Self.logits(y), a) > 1e-3)
     }
 
@@ -156,17 +169,31 @@ import Testing
         truncated.removeLast(100)
         let cases: [([String], String)] = [
             (["--input", good.path], "'small_resnet' has no weights: give --init CKPT"),
-            (["--input", try file("w.npy", wrong.encoded), "--seed", "1"],
-             "holds [2, 3, 28, 28], but 'small_resnet' takes [N, 1, 28, 28]"),
-            (["--input", try file("s.f32", [UInt8](repeating: 0, count: 3136 + 4)), "--seed", "1"],
-             "holds 3140 bytes, not a whole number of samples of 'small_resnet' (1x28x28 float32 = 3136 bytes each)"),
+            (
+                ["--input", try file("w.npy", wrong.encoded), "--seed", "1"],
+                "holds [2, 3, 28, 28], but 'small_resnet' takes [N, 1, 28, 28]"
+            ),
+            (
+                ["--input", try file("s.f32", [UInt8](repeating: 0, count: 3136 + 4)), "--seed", "1"],
+                "holds 3140 bytes, not a whole number of samples of 'small_resnet' (1x28x28 float32 = 3136 bytes each)"
+            ),
             (["--input", try file("e.f32", []), "--seed", "1"], "holds 0 bytes"),
-            (["--input", try file("n.npy", nan.encoded), "--seed", "1"], "holds nan at element 2 of sample 1; inputs must be finite"),
-            (["--input", try file("t.npy", Array(Self.inputs(2, seed: 1).encoded.dropLast(4))), "--seed", "1"],
-             "needs 6272 bytes of data, the file has 6268 (truncated file?)"),
+            (
+                ["--input", try file("n.npy", nan.encoded), "--seed", "1"],
+                "holds nan at element 2 of sample 1; inputs must be finite"
+            ),
+            (
+                ["--input", try file("t.npy", Array(Self.inputs(2, seed: 1).encoded.dropLast(4))), "--seed", "1"],
+                "needs 6272 bytes of data, the file has 6268 (truncated file?)"
+            ),
             (["--input", dir.appendingPathComponent("absent.npy").path, "--seed", "1"], "no such file or directory"),
-            (["--input", good.path, "--init", try file("m.st", Checkpoint.pytorchDefault(mobilenet, seed: 1).serialized())],
-             "does not fit 'small_resnet'"),
+            (
+                [
+                    "--input", good.path, "--init",
+                    try file("m.st", Checkpoint.pytorchDefault(mobilenet, seed: 1).serialized()),
+                ],
+                "does not fit 'small_resnet'"
+            ),
             (["--input", good.path, "--init", try file("tr.st", truncated)], "truncated"),
             (["--input", good.path, "--init", good.path], "is not a valid safetensors checkpoint"),
         ]
@@ -177,8 +204,12 @@ import Testing
             #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
             #expect(try Data(contentsOf: out) == Data("keep".utf8))
         }
-        let usage = try CLI.run(["run", "small_resnet", "-o", out.path, "--input", good.path, "--seed", "1", "--method", "galore"])
-        #expect(usage.status == 1 && usage.stderr.hasPrefix("Error: --method galore adds no adapters; run takes --method lora or dora"))
+        let usage = try CLI.run([
+            "run", "small_resnet", "-o", out.path, "--input", good.path, "--seed", "1", "--method", "galore",
+        ])
+        #expect(
+            usage.status == 1
+                && usage.stderr.hasPrefix("Error: --method galore adds no adapters; run takes --method lora or dora"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).allSatisfy { !$0.hasPrefix(".") })
         // The input is never the output.
         let same = try CLI.run(["run", "small_resnet", "--input", good.path, "--seed", "1", "-o", good.path])

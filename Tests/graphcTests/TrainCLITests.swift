@@ -57,9 +57,11 @@ import Testing
     @Test func jsonKeysArePresentAndSane() throws {
         let data = try Dataset()
         let j = try Self.json(try Self.train(data, ["--limit", "256", "--batch", "32", "--format", "json"]))
-        for key in ["accuracy", "loss", "epochs", "steps", "seconds_per_epoch", "samples_per_second",
-                    "predicted_peak_bytes", "arena_bytes", "measured_arena_bytes", "measured_peak_rss_delta_bytes",
-                    "workspace_bytes", "trainable_params"] {
+        for key in [
+            "accuracy", "loss", "epochs", "steps", "seconds_per_epoch", "samples_per_second",
+            "predicted_peak_bytes", "arena_bytes", "measured_arena_bytes", "measured_peak_rss_delta_bytes",
+            "workspace_bytes", "trainable_params",
+        ] {
             #expect(j[key] != nil, "\(key)")
         }
         let accuracy = try #require(j["accuracy"] as? Double), loss = try #require(j["loss"] as? Double)
@@ -90,7 +92,8 @@ import Testing
 
     @Test func lossDecreasesOnALearnableDataset() throws {
         let data = try Dataset(train: 128)
-        let j = try Self.json(try Self.train(data, ["--epochs", "3", "--batch", "32", "--lr", "0.003", "--format", "json"]))
+        let j = try Self.json(
+            try Self.train(data, ["--epochs", "3", "--batch", "32", "--lr", "0.003", "--format", "json"]))
         let history = try #require(j["history"] as? [[String: Any]])
         let losses = history.compactMap { $0["loss"] as? Double }
         #expect(losses.count == 3)
@@ -101,18 +104,31 @@ import Testing
     @Test func saveThenInitGivesTheSameModel() throws {
         let data = try Dataset()
         let ckpt = data.file("tuned.safetensors")
-        let trained = try Self.json(try Self.train(data, ["--method", "lora", "--rank", "2", "--limit", "64", "--batch", "32",
-                                                          "--save", ckpt, "--format", "json"]))
-        let again = try Self.json(try Self.train(data, ["--method", "lora", "--rank", "2", "--batch", "32", "--epochs", "0",
-                                                        "--init", ckpt, "--format", "json"]))
+        let trained = try Self.json(
+            try Self.train(
+                data,
+                [
+                    "--method", "lora", "--rank", "2", "--limit", "64", "--batch", "32",
+                    "--save", ckpt, "--format", "json",
+                ]))
+        let again = try Self.json(
+            try Self.train(
+                data,
+                [
+                    "--method", "lora", "--rank", "2", "--batch", "32", "--epochs", "0",
+                    "--init", ckpt, "--format", "json",
+                ]))
         #expect(again["steps"] as? Int == 0)
         #expect(again["accuracy"] as? Double == trained["accuracy"] as? Double)
         // The checkpoint is a model `graphc run` loads (strictly) too.
         let x = data.file("x.npy"), y = data.file("y.npy")
-        let image = Checkpoint.Tensor(name: "x", shape: [2, 1, 28, 28], floats: [Float](repeating: 0.5, count: 2 * 784))
+        let image = Checkpoint.Tensor(
+            name: "x", shape: [2, 1, 28, 28], floats: [Float](repeating: 0.5, count: 2 * 784))
         try Data(NpyArray(shape: image.shape, data: image.data).encoded).write(to: URL(fileURLWithPath: x))
-        let run = try CLI.run(["run", "small_resnet", "--method", "lora", "--rank", "2", "--init", ckpt, "--input", x,
-                               "-o", y])
+        let run = try CLI.run([
+            "run", "small_resnet", "--method", "lora", "--rank", "2", "--init", ckpt, "--input", x,
+            "-o", y,
+        ])
         #expect(run.status == 0, "\(run.stderr)")
         let c = try Checkpoint.read(ckpt)
         #expect(c["bn1.num_batches_tracked"]?.integers == [2], "two steps of 32 out of 64 samples")
@@ -121,8 +137,12 @@ import Testing
     @Test func traceHasOneSlicePerNodeOfTheRecordedSteps() throws {
         let data = try Dataset()
         let trace = data.file("step.json")
-        let r = try Self.train(data, ["--limit", "96", "--batch", "32", "--method", "lora", "--trace", trace,
-                                      "--trace-steps", "2", "--format", "json"])
+        let r = try Self.train(
+            data,
+            [
+                "--limit", "96", "--batch", "32", "--method", "lora", "--trace", trace,
+                "--trace-steps", "2", "--format", "json",
+            ])
         #expect(r.status == 0, "\(r.stderr)")
         let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: trace)))
         let events = try #require((object as? [String: Any])?["traceEvents"] as? [[String: Any]])
@@ -132,7 +152,8 @@ import Testing
         // Every training node appears once per recorded step, on its phase's track.
         let perStep = slices.filter { ($0["args"] as? [String: Any])?["step"] as? Int == 1 }
         #expect(Set(perStep.compactMap { $0["name"] as? String }).count == perStep.count)
-        #expect(Set(perStep.compactMap { ($0["args"] as? [String: Any])?["phase"] as? String })
+        #expect(
+            Set(perStep.compactMap { ($0["args"] as? [String: Any])?["phase"] as? String })
                 == ["forward", "backward", "optimizer"])
         #expect(events.contains { $0["ph"] as? String == "C" })
         #expect(events.contains { $0["name"] as? String == "[memory]" })
@@ -148,7 +169,8 @@ import Testing
     @Test func aNonFiniteLossStopsWithTheStepAndKeepsTheLastGoodCheckpoint() throws {
         let data = try Dataset()
         let ckpt = data.file("last-good.safetensors")
-        let r = try Self.train(data, ["--lr", "1e30", "--limit", "256", "--batch", "32", "--epochs", "2", "--save", ckpt])
+        let r = try Self.train(
+            data, ["--lr", "1e30", "--limit", "256", "--batch", "32", "--epochs", "2", "--save", ckpt])
         #expect(r.status == 1)
         #expect(r.stderr.contains("at step "), "\(r.stderr)")
         #expect(r.stderr.contains("training stopped"), "\(r.stderr)")
@@ -174,8 +196,10 @@ import Testing
         try fails(["--data", data.file("nowhere")], "no such directory")
         // Another model's checkpoint, and a truncated one.
         let other = data.file("mobilenet.safetensors")
-        let made = try CLI.run(["train", "small_mobilenet", "--data", data.path, "--batch", "32", "--epochs", "0",
-                                "--save", other])
+        let made = try CLI.run([
+            "train", "small_mobilenet", "--data", data.path, "--batch", "32", "--epochs", "0",
+            "--save", other,
+        ])
         #expect(made.status == 0, "\(made.stderr)")
         try fails(["--init", other], "does not fit 'small_resnet'")
         let bytes = try Data(contentsOf: URL(fileURLWithPath: other))
@@ -194,8 +218,11 @@ import Testing
             print("skipped: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
             return
         }
-        let j = try Self.json(try CLI.run(["train", "small_resnet", "--method", "lora", "--limit", "256", "--batch", "32",
-                                           "--test-limit", "256", "--classes", "0-4", "--format", "json"]))
+        let j = try Self.json(
+            try CLI.run([
+                "train", "small_resnet", "--method", "lora", "--limit", "256", "--batch", "32",
+                "--test-limit", "256", "--classes", "0-4", "--format", "json",
+            ]))
         #expect(j["steps"] as? Int == 8)
         #expect(j["test_samples"] as? Int == 256)
         #expect((j["loss"] as? Double)?.isFinite == true)

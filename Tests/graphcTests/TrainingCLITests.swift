@@ -10,8 +10,10 @@ import Testing
 
     @Test func analyzeJSONHasTheDocumentedKeys() throws {
         let j = try Self.analyze(["resnet18", "--method", "lora", "--rank", "8", "--classes", "10"])
-        for key in ["model", "method", "rank", "batch", "optimizer", "params", "trainable_params", "flops", "macs",
-                    "saved_activation_bytes", "memory"] {
+        for key in [
+            "model", "method", "rank", "batch", "optimizer", "params", "trainable_params", "flops", "macs",
+            "saved_activation_bytes", "memory",
+        ] {
             #expect(j[key] != nil, "\(key)")
         }
         #expect(j["method"] as? String == "lora")
@@ -28,10 +30,14 @@ import Testing
             #expect(memory[key] != nil, "\(key)")
         }
         let atPeak = try #require(memory["at_peak"] as? [String: Int])
-        #expect(Set(atPeak.keys) == ["parameters", "buffers", "gradients", "optimizer_state", "activations",
-                                     "temporaries", "input"])
+        #expect(
+            Set(atPeak.keys) == [
+                "parameters", "buffers", "gradients", "optimizer_state", "activations",
+                "temporaries", "input",
+            ])
         #expect(atPeak.values.reduce(0, +) == memory["peak_bytes"] as? Int)
-        let arena = try #require(memory["arena_bytes"] as? Int), bound = try #require(memory["lower_bound_bytes"] as? Int)
+        let arena = try #require(memory["arena_bytes"] as? Int),
+            bound = try #require(memory["lower_bound_bytes"] as? Int)
         #expect(arena >= bound && Double(arena) <= 1.02 * Double(bound))
     }
 
@@ -45,7 +51,8 @@ import Testing
         // ../shared/fixtures/saved_activations.json: resnet18 FFT, batch 1 and 8, 3x224x224.
         #expect(try Self.analyze(["resnet18"])["saved_activation_bytes"] as? Int == 22_256_640)
         #expect(try Self.analyze(["resnet18", "--batch", "8"])["saved_activation_bytes"] as? Int == 177_515_520)
-        #expect(try Self.analyze(["resnet18", "--method", "head", "--batch", "8"])["saved_activation_bytes"] as? Int
+        #expect(
+            try Self.analyze(["resnet18", "--method", "head", "--batch", "8"])["saved_activation_bytes"] as? Int
                 == 16_384)
     }
 
@@ -57,21 +64,26 @@ import Testing
         }
         let r18 = try peak("resnet18", ["--method", "fft"]), r18lora = try peak("resnet18", ["--method", "lora"])
         let r18dora = try peak("resnet18", ["--method", "dora"])
-        let mnv2 = try peak("mobilenet_v2", ["--method", "fft"]), mnv2lora = try peak("mobilenet_v2", ["--method", "lora"])
+        let mnv2 = try peak("mobilenet_v2", ["--method", "fft"]),
+            mnv2lora = try peak("mobilenet_v2", ["--method", "lora"])
         #expect(r18lora < 0.5 * r18, "LoRA saves more than half of ResNet-18's peak")
         #expect(mnv2lora > 0.7 * mnv2, "but less than 30% of MobileNetV2's")
         #expect(r18dora > r18lora, "DoRA costs more memory than LoRA")
     }
 
     @Test func compareFormats() throws {
-        let r = try CLI.run(["compare", "small_resnet", "small_mobilenet", "--methods", "fft,bnh,lora", "--ranks", "2,4",
-                             "--format", "csv"])
+        let r = try CLI.run([
+            "compare", "small_resnet", "small_mobilenet", "--methods", "fft,bnh,lora", "--ranks", "2,4",
+            "--format", "csv",
+        ])
         #expect(r.status == 0, "\(r.stderr)")
         let lines = r.stdout.split(separator: "\n")
         #expect(lines.count == 1 + 2 * (1 + 1 + 2))
         #expect(lines[0].hasPrefix("model,batch,method,rank,optimizer,trainable_params,trainable_vs_fft_pct"))
         #expect(lines[1].contains("small_resnet,1,fft,,adam,77754,0.00"))
-        let json = try CLI.run(["compare", "small_resnet", "--methods", "head,galore", "--batch", "1,4", "--format", "json"])
+        let json = try CLI.run([
+            "compare", "small_resnet", "--methods", "head,galore", "--batch", "1,4", "--format", "json",
+        ])
         let rows = try #require(try JSONSerialization.jsonObject(with: json.stdoutData) as? [[String: Any]])
         #expect(rows.count == 4)
         #expect(rows.allSatisfy { $0["peak_vs_fft_pct"] is Double && $0["step_flops"] is Int })
@@ -81,7 +93,8 @@ import Testing
         let dir = try CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         for ext in ["png", "svg"] {
-            let timeline = dir.appendingPathComponent("timeline.\(ext)"), step = dir.appendingPathComponent("step.\(ext)")
+            let timeline = dir.appendingPathComponent("timeline.\(ext)"),
+                step = dir.appendingPathComponent("step.\(ext)")
             let plot = dir.appendingPathComponent("compare.\(ext)")
             #expect(try CLI.run(["timeline", "resnet18", "--method", "lora", "-o", timeline.path]).status == 0)
             #expect(try CLI.run(["dot", "resnet18", "--training", "--method", "lora", "-o", step.path]).status == 0)

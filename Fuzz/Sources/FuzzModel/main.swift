@@ -10,7 +10,8 @@ func fuzzModel(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
     if let model = try? ModelDescription.compile(source: bytes, file: "fuzz.model") {
         // A graph that compiled must verify and round-trip through the text format.
-        precondition(Verifier.verify(model.graph).allSatisfy { $0.severity != .error }, "compiled graph does not verify")
+        precondition(
+            Verifier.verify(model.graph).allSatisfy { $0.severity != .error }, "compiled graph does not verify")
         let text = IRPrinter.print(model.graph)
         guard let parsed = try? IRParser.parse(Array(text.utf8), file: "fuzz.gir") else {
             preconditionFailure("printed IR does not parse")

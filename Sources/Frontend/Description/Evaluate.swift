@@ -79,8 +79,10 @@ extension Interpreter {
     /// Checks that `v` (named `what` in the message) is within the value bound and charges it to the run.
     func charge(_ v: Val, _ span: Span, _ what: String) throws(DiagnosticError) {
         guard let size = Self.size(of: v, limit: Self.maxValueSize) else {
-            throw error("value-too-large", "\(what) has more than \(Self.maxValueSize) elements (2^16, nested lists and "
-                        + "strings counted in full)", span)
+            throw error(
+                "value-too-large",
+                "\(what) has more than \(Self.maxValueSize) elements (2^16, nested lists and "
+                    + "strings counted in full)", span)
         }
         try charge(size, span)
     }
@@ -89,8 +91,10 @@ extension Interpreter {
     func charge(_ amount: Int, _ span: Span) throws(DiagnosticError) {
         allocation.used += amount
         guard allocation.used <= Self.maxAllocated else {
-            throw error("value-too-large", "the description builds more than \(Self.maxAllocated) string bytes and list "
-                        + "elements in total (2^26)", span)
+            throw error(
+                "value-too-large",
+                "the description builds more than \(Self.maxAllocated) string bytes and list "
+                    + "elements in total (2^26)", span)
         }
     }
 
@@ -168,11 +172,14 @@ extension Interpreter {
             let v = try eval(e, f)
             if case let .int(i) = v, i >= 0 { return String(i) }
             if case let .string(s) = v, !s.isEmpty,
-               s.split(separator: ".", omittingEmptySubsequences: false).allSatisfy({ part in
-                   !part.isEmpty && part.utf8.allSatisfy { b in
-                       (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x5F
-                   }
-               }) {
+                s.split(separator: ".", omittingEmptySubsequences: false).allSatisfy({ part in
+                    !part.isEmpty
+                        && part.utf8.allSatisfy { b in
+                            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
+                                || b == 0x5F
+                        }
+                })
+            {
                 return s
             }
             throw error("type", "a spliced name must be a non-negative integer or a name, got \(describe(v))", span)
@@ -194,8 +201,10 @@ extension Interpreter {
             target.count <= parts.count && zip(target, parts).allSatisfy { t, p in t == nil || t == p }
         }
         if later {
-            throw error("cycle", "'\(path)' refers to a layer that is not defined yet (it is defined later in "
-                        + "this body, or is the layer itself): layers may only read earlier layers", span)
+            throw error(
+                "cycle",
+                "'\(path)' refers to a layer that is not defined yet (it is defined later in "
+                    + "this body, or is the layer itself): layers may only read earlier layers", span)
         }
         throw error("undefined-name", "'\(path)' is not defined", span)
     }
@@ -252,16 +261,22 @@ extension Interpreter {
         case let (.string(x), .string(y)) where op == "+":
             let size = x.utf8.count + y.utf8.count
             guard size <= Self.maxValueSize else {
-                throw error("value-too-large", "the result of '+' would be a string of \(size) bytes, more than the "
-                            + "limit of \(Self.maxValueSize) (2^16)", span)
+                throw error(
+                    "value-too-large",
+                    "the result of '+' would be a string of \(size) bytes, more than the "
+                        + "limit of \(Self.maxValueSize) (2^16)", span)
             }
             try charge(size, span)
             return .string(x + y)
         case let (.list(x), .list(y)) where op == "+":
-            guard let sx = Self.size(of: a, limit: Self.maxValueSize), let sy = Self.size(of: b, limit: Self.maxValueSize),
-                  sx + sy <= Self.maxValueSize else {
-                throw error("value-too-large", "the result of '+' would be a list of more than \(Self.maxValueSize) "
-                            + "elements (2^16, nested lists and strings counted in full)", span)
+            guard let sx = Self.size(of: a, limit: Self.maxValueSize),
+                let sy = Self.size(of: b, limit: Self.maxValueSize),
+                sx + sy <= Self.maxValueSize
+            else {
+                throw error(
+                    "value-too-large",
+                    "the result of '+' would be a list of more than \(Self.maxValueSize) "
+                        + "elements (2^16, nested lists and strings counted in full)", span)
             }
             try charge(sx + sy, span)
             return .list(x + y)
@@ -274,7 +289,9 @@ extension Interpreter {
             case "*": r = x * y
             case "/", "%":
                 guard y != 0 else { throw error("arithmetic", "division by zero", span) }
-                if op == "/" { r = x / y } else {
+                if op == "/" {
+                    r = x / y
+                } else {
                     var m = x.truncatingRemainder(dividingBy: y)
                     if m != 0 && (m < 0) != (y < 0) { m += y }
                     r = m
@@ -316,8 +333,11 @@ extension Interpreter {
         case "channels", "int", "round": arity = 1...1
         case "size", "make_divisible": arity = 2...2
         case "max", "min": arity = 2...64
-        default: throw error("undefined-name", "unknown function '\(name)' (functions: channels, size, max, min, "
-                             + "int, round, make_divisible)", span)
+        default:
+            throw error(
+                "undefined-name",
+                "unknown function '\(name)' (functions: channels, size, max, min, "
+                    + "int, round, make_divisible)", span)
         }
         var values: [Val] = []
         for a in args {
@@ -330,8 +350,9 @@ extension Interpreter {
             throw error("missing-argument", "\(name)() takes \(arity.lowerBound) arguments, got \(values.count)", span)
         }
         guard values.count <= arity.upperBound else {
-            throw error("unknown-argument", "\(name)() takes \(arity.upperBound) arguments, got \(values.count)",
-                        args[arity.upperBound].span)
+            throw error(
+                "unknown-argument", "\(name)() takes \(arity.upperBound) arguments, got \(values.count)",
+                args[arity.upperBound].span)
         }
         func shape(_ k: Int) throws(DiagnosticError) -> Shape {
             builder.graph[try tensor(values[k], args[k].span, "the argument of \(name)()")].type.shape
@@ -339,7 +360,9 @@ extension Interpreter {
         switch name {
         case "channels":
             let s = try shape(0)
-            guard s.count >= 2 else { throw error("rank", "channels() needs a tensor of rank >= 2, got \(Shape.format(s))", span) }
+            guard s.count >= 2 else {
+                throw error("rank", "channels() needs a tensor of rank >= 2, got \(Shape.format(s))", span)
+            }
             return .int(s[1])
         case "size":
             let s = try shape(0)
@@ -366,7 +389,9 @@ extension Interpreter {
         default:  // make_divisible, torchvision's _make_divisible with min_value = divisor.
             let v = try number(values[0], args[0].span, "the value")
             let d = try int(values[1], args[1].span, "the divisor")
-            guard d > 0, d < 1 << 30 else { throw error("bad-size", "the divisor must be positive, got \(d)", args[1].span) }
+            guard d > 0, d < 1 << 30 else {
+                throw error("bad-size", "the divisor must be positive, got \(d)", args[1].span)
+            }
             guard abs(v) < 1e15 else { throw error("arithmetic", "\(v) is too large", args[0].span) }
             let rounded = Int((v + Double(d) / 2).rounded(.towardZero))
             let floored = rounded >= 0 ? rounded / d : (rounded - d + 1) / d

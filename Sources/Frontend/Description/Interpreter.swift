@@ -87,8 +87,9 @@ struct Interpreter {
         runDepth += 1
         defer { runDepth -= 1 }
         if runDepth > Self.maxRunDepth, let first = body.first {
-            throw error("limit", "blocks and bodies are nested more than \(Self.maxRunDepth) deep when run",
-                        statementSpan(first))
+            throw error(
+                "limit", "blocks and bodies are nested more than \(Self.maxRunDepth) deep when run",
+                statementSpan(first))
         }
         for statement in body {
             try step(statementSpan(statement))
@@ -106,14 +107,17 @@ struct Interpreter {
                 }
             case let .loop(variable, span, from, to, body):
                 guard variable != "input" else {
-                    throw error("duplicate-name", "'input' is the block's data input and cannot be a loop variable", span)
+                    throw error(
+                        "duplicate-name", "'input' is the block's data input and cannot be a loop variable", span)
                 }
                 let lo = try int(try eval(from, f), from.span, "a loop bound")
                 let hi = try int(try eval(to, f), to.span, "a loop bound")
                 if hi > lo {
                     let (count, overflow) = hi.subtractingReportingOverflow(lo)
                     guard !overflow, count <= Self.maxSteps else {
-                        throw error("limit", "the loop runs too many times (limit \(Self.maxSteps))", from.span.through(to.span))
+                        throw error(
+                            "limit", "the loop runs too many times (limit \(Self.maxSteps))", from.span.through(to.span)
+                        )
                     }
                     for i in lo..<hi {
                         try step(span)
@@ -162,8 +166,10 @@ struct Interpreter {
         let path = parts.joined(separator: ".")
         let full = f.prefix.isEmpty ? path : "\(f.prefix).\(path)"
         guard full.utf8.count <= Self.maxNameLength else {
-            throw error("value-too-large", "the layer name would be \(full.utf8.count) bytes long, more than the limit "
-                        + "of \(Self.maxNameLength)", l.targetSpan)
+            throw error(
+                "value-too-large",
+                "the layer name would be \(full.utf8.count) bytes long, more than the limit "
+                    + "of \(Self.maxNameLength)", l.targetSpan)
         }
         do throws(DiagnosticError) {
             try layer(l, path: path, full: full, &f)
@@ -188,8 +194,9 @@ struct Interpreter {
         var callee = l.callee
         if let v = f.vars[l.callee] {
             guard case let .string(name) = v else {
-                throw error("type", "'\(l.callee)' is a variable holding \(describe(v)), not the name of an op or block",
-                            l.calleeSpan)
+                throw error(
+                    "type", "'\(l.callee)' is a variable holding \(describe(v)), not the name of an op or block",
+                    l.calleeSpan)
             }
             callee = name
         }
@@ -227,8 +234,10 @@ struct Interpreter {
             let key: String
             if let label = a.label {
                 guard names.contains(label) else {
-                    let known = names.isEmpty ? "it takes no arguments" : "its arguments are " + names.joined(separator: ", ")
-                    throw error("unknown-argument", "\(callee) has no argument '\(label)' (\(known))", a.labelSpan ?? a.span)
+                    let known =
+                        names.isEmpty ? "it takes no arguments" : "its arguments are " + names.joined(separator: ", ")
+                    throw error(
+                        "unknown-argument", "\(callee) has no argument '\(label)' (\(known))", a.labelSpan ?? a.span)
                 }
                 key = label
                 sawKeyword = true
@@ -237,7 +246,8 @@ struct Interpreter {
                     throw error("syntax", "a positional argument cannot follow keyword arguments", a.span)
                 }
                 guard positional < names.count else {
-                    throw error("unknown-argument", "\(callee) takes at most \(names.count) positional arguments", a.span)
+                    throw error(
+                        "unknown-argument", "\(callee) takes at most \(names.count) positional arguments", a.span)
                 }
                 key = names[positional]
                 positional += 1
@@ -251,19 +261,22 @@ struct Interpreter {
     }
 
     /// Runs a block body in a new frame named `full`; its output is its last layer's.
-    private mutating func instantiate(_ block: Declaration, _ l: LayerStatement, _ inputs: [ValueID], full: String,
-                                      _ f: Frame) throws(DiagnosticError) -> ValueID
-    {
+    private mutating func instantiate(
+        _ block: Declaration, _ l: LayerStatement, _ inputs: [ValueID], full: String,
+        _ f: Frame
+    ) throws(DiagnosticError) -> ValueID {
         if callStack.contains(block.name) {
             let chain = (callStack.drop { $0 != block.name } + [block.name]).joined(separator: " → ")
-            throw error("recursion", "block '\(block.name)' calls itself (\(chain)); blocks may not recurse",
-                        l.calleeSpan)
+            throw error(
+                "recursion", "block '\(block.name)' calls itself (\(chain)); blocks may not recurse",
+                l.calleeSpan)
         }
         guard callStack.count < Self.maxBlockDepth else {
             throw error("limit", "blocks are nested more than \(Self.maxBlockDepth) deep", l.calleeSpan)
         }
         guard inputs.count == 1 else {
-            throw error("arity", "block '\(block.name)' takes 1 data input, got \(inputs.count)", l.refsSpan ?? l.calleeSpan)
+            throw error(
+                "arity", "block '\(block.name)' takes 1 data input, got \(inputs.count)", l.refsSpan ?? l.calleeSpan)
         }
         let bound = try bind(l.arguments, to: block.parameters.map(\.name), callee: "block '\(block.name)'", f)
         var inner = Frame(prefix: full, vars: ["input": .tensor(inputs[0])], last: inputs[0], targets: block.targets)
@@ -292,8 +305,10 @@ struct Interpreter {
         let node = graph.nodes[graph.nodes.count - 1]
         for id in node.inputs.array + node.outputs.array
         where checkedProduct(graph[id].type.shape.array, limit: Self.maxElements) == nil {
-            throw error("bad-size", "'\(graph[id].name)' would have shape \(Shape.format(graph[id].type.shape)), "
-                        + "more than 2^40 elements", span)
+            throw error(
+                "bad-size",
+                "'\(graph[id].name)' would have shape \(Shape.format(graph[id].type.shape)), "
+                    + "more than 2^40 elements", span)
         }
         // The counts are GraphIR's cost rules (Op+Cost.swift), the ones graphc reports, so a model is
         // limited by the work it is said to have; they saturate at Int.max, which fails the limit.

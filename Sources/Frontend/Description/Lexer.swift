@@ -26,7 +26,6 @@ struct Span: Sendable, Hashable {
     func through(_ other: Span) -> Span { Span(min(start, other.start), max(end, other.end)) }
 }
 
-
 enum TokenKind: Sendable, Equatable {
     case identifier(String)
     case keyword(String)
@@ -62,8 +61,10 @@ enum Lexer {
 
     static func tokenize(_ source: SourceText) throws(DiagnosticError) -> [Token] {
         if let bad = source.firstInvalidUTF8() {
-            throw source.error("invalid-utf8", "the file is not valid UTF-8 (byte 0x"
-                               + String(source.bytes[bad], radix: 16, uppercase: true) + ")", Span(bad, bad + 1))
+            throw source.error(
+                "invalid-utf8",
+                "the file is not valid UTF-8 (byte 0x"
+                    + String(source.bytes[bad], radix: 16, uppercase: true) + ")", Span(bad, bad + 1))
         }
         let bytes = source.bytes
         let n = bytes.count
@@ -98,8 +99,10 @@ enum Lexer {
             case _ where isIdentStart(b):
                 while i < n && isIdent(bytes[i]) { i += 1 }
                 let word = String(decoding: bytes[start..<i], as: UTF8.self)
-                tokens.append(Token(kind: keywords.contains(word) ? .keyword(word) : .identifier(word),
-                                    span: Span(start, i)))
+                tokens.append(
+                    Token(
+                        kind: keywords.contains(word) ? .keyword(word) : .identifier(word),
+                        span: Span(start, i)))
             case _ where isDigit(i):
                 let afterDot = tokens.last?.isSymbol(".") ?? false
                 tokens.append(try number(source, &i, integerOnly: afterDot))
@@ -110,7 +113,8 @@ enum Lexer {
                 if i + 3 <= n, case let s = String(decoding: bytes[i..<i + 3], as: UTF8.self), threeChar.contains(s) {
                     sym = s
                 } else if i + 2 <= n, case let s = String(decoding: bytes[i..<i + 2], as: UTF8.self),
-                          twoChar.contains(s) {
+                    twoChar.contains(s)
+                {
                     sym = s
                 } else if oneChar.contains(b) {
                     sym = String(UnicodeScalar(b))
@@ -210,9 +214,11 @@ enum Lexer {
             }
             if b == UInt8(ascii: "\n") || b == UInt8(ascii: "\r") { break }
             if b == UInt8(ascii: "\\") {
-                guard i + 1 < bytes.count, bytes[i + 1] == UInt8(ascii: "\"") || bytes[i + 1] == UInt8(ascii: "\\") else {
-                    throw source.error("syntax", "unknown escape in string (only \\\" and \\\\ are allowed)",
-                                       Span(i, i + 2))
+                guard i + 1 < bytes.count, bytes[i + 1] == UInt8(ascii: "\"") || bytes[i + 1] == UInt8(ascii: "\\")
+                else {
+                    throw source.error(
+                        "syntax", "unknown escape in string (only \\\" and \\\\ are allowed)",
+                        Span(i, i + 2))
                 }
                 out.append(bytes[i + 1])
                 i += 2

@@ -72,18 +72,25 @@ extension Interpreter {
         let model = try checkDeclarations()
         builder = GraphBuilder(name: model.name)
         let names = Set(model.parameters.map(\.name))
-        let listed = model.parameters.isEmpty ? "it has none" : "its parameters are "
-            + model.parameters.map(\.name).joined(separator: ", ")
+        let listed =
+            model.parameters.isEmpty
+            ? "it has none"
+            : "its parameters are "
+                + model.parameters.map(\.name).joined(separator: ", ")
         for key in overrides.set.keys.sorted() where !names.contains(key) {
-            throw error("unknown-argument", "model '\(model.name)' has no parameter '\(key)' (--set \(key)=...; \(listed))",
-                        model.nameSpan)
+            throw error(
+                "unknown-argument", "model '\(model.name)' has no parameter '\(key)' (--set \(key)=...; \(listed))",
+                model.nameSpan)
         }
         if overrides.classes != nil && !names.contains("classes") {
-            throw error("unknown-argument", "model '\(model.name)' has no 'classes' parameter (\(listed))", model.nameSpan)
+            throw error(
+                "unknown-argument", "model '\(model.name)' has no 'classes' parameter (\(listed))", model.nameSpan)
         }
         guard names.contains("input") else {
-            throw error("missing-argument", "model '\(model.name)' needs an 'input' parameter, the per-sample input "
-                        + "shape (for example `input = 3x224x224`)", model.nameSpan)
+            throw error(
+                "missing-argument",
+                "model '\(model.name)' needs an 'input' parameter, the per-sample input "
+                    + "shape (for example `input = 3x224x224`)", model.nameSpan)
         }
         guard overrides.batch >= 1 && overrides.batch <= Self.maxAttribute else {
             throw error("bad-size", "the batch size must be between 1 and 2^24, got \(overrides.batch)", model.nameSpan)
@@ -108,26 +115,31 @@ extension Interpreter {
                 value = try eval(d, frame)
                 origin.1 = d.span
             } else {
-                throw error("missing-argument", "model parameter '\(p.name)' has no default; set it with --set \(p.name)=VALUE",
-                            p.span)
+                throw error(
+                    "missing-argument", "model parameter '\(p.name)' has no default; set it with --set \(p.name)=VALUE",
+                    p.span)
             }
             let (src, span, note) = origin
             if p.name == "input" {
                 guard case let .list(items) = value, !items.isEmpty else {
-                    throw src.error("type", "input must be a shape such as 3x224x224, got \(describe(value))\(note)", span)
+                    throw src.error(
+                        "type", "input must be a shape such as 3x224x224, got \(describe(value))\(note)", span)
                 }
                 for item in items {
                     guard case let .int(d) = item else {
                         throw src.error("type", "input dimensions must be integers, got \(describe(item))\(note)", span)
                     }
                     guard d >= 1 && d <= Self.maxAttribute else {
-                        throw src.error("bad-size", "input dimensions must be between 1 and 2^24, got \(d)\(note)", span)
+                        throw src.error(
+                            "bad-size", "input dimensions must be between 1 and 2^24, got \(d)\(note)", span)
                     }
                     input.append(d)
                 }
                 guard input.count < Shape.maxRank else {
-                    throw src.error("bad-rank", "the input has \(input.count) dimensions; with the batch that exceeds "
-                                    + "graphc's maximum rank \(Shape.maxRank)\(note)", span)
+                    throw src.error(
+                        "bad-rank",
+                        "the input has \(input.count) dimensions; with the batch that exceeds "
+                            + "graphc's maximum rank \(Shape.maxRank)\(note)", span)
                 }
                 guard checkedProduct([overrides.batch] + input, limit: Self.maxElements) != nil else {
                     throw src.error("bad-size", "the input has more than 2^40 elements\(note)", span)
@@ -162,17 +174,21 @@ extension Interpreter {
         } catch {
             // Not expected: the builder infers every type. Locate it anyway, at the model.
             let at = source.diagnostic("x", "", model.nameSpan)
-            throw DiagnosticError(error.diagnostics.map { d in
-                var d = d
-                if d.location == nil { (d.location, d.sourceLine, d.length) = (at.location, at.sourceLine, at.length) }
-                return d
-            })
+            throw DiagnosticError(
+                error.diagnostics.map { d in
+                    var d = d
+                    if d.location == nil {
+                        (d.location, d.sourceLine, d.length) = (at.location, at.sourceLine, at.length)
+                    }
+                    return d
+                })
         }
         return CompiledModel(graph: graph, name: model.name, input: input, classes: classes, batch: overrides.batch)
     }
 
     /// Parses and evaluates a `--set` value; errors point into a pseudo-file `--set NAME`.
-    private mutating func evalOverride(_ text: String, name: String) throws(DiagnosticError) -> (Val, SourceText, Span) {
+    private mutating func evalOverride(_ text: String, name: String) throws(DiagnosticError) -> (Val, SourceText, Span)
+    {
         let setSource = SourceText(file: "--set \(name)", bytes: Array(text.utf8))
         let saved = source
         source = setSource
@@ -190,8 +206,9 @@ extension Interpreter {
         var model: Declaration?
         for d in declarations {
             if d.isModel, let first = model {
-                throw error("duplicate-name", "a file holds exactly one model; '\(first.name)' is already declared",
-                            d.nameSpan)
+                throw error(
+                    "duplicate-name", "a file holds exactly one model; '\(first.name)' is already declared",
+                    d.nameSpan)
             }
             if Self.opParameters[d.name] != nil || Op.allNames.contains(d.name) {
                 throw error("duplicate-name", "'\(d.name)' is the name of an op", d.nameSpan)
@@ -209,15 +226,18 @@ extension Interpreter {
                 if !d.isModel && p.name == "input" {
                     throw error("duplicate-name", "'input' is the block's data input and cannot be a parameter", p.span)
                 }
-                if p.defaultValue != nil { sawDefault = true } else if sawDefault && !d.isModel {
+                if p.defaultValue != nil {
+                    sawDefault = true
+                } else if sawDefault && !d.isModel {
                     throw error("syntax", "parameter '\(p.name)' without a default follows one with a default", p.span)
                 }
             }
             if d.isModel { model = d } else { blocks[d.name] = d }
         }
         guard let model else {
-            throw error("no-model", "the file declares no model (add `model NAME(input = ...) { ... }`)",
-                        declarations.first?.nameSpan ?? Span(0, 0))
+            throw error(
+                "no-model", "the file declares no model (add `model NAME(input = ...) { ... }`)",
+                declarations.first?.nameSpan ?? Span(0, 0))
         }
         return model
     }

@@ -23,14 +23,17 @@ extension Interpreter {
     ]
 
     /// Emits the node for op `name`; returns its output.
-    mutating func op(_ name: String, _ parameters: [String], _ l: LayerStatement, _ inputs: [ValueID],
-                     full: String, scope: String, _ f: Frame) throws(DiagnosticError) -> ValueID
-    {
+    mutating func op(
+        _ name: String, _ parameters: [String], _ l: LayerStatement, _ inputs: [ValueID],
+        full: String, scope: String, _ f: Frame
+    ) throws(DiagnosticError) -> ValueID {
         let expected = name == "add" || name == "mul" ? 2 : 1
         guard inputs.count == expected else {
-            throw error("arity", "\(name) takes \(expected) data input\(expected == 1 ? "" : "s"), got \(inputs.count)"
-                        + (l.refs == nil ? " (without '<-' a layer reads only the previous layer)" : ""),
-                        l.refsSpan ?? l.calleeSpan)
+            throw error(
+                "arity",
+                "\(name) takes \(expected) data input\(expected == 1 ? "" : "s"), got \(inputs.count)"
+                    + (l.refs == nil ? " (without '<-' a layer reads only the previous layer)" : ""),
+                l.refsSpan ?? l.calleeSpan)
         }
         let args = try bind(l.arguments, to: parameters, callee: name, f)
         let x = inputs[0]
@@ -46,23 +49,28 @@ extension Interpreter {
             guard let (v, span) = a else { return fallback }
             let n = try int(v, span, "\(name) argument '\(key)'")
             guard n >= minimum else {
-                throw error("bad-size", "\(name) argument '\(key)' must be \(minimum == 0 ? "zero or more" : "positive"), "
-                            + "got \(n)", span)
+                throw error(
+                    "bad-size",
+                    "\(name) argument '\(key)' must be \(minimum == 0 ? "zero or more" : "positive"), "
+                        + "got \(n)", span)
             }
             guard n <= Self.maxAttribute else {
                 throw error("bad-size", "\(name) argument '\(key)' is too large (\(n) > 2^24)", span)
             }
             return n
         }
-        func pair(_ a: (Val, Span)?, _ key: String, _ fallback: Pair, minimum: Int = 1) throws(DiagnosticError) -> Pair {
+        func pair(_ a: (Val, Span)?, _ key: String, _ fallback: Pair, minimum: Int = 1) throws(DiagnosticError) -> Pair
+        {
             guard let (v, span) = a else { return fallback }
             switch v {
             case .int: return Pair(try size(a, key, 0, minimum: minimum))
             case let .list(items) where items.count == 2:
-                return Pair(try size((items[0], span), key, 0, minimum: minimum),
-                            try size((items[1], span), key, 0, minimum: minimum))
+                return Pair(
+                    try size((items[0], span), key, 0, minimum: minimum),
+                    try size((items[1], span), key, 0, minimum: minimum))
             default:
-                throw error("type", "\(name) argument '\(key)' must be an integer or a pair [h, w], got \(describe(v))", span)
+                throw error(
+                    "type", "\(name) argument '\(key)' must be an integer or a pair [h, w], got \(describe(v))", span)
             }
         }
         func flag(_ key: String, _ fallback: Bool) throws(DiagnosticError) -> Bool {
@@ -79,9 +87,11 @@ extension Interpreter {
             let n = try size(args[key], key, 0)
             guard let dim, dim < shape.count else { return }
             guard shape[dim] == n else {
-                throw error("channel-mismatch", "\(name) expects \(n) input \(key == "features" ? "features" : "channels") "
-                            + "('\(key) = \(n)') but its input '\(builder.graph[x].name)' has \(shape[dim]) "
-                            + "(shape \(Shape.format(shape)))", span)
+                throw error(
+                    "channel-mismatch",
+                    "\(name) expects \(n) input \(key == "features" ? "features" : "channels") "
+                        + "('\(key) = \(n)') but its input '\(builder.graph[x].name)' has \(shape[dim]) "
+                        + "(shape \(Shape.format(shape)))", span)
             }
         }
 
@@ -97,8 +107,9 @@ extension Interpreter {
             let bias = try flag("bias", true)
             try check("in", dim: 1)
             return try build(span) { (b: inout GraphBuilder) throws(ShapeError) -> ValueID in
-                try b.conv2d(x, out: out, kernel: kernel, stride: stride, padding: padding, dilation: dilation,
-                             groups: groups, bias: bias, name: full, scope: scope)
+                try b.conv2d(
+                    x, out: out, kernel: kernel, stride: stride, padding: padding, dilation: dilation,
+                    groups: groups, bias: bias, name: full, scope: scope)
             }
         case "batch_norm":
             let eps = try real("eps", 1e-5)
@@ -124,10 +135,12 @@ extension Interpreter {
             let kernel = try pair(try required("kernel"), "kernel", Pair(1))
             let stride = try pair(args["stride"], "stride", kernel)
             let padding = try pair(args["padding"], "padding", Pair(0), minimum: 0)
-            let attrs = Pool2dAttrs(kernel: kernel, stride: stride, padding: padding, ceilMode: try flag("ceil_mode", false))
+            let attrs = Pool2dAttrs(
+                kernel: kernel, stride: stride, padding: padding, ceilMode: try flag("ceil_mode", false))
             return try emit(name == "max_pool2d" ? .maxPool2d(attrs) : .avgPool2d(attrs), inputs, full, scope, span)
         case "adaptive_avg_pool2d":
-            return try emit(.adaptiveAvgPool2d(output: try pair(args["output"], "output", Pair(1))), inputs, full, scope, span)
+            return try emit(
+                .adaptiveAvgPool2d(output: try pair(args["output"], "output", Pair(1))), inputs, full, scope, span)
         case "flatten":
             var start = 1
             if let (v, s) = args["start"] {
@@ -159,8 +172,10 @@ extension Interpreter {
 
     /// Runs a builder call, turning its `ShapeError` into a located diagnostic. A broadcast failure in
     /// the channel dimension (`add` of a 16- and a 32-channel tensor) is reported as `channel-mismatch`.
-    private mutating func build(_ span: Span, shapes: [[Int]] = [],
-                                _ body: (inout GraphBuilder) throws(ShapeError) -> ValueID) throws(DiagnosticError)
+    private mutating func build(
+        _ span: Span, shapes: [[Int]] = [],
+        _ body: (inout GraphBuilder) throws(ShapeError) -> ValueID
+    ) throws(DiagnosticError)
         -> ValueID
     {
         do {
@@ -168,7 +183,8 @@ extension Interpreter {
         } catch {
             var id = error.id
             if id == "shape-mismatch", shapes.count == 2, case let (a, b) = (shapes[0], shapes[1]),
-               a.count >= 2, a.count == b.count, a[1] != b[1], a[1] != 1, b[1] != 1 {
+                a.count >= 2, a.count == b.count, a[1] != b[1], a[1] != 1, b[1] != 1
+            {
                 id = "channel-mismatch"
             }
             throw self.error(id, error.message, span)

@@ -42,7 +42,8 @@ struct Parser {
         case .newline: "end of line"
         default:
             // A token may be megabytes long (one huge identifier): show its start only.
-            t.span.end - t.span.start <= 60 ? "'\(source.text(t.span))'"
+            t.span.end - t.span.start <= 60
+                ? "'\(source.text(t.span))'"
                 : "'\(source.text(Span(t.span.start, t.span.start + 40)).prefix(40))…' (\(t.span.end - t.span.start) bytes)"
         }
     }
@@ -89,7 +90,11 @@ struct Parser {
         skipSeparators()
         while token.kind != .eof {
             let isModel: Bool
-            if token.isKeyword("model") { isModel = true } else if token.isKeyword("block") { isModel = false } else {
+            if token.isKeyword("model") {
+                isModel = true
+            } else if token.isKeyword("block") {
+                isModel = false
+            } else {
                 throw unexpected("'model' or 'block'")
             }
             _ = advance()
@@ -108,8 +113,10 @@ struct Parser {
             let body = try body()
             var targets: [[String?]] = []
             Self.collectTargets(body, into: &targets)
-            decls.append(Declaration(isModel: isModel, name: name, nameSpan: nameSpan, parameters: params,
-                                     body: body, targets: targets))
+            decls.append(
+                Declaration(
+                    isModel: isModel, name: name, nameSpan: nameSpan, parameters: params,
+                    body: body, targets: targets))
             skipSeparators()
         }
         if !errors.isEmpty { throw DiagnosticError(errors) }
@@ -145,7 +152,9 @@ struct Parser {
             } catch {
                 if abandoned { throw error }
                 errors += error.diagnostics
-                if errors.count >= Self.maxErrors || token.kind == .eof || error.diagnostics.contains(where: { $0.id == "limit" }) {
+                if errors.count >= Self.maxErrors || token.kind == .eof
+                    || error.diagnostics.contains(where: { $0.id == "limit" })
+                {
                     abandoned = true
                     throw DiagnosticError(errors)
                 }
@@ -239,8 +248,9 @@ struct Parser {
             refs = list
             refsSpan = arrow.through(list[list.count - 1].span)
         }
-        return LayerStatement(target: target, targetSpan: targetSpan, callee: callee, calleeSpan: calleeSpan,
-                              arguments: arguments, callSpan: callSpan, refs: refs, refsSpan: refsSpan)
+        return LayerStatement(
+            target: target, targetSpan: targetSpan, callee: callee, calleeSpan: calleeSpan,
+            arguments: arguments, callSpan: callSpan, refs: refs, refsSpan: refsSpan)
     }
 
     /// `a.0.{i}`. The first segment may be an integer or a splice only in targets and refs. A keyword is

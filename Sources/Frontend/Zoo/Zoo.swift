@@ -15,8 +15,12 @@ public enum Zoo {
     /// Compiles a zoo model.
     public static func compile(_ name: String, overrides: ModelOverrides = .init()) throws -> CompiledModel {
         guard let text = sources[name] else {
-            throw DiagnosticError([.error("unknown-model", "no zoo model named '\(name)'; the zoo has: "
-                                          + names.joined(separator: ", "))])
+            throw DiagnosticError([
+                .error(
+                    "unknown-model",
+                    "no zoo model named '\(name)'; the zoo has: "
+                        + names.joined(separator: ", "))
+            ])
         }
         return try ModelDescription.compile(source: Array(text.utf8), file: fileName(of: name), overrides: overrides)
     }

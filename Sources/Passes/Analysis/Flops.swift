@@ -64,8 +64,9 @@ public struct Cost: Sendable, Hashable {
     }
 
     static func + (a: Cost, b: Cost) -> Cost {
-        Cost(macs: saturatingSum(a.macs, b.macs), flops: saturatingSum(a.flops, b.flops),
-             elementwise: saturatingSum(a.elementwise, b.elementwise))
+        Cost(
+            macs: saturatingSum(a.macs, b.macs), flops: saturatingSum(a.flops, b.flops),
+            elementwise: saturatingSum(a.elementwise, b.elementwise))
     }
 }
 
@@ -143,12 +144,15 @@ public struct FlopReport: Sendable, Hashable {
                     self[group] = self[group] + cost
                     running = running + cost
                     if overflowingNode == nil && (running.saturated || cost.saturated) {
-                        overflowingNode = CostOverflow(node: graphNodes[index].name, op: op.name,
-                                                       alone: cost.saturated)
+                        overflowingNode = CostOverflow(
+                            node: graphNodes[index].name, op: op.name,
+                            alone: cost.saturated)
                     }
                     if listingNodes {
-                        nodes.append(NodeCost(node: index, name: graphNodes[index].name, op: op.name, group: group,
-                                              cost: cost))
+                        nodes.append(
+                            NodeCost(
+                                node: index, name: graphNodes[index].name, op: op.name, group: group,
+                                cost: cost))
                     }
                 }
             }
@@ -156,14 +160,16 @@ public struct FlopReport: Sendable, Hashable {
     }
 
     /// The cost of one op under `convention`.
-    public static func cost(_ op: Op, _ operands: [TensorType], _ results: [TensorType],
-                            _ convention: FlopConvention) -> Cost
-    {
+    public static func cost(
+        _ op: Op, _ operands: [TensorType], _ results: [TensorType],
+        _ convention: FlopConvention
+    ) -> Cost {
         let macs = op.macs(operands, results)
         switch convention {
         case .exact:
-            return Cost(macs: macs, flops: op.flops(macs: macs, operands, results),
-                        elementwise: op.elementwiseOps(operands, results))
+            return Cost(
+                macs: macs, flops: op.flops(macs: macs, operands, results),
+                elementwise: op.elementwiseOps(operands, results))
         case .studyProfiler:
             var counted = macs
             if case let .conv2dGradWeight(attrs, _) = op { counted = saturatingProduct(macs, attrs.groups) }
@@ -187,10 +193,12 @@ public struct CostOverflow: Sendable, Hashable {
 
     /// `error[count-overflow]`, naming the node.
     public var diagnostic: Diagnostic {
-        .error("count-overflow", alone
-               ? "the cost of node '\(node)' (\(op)) does not fit a 64-bit count (more than 2^63 - 1 operations)"
-               : "the total operation count passes 2^63 - 1 at node '\(node)' (\(op)); it does not fit a 64-bit count",
-               node: node)
+        .error(
+            "count-overflow",
+            alone
+                ? "the cost of node '\(node)' (\(op)) does not fit a 64-bit count (more than 2^63 - 1 operations)"
+                : "the total operation count passes 2^63 - 1 at node '\(node)' (\(op)); it does not fit a 64-bit count",
+            node: node)
     }
 }
 

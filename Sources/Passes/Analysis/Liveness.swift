@@ -174,7 +174,7 @@ public struct Liveness: Sendable, Hashable {
         let n = graph.nodes.count, lastStep = max(n - 1, 0)
         steps = lastStep + 1
         let count = graph.values.count
-        var root = Array(0 ..< count)
+        var root = Array(0..<count)
         var defStep = Array(repeating: 0, count: count)
         var lastUse = Array(repeating: -1, count: count)
         var isGradient = Array(repeating: false, count: count)
@@ -191,7 +191,7 @@ public struct Liveness: Sendable, Hashable {
                 let op = nodes[step].op
                 var lossGradient = false
                 if case .softmaxCrossEntropyGrad = op { lossGradient = true }
-                for i in 0 ..< nodes[step].inputs.count {
+                for i in 0..<nodes[step].inputs.count {
                     let r = root[nodes[step].inputs[i].raw]
                     lastUse[r] = step
                     if backward {
@@ -199,7 +199,7 @@ public struct Liveness: Sendable, Hashable {
                         if !lossGradient { savedForBackward[r] = true }
                     }
                 }
-                for k in 0 ..< nodes[step].outputs.count {
+                for k in 0..<nodes[step].outputs.count {
                     let id = nodes[step].outputs[k]
                     defStep[id.raw] = step
                     if let j = op.aliasedOperand(ofResult: k), j < nodes[step].inputs.count {
@@ -219,7 +219,7 @@ public struct Liveness: Sendable, Hashable {
         var saved = 0
         // Values are read in place; copying a value would retain its name.
         graph.values.withUnsafeBufferPointer { values in
-            for v in 0 ..< count {
+            for v in 0..<count {
                 let bytes = values[v].type.byteCount
                 let kind = values[v].kind
                 let category: MemoryCategory
@@ -228,10 +228,14 @@ public struct Liveness: Sendable, Hashable {
                 case .input:
                     category = .input
                 case let .parameter(role, trainable):
-                    category = role.isOptimizerState ? .optimizerState
+                    category =
+                        role.isOptimizerState
+                        ? .optimizerState
                         : role.isBuffer ? .buffer : trainable ? .parameterTrainable : .parameterFrozen
                 case let .result(node, _):
-                    category = isGradient[v] ? .gradient
+                    category =
+                        isGradient[v]
+                        ? .gradient
                         : phase[node] == .forward && readByBackward[v] ? .activation : .temporary
                     first = defStep[v]
                     last = max(first, lastUse[v])
@@ -246,7 +250,7 @@ public struct Liveness: Sendable, Hashable {
             }
         }
         // Aliases take their root's category and interval and no bytes of their own.
-        for v in 0 ..< count where root[v] != v {
+        for v in 0..<count where root[v] != v {
             var entry = entries[root[v]]
             entry.bytes = 0
             entry.aliasOf = ValueID(root[v])
@@ -285,13 +289,17 @@ public struct Liveness: Sendable, Hashable {
     }
 
     /// The `limit` largest storages live at the peak step, largest first (ties by value id).
-    public func largestLiveAtPeak(_ graph: Graph, limit: Int = 8,
-                                  where include: (MemoryCategory) -> Bool = { _ in true }) -> [LiveValue] {
+    public func largestLiveAtPeak(
+        _ graph: Graph, limit: Int = 8,
+        where include: (MemoryCategory) -> Bool = { _ in true }
+    ) -> [LiveValue] {
         var live: [LiveValue] = []
         for (v, entry) in entries.enumerated()
         where entry.bytes > 0 && entry.first <= peakStep && peakStep <= entry.last && include(entry.category) {
-            live.append(LiveValue(value: ValueID(v), name: graph.values[v].name, category: entry.category,
-                                  bytes: entry.bytes))
+            live.append(
+                LiveValue(
+                    value: ValueID(v), name: graph.values[v].name, category: entry.category,
+                    bytes: entry.bytes))
         }
         live.sort { $0.bytes != $1.bytes ? $0.bytes > $1.bytes : $0.value < $1.value }
         return Array(live.prefix(limit))

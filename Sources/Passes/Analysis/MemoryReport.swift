@@ -134,9 +134,10 @@ public struct TrainingReport: Sendable, Hashable {
 
     /// Analyses `graph` (node order = schedule): FLOPs under `convention`, liveness, and a plan of the
     /// transient storage with `strategy` at `alignment`.
-    public init(_ graph: Graph, convention: FlopConvention = .exact, strategy: some PlacementStrategy = GreedyBySize(),
-                alignment: Int = 64)
-    {
+    public init(
+        _ graph: Graph, convention: FlopConvention = .exact, strategy: some PlacementStrategy = GreedyBySize(),
+        alignment: Int = 64
+    ) {
         let cost = FlopReport(graph, convention: convention, listingNodes: false)
         let live = Liveness(graph)
         let plan = MemoryPlanner.plan(live.transientIntervals(), strategy: strategy, alignment: alignment)
@@ -151,12 +152,14 @@ public struct TrainingReport: Sendable, Hashable {
         flops = Costs(cost)
         savedActivationBytes = live.savedActivationBytes
         let persistent = live.persistentBytes
-        memory = Memory(peakBytes: live.peakBytes, persistentBytes: persistent,
-                        transientPeakBytes: live.peakBytes - persistent, lowerBoundBytes: plan.lowerBoundBytes,
-                        arenaBytes: plan.arenaBytes, alignment: plan.alignment,
-                        categoryMaxTotalBytes: live.categoryMaxTotal, atPeak: AtPeak(live.atPeak))
+        memory = Memory(
+            peakBytes: live.peakBytes, persistentBytes: persistent,
+            transientPeakBytes: live.peakBytes - persistent, lowerBoundBytes: plan.lowerBoundBytes,
+            arenaBytes: plan.arenaBytes, alignment: plan.alignment,
+            categoryMaxTotalBytes: live.categoryMaxTotal, atPeak: AtPeak(live.atPeak))
         peakStep = live.peakStep
-        let window = graph.nodes.isEmpty ? [] : Array(max(0, live.peakStep - 2) ... min(graph.nodes.count - 1, live.peakStep + 2))
+        let window =
+            graph.nodes.isEmpty ? [] : Array(max(0, live.peakStep - 2)...min(graph.nodes.count - 1, live.peakStep + 2))
         peakOps = window.map { PeakOp(step: $0, name: graph.nodes[$0].name, op: graph.nodes[$0].op.name) }
         largestAtPeak = live.largestLiveAtPeak(graph) { !$0.isPersistent }
         timeline = live.timeline
@@ -178,9 +181,10 @@ public struct TrainingReport: Sendable, Hashable {
 extension TrainingReport.Costs {
     /// The groups of a FLOP report.
     public init(_ report: FlopReport) {
-        self.init(convention: report.convention, forward: report.forward, backward: report.backward,
-                  optimizer: report.optimizer, svd: report.svd, total: report.total,
-                  overflowingNode: report.overflowingNode)
+        self.init(
+            convention: report.convention, forward: report.forward, backward: report.backward,
+            optimizer: report.optimizer, svd: report.svd, total: report.total,
+            overflowingNode: report.overflowingNode)
     }
 }
 

@@ -17,8 +17,10 @@ struct PinnedCanvas {
     }
 
     /// A filled rectangle with its lower-left corner at (x, y).
-    mutating func rect(x: Double, y: Double, width w: Double, height h: Double, fill: String,
-                       stroke: String? = nil, tooltip: String? = nil) {
+    mutating func rect(
+        x: Double, y: Double, width w: Double, height h: Double, fill: String,
+        stroke: String? = nil, tooltip: String? = nil
+    ) {
         guard w > 0.01, h > 0.01 else { return }
         var attrs = "shape=box, style=filled, fixedsize=true, label=\"\", fillcolor=\"\(fill)\", "
         attrs += stroke.map { "color=\"\($0)\", penwidth=0.5" } ?? "penwidth=0"
@@ -29,18 +31,22 @@ struct PinnedCanvas {
     /// Text anchored at (x, y): `anchor` is "l" (starts there), "r" (ends there) or "c". The node is
     /// wider than the text and its line is justified with DOT's `\l` / `\r`, so the anchor holds whatever
     /// the font's real widths are.
-    mutating func text(_ s: String, x: Double, y: Double, size: Double = 10, anchor: Character = "l",
-                       bold: Bool = false, color: String = "#222222") {
+    mutating func text(
+        _ s: String, x: Double, y: Double, size: Double = 10, anchor: Character = "l",
+        bold: Bool = false, color: String = "#222222"
+    ) {
         let w = max(1, Double(s.count) * size * 0.7), h = size * 1.4
         let cx = anchor == "l" ? x + w / 2 : anchor == "r" ? x - w / 2 : x
         var label = String(DotExport.quoted(s).dropLast())
         label += anchor == "l" ? "\\l\"" : anchor == "r" ? "\\r\"" : "\""
-        add("shape=plaintext, fixedsize=true, fontsize=\(fmt(size)), fontcolor=\"\(color)\", "
-            + "fontname=\"\(bold ? "Helvetica-Bold" : "Helvetica")\", label=\(label)", x: cx, y: y, w: w, h: h)
+        add(
+            "shape=plaintext, fixedsize=true, fontsize=\(fmt(size)), fontcolor=\"\(color)\", "
+                + "fontname=\"\(bold ? "Helvetica-Bold" : "Helvetica")\", label=\(label)", x: cx, y: y, w: w, h: h)
     }
 
     private mutating func add(_ attrs: String, x: Double, y: Double, w: Double, h: Double) {
-        lines.append("  c\(count) [\(attrs), pos=\"\(fmt(x)),\(fmt(y))!\", width=\(fmt(w / 72)), height=\(fmt(h / 72))];")
+        lines.append(
+            "  c\(count) [\(attrs), pos=\"\(fmt(x)),\(fmt(y))!\", width=\(fmt(w / 72)), height=\(fmt(h / 72))];")
         count += 1
     }
 

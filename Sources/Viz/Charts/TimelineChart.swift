@@ -75,8 +75,9 @@ public struct TimelineChart: Sendable {
             for s in series {
                 let v = step < s.values.count ? s.values[step] : 0
                 let h = Double(v) * scale
-                canvas.rect(x: left + Double(c) * colW, y: y, width: colW + 0.3, height: h, fill: s.color,
-                            tooltip: "step \(step): \(s.name) \(NumberFormat.compactBytes(v))")
+                canvas.rect(
+                    x: left + Double(c) * colW, y: y, width: colW + 0.3, height: h, fill: s.color,
+                    tooltip: "step \(step): \(s.name) \(NumberFormat.compactBytes(v))")
                 y += h
             }
         }
@@ -86,8 +87,9 @@ public struct TimelineChart: Sendable {
             if i > 0 { canvas.rect(x: x - 0.5, y: bottom - 14, width: 1, height: plotH + 14, fill: "#888888") }
             canvas.text(phase.name, x: x + 4, y: bottom - 12, size: 9, color: "#555555")
         }
-        canvas.text("schedule step (0 – \(max(steps - 1, 0)))", x: left + plotW / 2, y: bottom - 34, size: 10,
-                    anchor: "c")
+        canvas.text(
+            "schedule step (0 – \(max(steps - 1, 0)))", x: left + plotW / 2, y: bottom - 34, size: 10,
+            anchor: "c")
         // Peak marker.
         if steps > 0 {
             let column = shown.firstIndex(of: peakStep) ?? min(columns - 1, peakStep * columns / steps)
@@ -95,8 +97,9 @@ public struct TimelineChart: Sendable {
             canvas.rect(x: x - 0.75, y: bottom, width: 1.5, height: plotH + 8, fill: "#CC3311")
             let anchor: Character = x > left + plotW * 0.6 ? "r" : "l"
             var y = bottom + plotH + 22 + 14 * Double(peakNotes.count)
-            canvas.text("peak \(NumberFormat.compactBytes(peakBytes)) at step \(peakStep)", x: x, y: y, size: 10,
-                        anchor: anchor, bold: true, color: "#CC3311")
+            canvas.text(
+                "peak \(NumberFormat.compactBytes(peakBytes)) at step \(peakStep)", x: x, y: y, size: 10,
+                anchor: anchor, bold: true, color: "#CC3311")
             for note in peakNotes {
                 y -= 14
                 canvas.text(note, x: x, y: y, size: 9, anchor: anchor, color: "#333333")
