@@ -63,3 +63,35 @@ extension Checkpoint {
             ])
     }
 }
+
+extension Checkpoint {
+    /// This checkpoint with `graph`'s missing adapter parameters added at their starting values: LoRA's
+    /// A as PyTorch initialises it (seeded), B zero, DoRA's magnitude the row norms of this checkpoint's
+    /// own base weight (found through the adapter record). A base model's checkpoint then starts a LoRA or
+    /// DoRA fine-tune, and the adapted layers compute the base model exactly at step 0. Tensors already
+    /// present are kept; a checkpoint without the base weight gets no magnitude (loading then names it).
+    public func addingAdapters(of graph: Graph, seed: UInt64) -> Checkpoint {
+        let missing = graph.parameters.filter { graph[$0].role?.isAdapter == true && self[graph[$0].name] == nil }
+        guard !missing.isEmpty else { return self }
+        let defaults = Checkpoint.pytorchDefault(graph, seed: seed)
+        var out = self
+        for id in missing {
+            let name = graph[id].name
+            if graph[id].role == .doraMagnitude {
+                guard let base = graph.records.adapter(ofParameter: id)?.weight, let w = self[graph[base].name],
+                    w.dtype == .f32
+                else { continue }
+                let v = w.floats, rows = graph[id].type.elementCount
+                guard rows > 0, v.count % rows == 0 else { continue }
+                let inner = v.count / rows
+                let norms = (0..<rows).map { r in
+                    Float(v[r * inner..<(r + 1) * inner].reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot())
+                }
+                out.tensors.append(Tensor(name: name, shape: graph[id].type.shape.array, floats: norms))
+            } else if let t = defaults[name] {
+                out.tensors.append(t)
+            }
+        }
+        return out
+    }
+}

@@ -264,7 +264,8 @@ struct Train: ParsableCommand {
         // The starting weights, checked against the graph before anything runs.
         let weights: Checkpoint, weightsFile: String
         if let initCheckpoint {
-            weights = try Checkpoint.read(initCheckpoint)
+            // A base model's checkpoint starts a LoRA / DoRA fine-tune: its adapters start as PyTorch's do.
+            weights = try Checkpoint.read(initCheckpoint).addingAdapters(of: step, seed: seed)
             weightsFile = initCheckpoint
         } else {
             weights = Checkpoint.pytorchDefault(eval, seed: seed)

@@ -101,6 +101,25 @@ import Testing
         #expect(try #require(j["accuracy"] as? Double) > 0.9, "two halves of an image are easy to tell apart")
     }
 
+    /// A base model's checkpoint (FFT) starts a LoRA or DoRA fine-tune: the adapters start at PyTorch's
+    /// values (B zero, DoRA's magnitude the base rows' norms), so before any step the adapted model
+    /// classifies exactly as the base model does.
+    @Test(arguments: ["lora", "dora"])
+    func aBaseCheckpointStartsAnAdapterFineTune(_ method: String) throws {
+        let data = try Dataset()
+        let base = data.file("base.safetensors")
+        let trained = try Self.json(
+            try Self.train(data, ["--limit", "64", "--batch", "32", "--save", base, "--format", "json"]))
+        let adapted = try Self.json(
+            try Self.train(
+                data, ["--method", method, "--batch", "32", "--epochs", "0", "--init", base, "--format", "json"]))
+        #expect(adapted["accuracy"] as? Double == trained["accuracy"] as? Double)
+        let tuned = try Self.json(
+            try Self.train(
+                data, ["--method", method, "--limit", "64", "--batch", "32", "--init", base, "--format", "json"]))
+        #expect(tuned["steps"] as? Int == 2)
+    }
+
     @Test func saveThenInitGivesTheSameModel() throws {
         let data = try Dataset()
         let ckpt = data.file("tuned.safetensors")
