@@ -13,31 +13,9 @@ func expectGolden(
     _ actual: String, _ name: String, filePath: String = #filePath,
     sourceLocation: Testing.SourceLocation = #_sourceLocation
 ) throws {
-    if ProcessInfo.processInfo.environment["GRAPHC_RECORD"] == "1" {
-        let url = URL(fileURLWithPath: filePath).deletingLastPathComponent()
-            .appendingPathComponent("Golden/\(name).dot")
-        try actual.write(to: url, atomically: true, encoding: .utf8)
-        Issue.record(
-            "recorded \(url.path); review the diff and run again without GRAPHC_RECORD",
-            sourceLocation: sourceLocation)
-        return
-    }
-    guard let url = Bundle.module.url(forResource: name, withExtension: "dot", subdirectory: "Golden") else {
-        Issue.record("no golden file \(name).dot; record it with GRAPHC_RECORD=1", sourceLocation: sourceLocation)
-        return
-    }
-    let expected = try String(contentsOf: url, encoding: .utf8)
-    guard expected != actual else { return }
-    let a = actual.split(separator: "\n", omittingEmptySubsequences: false)
-    let e = expected.split(separator: "\n", omittingEmptySubsequences: false)
-    let line = zip(a, e).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(a.count, e.count)
-    Issue.record(
-        """
-        \(name).dot differs from the golden file at line \(line + 1):
-          golden: \(line < e.count ? String(e[line]) : "<end of file>")
-          actual: \(line < a.count ? String(a[line]) : "<end of file>")
-        Re-record with GRAPHC_RECORD=1 if the change is intended.
-        """, sourceLocation: sourceLocation)
+    try Golden.expect(
+        actual, name, ext: "dot", folder: "Golden", bundle: .module, filePath: filePath,
+        sourceLocation: sourceLocation)
 }
 
 @Suite struct DotGoldenTests {
