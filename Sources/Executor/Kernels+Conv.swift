@@ -98,13 +98,7 @@ extension Kernels {
                 let colsLane = cols.map { $0 + lane * g.k * g.outPlane }
                 for grp in 0..<g.groups {
                     let xg = UnsafePointer(xp + (b * g.c + grp * g.cg) * g.inPlane)
-                    let source: UnsafePointer<Float>
-                    if let colsLane {
-                        im2col(g, xg, colsLane)
-                        source = UnsafePointer(colsLane)
-                    } else {
-                        source = xg
-                    }
+                    let source = columnsOrInput(g, xg, colsLane)
                     gemm(
                         transA: false, transB: false, m: g.cog, n: g.outPlane, k: g.k,
                         a: wp + grp * g.cog * g.k, lda: g.k, b: source, ldb: g.outPlane,
@@ -197,13 +191,7 @@ extension Kernels {
             for b in images {
                 for grp in 0..<g.groups {
                     let xg = UnsafePointer(xp + (b * g.c + grp * g.cg) * g.inPlane)
-                    let source: UnsafePointer<Float>
-                    if let colsLane {
-                        im2col(g, xg, colsLane)
-                        source = UnsafePointer(colsLane)
-                    } else {
-                        source = xg
-                    }
+                    let source = columnsOrInput(g, xg, colsLane)
                     gemm(
                         transA: false, transB: true, m: g.cog, n: g.k, k: g.outPlane,
                         a: dyp + (b * g.co + grp * g.cog) * g.outPlane, lda: g.outPlane, b: source, ldb: g.outPlane,
@@ -455,5 +443,18 @@ extension Kernels {
                 for t in 0..<taps { dw[o * taps + t] = Float(acc[t]) }
             }
         }
+    }
+}
+
+extension Kernels {
+    /// The GEMM operand of one image's group `xg`: its im2col columns written into `columns`, or `xg`
+    /// itself when the conv needs no unrolling (1x1, stride 1, no padding: `columns` is nil).
+    @inline(__always)
+    static func columnsOrInput(_ g: ConvGeometry, _ xg: UnsafePointer<Float>, _ columns: UnsafeMutablePointer<Float>?)
+        -> UnsafePointer<Float>
+    {
+        guard let columns else { return xg }
+        im2col(g, xg, columns)
+        return UnsafePointer(columns)
     }
 }

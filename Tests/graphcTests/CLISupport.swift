@@ -22,43 +22,30 @@ enum CLI {
     }
 
     static func run(_ arguments: [String], cwd: URL? = nil) throws -> CLIResult {
+        try launch(binary, arguments, environment: nil, cwd: cwd)
+    }
+
+    /// Runs `script` with bash, `$G` being the graphc binary: for redirections, pipes and other users.
+    static func shell(_ script: String, cwd: URL? = nil) throws -> CLIResult {
+        var environment = ProcessInfo.processInfo.environment
+        environment["G"] = binary.path
+        return try launch(URL(fileURLWithPath: "/bin/bash"), ["-c", script], environment: environment, cwd: cwd)
+    }
+
+    /// Runs `executable` to its end, its stdout and stderr captured.
+    private static func launch(_ executable: URL, _ arguments: [String], environment: [String: String]?, cwd: URL?)
+        throws -> CLIResult
+    {
         let process = Process()
-        process.executableURL = binary
+        process.executableURL = executable
         process.arguments = arguments
+        if let environment { process.environment = environment }
         process.currentDirectoryURL = cwd ?? packageRoot
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
         try process.run()
         // Read both pipes concurrently with the process so large outputs cannot dead-lock it.
-        nonisolated(unsafe) var errData = Data()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            errData = err.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        return CLIResult(
-            status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-            stderr: String(decoding: errData, as: UTF8.self), stdoutData: outData)
-    }
-
-    /// Runs `script` with bash, `$G` being the graphc binary: for redirections, pipes and other users.
-    static func shell(_ script: String, cwd: URL? = nil) throws -> CLIResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", script]
-        var environment = ProcessInfo.processInfo.environment
-        environment["G"] = binary.path
-        process.environment = environment
-        process.currentDirectoryURL = cwd ?? packageRoot
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
         nonisolated(unsafe) var errData = Data()
         let group = DispatchGroup()
         group.enter()
