@@ -247,57 +247,86 @@ extension TraceSummary {
             var chain: [String] = []
             var k = Int32(i)
             while k >= 0 {
-                if !s[Int(k)].isSpan { chain.append(trace.name(s[Int(k)].name)) }
+                let x = s[Int(k)]
+                if !x.isSpan { chain.append(trace.name(x.name) + (x.op != x.name ? " (\(trace.name(x.op)))" : "")) }
                 k = nesting.parent[Int(k)]
             }
             return chain.reversed().joined(separator: " › ")
         }
     }
 
-    /// Bytes live at memory event `upTo` (inclusive) by category: graphc's `Category` args when the
-    /// events carry them, else the phase of the op each block was allocated in (matched by `Addr`;
-    /// frees of blocks allocated before the trace count against "before the trace").
+    /// Bytes live at memory event `upTo` (inclusive, time order) by category (see `MemoryClasses`).
     static func categories(_ memory: [TraceMemoryEvent], upTo end: Int, _ trace: Trace, _ nesting: TraceNesting)
         -> ([(name: String, bytes: Int)], String?)
     {
-        if memory.contains(where: { $0.category >= 0 }) {
-            var sums: [Int32: Int] = [:]
-            for m in memory[...end] { sums[m.category, default: 0] += m.bytes }
-            let rows = sums.map { (name: $0.key >= 0 ? trace.name($0.key) : "uncategorised", bytes: $0.value) }
-                .filter { $0.bytes != 0 }.sorted { $0.name < $1.name }
-            return (rows, "the [memory] events' Category")
+        guard let classes = MemoryClasses(memory, trace, nesting) else { return ([], nil) }
+        var sums = [Int](repeating: 0, count: classes.labels.count)
+        for k in 0...end { sums[classes.of[k]] += memory[k].bytes }
+        let rows = classes.labels.indices.compactMap { c in sums[c] != 0 ? (name: classes.labels[c], bytes: sums[c]) : nil }
+        return (rows, classes.source)
+    }
+}
+
+/// A category for each memory event (in time order): graphc's `Category` args when the events carry
+/// them, else the phase of the op each block was allocated in (its free matched by `Addr`; frees of
+/// blocks allocated before the trace count against "allocated before the trace"). Nil when the events
+/// have neither categories nor addresses.
+struct MemoryClasses {
+    var labels: [String]
+    var of: [Int]
+    var source: String
+
+    /// graphc's categories, persistent storage first, as `graphc timeline` stacks them.
+    static let graphcOrder = [
+        "parameter_frozen", "parameter_trainable", "buffer", "optimizer_state", "input", "activation", "gradient",
+        "temporary",
+    ]
+
+    static func ordered(_ names: [String]) -> [String] {
+        names.sorted {
+            let a = graphcOrder.firstIndex(of: $0) ?? graphcOrder.count
+            let b = graphcOrder.firstIndex(of: $1) ?? graphcOrder.count
+            return a != b ? a < b : $0 < $1
         }
-        guard memory.contains(where: { $0.addr != nil }) else { return ([], nil) }
+    }
+
+    init?(_ memory: [TraceMemoryEvent], _ trace: Trace, _ nesting: TraceNesting) {
+        if memory.contains(where: { $0.category >= 0 }) {
+            let names = Set(memory.map { $0.category >= 0 ? trace.name($0.category) : "uncategorised" })
+            labels = Self.ordered(Array(names))
+            var index: [String: Int] = [:]
+            for (i, l) in labels.enumerated() { index[l] = i }
+            of = memory.map { index[$0.category >= 0 ? trace.name($0.category) : "uncategorised"]! }
+            source = "the [memory] events' Category"
+            return
+        }
+        guard memory.contains(where: { $0.addr != nil }) else { return nil }
+        labels = ["forward", "backward", "optimizer", "unattributed", "outside ops"].map { "allocated in " + $0 }
+            + ["allocated before the trace"]
+        source = "the phase each block was allocated in (matched by Addr)"
         // Top-level non-span slices per track, by start, to find the phase each allocation ran in.
         var byTrack: [Int32: [Int]] = [:]
         for (i, s) in trace.slices.enumerated() where nesting.topLevel[i] { byTrack[s.track, default: []].append(i) }
         for k in byTrack.keys { byTrack[k]!.sort { trace.slices[$0].ts < trace.slices[$1].ts } }
-        func phase(_ m: TraceMemoryEvent) -> String {
-            guard let list = byTrack[m.track] else { return "outside ops" }
+        func phase(_ m: TraceMemoryEvent) -> Int {
+            guard let list = byTrack[m.track] else { return 4 }
             var lo = 0, hi = list.count
             while lo < hi {
                 let mid = (lo + hi) / 2
                 if trace.slices[list[mid]].ts <= m.ts { lo = mid + 1 } else { hi = mid }
             }
-            guard lo > 0, m.ts <= trace.slices[list[lo - 1]].end + TraceNesting.slack else { return "outside ops" }
-            return nesting.phase[list[lo - 1]].rawValue
+            guard lo > 0, m.ts <= trace.slices[list[lo - 1]].end + TraceNesting.slack else { return 4 }
+            return TracePhase.allCases.firstIndex(of: nesting.phase[list[lo - 1]])!
         }
-        var live: [Int: (Int, String)] = [:]
-        var sums: [String: Int] = [:]
-        for m in memory[...end] {
+        var live: [Int: Int] = [:]
+        of = memory.map { m in
             if m.bytes >= 0 {
-                let p = "allocated in " + phase(m)
-                if let a = m.addr { live[a] = (m.bytes, p) }
-                sums[p, default: 0] += m.bytes
-            } else if let a = m.addr, let (_, p) = live.removeValue(forKey: a) {
-                sums[p, default: 0] += m.bytes
-            } else {
-                sums["allocated before the trace", default: 0] += m.bytes
+                let p = phase(m)
+                if let a = m.addr { live[a] = p }
+                return p
             }
+            if let a = m.addr, let p = live.removeValue(forKey: a) { return p }
+            return 5
         }
-        let order = ["forward", "backward", "optimizer", "unattributed", "outside ops"].map { "allocated in " + $0 }
-            + ["allocated before the trace"]
-        let rows = order.compactMap { k in sums[k].flatMap { $0 != 0 ? (name: k, bytes: $0) : nil } }
-        return (rows, "the phase each block was allocated in (matched by Addr)")
     }
 }
