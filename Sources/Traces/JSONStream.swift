@@ -257,6 +257,16 @@ struct JSONStream {
         return header
     }
 
+    /// Reads the whole input as one value.
+    mutating func document() throws -> JSONValue {
+        try skipSpace()
+        guard try source.peek() != nil else { throw fail("empty file: no JSON") }
+        let v = try value(depth: 0)
+        try skipSpace()
+        if try source.peek() != nil { throw fail("unexpected data after the end of the JSON value") }
+        return v
+    }
+
     private mutating func events(_ event: (JSONValue, Int, Int) throws -> Void) throws {
         _ = try source.next()  // [
         try skipSpace()

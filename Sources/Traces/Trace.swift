@@ -288,3 +288,16 @@ struct TraceBuilder {
         return trace
     }
 }
+
+extension Trace {
+    /// Reads any JSON document at `path` as one value (a small file: `graphc analyze --format json`).
+    public static func readJSON(path: String, limits: TraceReaderLimits = TraceReaderLimits()) throws -> JSONValue {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else {
+            throw TraceReadError(file: path, offset: 0, event: nil, message: "cannot open: " + String(cString: strerror(errno)))
+        }
+        defer { close(fd) }
+        var stream = JSONStream(source: ByteSource(fd: fd, file: path), limits: limits)
+        return try stream.document()
+    }
+}

@@ -19,7 +19,7 @@ struct TraceCommand: ParsableCommand {
               graphc trace timeline prof.json -o prof-memory.png
               graphc trace compare prof.json small_resnet --method fft --batch 64
             """,
-        subcommands: [TraceSummaryCommand.self, TraceTimelineCommand.self]
+        subcommands: [TraceSummaryCommand.self, TraceTimelineCommand.self, TraceCompareCommand.self]
     )
 }
 
