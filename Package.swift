@@ -80,7 +80,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ExecutorTests",
-            dependencies: ["GraphIR", "Frontend", "Passes", "Executor", "GraphTestSupport"],
+            dependencies: ["GraphIR", "Frontend", "Passes", "Executor", "Traces", "GraphTestSupport"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
