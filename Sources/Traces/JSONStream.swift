@@ -225,7 +225,8 @@ struct JSONStream {
                         guard try source.peek() == UInt8(ascii: "[") else {
                             let at = source.offset
                             let v = try value(depth: 1)
-                            throw fail("not a trace: \"traceEvents\" is \(v.kindName), expected an array of events", at: at)
+                            throw fail(
+                                "not a trace: \"traceEvents\" is \(v.kindName), expected an array of events", at: at)
                         }
                         try events(event)
                         sawEvents = true
@@ -237,7 +238,8 @@ struct JSONStream {
                     guard let c = try source.next() else { throw truncated("the top-level object") }
                     if c == UInt8(ascii: "}") { break }
                     if c != UInt8(ascii: ",") {
-                        throw fail("expected ',' or '}' in the top-level object, found \(Self.show(c))", at: source.offset - 1)
+                        throw fail(
+                            "expected ',' or '}' in the top-level object, found \(Self.show(c))", at: source.offset - 1)
                     }
                 }
             }
@@ -250,7 +252,9 @@ struct JSONStream {
         default:
             let at = source.offset
             let v = try value(depth: 0)
-            throw fail("not a trace: the document is \(v.kindName), expected an object with \"traceEvents\" or an array of events", at: at)
+            throw fail(
+                "not a trace: the document is \(v.kindName), expected an object with \"traceEvents\" or an array of events",
+                at: at)
         }
         try skipSpace()
         if try source.peek() != nil { throw fail("unexpected data after the end of the trace's JSON") }
@@ -466,7 +470,9 @@ struct JSONStream {
         while true {
             guard let c = try source.next() else { throw truncated("a string (it starts at byte \(at))") }
             if c == UInt8(ascii: "\"") { break }
-            if c < 0x20 { throw fail("a raw control character (0x\(String(c, radix: 16))) inside a string", at: source.offset - 1) }
+            if c < 0x20 {
+                throw fail("a raw control character (0x\(String(c, radix: 16))) inside a string", at: source.offset - 1)
+            }
             if c == UInt8(ascii: "\\") {
                 guard let e = try source.next() else { throw truncated("a string escape") }
                 switch e {

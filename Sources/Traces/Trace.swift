@@ -99,7 +99,8 @@ extension Trace {
     public static func read(path: String, limits: TraceReaderLimits = TraceReaderLimits()) throws -> Trace {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else {
-            throw TraceReadError(file: path, offset: 0, event: nil, message: "cannot open: " + String(cString: strerror(errno)))
+            throw TraceReadError(
+                file: path, offset: 0, event: nil, message: "cannot open: " + String(cString: strerror(errno)))
         }
         defer { close(fd) }
         var st = stat()
@@ -207,7 +208,8 @@ struct TraceBuilder {
             let track = track(e)
             let slice = TraceSlice(
                 name: intern(name), op: argOp.map { intern($0) } ?? intern(name), track: track, ts: ts, dur: dur,
-                node: Int32(clamping: args?["node"]?.integer ?? -1), step: Int32(clamping: args?["step"]?.integer ?? -1),
+                node: Int32(clamping: args?["node"]?.integer ?? -1),
+                step: Int32(clamping: args?["step"]?.integer ?? -1),
                 isSpan: isSpan, mark: mark)
             trace.slices.append(slice)
             if !isSpan, let dims = (args?["Input Dims"] ?? args?["input_shapes"])?.array?.first?.array,
@@ -272,7 +274,9 @@ struct TraceBuilder {
         trace.header = header
         trace.trackCount = tracks.count
         for (t, n) in threadNames { trace.trackNames[t] = n }
-        if header.contains(where: { $0.0 == "otherData" }), header.first(where: { $0.0 == "otherData" })?.1["producer"]?.string == "graphc" {
+        if header.contains(where: { $0.0 == "otherData" }),
+            header.first(where: { $0.0 == "otherData" })?.1["producer"]?.string == "graphc"
+        {
             trace.producer = .graphc
         } else if header.contains(where: { $0.0 == "schemaVersion" || $0.0 == "deviceProperties" })
             || trace.slices.contains(where: { trace.name($0.name).hasPrefix("aten::") })
@@ -294,7 +298,8 @@ extension Trace {
     public static func readJSON(path: String, limits: TraceReaderLimits = TraceReaderLimits()) throws -> JSONValue {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else {
-            throw TraceReadError(file: path, offset: 0, event: nil, message: "cannot open: " + String(cString: strerror(errno)))
+            throw TraceReadError(
+                file: path, offset: 0, event: nil, message: "cannot open: " + String(cString: strerror(errno)))
         }
         defer { close(fd) }
         var stream = JSONStream(source: ByteSource(fd: fd, file: path), limits: limits)

@@ -55,7 +55,9 @@ public struct Prediction: Sendable {
             guard let n = value?.integer else {
                 throw TraceReadError(
                     file: file, offset: 0, event: nil,
-                    message: "not a graphc analyze JSON file: no integer \"\(key)\" (write one with graphc analyze --format json)")
+                    message:
+                        "not a graphc analyze JSON file: no integer \"\(key)\" (write one with graphc analyze --format json)"
+                )
             }
             return n
         }
@@ -163,9 +165,11 @@ public struct TraceComparison: Sendable {
                 if let b = batchNote {
                     cause = b
                 } else if let arena = trace.otherData?["arena_bytes"]?.integer, let pa = p.arenaBytes, arena != pa {
-                    cause = "a different plan: the trace's arena is \(arena) bytes, the prediction's \(pa) (another model, method or options)"
+                    cause =
+                        "a different plan: the trace's arena is \(arena) bytes, the prediction's \(pa) (another model, method or options)"
                 } else {
-                    cause = "the measured arena high-water differs from the plan (arena pages untouched or a plan not followed)"
+                    cause =
+                        "the measured arena high-water differs from the plan (arena pages untouched or a plan not followed)"
                 }
             }
             rows.append(
@@ -178,14 +182,16 @@ public struct TraceComparison: Sendable {
                 rows.append(
                     TraceComparisonRow(
                         section: "memory", name: "planned peak in the trace", predicted: p.peakBytes, measured: planned,
-                        cause: beyond(p.peakBytes, planned) ? (batchNote ?? "a different model, method or options") : nil,
+                        cause: beyond(p.peakBytes, planned)
+                            ? (batchNote ?? "a different model, method or options") : nil,
                         note: "the live-bytes counters' largest total"))
             }
             if let persistent = s.persistentBytes {
                 rows.append(
                     TraceComparisonRow(
                         section: "memory", name: "persistent", predicted: p.persistentBytes, measured: persistent,
-                        cause: beyond(p.persistentBytes, persistent) ? (batchNote ?? "a different model or method") : nil))
+                        cause: beyond(p.persistentBytes, persistent)
+                            ? (batchNote ?? "a different model or method") : nil))
             }
             // Categories: the counters' names folded into analyze's.
             let fold: [String: String] = [
@@ -243,16 +249,25 @@ public struct TraceComparison: Sendable {
                         section: "at the peak", name: "activations + input (allocated in forward)", predicted: pred,
                         measured: fwd,
                         cause: beyond(pred, fwd)
-                            ? (batchNote ?? (fwd > pred ? "PyTorch's saving policy (autograd saves more, or BN/ReLU keep extra buffers)" : "PyTorch frees forward tensors earlier")) : nil))
+                            ? (batchNote
+                                ?? (fwd > pred
+                                    ? "PyTorch's saving policy (autograd saves more, or BN/ReLU keep extra buffers)"
+                                    : "PyTorch frees forward tensors earlier"))
+                            : nil))
             }
             if let bwd {
                 let pred = p.atPeak("gradients") + p.atPeak("temporaries")
                 rows.append(
                     TraceComparisonRow(
-                        section: "at the peak", name: "gradients + temporaries (allocated in backward)", predicted: pred,
+                        section: "at the peak", name: "gradients + temporaries (allocated in backward)",
+                        predicted: pred,
                         measured: bwd,
                         cause: beyond(pred, bwd)
-                            ? (batchNote ?? (bwd > pred ? "allocator caching or temporaries the model does not have (contiguous copies, workspaces)" : "gradients accumulated in place or freed earlier")) : nil))
+                            ? (batchNote
+                                ?? (bwd > pred
+                                    ? "allocator caching or temporaries the model does not have (contiguous copies, workspaces)"
+                                    : "gradients accumulated in place or freed earlier"))
+                            : nil))
             }
         }
 
@@ -273,26 +288,38 @@ public struct TraceComparison: Sendable {
                 orderNote =
                     "the trace's first step ran \(ran.count) nodes, the schedule has \(schedule.count); they agree on "
                     + "the first \(same)"
-                    + (extra.isEmpty ? "" : "; ops not in the model: " + extra.sorted().prefix(5).joined(separator: ", "))
-                    + (missing.isEmpty ? "" : "; not in the trace: " + missing.sorted().prefix(5).joined(separator: ", "))
+                    + (extra.isEmpty
+                        ? "" : "; ops not in the model: " + extra.sorted().prefix(5).joined(separator: ", "))
+                    + (missing.isEmpty
+                        ? "" : "; not in the trace: " + missing.sorted().prefix(5).joined(separator: ", "))
             }
             rows.append(
                 TraceComparisonRow(
                     section: "ops", name: "nodes per step", predicted: schedule.count, measured: ran.count,
-                    cause: schedule == ran ? nil : (extra.isEmpty ? "nodes the model has but the run did not record" : "ops not in the model")))
+                    cause: schedule == ran
+                        ? nil
+                        : (extra.isEmpty ? "nodes the model has but the run did not record" : "ops not in the model")))
             let steps = max(s.steps, 1)
             var byOp: [String: (Int, Int, Int, Double)] = [:]
             for n in p.nodes { byOp[n.op, default: (0, 0, 0, 0)].0 += 1; byOp[n.op]!.2 += n.flops }
-            for r in s.ops { byOp[r.name, default: (0, 0, 0, 0)].1 = r.count / steps; byOp[r.name]!.3 = r.totalUs / Double(steps) }
+            for r in s.ops {
+                byOp[r.name, default: (0, 0, 0, 0)].1 = r.count / steps; byOp[r.name]!.3 = r.totalUs / Double(steps)
+            }
             opTimes = byOp.map { ($0.key, ($0.value.0, $0.value.1), $0.value.2, $0.value.3) }.sorted { $0.us > $1.us }
         } else {
             // PyTorch: the top-level forward ops before the first backward range, against the model's forward.
-            let order = trace.slices.indices.filter { nesting.topLevel[$0] }.sorted { trace.slices[$0].ts < trace.slices[$1].ts }
+            let order = trace.slices.indices.filter { nesting.topLevel[$0] }.sorted {
+                trace.slices[$0].ts < trace.slices[$1].ts
+            }
             var firstForward: [Int] = []
             var seenForward = false
             for i in order {
                 let ph = nesting.phase[i]
-                if ph == .forward { seenForward = true; firstForward.append(i) } else if seenForward && ph == .backward { break }
+                if ph == .forward {
+                    seenForward = true; firstForward.append(i)
+                } else if seenForward && ph == .backward {
+                    break
+                }
             }
             let ran = firstForward.map { trace.name(trace.slices[$0].name) }
             let expected = p.nodes.filter { $0.phase == "forward" }.compactMap(\.forwardName)
@@ -303,12 +330,18 @@ public struct TraceComparison: Sendable {
                 (k == expected.count
                     ? "the model's \(expected.count) forward ops appear in the trace's first forward pass in order"
                     : "the trace's first forward pass matches the model's forward ops up to op \(k) of \(expected.count) (\(k < expected.count ? expected[k] : ""))")
-                + (extra.isEmpty ? "" : "; ops not in the model: " + extra.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", "))
+                + (extra.isEmpty
+                    ? ""
+                    : "; ops not in the model: "
+                        + extra.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", "))
             rows.append(
                 TraceComparisonRow(
-                    section: "ops", name: "forward ops (top level, first step)", predicted: expected.count, measured: ran.count,
-                    cause: ran.count == expected.count ? nil : "ops not in the model (PyTorch runs them at the top level: "
-                        + extra.keys.sorted().prefix(4).joined(separator: ", ") + ")"))
+                    section: "ops", name: "forward ops (top level, first step)", predicted: expected.count,
+                    measured: ran.count,
+                    cause: ran.count == expected.count
+                        ? nil
+                        : "ops not in the model (PyTorch runs them at the top level: "
+                            + extra.keys.sorted().prefix(4).joined(separator: ", ") + ")"))
             var byOp: [String: (Int, Int, Int, Double)] = [:]
             for n in p.nodes where n.phase == "forward" {
                 guard let f = n.forwardName else { continue }
@@ -329,7 +362,8 @@ public struct TraceComparison: Sendable {
             if o.count.predicted == 0 && o.count.measured > 0 {
                 rows.append(
                     TraceComparisonRow(
-                        section: "op time", name: o.name + " (count per step)", predicted: 0, measured: o.count.measured,
+                        section: "op time", name: o.name + " (count per step)", predicted: 0,
+                        measured: o.count.measured,
                         cause: "an op the model does not contain (\(Self.fixed(timeShare))% of the time)",
                         note: "counts per step"))
             } else if timeShare - flopShare > max(thresholdPercent, 10) {

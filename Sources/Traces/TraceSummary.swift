@@ -262,7 +262,9 @@ extension TraceSummary {
         guard let classes = MemoryClasses(memory, trace, nesting) else { return ([], nil) }
         var sums = [Int](repeating: 0, count: classes.labels.count)
         for k in 0...end { sums[classes.of[k]] += memory[k].bytes }
-        let rows = classes.labels.indices.compactMap { c in sums[c] != 0 ? (name: classes.labels[c], bytes: sums[c]) : nil }
+        let rows = classes.labels.indices.compactMap { c in
+            sums[c] != 0 ? (name: classes.labels[c], bytes: sums[c]) : nil
+        }
         return (rows, classes.source)
     }
 }
@@ -301,7 +303,8 @@ struct MemoryClasses {
             return
         }
         guard memory.contains(where: { $0.addr != nil }) else { return nil }
-        labels = ["forward", "backward", "optimizer", "unattributed", "outside ops"].map { "allocated in " + $0 }
+        labels =
+            ["forward", "backward", "optimizer", "unattributed", "outside ops"].map { "allocated in " + $0 }
             + ["allocated before the trace"]
         source = "the phase each block was allocated in (matched by Addr)"
         // Top-level non-span slices per track, by start, to find the phase each allocation ran in.

@@ -101,7 +101,9 @@ public struct TraceTimeline: Sendable {
         peakOps = samples.isEmpty ? [] : TraceSummary.running(at: peakTs, trace, nesting)
 
         var runs: [(String, Int)] = []
-        let top = trace.slices.indices.filter { nesting.topLevel[$0] }.sorted { trace.slices[$0].ts < trace.slices[$1].ts }
+        let top = trace.slices.indices.filter { nesting.topLevel[$0] }.sorted {
+            trace.slices[$0].ts < trace.slices[$1].ts
+        }
         for i in top {
             let p = nesting.phase[i].rawValue
             let c = column(trace.slices[i].ts)

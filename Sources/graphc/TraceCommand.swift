@@ -144,7 +144,9 @@ struct TraceSummaryCommand: ParsableCommand {
         out += "\(g(s.counterSamples)) counter samples, \(g(s.metadataEvents)) metadata"
         let skipped = s.skipped.reduce(0) { $0 + $1.count }
         if skipped > 0 {
-            out += "; skipped \(g(skipped)) (" + s.skipped.map { "\($0.kind) \(g($0.count))" }.joined(separator: ", ") + ")"
+            out +=
+                "; skipped \(g(skipped)) (" + s.skipped.map { "\($0.kind) \(g($0.count))" }.joined(separator: ", ")
+                + ")"
         }
         out += "\nDuration \(milliseconds(s.durationUs)) ms"
         if s.steps > 0 { out += " · \(s.steps) step\(s.steps == 1 ? "" : "s")" }
@@ -156,12 +158,17 @@ struct TraceSummaryCommand: ParsableCommand {
             for p in s.phases {
                 t.rows.append([p.phase.rawValue, milliseconds(p.us), percent(all > 0 ? p.us / all : 0)])
             }
-            out += t.render() + "Phase time: top-level op slices, by PyTorch's autograd/optimizer ranges or graphc's tracks.\n\n"
+            out +=
+                t.render()
+                + "Phase time: top-level op slices, by PyTorch's autograd/optimizer ranges or graphc's tracks.\n\n"
         }
         if top > 0, !s.ops.isEmpty {
             var t = TextTable(headers: ["Op", "Count", "Total ms", "Self ms", "Self %"], rightAligned: [1, 2, 3, 4])
             for r in s.ops.prefix(top) {
-                t.rows.append([r.name.escapingControlCharacters, g(r.count), milliseconds(r.totalUs), milliseconds(r.selfUs), percent(r.share)])
+                t.rows.append([
+                    r.name.escapingControlCharacters, g(r.count), milliseconds(r.totalUs), milliseconds(r.selfUs),
+                    percent(r.share),
+                ])
             }
             out += t.render()
             if s.ops.count > top { out += "(\(s.ops.count - top) more ops; --top N lists more)\n" }
@@ -180,7 +187,9 @@ struct TraceSummaryCommand: ParsableCommand {
         row("measured arena high-water", s.measuredArenaHighWaterBytes)
         row("measured peak (arena + persistent)", s.measuredPeakBytes)
         out += m.render()
-        if let t = s.peakUs { out += "Peak at \(milliseconds(t)) ms" + (s.peakOps.isEmpty ? " (outside every op)\n" : ", running:\n") }
+        if let t = s.peakUs {
+            out += "Peak at \(milliseconds(t)) ms" + (s.peakOps.isEmpty ? " (outside every op)\n" : ", running:\n")
+        }
         for op in s.peakOps { out += "  \(op.escapingControlCharacters)\n" }
         if let source = s.categorySource, !s.peakCategories.isEmpty {
             out += "Live at the peak by \(source):\n"

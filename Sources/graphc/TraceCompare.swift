@@ -51,9 +51,12 @@ struct TraceCompareCommand: ParsableCommand {
 
     func validate() throws {
         if (model == nil) == (analysis == nil) {
-            throw ValidationError("give either MODEL (with its training options) or --analysis FILE.json, not both or neither")
+            throw ValidationError(
+                "give either MODEL (with its training options) or --analysis FILE.json, not both or neither")
         }
-        if !(threshold.isFinite && threshold >= 0) { throw ValidationError("--threshold must be a number ≥ 0, got \(threshold)") }
+        if !(threshold.isFinite && threshold >= 0) {
+            throw ValidationError("--threshold must be a number ≥ 0, got \(threshold)")
+        }
     }
 
     func run() throws {
@@ -76,7 +79,9 @@ struct TraceCompareCommand: ParsableCommand {
                 if let m = model, FileManager.default.fileExists(atPath: m) { inputs.append(m) }
             }
             let c = TraceComparison(summary, trace, prediction, thresholdPercent: threshold)
-            let text = format == .json ? Self.json(c, prediction, summary).rendered() + "\n" : Self.table(c, prediction, summary)
+            let text =
+                format == .json
+                ? Self.json(c, prediction, summary).rendered() + "\n" : Self.table(c, prediction, summary)
             try OutputSet.write(text, to: output, inputs: inputs)
         }
     }
@@ -111,7 +116,8 @@ struct TraceCompareCommand: ParsableCommand {
 
     static func table(_ c: TraceComparison, _ p: Prediction, _ s: TraceSummary) -> String {
         let g = NumberFormat.grouped
-        var out = "\(s.file.escapingControlCharacters) (\(s.producer.rawValue)) against \(p.model.escapingControlCharacters) · \(p.method) · batch \(p.batch)\n\n"
+        var out =
+            "\(s.file.escapingControlCharacters) (\(s.producer.rawValue)) against \(p.model.escapingControlCharacters) · \(p.method) · batch \(p.batch)\n\n"
         var t = TextTable(headers: ["", "Quantity", "Predicted", "Measured", "Difference"], rightAligned: [2, 3, 4])
         for r in c.rows {
             t.rows.append([
@@ -128,13 +134,16 @@ struct TraceCompareCommand: ParsableCommand {
                 rightAligned: [1, 2, 3, 4, 5, 6])
             for x in c.opTimes.prefix(12) {
                 o.rows.append([
-                    x.name.escapingControlCharacters, g(x.count.predicted), g(x.count.measured), NumberFormat.short(x.flops),
+                    x.name.escapingControlCharacters, g(x.count.predicted), g(x.count.measured),
+                    NumberFormat.short(x.flops),
                     percent(allFlops > 0 ? Double(x.flops) / Double(allFlops) : 0), milliseconds(x.us),
                     percent(allUs > 0 ? x.us / allUs : 0),
                 ])
             }
             out += "\n" + o.render()
-            out += s.producer == .graphc ? "Per step, by graphc op.\n" : "The first forward pass's top-level ops, by PyTorch name.\n"
+            out +=
+                s.producer == .graphc
+                ? "Per step, by graphc op.\n" : "The first forward pass's top-level ops, by PyTorch name.\n"
         }
         let d = c.differences
         out += "\n"

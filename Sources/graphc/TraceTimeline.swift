@@ -70,7 +70,9 @@ struct TraceTimelineCommand: ParsableCommand {
             var chart = TimelineChart(
                 title: title ?? "\(name) · \(producer) · memory over \(milliseconds(t.durationUs)) ms",
                 series: t.categories.enumerated().map { k, c in
-                    .init(name: c.replacingOccurrences(of: "_", with: " "), color: Self.color(c, k), values: t.columns.map { $0[k] })
+                    .init(
+                        name: c.replacingOccurrences(of: "_", with: " "), color: Self.color(c, k),
+                        values: t.columns.map { $0[k] })
                 })
             chart.maxColumns = t.columns.count
             chart.phases = t.phases.map { ($0.name, $0.column) }

@@ -60,7 +60,8 @@ import Traces
 
         // Against a different batch, the cause says so.
         let other = try TrainingSession.compile(
-            try Zoo.compile("small_resnet", overrides: ModelOverrides(batch: 8)).graph, config: TrainingConfig(method: .fft))
+            try Zoo.compile("small_resnet", overrides: ModelOverrides(batch: 8)).graph,
+            config: TrainingConfig(method: .fft))
         let d = TraceComparison(s, trace, Prediction(other, TrainingReport(other.training)))
         #expect(d.differences.contains { $0.name == "peak" && $0.cause!.contains("batch 2") })
     }

@@ -34,7 +34,10 @@ enum Fixture {
         #expect(s.batch == 64)
         #expect(s.sampleShape == [1, 28, 28])
         // The top ops by self time, as PyTorch names them.
-        #expect(s.ops.prefix(3).map(\.name) == ["aten::convolution_backward", "aten::mkldnn_convolution", "aten::native_batch_norm"])
+        #expect(
+            s.ops.prefix(3).map(\.name) == [
+                "aten::convolution_backward", "aten::mkldnn_convolution", "aten::native_batch_norm",
+            ])
         let conv = try #require(s.ops.first { $0.name == "aten::conv2d" })
         #expect(conv.count == 18)
         #expect(abs(s.ops.reduce(0) { $0 + $1.share } - 1) < 1e-9)

@@ -64,7 +64,10 @@ import Traces
             (#"[{"ph":"i","name":"[memory]","ts":1,"args":{"Total Allocated":3}}]"#, "no \"args.Bytes\""),
             (#"[{"ph":"i","name":"[memory]","ts":1,"args":{"Bytes":"3"}}]"#, "\"args.Bytes\" is a string"),
             (#"[{"ph":"i","name":"[memory]","ts":1,"args":{"Bytes":1.5}}]"#, "expected an integer"),
-            (#"[{"ph":"i","name":"[memory]","ts":1,"args":{"Bytes":4,"Total Allocated":null}}]"#, "Total Allocated\" is null"),
+            (
+                #"[{"ph":"i","name":"[memory]","ts":1,"args":{"Bytes":4,"Total Allocated":null}}]"#,
+                "Total Allocated\" is null"
+            ),
             (#"[{"ph":"C","name":"c","ts":1,"args":{"x":"y"}}]"#, "\"args.x\" is a string"),
         ]
         for (text, message) in cases {
@@ -95,7 +98,8 @@ import Traces
     /// A runaway line: one event far longer than the reader's limit is refused after reading about the
     /// limit (here 1 MiB of a 3 MiB string; the default limit is 64 MiB, so a 1 GB line stops there).
     @Test func eventLongerThanTheLimit() throws {
-        let big = #"[{"ph":"X","name":"ok","ts":0,"dur":1},{"ph":"X","name":""# + String(repeating: "a", count: 3 << 20)
+        let big =
+            #"[{"ph":"X","name":"ok","ts":0,"dur":1},{"ph":"X","name":""# + String(repeating: "a", count: 3 << 20)
             + #"","ts":1,"dur":1}]"#
         let e = try #require(error(big, limits: TraceReaderLimits(maxEventBytes: 1 << 20)))
         #expect(e.message.contains("longer than 1048576 bytes"))
@@ -108,7 +112,8 @@ import Traces
     /// A long line of many small events is no problem: the reader is not line-based.
     @Test func manyEventsOnOneLine() throws {
         let events = (0..<20_000).map { #"{"ph":"X","name":"op\#($0 % 7)","ts":\#($0),"dur":1}"# }
-        let trace = try Fixture.trace("[" + events.joined(separator: ",") + "]", limits: TraceReaderLimits(maxEventBytes: 1 << 10))
+        let trace = try Fixture.trace(
+            "[" + events.joined(separator: ",") + "]", limits: TraceReaderLimits(maxEventBytes: 1 << 10))
         #expect(trace.slices.count == 20_000)
         #expect(TraceSummary(trace).ops.count == 7)
     }
