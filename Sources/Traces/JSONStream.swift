@@ -93,16 +93,13 @@ public struct TraceReadError: Error, CustomStringConvertible, Sendable, Equatabl
 }
 
 /// Bytes in chunks: from a file descriptor, or from memory (in chunks too, so limits behave alike).
+/// The reader's cursor lives in `JSONStream` (a struct: no per-byte exclusivity checks).
 final class ByteSource {
-    private var buffer: [UInt8]
-    private let chunk: Int
+    let buffer: UnsafeMutablePointer<UInt8>
+    let chunk: Int
     private let fd: Int32
     private let memory: [UInt8]
     private var memoryOffset = 0
-    private(set) var base = 0  // absolute offset of buffer[0]
-    var pos = 0  // index into buffer
-    private(set) var count = 0  // valid bytes in buffer
-    private(set) var atEnd = false
     let file: String
 
     init(fd: Int32, file: String, chunk: Int = 1 << 20) {
@@ -110,7 +107,7 @@ final class ByteSource {
         self.file = file
         self.chunk = chunk
         self.memory = []
-        buffer = [UInt8](repeating: 0, count: chunk)
+        buffer = .allocate(capacity: chunk)
     }
 
     init(bytes: [UInt8], file: String, chunk: Int = 1 << 16) {
@@ -118,51 +115,27 @@ final class ByteSource {
         self.file = file
         self.chunk = chunk
         self.memory = bytes
-        buffer = [UInt8](repeating: 0, count: chunk)
+        buffer = .allocate(capacity: chunk)
     }
 
-    var offset: Int { base + pos }
+    deinit { buffer.deallocate() }
 
-    /// Refills the buffer when it is used up; false at the end of the input.
-    func refill() throws -> Bool {
-        if pos < count { return true }
-        if atEnd { return false }
-        base += count
-        pos = 0
-        count = 0
+    /// Fills the buffer with the next chunk; the bytes read, 0 at the end. `base` names errors.
+    func fill(base: Int) throws -> Int {
         if fd >= 0 {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, chunk) }
+            let n = read(fd, buffer, chunk)
             if n < 0 {
                 throw TraceReadError(
                     file: file, offset: base, event: nil, message: "cannot read: " + String(cString: strerror(errno)))
             }
-            count = n
-        } else {
-            let n = min(chunk, memory.count - memoryOffset)
-            for i in 0..<n { buffer[i] = memory[memoryOffset + i] }
-            memoryOffset += n
-            count = n
+            return n
         }
-        if count == 0 { atEnd = true }
-        return count > 0
-    }
-
-    /// The next byte without consuming it; nil at the end.
-    @inline(__always)
-    func peek() throws -> UInt8? {
-        if pos < count { return buffer[pos] }
-        return try refill() ? buffer[pos] : nil
-    }
-
-    @inline(__always)
-    func next() throws -> UInt8? {
-        if pos < count {
-            pos += 1
-            return buffer[pos - 1]
+        let n = min(chunk, memory.count - memoryOffset)
+        memory.withUnsafeBufferPointer { p in
+            if n > 0 { buffer.update(from: p.baseAddress! + memoryOffset, count: n) }
         }
-        guard try refill() else { return nil }
-        pos += 1
-        return buffer[pos - 1]
+        memoryOffset += n
+        return n
     }
 }
 
@@ -186,20 +159,67 @@ struct JSONStream {
     let limits: TraceReaderLimits
     private var eventIndex: Int?
     private var valueStart = 0
+    private let buf: UnsafeMutablePointer<UInt8>
+    private var pos = 0  // index into buf
+    private var count = 0  // valid bytes in buf
+    private var base = 0  // absolute offset of buf[0]
+    private var atEnd = false
+    private var scratch: [UInt8] = []
+    /// Inside the events' `args`, values of these keys are checked but not kept: PyTorch's per-op
+    /// detail (and graphc's per-result lists) that no summary reads, most of a profile's bytes.
+    static let unusedArgs: Set<String> = [
+        "Input type", "Input Strides", "Concrete Inputs", "External id", "Record function id", "Ev Idx",
+        "Sequence number", "Fwd thread id", "Total Reserved", "Device Id", "Device Type", "finished",
+        "shapes", "dtypes", "bytes",
+    ]
+    private var inEvents = false
 
     init(source: ByteSource, limits: TraceReaderLimits) {
         self.source = source
         self.limits = limits
+        buf = source.buffer
+        scratch.reserveCapacity(256)
+    }
+
+    var offset: Int { base + pos }
+
+    /// Refills the buffer when it is used up; false at the end of the input.
+    private mutating func refill() throws -> Bool {
+        if pos < count { return true }
+        if atEnd { return false }
+        base += count
+        pos = 0
+        count = try source.fill(base: base)
+        if count == 0 { atEnd = true }
+        return count > 0
+    }
+
+    /// The next byte without consuming it; nil at the end.
+    @inline(__always)
+    private mutating func peek() throws -> UInt8? {
+        if pos < count { return buf[pos] }
+        return try refill() ? buf[pos] : nil
+    }
+
+    @inline(__always)
+    private mutating func next() throws -> UInt8? {
+        if pos < count {
+            pos += 1
+            return buf[pos - 1]
+        }
+        guard try refill() else { return nil }
+        pos += 1
+        return buf[pos - 1]
     }
 
     func fail(_ message: String, at offset: Int? = nil) -> TraceReadError {
-        TraceReadError(file: source.file, offset: offset ?? source.offset, event: eventIndex, message: message)
+        TraceReadError(file: source.file, offset: offset ?? self.offset, event: eventIndex, message: message)
     }
 
     /// Reads the document; returns the header values (every top-level key but `traceEvents`).
     mutating func read(event: (JSONValue, Int, Int) throws -> Void) throws -> [(String, JSONValue)] {
         try skipSpace()
-        guard let first = try source.peek() else {
+        guard let first = try peek() else {
             throw fail("empty file: no JSON, expected a trace (an object with \"traceEvents\" or an array of events)")
         }
         var header: [(String, JSONValue)] = []
@@ -207,23 +227,23 @@ struct JSONStream {
         case UInt8(ascii: "["):
             try events(event)
         case UInt8(ascii: "{"):
-            let start = source.offset
-            _ = try source.next()
+            let start = offset
+            _ = try next()
             var sawEvents = false
             try skipSpace()
-            if try source.peek() == UInt8(ascii: "}") {
-                _ = try source.next()
+            if try peek() == UInt8(ascii: "}") {
+                _ = try next()
             } else {
                 while true {
                     try skipSpace()
-                    guard try source.peek() == UInt8(ascii: "\"") else { throw try unexpected("a key (a string)") }
-                    valueStart = source.offset
+                    guard try peek() == UInt8(ascii: "\"") else { throw try unexpected("a key (a string)") }
+                    valueStart = offset
                     let key = try string()
                     try expectColon()
                     try skipSpace()
                     if key == "traceEvents" {
-                        guard try source.peek() == UInt8(ascii: "[") else {
-                            let at = source.offset
+                        guard try peek() == UInt8(ascii: "[") else {
+                            let at = offset
                             let v = try value(depth: 1)
                             throw fail(
                                 "not a trace: \"traceEvents\" is \(v.kindName), expected an array of events", at: at)
@@ -231,15 +251,15 @@ struct JSONStream {
                         try events(event)
                         sawEvents = true
                     } else {
-                        valueStart = source.offset
+                        valueStart = offset
                         header.append((key, try value(depth: 1)))
                     }
                     try skipSpace()
-                    guard let c = try source.next() else { throw truncated("the top-level object") }
+                    guard let c = try next() else { throw truncated("the top-level object") }
                     if c == UInt8(ascii: "}") { break }
                     if c != UInt8(ascii: ",") {
                         throw fail(
-                            "expected ',' or '}' in the top-level object, found \(Self.show(c))", at: source.offset - 1)
+                            "expected ',' or '}' in the top-level object, found \(Self.show(c))", at: offset - 1)
                     }
                 }
             }
@@ -250,53 +270,55 @@ struct JSONStream {
                         + ")", at: start)
             }
         default:
-            let at = source.offset
+            let at = offset
             let v = try value(depth: 0)
             throw fail(
                 "not a trace: the document is \(v.kindName), expected an object with \"traceEvents\" or an array of events",
                 at: at)
         }
         try skipSpace()
-        if try source.peek() != nil { throw fail("unexpected data after the end of the trace's JSON") }
+        if try peek() != nil { throw fail("unexpected data after the end of the trace's JSON") }
         return header
     }
 
     /// Reads the whole input as one value.
     mutating func document() throws -> JSONValue {
         try skipSpace()
-        guard try source.peek() != nil else { throw fail("empty file: no JSON") }
+        guard try peek() != nil else { throw fail("empty file: no JSON") }
         let v = try value(depth: 0)
         try skipSpace()
-        if try source.peek() != nil { throw fail("unexpected data after the end of the JSON value") }
+        if try peek() != nil { throw fail("unexpected data after the end of the JSON value") }
         return v
     }
 
     private mutating func events(_ event: (JSONValue, Int, Int) throws -> Void) throws {
-        _ = try source.next()  // [
+        _ = try next()  // [
         try skipSpace()
         var index = 0
-        if try source.peek() == UInt8(ascii: "]") {
-            _ = try source.next()
+        if try peek() == UInt8(ascii: "]") {
+            _ = try next()
             return
         }
         while true {
             try skipSpace()
             eventIndex = index
-            let at = source.offset
+            let at = offset
             valueStart = at
-            guard try source.peek() != nil else { throw truncated("the traceEvents array") }
+            guard try peek() != nil else { throw truncated("the traceEvents array") }
+            inEvents = true
             let v = try value(depth: 1)
+            inEvents = false
             guard case .object = v else { throw fail("an event must be an object, found \(v.kindName)", at: at) }
             try event(v, index, at)
             index += 1
             try skipSpace()
-            guard let c = try source.next() else {
+            guard let c = try next() else {
                 eventIndex = nil
                 throw truncated("the traceEvents array (after \(index) events)")
             }
             if c == UInt8(ascii: "]") { break }
             if c != UInt8(ascii: ",") {
-                throw fail("expected ',' or ']' after an event, found \(Self.show(c))", at: source.offset - 1)
+                throw fail("expected ',' or ']' after an event, found \(Self.show(c))", at: offset - 1)
             }
         }
         eventIndex = nil
@@ -308,8 +330,8 @@ struct JSONStream {
         fail("truncated: the file ends inside \(what)")
     }
 
-    private func unexpected(_ expected: String) throws -> TraceReadError {
-        guard let c = try source.peek() else { return truncated("a value") }
+    private mutating func unexpected(_ expected: String) throws -> TraceReadError {
+        guard let c = try peek() else { return truncated("a value") }
         return fail("expected \(expected), found \(Self.show(c))")
     }
 
@@ -318,73 +340,77 @@ struct JSONStream {
     }
 
     @inline(__always)
-    private func checkLength() throws {
-        if source.offset - valueStart > limits.maxEventBytes {
+    private mutating func checkLength() throws {
+        if offset - valueStart > limits.maxEventBytes {
             throw fail(
                 "an event (or header value) longer than \(limits.maxEventBytes) bytes, the reader's limit, "
                     + "starting at byte \(valueStart): a runaway value or a truncated file", at: valueStart)
         }
     }
 
-    private func skipSpace() throws {
-        while let c = try source.peek() {
+    private mutating func skipSpace() throws {
+        while let c = try peek() {
             guard c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 else { return }
-            source.pos += 1
+            pos += 1
         }
     }
 
-    private func expectColon() throws {
+    private mutating func expectColon() throws {
         try skipSpace()
-        guard try source.next() == UInt8(ascii: ":") else {
-            source.pos = max(source.pos - 1, 0)
+        guard try next() == UInt8(ascii: ":") else {
+            pos = max(pos - 1, 0)
             throw try unexpected("':' after a key")
         }
     }
 
     private mutating func value(depth: Int) throws -> JSONValue {
         try checkLength()
-        guard let c = try source.peek() else { throw truncated("a value") }
+        guard let c = try peek() else { throw truncated("a value") }
         switch c {
         case UInt8(ascii: "{"):
             guard depth < limits.maxDepth else { throw fail("nested deeper than \(limits.maxDepth) levels") }
-            _ = try source.next()
+            _ = try next()
             var fields: [(String, JSONValue)] = []
             try skipSpace()
-            if try source.peek() == UInt8(ascii: "}") {
-                _ = try source.next()
+            if try peek() == UInt8(ascii: "}") {
+                _ = try next()
                 return .object(fields)
             }
             while true {
                 try skipSpace()
-                guard try source.peek() == UInt8(ascii: "\"") else { throw try unexpected("a key (a string)") }
+                guard try peek() == UInt8(ascii: "\"") else { throw try unexpected("a key (a string)") }
                 let key = try string()
                 try expectColon()
                 try skipSpace()
-                fields.append((key, try value(depth: depth + 1)))
+                if inEvents && depth == 2 && Self.unusedArgs.contains(key) {
+                    try skipValue(depth: depth + 1)
+                } else {
+                    fields.append((key, try value(depth: depth + 1)))
+                }
                 try skipSpace()
-                guard let d = try source.next() else { throw truncated("an object") }
+                guard let d = try next() else { throw truncated("an object") }
                 if d == UInt8(ascii: "}") { return .object(fields) }
                 if d != UInt8(ascii: ",") {
-                    throw fail("expected ',' or '}' in an object, found \(Self.show(d))", at: source.offset - 1)
+                    throw fail("expected ',' or '}' in an object, found \(Self.show(d))", at: offset - 1)
                 }
             }
         case UInt8(ascii: "["):
             guard depth < limits.maxDepth else { throw fail("nested deeper than \(limits.maxDepth) levels") }
-            _ = try source.next()
+            _ = try next()
             var items: [JSONValue] = []
             try skipSpace()
-            if try source.peek() == UInt8(ascii: "]") {
-                _ = try source.next()
+            if try peek() == UInt8(ascii: "]") {
+                _ = try next()
                 return .array(items)
             }
             while true {
                 try skipSpace()
                 items.append(try value(depth: depth + 1))
                 try skipSpace()
-                guard let d = try source.next() else { throw truncated("an array") }
+                guard let d = try next() else { throw truncated("an array") }
                 if d == UInt8(ascii: "]") { return .array(items) }
                 if d != UInt8(ascii: ",") {
-                    throw fail("expected ',' or ']' in an array, found \(Self.show(d))", at: source.offset - 1)
+                    throw fail("expected ',' or ']' in an array, found \(Self.show(d))", at: offset - 1)
                 }
             }
         case UInt8(ascii: "\""):
@@ -397,34 +423,100 @@ struct JSONStream {
         }
     }
 
-    private func literal(_ word: StaticString, _ v: JSONValue) throws -> JSONValue {
-        let at = source.offset
+    /// Checks a value's syntax and limits without building it.
+    private mutating func skipValue(depth: Int) throws {
+        try checkLength()
+        guard let c = try peek() else { throw truncated("a value") }
+        switch c {
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            guard depth < limits.maxDepth else { throw fail("nested deeper than \(limits.maxDepth) levels") }
+            let close = c == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+            let what = c == UInt8(ascii: "{") ? "an object" : "an array"
+            _ = try next()
+            try skipSpace()
+            if try peek() == close {
+                _ = try next()
+                return
+            }
+            while true {
+                try skipSpace()
+                if close == UInt8(ascii: "}") {
+                    guard try peek() == UInt8(ascii: "\"") else { throw try unexpected("a key (a string)") }
+                    try skipString()
+                    try expectColon()
+                    try skipSpace()
+                }
+                try skipValue(depth: depth + 1)
+                try skipSpace()
+                guard let d = try next() else { throw truncated(what) }
+                if d == close { return }
+                if d != UInt8(ascii: ",") {
+                    throw fail(
+                        "expected ',' or '\(Character(Unicode.Scalar(close)))' in \(what), found \(Self.show(d))",
+                        at: offset - 1)
+                }
+            }
+        case UInt8(ascii: "\""): try skipString()
+        default: _ = try value(depth: depth)
+        }
+    }
+
+    /// Skips a string, checking its escapes.
+    private mutating func skipString() throws {
+        let at = offset
+        _ = try next()  // "
+        var length = 0
+        while true {
+            guard let c = try next() else { throw truncated("a string (it starts at byte \(at))") }
+            if c == UInt8(ascii: "\"") { return }
+            if c < 0x20 {
+                throw fail("a raw control character (0x\(String(c, radix: 16))) inside a string", at: offset - 1)
+            }
+            if c == UInt8(ascii: "\\") {
+                guard let e = try next() else { throw truncated("a string escape") }
+                switch e {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                    UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    break
+                case UInt8(ascii: "u"): _ = try hex4()
+                default:
+                    throw fail("invalid escape '\\\(Character(Unicode.Scalar(e)))' in a string", at: offset - 2)
+                }
+            }
+            length += 1
+            if length & 0xFFFF == 0 { try checkLength() }
+        }
+    }
+
+    private mutating func literal(_ word: StaticString, _ v: JSONValue) throws -> JSONValue {
+        let at = offset
         for expected in UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount) {
-            guard let c = try source.next() else { throw truncated("a literal") }
+            guard let c = try next() else { throw truncated("a literal") }
             if c != expected { throw fail("invalid literal (expected \(word))", at: at) }
         }
         return v
     }
 
-    private func number() throws -> JSONValue {
-        let at = source.offset
-        var text: [UInt8] = []
+    private mutating func number() throws -> JSONValue {
+        let at = offset
+        scratch.removeAll(keepingCapacity: true)
         var integral = true
-        while let c = try source.peek() {
+        while let c = try peek() {
             switch c {
             case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "+"): break
             case UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"): integral = false
             default:
-                return try finishNumber(text, integral: integral, at: at)
+                return try finishNumber(integral: integral, at: at)
             }
-            text.append(c)
-            source.pos += 1
-            if text.count > 400 { throw fail("a number longer than 400 characters", at: at) }
+            scratch.append(c)
+            pos += 1
+            if scratch.count > 400 { throw fail("a number longer than 400 characters", at: at) }
         }
-        return try finishNumber(text, integral: integral, at: at)
+        return try finishNumber(integral: integral, at: at)
     }
 
-    private func finishNumber(_ text: [UInt8], integral: Bool, at: Int) throws -> JSONValue {
+    private mutating func finishNumber(integral: Bool, at: Int) throws -> JSONValue {
+        let text = scratch
         // JSON's grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
         var i = 0
         func digits() -> Int {
@@ -456,25 +548,38 @@ struct JSONStream {
             }
             return .int(neg ? -v : v)
         }
-        let d = (text + [0]).withUnsafeBufferPointer { p in
+        scratch.append(0)
+        let d = scratch.withUnsafeBufferPointer { p in
             p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: p.count) { strtod($0, nil) }
         }
         if integral, d.rounded() == d, abs(d) < 9.2e18 { return .int(Int(d)) }
         return .double(d)
     }
 
-    private func string() throws -> String {
-        let at = source.offset
-        _ = try source.next()  // "
-        var bytes: [UInt8] = []
+    private mutating func string() throws -> String {
+        let at = offset
+        _ = try next()  // "
+        // The common case: no escape, and the whole string inside the buffer.
+        let start = pos
+        while pos < count {
+            let c = buf[pos]
+            if c == UInt8(ascii: "\"") {
+                let text = String(decoding: UnsafeBufferPointer(start: buf + start, count: pos - start), as: UTF8.self)
+                pos += 1
+                return text
+            }
+            if c == UInt8(ascii: "\\") || c < 0x20 { break }
+            pos += 1
+        }
+        var bytes = Array(UnsafeBufferPointer(start: buf + start, count: pos - start))
         while true {
-            guard let c = try source.next() else { throw truncated("a string (it starts at byte \(at))") }
+            guard let c = try next() else { throw truncated("a string (it starts at byte \(at))") }
             if c == UInt8(ascii: "\"") { break }
             if c < 0x20 {
-                throw fail("a raw control character (0x\(String(c, radix: 16))) inside a string", at: source.offset - 1)
+                throw fail("a raw control character (0x\(String(c, radix: 16))) inside a string", at: offset - 1)
             }
             if c == UInt8(ascii: "\\") {
-                guard let e = try source.next() else { throw truncated("a string escape") }
+                guard let e = try next() else { throw truncated("a string escape") }
                 switch e {
                 case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): bytes.append(e)
                 case UInt8(ascii: "b"): bytes.append(0x08)
@@ -486,7 +591,7 @@ struct JSONStream {
                     var scalar = try hex4()
                     if scalar >= 0xD800 && scalar < 0xDC00 {
                         // A surrogate pair: the low half must follow.
-                        if try source.next() == UInt8(ascii: "\\"), try source.next() == UInt8(ascii: "u") {
+                        if try next() == UInt8(ascii: "\\"), try next() == UInt8(ascii: "u") {
                             let low = try hex4()
                             if low >= 0xDC00 && low < 0xE000 {
                                 scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
@@ -500,7 +605,7 @@ struct JSONStream {
                     let s = Unicode.Scalar(scalar) ?? "\u{FFFD}"
                     bytes.append(contentsOf: Array(String(Character(s)).utf8))
                 default:
-                    throw fail("invalid escape '\\\(Character(Unicode.Scalar(e)))' in a string", at: source.offset - 2)
+                    throw fail("invalid escape '\\\(Character(Unicode.Scalar(e)))' in a string", at: offset - 2)
                 }
             } else {
                 bytes.append(c)
@@ -510,16 +615,16 @@ struct JSONStream {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    private func hex4() throws -> UInt32 {
+    private mutating func hex4() throws -> UInt32 {
         var v: UInt32 = 0
         for _ in 0..<4 {
-            guard let c = try source.next() else { throw truncated("a \\u escape") }
+            guard let c = try next() else { throw truncated("a \\u escape") }
             let d: UInt32
             switch c {
             case UInt8(ascii: "0")...UInt8(ascii: "9"): d = UInt32(c - 0x30)
             case UInt8(ascii: "a")...UInt8(ascii: "f"): d = UInt32(c - 0x61 + 10)
             case UInt8(ascii: "A")...UInt8(ascii: "F"): d = UInt32(c - 0x41 + 10)
-            default: throw fail("invalid \\u escape in a string", at: source.offset - 1)
+            default: throw fail("invalid \\u escape in a string", at: offset - 1)
             }
             v = v * 16 + d
         }

@@ -86,6 +86,9 @@ import Traces
             (#"[{"ph":tru}]"#, "invalid literal"),
             ("[{\"ph\":\"a\u{01}\"}]", "raw control character"),
             (#"[{"ph":"M"},]"#, "expected a value"),
+            // Args no summary reads are skipped, but still checked.
+            (#"[{"ph":"X","args":{"Input type":["a\q"]}}]"#, "invalid escape"),
+            (#"[{"ph":"X","args":{"Concrete Inputs":[1 2]}}]"#, "expected ',' or ']' in an array"),
         ]
         for (text, message) in cases {
             let e = try #require(error(text), "\(text) parsed")
