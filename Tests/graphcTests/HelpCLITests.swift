@@ -22,7 +22,7 @@ import Testing
 
     @Test func everySubcommandIsListed() throws {
         let names = try Self.subcommands()
-        for expected in ["zoo", "inspect", "analyze", "compare", "timeline", "dot", "verify", "ir", "bench"] {
+        for expected in ["zoo", "inspect", "analyze", "compare", "timeline", "dot", "verify", "ir", "bench", "trace"] {
             #expect(names.contains(expected), "\(expected) not in \(names)")
         }
     }
