@@ -140,7 +140,8 @@ struct TraceSummaryCommand: ParsableCommand {
             case .chrome: "Chrome trace"
             }
         var out = "\(s.file.escapingControlCharacters): \(producer), \(g(s.events)) events: "
-        out += "\(g(s.opSlices)) op slices (\(g(s.spans)) span\(s.spans == 1 ? "" : "s")), \(g(s.memoryEvents)) memory events, "
+        out +=
+            "\(g(s.opSlices)) op slices (\(g(s.spans)) span\(s.spans == 1 ? "" : "s")), \(g(s.memoryEvents)) memory events, "
         out += "\(g(s.counterSamples)) counter samples, \(g(s.metadataEvents)) metadata"
         let skipped = s.skipped.reduce(0) { $0 + $1.count }
         if skipped > 0 {
