@@ -120,6 +120,10 @@ final class ByteSource {
 
     deinit { buffer.deallocate() }
 
+    /// Told the bytes read so far after each chunk (a progress display's hook).
+    var progress: ((Int) -> Void)?
+    private var delivered = 0
+
     /// Fills the buffer with the next chunk; the bytes read, 0 at the end. `base` names errors.
     func fill(base: Int) throws -> Int {
         if fd >= 0 {
@@ -128,6 +132,8 @@ final class ByteSource {
                 throw TraceReadError(
                     file: file, offset: base, event: nil, message: "cannot read: " + String(cString: strerror(errno)))
             }
+            delivered += n
+            progress?(delivered)
             return n
         }
         let n = min(chunk, memory.count - memoryOffset)

@@ -96,7 +96,10 @@ public struct Trace: Sendable {
 
 extension Trace {
     /// Reads the trace at `path` (streaming; see JSONStream).
-    public static func read(path: String, limits: TraceReaderLimits = TraceReaderLimits()) throws -> Trace {
+    /// `progress(bytesRead, fileBytes)` is called after each 1 MiB chunk.
+    public static func read(
+        path: String, limits: TraceReaderLimits = TraceReaderLimits(), progress: ((Int, Int) -> Void)? = nil
+    ) throws -> Trace {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else {
             throw TraceReadError(
@@ -107,7 +110,12 @@ extension Trace {
         if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
             throw TraceReadError(file: path, offset: 0, event: nil, message: "is a directory, not a trace file")
         }
-        return try read(ByteSource(fd: fd, file: path), limits: limits)
+        let source = ByteSource(fd: fd, file: path)
+        if let progress {
+            let size = Int(st.st_size)
+            source.progress = { progress($0, size) }
+        }
+        return try read(source, limits: limits)
     }
 
     /// Reads a trace from bytes in memory (`file` names it in errors).

@@ -23,10 +23,23 @@ struct TraceCommand: ParsableCommand {
     )
 }
 
-/// Reads a trace, mapping read errors to the CLI's one-line errors.
+/// Reads a trace, mapping read errors to the CLI's one-line errors; on a terminal, shows how much of a
+/// large file (over 16 MiB) has been read, on stderr.
 func readTrace(_ path: String) throws -> Trace {
+    let terminal = isatty(2) == 1
+    var shown = -1
+    var drawn = false
+    defer { if drawn { StandardStream.error.write("\r\u{1b}[2K") } }
     do {
-        return try Trace.read(path: path)
+        return try Trace.read(path: path) { done, total in
+            guard terminal, total > 16 << 20 else { return }
+            let percent = total > 0 ? done * 100 / total : 100
+            guard percent != shown else { return }
+            shown = percent
+            drawn = true
+            StandardStream.error.write(
+                "\r\u{1b}[2Kreading \(path): \(percent)% (\(NumberFormat.bytes(done)) of \(NumberFormat.bytes(total)))")
+        }
     } catch let error as TraceReadError {
         throw CLIError(error.description)
     }
