@@ -310,14 +310,6 @@ public enum Op: Sendable, Hashable {
         }
     }
 
-    /// Unary elementwise ops whose output has the input's shape.
-    public var isElementwiseUnary: Bool { category == .activation || self.isDropout }
-
-    public var isDropout: Bool {
-        if case .dropout = self { return true }
-        return false
-    }
-
     /// Number of outputs the op produces.
     public var outputCount: Int {
         switch self {
