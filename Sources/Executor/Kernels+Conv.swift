@@ -166,9 +166,24 @@ extension Kernels {
         return lanes == 1 ? 1 : min(g.n, 2 * lanes)
     }
 
+    /// Whether a weight gradient runs transposed, dWᵀ = cols·dyᵀ per image and group (M = Cg·kh·kw,
+    /// N = C_out/groups), each chunk into its own transposed partial: OpenBLAS runs that product faster
+    /// than dW = dy·colsᵀ (M = C_out/groups) while C_out/groups is small (BENCHMARKS.md: 88 against 72
+    /// GFLOP/s at 16 channels, 102 against 88 at 32). Wider layers keep the direct product, which
+    /// needs no partial for the first chunk (their weights are the large ones).
+    static func convGradWeightTransposed(_ g: ConvGeometry) -> Bool { g.cog < 64 }
+
+    /// The partial sums a weight gradient takes from the workspace, C_out·Cg·kh·kw each: one per chunk
+    /// but the first on the direct path, one per chunk transposed.
+    static func convGradWeightPartials(_ g: ConvGeometry) -> Int {
+        let chunks = convGradWeightChunks(g)
+        return convGradWeightTransposed(g) ? chunks : chunks - 1
+    }
+
     /// dW of conv2d for output gradient dy (reads the input only), summed over the batch: the batch in
-    /// fixed contiguous chunks (`convGradWeightChunks`), each summed by whichever lane takes it (chunk 0
-    /// into dW, the others into partial sums from the workspace), then dW adds the partials in order.
+    /// fixed contiguous chunks (`convGradWeightChunks`), each summed by whichever lane takes it (direct:
+    /// chunk 0 into dW, the others into partial sums from the workspace, then dW adds the partials in
+    /// order; transposed: every chunk into its partial, then dW is their sum in chunk order, transposed).
     public static func conv2dGradWeight(
         dy: TensorView, x: TensorView, dw: TensorView, _ a: Conv2dAttrs,
         scratch: Workspace
@@ -180,26 +195,50 @@ extension Kernels {
         }
         let dyp = dy.f32, xp = x.f32, dwp = dw.f32
         let lanes = convLanes(g), chunks = convGradWeightChunks(g)
+        let transposed = convGradWeightTransposed(g), partialCount = convGradWeightPartials(g)
         var carver = ScratchCarver(scratch)
         let cols = g.isPointwise ? nil : carver.take(Float.self, lanes * g.k * g.outPlane)
         let weights = g.co * g.k
-        let partials = chunks > 1 ? carver.take(Float.self, (chunks - 1) * weights) : nil
+        let partials = partialCount > 0 ? carver.take(Float.self, partialCount * weights) : nil
         Parallel.dynamicLanes(chunks, lanes) { lane, chunk in
             let colsLane = cols.map { $0 + lane * g.k * g.outPlane }
-            let target = chunk == 0 ? dwp : partials! + (chunk - 1) * weights
+            let target =
+                transposed ? partials! + chunk * weights : chunk == 0 ? dwp : partials! + (chunk - 1) * weights
             let images = (g.n * chunk / chunks)..<(g.n * (chunk + 1) / chunks)
             for b in images {
                 for grp in 0..<g.groups {
                     let xg = UnsafePointer(xp + (b * g.c + grp * g.cg) * g.inPlane)
                     let source = columnsOrInput(g, xg, colsLane)
-                    gemm(
-                        transA: false, transB: true, m: g.cog, n: g.k, k: g.outPlane,
-                        a: dyp + (b * g.co + grp * g.cog) * g.outPlane, lda: g.outPlane, b: source, ldb: g.outPlane,
-                        beta: b == images.lowerBound ? 0 : 1, c: target + grp * g.cog * g.k, ldc: g.k)
+                    let dyg = UnsafePointer(dyp + (b * g.co + grp * g.cog) * g.outPlane)
+                    let beta: Float = b == images.lowerBound ? 0 : 1
+                    if transposed {
+                        gemm(
+                            transA: false, transB: true, m: g.k, n: g.cog, k: g.outPlane, a: source,
+                            lda: g.outPlane, b: dyg, ldb: g.outPlane, beta: beta, c: target + grp * g.cog * g.k,
+                            ldc: g.cog)
+                    } else {
+                        gemm(
+                            transA: false, transB: true, m: g.cog, n: g.k, k: g.outPlane, a: dyg,
+                            lda: g.outPlane, b: source, ldb: g.outPlane, beta: beta, c: target + grp * g.cog * g.k,
+                            ldc: g.k)
+                    }
                 }
             }
         }
-        if let partials {
+        guard let partials else { return }
+        if transposed {
+            // dW[grp, o, i] = Σ over chunks, in order, of partial[grp, i, o].
+            for grp in 0..<g.groups {
+                let at = grp * g.cog * g.k
+                for o in 0..<g.cog {
+                    for i in 0..<g.k {
+                        var sum = partials[at + i * g.cog + o]
+                        for chunk in 1..<chunks { sum += partials[chunk * weights + at + i * g.cog + o] }
+                        dwp[at + o * g.k + i] = sum
+                    }
+                }
+            }
+        } else {
             for chunk in 1..<chunks {
                 let p = partials + (chunk - 1) * weights
                 for i in 0..<weights { dwp[i] += p[i] }

@@ -8,8 +8,11 @@
 //   makes the first step b = g', as PyTorch's clone).
 // - adam_update: Adam (g' = g + wd·p) or AdamW (p ← p·(1 − lr·wd) first); m ← β₁m + (1−β₁)g';
 //   v ← β₂v + (1−β₂)g'²; p ← p − (lr/(1−β₁ᵗ))·m/(√v/√(1−β₂ᵗ) + ε).
-// - adam_direction: the same moments of g and the direction m̂/(√v̂ + ε) (GaLore's projected Adam).
-// - apply_update: p ← p − lr·(u + wd·p).
+// - adam_direction: the same moments of g and GaLore's direction (√(1−β₂ᵗ)/(1−β₁ᵗ))·m/(√v + ε), as the
+//   reference GaLore (galore_torch.AdamW) computes it: ε is added to the uncorrected √v and the bias
+//   corrections fold into the step size, unlike adam_update (ε after the correction, as torch.optim.Adam).
+// - apply_update: p ← p − lr·(u + wd·p); decoupled (AdamW): p ← (p − lr·u)·(1 − lr·wd), galore_torch's
+//   order (the step, then the decay of the stepped weight).
 // - svd_projector: the top-r singular vectors of G by LAPACK's sgesdd_ (thin SVD of G itself, as
 //   torch.linalg.svd calls it, so the signs are LAPACK's), left U[:, :r] or right Vᵀ[:r]; refreshed when
 //   (step − 1) is a multiple of `gap`, else the stored projector is kept.
@@ -84,7 +87,7 @@ extension Kernels {
     ) {
         let (bc1, bc2) = corrections(a, step: step)
         let b1 = Float(a.beta1), b2 = Float(a.beta2), eps = Float(a.eps)
-        let inv1 = Float(1 / bc1), bc2Sqrt = Float(bc2.squareRoot())
+        let correction = Float(bc2.squareRoot() / bc1)
         let gp = g.f32, mp = m.f32, vp = v.f32, dp = direction.f32, mo = mOut.f32, vo = vOut.f32
         Parallel.forEach(g.count, unitWork: 12) { r in
             for i in r {
@@ -93,14 +96,19 @@ extension Kernels {
                 let vi = b2 * vp[i] + (1 - b2) * grad * grad
                 mo[i] = mi
                 vo[i] = vi
-                dp[i] = mi * inv1 / (vi.squareRoot() / bc2Sqrt + eps)
+                dp[i] = correction * (mi / (vi.squareRoot() + eps))
             }
         }
     }
 
     public static func applyUpdate(p: TensorView, u: TensorView, out: TensorView, _ a: OptimizerAttrs) {
         let lr = Float(a.lr), wd = Float(a.weightDecay)
-        zip(p, u, out, work: 3) { p, u in p - lr * (u + wd * p) }
+        if a.decoupled {
+            let decay = 1 - lr * wd
+            zip(p, u, out, work: 3) { p, u in (p - lr * u) * decay }
+        } else {
+            zip(p, u, out, work: 3) { p, u in p - lr * (u + wd * p) }
+        }
     }
 
     /// The projector of gradient G (m×n): refreshed by a thin SVD when the step calls for it, else the

@@ -10,8 +10,9 @@
 // - conv2d, conv2d_grad_input, conv2d_grad_weight on the GEMM path with a kernel that is not 1x1/stride
 //   1/no padding: one image-group's column matrix, Cg·kh·kw × OH·OW (im2col's output, col2im's input),
 //   per lane (`convLanes`: the batch split over the cores when the conv is big enough); the weight
-//   gradient with more than one lane also C_out·Cg·kh·kw partial sums per extra chunk of the batch
-//   (`convGradWeightChunks`, pointwise too).
+//   gradient also C_out·Cg·kh·kw partial sums per chunk of the batch but the first
+//   (`convGradWeightChunks`, pointwise too), per chunk when it runs transposed (fewer than 64 output
+//   channels per group, `convGradWeightTransposed`).
 //   A stride-1 ungrouped conv's input gradient, computed as a conv of dy, needs the flipped weight
 //   (C·C_out·kh·kw) and dy's column matrix per lane, C_out·kh·kw × H·W, instead.
 //   Depthwise convs need nothing.
@@ -87,7 +88,7 @@ extension Kernels {
             let g = ConvGeometry(x: x[1], weight: y[0], y: x[0], a)
             if g.isDepthwise { return 0 }
             return convColumnBytes(g)
-                + Workspace.rounded((convGradWeightChunks(g) - 1) * g.co * g.k * MemoryLayout<Float>.stride)
+                + Workspace.rounded(convGradWeightPartials(g) * g.co * g.k * MemoryLayout<Float>.stride)
         case let .batchNorm(a):
             return a.training ? batchNormScratch(channels: x[0][1]).bytes : 0
         case .sumTo:

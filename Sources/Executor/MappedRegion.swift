@@ -108,13 +108,6 @@ public enum ProcessMemory {
         return write(fd, &five, 1) == 1
     }
 
-    /// getrusage's ru_maxrss in bytes: the peak since the process started (never reset).
-    public static func maxRSSSinceStart() -> Int {
-        var ru = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &ru)
-        return Int(ru.ru_maxrss) * 1024
-    }
-
     private static func kibibytes(_ line: Substring) -> Int? {
         Int(line.split { $0 == " " || $0 == "\t" }.dropFirst().first ?? "")
     }

@@ -213,9 +213,9 @@ public enum Op: Sendable, Hashable {
     case momentumUpdate(OptimizerAttrs)
     /// p, g, m, v → p, m, v (AdamW when `decoupled`).
     case adamUpdate(OptimizerAttrs)
-    /// g, m, v → Adam's direction m̂/(√v̂+ε), m, v (GaLore's projected Adam).
+    /// g, m, v → GaLore's Adam direction (√(1−β₂ᵗ)/(1−β₁ᵗ))·m/(√v+ε), m, v (galore_torch's ε placement).
     case adamDirection(OptimizerAttrs)
-    /// p, u → p − lr·(u + wd·p).
+    /// p, u → p − lr·(u + wd·p); decoupled: (p − lr·u)·(1 − lr·wd).
     case applyUpdate(OptimizerAttrs)
     /// G (m×n), P (the stored projector) → the refreshed projector, by a thin SVD every `gap` steps
     /// (amortised); it overwrites P in place.
@@ -308,14 +308,6 @@ public enum Op: Sendable, Hashable {
         case .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate: .optimizer
         case .svdProjector: .svd
         }
-    }
-
-    /// Unary elementwise ops whose output has the input's shape.
-    public var isElementwiseUnary: Bool { category == .activation || self.isDropout }
-
-    public var isDropout: Bool {
-        if case .dropout = self { return true }
-        return false
     }
 
     /// Number of outputs the op produces.

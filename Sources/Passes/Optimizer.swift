@@ -10,9 +10,9 @@
 //    the projected shape under GaLore) and, for GaLore-projected weights, `P.galore_projector`.
 // 2. Updates (phase optimizer, in the scope of P's first forward consumer), final node `P.update`:
 //    sgd_update / momentum_update / adam_update (AdamW: decoupled weight decay). GaLore (Adam or AdamW)
-//    projects each conv (groups 1) or linear weight viewed as m×n = (C_out, C_in·kh·kw) with
-//    min(m, n) > rank: G = reshape(grad); P = svd_projector(G, P) (left m×r if m < n, else right r×n;
-//    refreshes the stored projector); R = PᵀG or GPᵀ; (N, m, v) = adam_direction(R, exp_avg,
+//    projects each conv or linear weight viewed as m×n = (C_out, C_in/groups·kh·kw) with min(m, n) >
+//    rank (depthwise kernels only with `adaptDepthwise`): G = reshape(grad); P = svd_projector(G, P)
+//    (left m×r if m < n, else right r×n; refreshes the stored projector); R = PᵀG or GPᵀ; (N, m, v) = adam_direction(R, exp_avg,
 //    exp_avg_sq); U = reshape(scale(PN or NP)); apply_update(W, U). Everything else takes plain Adam.
 // 3. Schedule: by default every update follows the whole backward pass, in parameter order
 //    (`loss.backward(); opt.step()`). With `releaseGrads` each update comes right after its gradient is
@@ -181,8 +181,10 @@ public struct OptimizerPass: Pass {
         return [updated, direction[1], direction[2], pr]
     }
 
-    /// GaLore's matrix view of each parameter in `params` that is a conv (groups 1) or linear weight;
-    /// checks the optimizer and the rank.
+    /// GaLore's matrix view of each parameter in `params` that is a conv or linear weight, viewed as
+    /// (C_out, C_in/groups·kh·kw) as the reference GaLore reshapes it; depthwise kernels (n = kh·kw) only
+    /// with `adaptDepthwise` (the study keeps them in plain Adam: they save next to nothing; the PyTorch
+    /// fixture projects them). Checks the optimizer and the rank.
     public func galoreMatrices(_ graph: Graph, _ params: [ValueID]) throws -> [ValueID: GaloreMatrix] {
         guard config.optimizer == .adam || config.optimizer == .adamw else {
             throw Diagnostic.error(
@@ -201,8 +203,10 @@ public struct OptimizerPass: Pass {
         for p in params {
             let shape = graph[p].type.shape
             guard shape.count >= 2, let uses = consumers[p], !uses.isEmpty else { continue }
+            // Depthwise: one input channel per group (weight [C, 1, kh, kw]), so n = kh·kw.
+            let depthwise = shape[1] == 1
             let isMatrix = uses.allSatisfy { op, i in
-                if case let .conv2d(a) = op { return i == 1 && a.groups == 1 }
+                if case let .conv2d(a) = op { return i == 1 && (a.groups == 1 || !depthwise || config.adaptDepthwise) }
                 return op == .linear && i == 1
             }
             guard isMatrix else { continue }
@@ -212,7 +216,7 @@ public struct OptimizerPass: Pass {
         guard !matrices.isEmpty else {
             throw Diagnostic.error(
                 "galore-no-weights",
-                "GaLore found no trainable conv (groups 1) or linear weight "
+                "GaLore found no trainable conv or linear weight "
                     + "with a gradient in '\(graph.name)'")
         }
         if !matrices.values.contains(where: \.projected) {

@@ -15,7 +15,7 @@ public enum PassRegistry {
         RegisteredPass(options: [.rank, .alpha, .head, .adaptDepthwise], training: .methods([.dora])) { DoRA($0) },
         RegisteredPass(options: [], training: .always) { _ in Autodiff() },
         RegisteredPass(
-            options: [.optimizer, .method, .rank, .releaseGrads, .galoreGap, .galoreScale],
+            options: [.optimizer, .method, .rank, .adaptDepthwise, .releaseGrads, .galoreGap, .galoreScale],
             training: .always
         ) { OptimizerPass($0) },
         RegisteredPass(options: [], training: .always) { _ in DeadCodeElimination() },
@@ -137,7 +137,9 @@ public struct PassOption: Sendable, Hashable {
         defaultValue: TrainingConfig.defaults.head.rawValue)
     public static let adaptDepthwise = PassOption(
         name: "adapt-depthwise",
-        help: "LoRA / DoRA: adapt depthwise convs too (rank must be a multiple of their channels).",
+        help:
+            "LoRA / DoRA: adapt depthwise convs too (rank must be a multiple of their channels); "
+            + "GaLore: project their kernels too.",
         defaultValue: "off")
     public static let train = PassOption(
         name: "train", help: "Also train parameters matching GLOB, e.g. 'layer4.*' (repeatable).", defaultValue: "none")

@@ -38,7 +38,7 @@ public struct TrainingConfig: Sendable, Hashable {
     /// LoRA / DoRA alpha (default: the rank, so the scale alpha/r is 1).
     public var alpha: Double?
     public var head: HeadMode = .train
-    /// Adapt depthwise convs too (LoRA / DoRA).
+    /// Adapt depthwise convs too (LoRA / DoRA); GaLore: project their kernels too.
     public var adaptDepthwise = false
     /// Extra parameters to train, by name or layer glob (`layer4.*`); with `fft`/`bnh`/`head` they add to
     /// the method's set.

@@ -77,9 +77,6 @@ public enum DotExport {
         Drawing(graph, options).presentMarkers
     }
 
-    /// The role of every node, in node order (one pass over the graph).
-    public static func nodeRoles(_ graph: Graph) -> [DotRole] { LayerKind.of(graph).map(DotRole.init) }
-
     /// The role `graph.nodes[index]` is drawn with (when not collapsed).
     public static func role(ofNode index: Int, in graph: Graph) -> DotRole {
         DotRole(LayerKind.kind(of: graph.nodes[index], feedsOutput: LayerKind.outputFeeders(graph)[index]))

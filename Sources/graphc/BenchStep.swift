@@ -15,11 +15,16 @@ struct BenchStep: ParsableCommand {
             Compiles the training step (TrainingSession), plans it (Liveness + GreedyBySize, 64-byte \
             alignment), initialises the parameters at random and runs --warmup steps, then --steps timed \
             steps on random images and labels. Prints one `RESULT` line per method with the median, \
-            the conv/linear MACs of a step and the GFLOP/s they give. --profile adds the time per op kind \
+            the conv/linear MACs of a step and the GFLOP/s they give, and one `MEMORY` line with what \
+            `graphc train` reports: the predicted peak (the analysis), the workspace, the arena's mincore \
+            high-water and the peak RSS delta over the steps (VmHWM reset just before the runner is made, \
+            minus VmRSS then), against predicted peak + workspace (run one method per process for it: an \
+            earlier method's freed pages may stay with malloc and be reused uncounted). --profile adds the time per op kind \
             and the slowest nodes. Build in release mode (scripts/bench-train does).
 
-            Example:
+            Examples:
               graphc bench-step small_resnet --batch 64 --methods fft,lora --steps 30
+              graphc bench-step resnet18 --input 3x32x32 --classes 10 --batch 32 --methods fft --steps 5
             """,
         shouldDisplay: false
     )
@@ -29,6 +34,12 @@ struct BenchStep: ParsableCommand {
 
     @Option(help: "Batch size.")
     var batch: Int = 64
+
+    @Option(help: "Per-sample input shape, e.g. 3x32x32 (default: the model's own).")
+    var input: String?
+
+    @Option(help: "Classes of the head (default: the model's own).")
+    var classes: Int?
 
     @Option(help: "Methods, comma separated (fft, bnh, head, lora, dora, galore).")
     var methods: String = "fft,lora"
@@ -49,6 +60,10 @@ struct BenchStep: ParsableCommand {
         if batch < 1 { throw ValidationError("--batch must be at least 1") }
         if steps < 1 { throw ValidationError("--steps must be at least 1") }
         if warmup < 0 { throw ValidationError("--warmup must not be negative") }
+        if let input, Shape.parse(input) == nil {
+            throw ValidationError("--input must look like 3x32x32 (positive integers joined by x), got '\(input)'")
+        }
+        if let classes, classes < 1 { throw ValidationError("--classes must be at least 1, got \(classes)") }
     }
 
     func run() throws {
@@ -69,21 +84,26 @@ struct BenchStep: ParsableCommand {
     }
 
     private func bench(_ method: FineTuningMethod) throws {
-        let forward = try Zoo.compile(model, overrides: ModelOverrides(batch: batch)).graph
+        let overrides = ModelOverrides(input: input.flatMap(Shape.parse), classes: classes, batch: batch)
+        let forward = try Zoo.compile(model, overrides: overrides).graph
         var config = TrainingConfig(method: method)
         config.rank = rank
         config.optimizer = .adam
         let graph = try TrainingSession.compile(forward, config: config).training
-        let plan = MemoryPlanner.plan(Liveness(graph).transientIntervals(), strategy: GreedyBySize(), alignment: 64)
-        let runner = try PlannedRunner(graph, plan: plan, seed: 1)
+        // The plan and the prediction `graphc train` and `analyze` report.
+        let live = Liveness(graph)
+        let plan = MemoryPlanner.plan(live.transientIntervals(), strategy: GreedyBySize(), alignment: 64)
+        let predicted = TrainingReport(graph, flops: FlopReport(graph, convention: .exact), liveness: live, plan: plan)
         var rng = SplitMix(seed: 42)
-        Self.initialize(graph, runner, &rng)
-        // A few distinct batches, reused round robin.
+        // A few distinct batches, reused round robin; made before the baseline, as train's batch is.
         let batches = (0..<4).map { _ in Self.inputs(graph, &rng) }
-
         // MACs of the GEMM-like ops (conv, linear, matmul and their gradients) per step.
         let flops = FlopReport(graph)
         let macs = flops.total.macs
+
+        let baseline = MemoryBaseline.now()
+        let runner = try PlannedRunner(graph, plan: plan, seed: 1)
+        Self.initialize(graph, runner, &rng)
 
         for i in 0..<warmup { try runner.run(batches[i % batches.count]) }
         var times: [Double] = [], cpu: [Double] = []
@@ -106,6 +126,16 @@ struct BenchStep: ParsableCommand {
                 + "cpu_ms=\(fmt(cpu.sorted()[cpu.count / 2] * 1e3)) "
                 + "macs=\(macs) gemm_gflops=\(fmt(2 * Double(macs) / med / 1e9)) nodes=\(graph.nodes.count) "
                 + "arena_bytes=\(plan.arenaBytes) workspace_bytes=\(runner.workspaceBytes) loss=\(lastLoss)")
+        let memory = runner.measurement(steps: warmup + steps, since: baseline)
+        let expected = predicted.memory.peakBytes + memory.workspaceBytes
+        printOut(
+            "MEMORY graphc \(label) batch=\(batch) predicted_peak_bytes=\(predicted.memory.peakBytes) "
+                + "workspace_bytes=\(memory.workspaceBytes) predicted_plus_workspace_bytes=\(expected) "
+                + "arena_bytes=\(plan.arenaBytes) measured_arena_bytes=\(memory.arenaHighWaterBytes) "
+                + "measured_arena_pages=\(memory.arenaTouchedPages) owned_bytes=\(memory.ownedBytes) "
+                + "measured_peak_rss_delta_bytes=\(memory.peakRSSDeltaBytes.map(String.init) ?? "n/a") "
+                + "delta_over_predicted=\(memory.peakRSSDeltaBytes.map { fmt(Double($0) / Double(expected)) } ?? "n/a")"
+        )
         if let seconds = runner.nodeSeconds { report(graph, seconds, flops, steps: steps, median: med) }
     }
 

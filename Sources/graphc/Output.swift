@@ -4,7 +4,9 @@ import GraphIR
 import Passes
 import Viz
 
-/// A user-facing failure: printed to stderr as `graphc: error: ...`, exit status 1.
+/// A user-facing failure: printed to stderr as `graphc: error: ...`, exit status 1. The message is one
+/// line: names in it come from user files (models, checkpoints' tensor names, paths), so its control
+/// characters are printed escaped (`\u{1b}`), never raw to the terminal.
 struct CLIError: Error, CustomStringConvertible {
     var description: String
     init(_ message: String) { description = message }
@@ -15,27 +17,36 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
 }
 
 /// Runs a subcommand body, turning graphc's own errors into messages on stderr and exit status 1.
+/// Diagnostics keep their line breaks (the source line and its caret) and tabs (the caret's alignment);
+/// every other control character a name brought in is escaped.
 func reportingErrors(_ body: () throws -> Void) throws {
+    func shown(_ text: String) -> String {
+        text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            line.split(separator: "\t", omittingEmptySubsequences: false).map { String($0).escapingControlCharacters }
+                .joined(separator: "\t")
+        }.joined(separator: "\n")
+    }
     do {
         try body()
     } catch let error as DiagnosticError {
-        printError(error.diagnostics.map(ModelSource.located).joined(separator: "\n"))
+        printError(shown(error.diagnostics.map(ModelSource.located).joined(separator: "\n")))
         throw ExitCode(1)
     } catch let error as Diagnostic {
-        printError(ModelSource.located(error))
+        printError(shown(ModelSource.located(error)))
         throw ExitCode(1)
     } catch let error as CLIError {
-        printError("graphc: error: \(error)")
+        printError("graphc: error: \(error.description.escapingControlCharacters)")
         throw ExitCode(1)
     } catch let error as GraphvizError {
-        printError("graphc: error: \(error)")
+        printError(shown("graphc: error: \(error)"))
         throw ExitCode(1)
     } catch let error as PassError {
         // A user's impossible request (a rank, a selector) or, when the pass produced an invalid graph, a bug.
         printError(
-            error.producedInvalidGraph
-                ? "graphc: internal error: \(error)"
-                : error.diagnostics.map { "graphc: \(ModelSource.located($0))" }.joined(separator: "\n"))
+            shown(
+                error.producedInvalidGraph
+                    ? "graphc: internal error: \(error)"
+                    : error.diagnostics.map { "graphc: \(ModelSource.located($0))" }.joined(separator: "\n")))
         throw ExitCode(1)
     }
 }

@@ -282,7 +282,7 @@ extension Train {
             if !report.passed { fields.append(("message", .string(report.description))) }
             printOut(JSON.object(fields).rendered())
         } else {
-            printOut("\(g.name) \(s.config.label), batch \(batch), \(total) steps: \(report)")
+            printOut("\(g.name) \(s.config.label), batch \(batch), \(total) steps: \(report)".escapingControlCharacters)
             printOut("reference losses: " + report.losses.map { String(format: "%.6f", $0) }.joined(separator: ", "))
         }
         if !report.passed {
@@ -346,7 +346,7 @@ struct Summary {
     var table: String {
         let s = setup
         var out =
-            "\(s.eval.name) \(s.config.label), \(s.config.optimizer.rawValue) lr \(lr), batch \(batch): "
+            "\(s.eval.name.escapingControlCharacters) \(s.config.label), \(s.config.optimizer.rawValue) lr \(lr), batch \(batch): "
             + "\(epochs.count) epoch\(epochs.count == 1 ? "" : "s"), \(steps) steps over \(s.train.count) training samples"
             + (dropped > 0 ? " (the trailing partial batch of \(dropped) dropped each epoch)" : "")
             + "; \(s.test.count) test samples\n"

@@ -1,6 +1,6 @@
 // The reference runner on the tiny convnet of Fixtures/tiny_convnet_pytorch.json against PyTorch 1.13
 // (float32): loss, every activation, every parameter gradient, the input gradient and the BN running
-// statistics of one training step; then three steps of SGD-momentum and of Adam. The graphs come from
+// statistics of one training step; then three steps of SGD-momentum, of Adam and of GaLore-Adam. The graphs come from
 // the compiler (Passes, in the tests only). Errors are per tensor: max |ours − PyTorch's| over the
 // largest |PyTorch's|, within 1e-4.
 import Executor
@@ -133,6 +133,54 @@ import Testing
         }
         print(
             "tiny convnet 3 steps of \(optimizer), max relative error per tensor:\n  "
+                + report.sorted().joined(separator: "\n  "))
+    }
+
+    /// GaLore-Adam (`galore_adam_r2_T1`): rank 2, the projector refreshed every step (the section's key and
+    /// the fixture's README; the conventions' `update_proj_gap_T: 200` is galore_torch's default, which 3
+    /// steps would not reach past step 0), scale 1, Adam's hyper-parameters (lr 1e-3, β (0.9, 0.999),
+    /// ε 1e-8). The fixture projects every weight of dim ≥ 2 with r < min(m, n), the depthwise conv2
+    /// (8×9, left) included, which graphc does with `adaptDepthwise`; BN parameters and fc.bias take plain
+    /// Adam. The SVD signs must agree with torch.linalg.svd's (both LAPACK's gesdd): the moments live in
+    /// the projected space, so a flipped singular vector between steps would change the result.
+    @Test func threeGaloreAdamStepsMatchPyTorch() throws {
+        let fixture = try TinyConvnetFixture()
+        let steps = try fixture.section("galore_adam_r2_T1")
+        let adam = try #require(try fixture.section("opt_steps", "adam")["hp"] as? [String: Any])
+        var config = TrainingConfig(method: .galore)
+        config.optimizer = .adam
+        config.rank = 2
+        config.galoreGap = 1
+        config.galoreScale = 1
+        config.adaptDepthwise = true
+        config.learningRate = try #require(adam["lr"] as? Double)
+        config.weightDecay = try #require(adam["weight_decay"] as? Double)
+        let g = try TrainingCompiler.compile(Self.tinyConvnet(), config: config)
+        let projected = Set(g.nodes.filter { $0.op.name == "svd_projector" }.map { g[$0.inputs[1]].name })
+        let expected = try #require(steps["projected"] as? [String])
+        #expect(projected == Set(expected.map { $0 + ".galore_projector" }))
+        config.adaptDepthwise = false  // graphc's default keeps the depthwise conv2 in plain Adam
+        let study = try TrainingCompiler.compile(Self.tinyConvnet(), config: config)
+        #expect(
+            study.parameters.map { study[$0].name }.filter { $0.hasSuffix(".galore_projector") }.sorted()
+                == ["conv1.weight.galore_projector", "fc.weight.galore_projector"])
+
+        var runner = try Self.runner(g, fixture)
+        let inputs = try Self.inputs(fixture)
+        let losses = try #require(steps["losses_before_each_step"] as? [Double])
+        var report: [String] = []
+        for (step, expected) in losses.enumerated() {
+            let loss = try #require(try runner.run(inputs)["loss"]).floats[0]
+            let err = abs(Double(loss) - expected) / expected
+            report.append("loss before step \(step + 1) \(String(format: "%.2e", err))")
+            #expect(err < tolerance, "galore loss before step \(step + 1)")
+        }
+        let after = try #require(steps["params_after"] as? [String: Any])
+        for (name, entry) in after where !name.hasSuffix("num_batches_tracked") {
+            try check(name, runner.parameter(named: name), entry, &report)
+        }
+        print(
+            "tiny convnet 3 steps of GaLore-Adam, max relative error per tensor:\n  "
                 + report.sorted().joined(separator: "\n  "))
     }
 

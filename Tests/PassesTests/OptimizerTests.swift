@@ -56,15 +56,20 @@ import Testing
         }
     }
 
-    /// Σ(min(m,n)·r + 2·max(m,n)·r) over projected weights + 2·numel for the rest, from the forward graph.
-    func galoreClosedForm(_ forward: Graph, rank r: Int) -> (elements: Int, projected: Set<String>) {
+    /// Σ(min(m,n)·r + 2·max(m,n)·r) over projected weights + 2·numel for the rest, from the forward graph;
+    /// depthwise kernels (weight [C, 1, kh, kw]) count as matrices only when `depthwise`.
+    func galoreClosedForm(
+        _ forward: Graph, rank r: Int, depthwise: Bool = false
+    ) -> (elements: Int, projected: Set<String>) {
         var total = 0
         var projected = Set<String>()
         for id in forward.learnableParameters {
             let shape = forward[id].type.shape
             let node = forward.nodes.first { $0.inputs.contains(id) }!
             var matrix = false
-            if case let .conv2d(a) = node.op, a.groups == 1, node.inputs[1] == id { matrix = true }
+            if case let .conv2d(a) = node.op, a.groups == 1 || shape[1] != 1 || depthwise, node.inputs[1] == id {
+                matrix = true
+            }
             if node.op == .linear, node.inputs[1] == id { matrix = true }
             let m = shape[0], n = shape.dropFirst().reduce(1, *)
             if matrix && min(m, n) > r {
@@ -92,6 +97,22 @@ import Testing
                 == forward.learnableParameters.count - projected.count)
         // Depthwise kernels stay in plain Adam.
         if model == "mobilenet_v2" { #expect(!projected.contains("features.1.conv.0.0.weight")) }
+    }
+
+    /// With `adaptDepthwise` the 3x3 depthwise kernels, (C, 9), are projected too (right, C ≥ 9) at rank 8,
+    /// as the PyTorch fixture's GaLore does; at rank 9 they are not (r < min(m, n) fails).
+    @Test(arguments: [8, 9]) func galoreProjectsDepthwiseWhenAsked(rank: Int) throws {
+        let forward = try Training.forward("mobilenet_v2")
+        var config = Training.config(.galore, .adam, rank: rank)
+        config.adaptDepthwise = true
+        let g = try Training.step(forward, config)
+        let (expected, projected) = galoreClosedForm(forward, rank: rank, depthwise: true)
+        #expect(stateElements(g) == expected)
+        #expect(projected.contains("features.1.conv.0.0.weight") == (rank < 9))
+        let svd = g.nodes.filter { if case .svdProjector = $0.op { true } else { false } }
+        #expect(Set(svd.map { String($0.name.dropLast(".galore.projector".count)) }) == projected)
+        let state = Dictionary(uniqueKeysWithValues: g.parameters.map { (g[$0].name, g[$0].type.shape) })
+        if rank == 8 { #expect(state["features.1.conv.0.0.weight.galore_projector"] == [8, 9]) }
     }
 
     @Test func galoreProjectsLeftOrRightByShape() throws {

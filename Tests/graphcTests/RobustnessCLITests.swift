@@ -105,6 +105,34 @@ import Testing
         #expect(try XMLDocument(data: data).rootElement()?.name == "svg")
     }
 
+    /// train and run errors name the model and the files the user gave: their control characters are
+    /// escaped on stderr too.
+    @Test func errorsEscapeControlCharactersInNames() throws {
+        let dir = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("ctl\u{1b}[2J.gir")
+        let ir = """
+            graph "g\\u{1b}[31m" {
+              input %0 "x" : f32[1, 4]
+              %1 = relu(%0) : f32[1, 4] "r"
+              output %1
+            }
+
+            """
+        try Data(ir.utf8).write(to: file)
+        let input = dir.appendingPathComponent("short.f32")
+        try Data([0, 0, 0]).write(to: input)
+        let out = dir.appendingPathComponent("out.f32")
+        let run = try CLI.run(["run", file.path, "--seed", "1", "--input", input.path, "-o", out.path])
+        let train = try CLI.run(["train", file.path])
+        for r in [run, train] {
+            #expect(r.status == 1)
+            #expect(!r.stderr.unicodeScalars.contains { $0.value == 0x1B }, "\(r.stderr)")
+            #expect(r.stderr.contains("\\u{1b}["), "\(r.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: out.path))
+    }
+
     @Test func passErrorsNameTheFile() throws {
         let r = try CLI.run(["analyze", "resnet18", "--method", "galore", "--rank", "100000"])
         #expect(r.status == 1)
