@@ -69,13 +69,13 @@ extension Op {
         // log_softmax keeps its result, nll_loss the target and a scalar total weight.
         case .softmaxCrossEntropy:
             return [.extra(bytes: (operands.first?.elementCount ?? 0) * 4), .operand(1), .extra(bytes: 4)]
-        // Detached (DoRA's norm): no gradient, nothing saved.
-        case .channelNorm: return []
+        // Detached (DoRA's norm): no gradient, nothing saved; the lean pass's mask is not PyTorch's.
+        case .channelNorm, .reluMask: return []
         // Not forward ops: they are never differentiated.
         case .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad,
             .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
             .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection,
-            .applyUpdate, .svdProjector:
+            .applyUpdate, .svdProjector, .reluMaskGrad, .batchNormFrozenGrad:
             return []
         }
     }
