@@ -183,7 +183,9 @@ struct Compare: ParsableCommand {
 
     /// The memory model of the rows: saving policies, BN mode, precision.
     static func header(_ rows: [ComparisonRow]) -> String {
-        let savings = rows.map(\.config.saving.rawValue).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        let savings = rows.map(\.config.saving.rawValue).reduce(into: [String]()) {
+            if !$0.contains($1) { $0.append($1) }
+        }
         return "Saving \(savings.joined(separator: ", ")) · BN \(rows.first?.config.bn.rawValue ?? "train") · "
             + "weights f32 · activations f32\n"
     }
