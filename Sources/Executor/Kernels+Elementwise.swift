@@ -274,16 +274,21 @@ extension Kernels {
 }
 
 extension Kernels {
-    /// mask bit i = x[i] > 0, packed eight to a byte (bit i % 8 of byte i / 8); the last byte's unused
-    /// bits are 0. x may be a ReLU's input or output: both have the same positive elements.
-    public static func reluMask(x: TensorView, mask: TensorView) {
+    /// mask bit i = whether `act`'s gradient passes at saved[i] (relu: s > 0; relu6: 0 < s < 6, as
+    /// `activationGrad` decides), packed eight to a byte (bit i % 8 of byte i / 8); the last byte's unused
+    /// bits are 0.
+    public static func activationMask(_ act: Activation, saved x: TensorView, mask: TensorView) {
+        precondition(act.hasMask, "activation_mask: \(act) has no mask")
         let n = x.count, xp = x.f32, mp = mask.mask
+        let upper: Float = act == .relu6 ? 6 : .infinity
         let bytes = (n + 7) / 8
         Parallel.forEach(bytes, unitWork: 8) { range in
             for byte in range {
                 var bits: UInt8 = 0
                 let start = byte * 8
-                for j in 0..<min(8, n - start) where xp[start + j] > 0 { bits |= 1 << UInt8(j) }
+                for j in 0..<min(8, n - start) where xp[start + j] > 0 && xp[start + j] < upper {
+                    bits |= 1 << UInt8(j)
+                }
                 mp[byte] = bits
             }
         }

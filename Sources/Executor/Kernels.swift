@@ -117,7 +117,7 @@ public enum Kernels {
                 dy: x[0], x: x[1], gamma: x[2], runningMean: x[3], runningVar: x[4], mean: x[5],
                 invstd: x[6], dx: y[0], dgamma: y[1], dbeta: y[2], a)
         case let .activationGrad(act): activationGrad(act, dy: x[0], saved: x[1], dx: y[0])
-        case .reluMask: reluMask(x: x[0], mask: y[0])
+        case let .activationMask(a): activationMask(a, saved: x[0], mask: y[0])
         case .reluMaskGrad: reluMaskGrad(dy: x[0], mask: x[1], dx: y[0])
         case let .batchNormFrozenGrad(a):
             batchNormFrozenGrad(

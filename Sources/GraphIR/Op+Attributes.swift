@@ -110,7 +110,7 @@ extension Op {
             [("gap", .int(a.gap)), ("left", .bool(a.left)), ("rank", .int(a.rank))]
         case .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .linear, .softmaxCrossEntropy,
             .div, .channelNorm, .biasGrad, .activationGrad, .adaptiveAvgPool2dGrad, .linearGradInput,
-            .linearGradWeight, .softmaxCrossEntropyGrad, .reluMask, .reluMaskGrad:
+            .linearGradWeight, .softmaxCrossEntropyGrad, .activationMask, .reluMaskGrad:
             []
         }
     }
@@ -135,7 +135,8 @@ extension Op {
         case "native_batch_norm": op = .nativeBatchNorm(reader.batchNorm())
         case "batch_norm_grad": op = .batchNormGrad(reader.batchNorm())
         case "batch_norm_frozen_grad": op = .batchNormFrozenGrad(reader.batchNorm())
-        case "relu_mask": op = .reluMask
+        case "relu_mask": op = .activationMask(.relu)
+        case "relu6_mask": op = .activationMask(.relu6)
         case "relu_mask_grad": op = .reluMaskGrad
         case "max_pool2d": op = .maxPool2d(reader.maxPool())
         case "max_pool2d_with_indices": op = .maxPool2dWithIndices(reader.maxPool())

@@ -39,7 +39,7 @@ extension Op {
             .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .reshape, .biasGrad, .batchNormGrad,
             .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .dropoutGrad,
             .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection,
-            .applyUpdate, .svdProjector, .reluMask, .reluMaskGrad, .batchNormFrozenGrad:
+            .applyUpdate, .svdProjector, .activationMask, .reluMaskGrad, .batchNormFrozenGrad:
             return 0
         }
     }
@@ -69,7 +69,7 @@ extension Op {
             .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradInput,
             .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad, .avgPool2dGrad,
             .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad,
-            .sumTo, .reluMask, .reluMaskGrad, .batchNormFrozenGrad:
+            .sumTo, .activationMask, .reluMaskGrad, .batchNormFrozenGrad:
             return 0
         }
     }
@@ -97,7 +97,7 @@ extension Op {
             return operands.count == 3 ? out : 0
         case .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .nativeBatchNorm,
             .nativeDropout, .scale, .div, .batchNormGrad, .activationGrad, .dropoutGrad, .softmaxCrossEntropyGrad,
-            .reluMask, .reluMaskGrad:
+            .activationMask, .reluMaskGrad:
             return out
         // dx, plus dgamma's product per element when x is given.
         case .batchNormFrozenGrad:

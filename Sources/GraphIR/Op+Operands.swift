@@ -96,7 +96,7 @@ extension Op {
             .adaptiveAvgPool2d, .flatten, .dropout, .softmaxCrossEntropy, .maxPool2dWithIndices, .nativeDropout,
             .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradWeight, .biasGrad, .activationGrad,
             .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradWeight, .dropoutGrad,
-            .softmaxCrossEntropyGrad, .sumTo, .reluMask, .reluMaskGrad:
+            .softmaxCrossEntropyGrad, .sumTo, .activationMask, .reluMaskGrad:
             nil
         }
     }
@@ -114,7 +114,7 @@ extension Op {
             .maxPool2dWithIndices, .nativeDropout, .scale, .channelNorm, .conv2dGradInput, .conv2dGradWeight,
             .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad,
             .linearGradInput, .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate,
-            .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector, .reluMask, .reluMaskGrad,
+            .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector, .activationMask, .reluMaskGrad,
             .batchNormFrozenGrad:
             []
         }

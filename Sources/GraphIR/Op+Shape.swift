@@ -54,7 +54,7 @@ extension Op {
             .softmaxCrossEntropy, .nativeBatchNorm, .nativeDropout, .scale, .div, .channelNorm, .matmul, .biasGrad,
             .batchNormGrad, .activationGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight,
             .dropoutGrad, .softmaxCrossEntropyGrad, .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection,
-            .applyUpdate, .reluMask, .reluMaskGrad, .batchNormFrozenGrad:
+            .applyUpdate, .activationMask, .reluMaskGrad, .batchNormFrozenGrad:
             break
         }
         if let bad {
@@ -228,7 +228,10 @@ extension Op {
         case .activationGrad:
             try Self.expect(operands[1].withDType(.f32), operands[0], op: name)
             return [operands[0]]
-        case .reluMask:
+        case let .activationMask(a):
+            guard a.hasMask else {
+                throw ShapeError("bad-attribute", "\(a.rawValue) has no gradient mask (relu and relu6 do)")
+            }
             return [operands[0].withDType(.mask)]
         case .reluMaskGrad:
             try Self.expect(operands[1].withDType(.f32), operands[0], op: name)
@@ -329,7 +332,7 @@ extension Op {
             .nativeDropout, .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradInput, .conv2dGradWeight,
             .biasGrad, .batchNormGrad, .activationGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput,
             .linearGradWeight, .sumTo, .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate,
-            .svdProjector, .reluMask, .batchNormFrozenGrad:
+            .svdProjector, .activationMask, .batchNormFrozenGrad:
             .f32
         }
     }

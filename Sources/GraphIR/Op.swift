@@ -77,6 +77,15 @@ public enum Activation: String, Sendable, Hashable, CaseIterable {
         }
     }
 
+    /// Whether the gradient is the incoming one or 0 per element, so that one bit per element can stand
+    /// for the value it reads (`activation_mask`, `--saving lean`).
+    public var hasMask: Bool {
+        switch self {
+        case .relu, .relu6: true
+        case .hardswish, .hardsigmoid, .silu, .sigmoid: false
+        }
+    }
+
     /// Whether the gradient reads the forward output (as PyTorch saves it for relu and sigmoid) rather
     /// than the forward input.
     public var gradientUsesOutput: Bool {
@@ -176,9 +185,10 @@ public enum Op: Sendable, Hashable {
     case channelNorm
     /// 2-D matrix product with optional transposes.
     case matmul(transposeA: Bool, transposeB: Bool)
-    /// x → mask: bit i is x[i] > 0, packed eight to a byte (`--saving lean` keeps it instead of a ReLU's
-    /// output; x may be the ReLU's input or output, both give the same bits).
-    case reluMask
+    /// s → mask: bit i says where the activation's gradient passes, from the value its gradient reads
+    /// (relu: s[i] > 0, s the output; relu6: 0 < s[i] < 6, s the input), packed eight to a byte
+    /// (`--saving lean` keeps it instead of that value). Only relu and relu6 have one.
+    case activationMask(Activation)
     case reshape(shape: Shape)
 
     // Gradients.
@@ -241,7 +251,7 @@ public enum Op: Sendable, Hashable {
         "max_pool2d_grad", "avg_pool2d_grad", "adaptive_avg_pool2d_grad", "linear_grad_input",
         "linear_grad_weight", "dropout_grad", "softmax_cross_entropy_grad", "sum_to", "sgd_update",
         "momentum_update", "adam_update", "adam_direction", "apply_update", "svd_projector", "relu_mask",
-        "relu_mask_grad", "batch_norm_frozen_grad",
+        "relu6_mask", "relu_mask_grad", "batch_norm_frozen_grad",
     ]
 
     /// The op's name in the IR text (snake_case).
@@ -271,7 +281,7 @@ public enum Op: Sendable, Hashable {
         case .div: "div"
         case .channelNorm: "channel_norm"
         case .matmul: "matmul"
-        case .reluMask: "relu_mask"
+        case let .activationMask(a): "\(a.rawValue)_mask"
         case .reluMaskGrad: "relu_mask_grad"
         case .batchNormFrozenGrad: "batch_norm_frozen_grad"
         case .reshape: "reshape"
@@ -302,7 +312,7 @@ public enum Op: Sendable, Hashable {
         switch self {
         case .conv2d: .conv
         case .batchNorm: .norm
-        case .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .reluMask: .activation
+        case .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .activationMask: .activation
         case .add, .mul: .elementwise
         case .maxPool2d, .avgPool2d, .adaptiveAvgPool2d: .pooling
         case .flatten: .shape
@@ -339,7 +349,7 @@ public enum Op: Sendable, Hashable {
             .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradInput, .conv2dGradWeight, .biasGrad,
             .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput,
             .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate, .applyUpdate,
-            .svdProjector, .reluMask, .reluMaskGrad:
+            .svdProjector, .activationMask, .reluMaskGrad:
             1
         case .maxPool2dWithIndices, .nativeDropout, .momentumUpdate: 2
         case .nativeBatchNorm, .batchNormGrad, .adamUpdate, .adamDirection, .batchNormFrozenGrad: 3
@@ -353,7 +363,7 @@ public enum Op: Sendable, Hashable {
         case .batchNorm, .nativeBatchNorm: 5...5
         case .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .maxPool2d, .avgPool2d,
             .adaptiveAvgPool2d, .flatten, .dropout, .maxPool2dWithIndices, .nativeDropout, .scale, .channelNorm,
-            .reshape, .biasGrad, .sumTo, .reluMask:
+            .reshape, .biasGrad, .sumTo, .activationMask:
             1...1
         case .add, .mul, .softmaxCrossEntropy, .div, .matmul, .conv2dGradInput, .conv2dGradWeight, .activationGrad,
             .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,

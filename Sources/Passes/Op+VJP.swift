@@ -101,7 +101,7 @@ extension Op {
         case .maxPool2d, .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad,
             .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
             .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate,
-            .svdProjector, .reluMask, .reluMaskGrad, .batchNormFrozenGrad:
+            .svdProjector, .activationMask, .reluMaskGrad, .batchNormFrozenGrad:
             return .unsupported
         }
     }
@@ -264,8 +264,8 @@ extension Op {
             .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
             .softmaxCrossEntropyGrad, .sumTo, .reluMaskGrad, .batchNormFrozenGrad:
             throw noRule("gradient ops are not differentiated (no higher-order gradients)")
-        case .reluMask:
-            throw noRule("relu_mask's bits have no gradient")
+        case .activationMask:
+            throw noRule("an activation mask's bits have no gradient")
         case .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector:
             throw noRule("optimizer ops are not differentiated")
         }

@@ -20,6 +20,7 @@ struct Analyze: ParsableCommand {
               graphc analyze mobilenet_v2 --method fft --batch 8 --format json
               graphc analyze resnet18 --method fft --release-grads
               graphc analyze small_resnet --method galore --rank 4 --print-ir-after optimizer
+              graphc analyze mobilenet_v2 --method bnh --batch 8 --saving lean --bn frozen
             """
     )
 

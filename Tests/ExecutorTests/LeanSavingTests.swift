@@ -50,7 +50,7 @@ import Testing
         // bnh: conv2 is frozen, its input relu1 needs a gradient. PyTorch keeps relu1's output (conv2
         // saves its input, threshold_backward its result); lean keeps a mask of it.
         let relu1 = try node(lean, "relu1"), mask = try node(lean, "relu1.mask")
-        #expect(mask.op == .reluMask && mask.inputs == relu1.outputs)
+        #expect(mask.op == .activationMask(.relu) && mask.inputs == relu1.outputs)
         #expect(lean[mask.outputs[0]].type == TensorType(.mask, [2, 4, 5, 5]))
         #expect(lean[mask.outputs[0]].type.byteCount == 25)
         #expect(try node(lean, "relu1.grad").op == .reluMaskGrad)
@@ -69,7 +69,7 @@ import Testing
     @Test func aTrainableConvKeepsTheReluOutput() throws {
         // fft: conv2's weight gradient reads relu1's output, so a mask would only add bytes.
         let lean = try Self.step(.fft, .lean)
-        #expect(lean.nodes.first { $0.op == .reluMask } == nil)
+        #expect(lean.nodes.first { if case .activationMask = $0.op { true } else { false } } == nil)
         #expect(try node(lean, "relu1.grad").op == .activationGrad(.relu))
     }
 
@@ -89,15 +89,23 @@ import Testing
 
     @Test(arguments: [7, 8, 61]) func maskKernelsMatchReluGrad(_ n: Int) throws {
         var rng = SplitMix64(seed: UInt64(n))
-        let x = Exec.random([n], &rng), dy = Exec.random([n], &rng)
+        let x = Exec.random([n], &rng, -8, 9), dy = Exec.random([n], &rng)
         x.view.f32[0] = 0
-        let y = try Exec.apply1(.relu, x)
-        let mask = try Exec.apply1(.reluMask, y)
-        #expect(mask.view.byteCount == (n + 7) / 8)
-        for i in 0..<n { #expect((mask.view.mask[i / 8] >> UInt8(i % 8)) & 1 == (y.floats[i] > 0 ? 1 : 0)) }
-        let expected = try Exec.apply1(.activationGrad(.relu), dy, y)
-        let actual = try Exec.apply1(.reluMaskGrad, dy, mask)
-        #expect(actual.floats.map(\.bitPattern) == expected.floats.map(\.bitPattern))
+        if n > 2 { x.view.f32[1] = 6 }
+        for act in [Activation.relu, .relu6] {
+            let y = try Exec.apply1(act.op, x)
+            let saved = act.gradientUsesOutput ? y : x
+            let mask = try Exec.apply1(.activationMask(act), saved)
+            #expect(mask.view.byteCount == (n + 7) / 8)
+            let s = saved.floats
+            for i in 0..<n {
+                let passes = act == .relu ? s[i] > 0 : s[i] > 0 && s[i] < 6
+                #expect((mask.view.mask[i / 8] >> UInt8(i % 8)) & 1 == (passes ? 1 : 0), "\(act) \(i)")
+            }
+            let expected = try Exec.apply1(.activationGrad(act), dy, saved)
+            let actual = try Exec.apply1(.reluMaskGrad, dy, mask)
+            #expect(actual.floats.map(\.bitPattern) == expected.floats.map(\.bitPattern), "\(act)")
+        }
     }
 
     @Test(arguments: [BatchNormMode.train, .frozen]) func gradientsEqualThePyTorchPolicys(_ bn: BatchNormMode) throws {

@@ -228,7 +228,8 @@ let shapeCases: [ShapeCase] = [
     ShapeCase(op: .linearGradWeight, operands: [f(2, 4), f(2, 8)], expected: [4, 8]),
     ShapeCase(op: .dropoutGrad(p: 0.5), operands: [f(4, 4), mask(4, 4)], expected: [4, 4]),
     // relu_mask packs x > 0 into a 1-bit mask of x's shape; relu_mask_grad reads dy and it.
-    ShapeCase(op: .reluMask, operands: [f(2, 3, 5)], results: [bits(2, 3, 5)]),
+    ShapeCase(op: .activationMask(.relu), operands: [f(2, 3, 5)], results: [bits(2, 3, 5)]),
+    ShapeCase(op: .activationMask(.relu6), operands: [f(7)], results: [bits(7)]),
     ShapeCase(op: .reluMaskGrad, operands: [f(2, 3, 5), bits(2, 3, 5)], expected: [2, 3, 5]),
     // Frozen statistics: dy, gamma, running mean, running var[, x] → dx, dgamma, dbeta.
     ShapeCase(
@@ -408,7 +409,9 @@ let shapeErrorCases: [ShapeErrorCase] =
         ShapeErrorCase(op: .linearGradWeight, operands: [f(2, 4), f(3, 8)], id: "shape-mismatch"),
         ShapeErrorCase(op: .linearGradWeight, operands: [f(2, 5, 4), f(2, 5, 8)], id: "shape-mismatch"),
         ShapeErrorCase(op: .dropoutGrad(p: 0.5), operands: [f(4, 4), f(4, 4)], id: "dtype"),
-        ShapeErrorCase(op: .reluMask, operands: [i64(4)], id: "dtype"),
+        ShapeErrorCase(op: .activationMask(.relu), operands: [i64(4)], id: "dtype"),
+        ShapeErrorCase(op: .activationMask(.relu6), operands: [i64(4)], id: "dtype"),
+        ShapeErrorCase(op: .activationMask(.silu), operands: [f(4)], id: "bad-attribute"),
         ShapeErrorCase(op: .reluMaskGrad, operands: [f(4, 4), mask(4, 4)], id: "dtype"),
         ShapeErrorCase(op: .reluMaskGrad, operands: [f(4, 4), bits(4, 5)], id: "shape-mismatch"),
         ShapeErrorCase(

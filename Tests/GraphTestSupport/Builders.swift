@@ -512,7 +512,9 @@ public enum RandomGraphs {
             case let .activation(a, x, y):
                 if needInput {
                     // A ReLU's gradient sometimes from its packed mask (`--saving lean`).
-                    if a == .relu && bool(), let m = emit1(.reluMask, [y], "act.mask") {
+                    if a.hasMask && bool(),
+                        let m = emit1(.activationMask(a), [a.gradientUsesOutput ? y : x], "act.mask")
+                    {
                         dy = emit1(.reluMaskGrad, [g, m], "act.grad")
                     } else {
                         dy = emit1(.activationGrad(a), [g, a.gradientUsesOutput ? y : x], "act.grad")

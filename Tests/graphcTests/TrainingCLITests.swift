@@ -65,7 +65,7 @@ import Testing
     }
 
     /// compare --saving pytorch,lean: one row per policy and method, each against FFT under its policy;
-    /// lean keeps less for MobileNetV2's frozen convs and the same for FFT.
+    /// lean keeps less for MobileNetV2's frozen convs and its ReLU6s.
     @Test func compareSweepsSavingPolicies() throws {
         let r = try CLI.run([
             "compare", "mobilenet_v2", "--methods", "fft,bnh", "--classes", "10", "--saving", "pytorch,lean",
@@ -80,7 +80,8 @@ import Testing
         var peaks: [String: Int] = [:]
         for row in lines.dropFirst() { peaks["\(row[saving]) \(row[method])"] = Int(row[peak]) }
         #expect(peaks.count == 4)
-        #expect(peaks["lean fft"] == peaks["pytorch fft"])
+        // Lean packs ReLU6's saved BN outputs to bits, even under FFT.
+        #expect(try #require(peaks["lean fft"]) < #require(peaks["pytorch fft"]))
         #expect(try #require(peaks["lean bnh"]) < #require(peaks["pytorch bnh"]))
         let table = try CLI.run(["compare", "mobilenet_v2", "--methods", "bnh", "--saving", "lean"])
         #expect(table.stdout.hasPrefix("Saving lean · BN train · weights f32 · activations f32\n"))

@@ -70,7 +70,7 @@ extension Op {
         case .softmaxCrossEntropy:
             return [.extra(bytes: (operands.first?.elementCount ?? 0) * 4), .operand(1), .extra(bytes: 4)]
         // Detached (DoRA's norm): no gradient, nothing saved; the lean pass's mask is not PyTorch's.
-        case .channelNorm, .reluMask: return []
+        case .channelNorm, .activationMask: return []
         // Not forward ops: they are never differentiated.
         case .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad,
             .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
