@@ -77,6 +77,15 @@ public enum Activation: String, Sendable, Hashable, CaseIterable {
         }
     }
 
+    /// Whether the gradient is the incoming one or 0 per element, so that one bit per element can stand
+    /// for the value it reads (`activation_mask`, `--saving lean`).
+    public var hasMask: Bool {
+        switch self {
+        case .relu, .relu6: true
+        case .hardswish, .hardsigmoid, .silu, .sigmoid: false
+        }
+    }
+
     /// Whether the gradient reads the forward output (as PyTorch saves it for relu and sigmoid) rather
     /// than the forward input.
     public var gradientUsesOutput: Bool {
@@ -176,6 +185,10 @@ public enum Op: Sendable, Hashable {
     case channelNorm
     /// 2-D matrix product with optional transposes.
     case matmul(transposeA: Bool, transposeB: Bool)
+    /// s → mask: bit i says where the activation's gradient passes, from the value its gradient reads
+    /// (relu: s[i] > 0, s the output; relu6: 0 < s[i] < 6, s the input), packed eight to a byte
+    /// (`--saving lean` keeps it instead of that value). Only relu and relu6 have one.
+    case activationMask(Activation)
     case reshape(shape: Shape)
 
     // Gradients.
@@ -189,6 +202,12 @@ public enum Op: Sendable, Hashable {
     case batchNormGrad(BatchNormAttrs)
     /// dy, saved (the forward output for relu and sigmoid, else the input) → dx.
     case activationGrad(Activation)
+    /// dy, mask (from `relu_mask`) → dx = dy where the bit is set, else 0 (ReLU's gradient under lean).
+    case reluMaskGrad
+    /// Batch norm with frozen (running) statistics: dy, gamma, running mean, running var, and x when the
+    /// gamma gradient is wanted → dx = dy·gamma·invstd, dgamma = Σ dy·(x − mean)·invstd (0 without x),
+    /// dbeta = Σ dy, with invstd = 1/√(running var + eps).
+    case batchNormFrozenGrad(BatchNormAttrs)
     /// dy, x, indices → dx.
     case maxPool2dGrad(Pool2dAttrs)
     /// dy, x → dx.
@@ -231,7 +250,8 @@ public enum Op: Sendable, Hashable {
         "relu_grad", "relu6_grad", "hardswish_grad", "hardsigmoid_grad", "silu_grad", "sigmoid_grad",
         "max_pool2d_grad", "avg_pool2d_grad", "adaptive_avg_pool2d_grad", "linear_grad_input",
         "linear_grad_weight", "dropout_grad", "softmax_cross_entropy_grad", "sum_to", "sgd_update",
-        "momentum_update", "adam_update", "adam_direction", "apply_update", "svd_projector",
+        "momentum_update", "adam_update", "adam_direction", "apply_update", "svd_projector", "relu_mask",
+        "relu6_mask", "relu_mask_grad", "batch_norm_frozen_grad",
     ]
 
     /// The op's name in the IR text (snake_case).
@@ -261,6 +281,9 @@ public enum Op: Sendable, Hashable {
         case .div: "div"
         case .channelNorm: "channel_norm"
         case .matmul: "matmul"
+        case let .activationMask(a): "\(a.rawValue)_mask"
+        case .reluMaskGrad: "relu_mask_grad"
+        case .batchNormFrozenGrad: "batch_norm_frozen_grad"
         case .reshape: "reshape"
         case .conv2dGradInput: "conv2d_grad_input"
         case .conv2dGradWeight: "conv2d_grad_weight"
@@ -289,7 +312,7 @@ public enum Op: Sendable, Hashable {
         switch self {
         case .conv2d: .conv
         case .batchNorm: .norm
-        case .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid: .activation
+        case .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .activationMask: .activation
         case .add, .mul: .elementwise
         case .maxPool2d, .avgPool2d, .adaptiveAvgPool2d: .pooling
         case .flatten: .shape
@@ -303,7 +326,7 @@ public enum Op: Sendable, Hashable {
         case .reshape: .shape
         case .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad,
             .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
-            .softmaxCrossEntropyGrad, .sumTo:
+            .softmaxCrossEntropyGrad, .sumTo, .reluMaskGrad, .batchNormFrozenGrad:
             .gradient
         case .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate: .optimizer
         case .svdProjector: .svd
@@ -318,10 +341,10 @@ public enum Op: Sendable, Hashable {
             .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradInput, .conv2dGradWeight, .biasGrad,
             .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput,
             .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate, .applyUpdate,
-            .svdProjector:
+            .svdProjector, .activationMask, .reluMaskGrad:
             1
         case .maxPool2dWithIndices, .nativeDropout, .momentumUpdate: 2
-        case .nativeBatchNorm, .batchNormGrad, .adamUpdate, .adamDirection: 3
+        case .nativeBatchNorm, .batchNormGrad, .adamUpdate, .adamDirection, .batchNormFrozenGrad: 3
         }
     }
 
@@ -332,15 +355,16 @@ public enum Op: Sendable, Hashable {
         case .batchNorm, .nativeBatchNorm: 5...5
         case .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .maxPool2d, .avgPool2d,
             .adaptiveAvgPool2d, .flatten, .dropout, .maxPool2dWithIndices, .nativeDropout, .scale, .channelNorm,
-            .reshape, .biasGrad, .sumTo:
+            .reshape, .biasGrad, .sumTo, .activationMask:
             1...1
         case .add, .mul, .softmaxCrossEntropy, .div, .matmul, .conv2dGradInput, .conv2dGradWeight, .activationGrad,
             .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
-            .softmaxCrossEntropyGrad, .sgdUpdate, .applyUpdate, .svdProjector:
+            .softmaxCrossEntropyGrad, .sgdUpdate, .applyUpdate, .svdProjector, .reluMaskGrad:
             2...2
         case .maxPool2dGrad, .momentumUpdate, .adamDirection: 3...3
         case .adamUpdate: 4...4
         case .batchNormGrad: 7...7
+        case .batchNormFrozenGrad: 4...5
         }
     }
 }

@@ -4,13 +4,24 @@ public enum DType: String, Sendable, Hashable, CaseIterable {
     case i64
     /// Masks (dropout), one byte per element as PyTorch stores them.
     case bool
+    /// Packed 1-bit masks (`relu_mask`, `--saving lean`): eight elements per byte, element i in bit
+    /// i % 8 of byte i / 8; a tensor of n elements takes ceil(n / 8) bytes.
+    case mask
 
-    /// Bytes per element.
+    /// Bytes per storage unit: per element, but for `mask`, whose byte holds eight (see `byteCount`).
     public var size: Int {
         switch self {
         case .f32: 4
         case .i64: 8
-        case .bool: 1
+        case .bool, .mask: 1
+        }
+    }
+
+    /// Bytes of `elements` elements: ceil(n / 8) for a mask, n · size otherwise.
+    public func byteCount(elements n: Int) -> Int {
+        switch self {
+        case .mask: (n + 7) / 8
+        case .f32, .i64, .bool: n * size
         }
     }
 }
@@ -54,7 +65,7 @@ public struct TensorType: Sendable, Hashable, CustomStringConvertible {
     }
     /// Number of elements (1 for a scalar).
     public var elementCount: Int { shape.reduce(1, *) }
-    public var byteCount: Int { elementCount * dtype.size }
+    public var byteCount: Int { dtype.byteCount(elements: elementCount) }
 
     /// The same shape with another dtype.
     public func withDType(_ dtype: DType) -> TensorType { TensorType(dtype, shape) }

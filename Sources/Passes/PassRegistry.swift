@@ -3,7 +3,7 @@ import GraphIR
 /// Every pass graphc has, in pipeline order, with the options it reads: the one list that the training
 /// compiler builds its pipeline from, `--print-ir-after` validates against and `graphc opt` runs from.
 ///
-///     freeze → lora → dora → autodiff → optimizer → dce → merge-adapters
+///     freeze → lora → dora → autodiff → lean-saving → optimizer → dce → merge-adapters
 ///
 /// A pass's name and summary are its own (`Pass.name`, `Pass.summary`); the registry adds what it reads
 /// of the `TrainingConfig` (as the command-line options that set it) and when the training compiler
@@ -13,7 +13,8 @@ public enum PassRegistry {
         RegisteredPass(options: [.method, .head, .train], training: .always) { Freeze($0) },
         RegisteredPass(options: [.rank, .alpha, .head, .adaptDepthwise], training: .methods([.lora])) { LoRA($0) },
         RegisteredPass(options: [.rank, .alpha, .head, .adaptDepthwise], training: .methods([.dora])) { DoRA($0) },
-        RegisteredPass(options: [], training: .always) { _ in Autodiff() },
+        RegisteredPass(options: [.bn], training: .always) { Autodiff(bn: $0.bn) },
+        RegisteredPass(options: [.saving], training: .leanSaving) { _ in LeanSaving() },
         RegisteredPass(
             options: [.optimizer, .method, .rank, .adaptDepthwise, .releaseGrads, .galoreGap, .galoreScale],
             training: .always
@@ -30,7 +31,7 @@ public enum PassRegistry {
 
     /// The training step's pipeline for `config`: the registered passes that run for it, in order.
     public static func trainingPipeline(for config: TrainingConfig) -> [any Pass] {
-        passes.filter { $0.training.includes(config.method) }.map { $0.make(config) }
+        passes.filter { $0.training.includes(config) }.map { $0.make(config) }
     }
 
     /// Parses a comma-separated pass list (`freeze,lora,autodiff`); blanks around names are ignored and
@@ -69,12 +70,23 @@ public struct RegisteredPass: Sendable {
         case methods(Set<FineTuningMethod>)
         /// Never (`graphc opt` only).
         case never
+        /// With `--saving lean`, whatever the method.
+        case leanSaving
 
+        /// Whether a pipeline for `method` runs the pass, whatever the other settings (`leanSaving`: no).
         public func includes(_ method: FineTuningMethod) -> Bool {
             switch self {
             case .always: true
             case .methods(let methods): methods.contains(method)
-            case .never: false
+            case .never, .leanSaving: false
+            }
+        }
+
+        /// Whether the training pipeline for `config` runs the pass.
+        public func includes(_ config: TrainingConfig) -> Bool {
+            switch self {
+            case .always, .methods, .never: includes(config.method)
+            case .leanSaving: config.saving == .lean
             }
         }
 
@@ -87,6 +99,7 @@ public struct RegisteredPass: Sendable {
                     + FineTuningMethod.allCases.filter(methods.contains).map(\.rawValue)
                     .joined(separator: " or ")
             case .never: "never (graphc opt only)"
+            case .leanSaving: "with --saving lean"
             }
         }
     }
@@ -149,6 +162,16 @@ public struct PassOption: Sendable, Hashable {
     public static let galoreGap = PassOption(
         name: "galore-gap", help: "GaLore: steps between SVD projector updates.",
         defaultValue: String(TrainingConfig.defaults.galoreGap))
+    public static let saving = PassOption(
+        name: "saving",
+        help:
+            "What the step keeps for backward: pytorch (what PyTorch autograd saves) or lean (what graphc's backward reads, ReLU masks packed to 1 bit).",
+        defaultValue: TrainingConfig.defaults.saving.rawValue)
+    public static let bn = PassOption(
+        name: "bn",
+        help:
+            "BatchNorm during training: train (batch statistics) or frozen (running statistics, not updated; PyTorch's eval() on BN layers).",
+        defaultValue: TrainingConfig.defaults.bn.rawValue)
     public static let galoreScale = PassOption(
         name: "galore-scale", help: "GaLore: scale of the projected update.",
         defaultValue: String(TrainingConfig.defaults.galoreScale))

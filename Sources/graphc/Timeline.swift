@@ -52,11 +52,12 @@ struct Timeline: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let session = try TrainingSession.compile(try model.load(), config: training.config, observe: debug.observe)
-            let report = try TrainingReport(session.training).checked()
+            let report = try TrainingReport(session.training, saving: session.config.saving).checked()
             let sig = ModelSignature(session.forward)
             var chart = TimelineChart(
                 title: "\(report.model) · \(session.config.label) · \(session.config.optimizer.rawValue)"
-                    + (session.config.releaseGrads ? " · release-grads" : "") + " · batch \(sig.batch)",
+                    + (session.config.releaseGrads ? " · release-grads" : "") + " · batch \(sig.batch) · "
+                    + session.config.memoryModelLabel,
                 series: Self.categories.map { .init(name: $0.1, color: $0.2, values: report.series($0.0)) })
             chart.phases = report.phaseStarts.map { ($0.phase.rawValue, $0.step) }
             let running = report.opsAtPeak.map { "\($0.name) (\($0.op))" }

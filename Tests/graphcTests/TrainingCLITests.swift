@@ -12,7 +12,8 @@ import Testing
         let j = try Self.analyze(["resnet18", "--method", "lora", "--rank", "8", "--classes", "10"])
         for key in [
             "model", "method", "rank", "batch", "optimizer", "params", "trainable_params", "flops", "macs",
-            "saved_activation_bytes", "memory",
+            "saved_activation_bytes", "memory", "saving", "bn", "weights_dtype", "activations_dtype",
+            "saved_input_bytes", "saved_weight_derived_bytes", "saving_policies",
         ] {
             #expect(j[key] != nil, "\(key)")
         }
@@ -48,12 +49,42 @@ import Testing
     }
 
     @Test func savedActivationsMatchPyTorch() throws {
-        // ../shared/fixtures/saved_activations.json: resnet18 FFT, batch 1 and 8, 3x224x224.
-        #expect(try Self.analyze(["resnet18"])["saved_activation_bytes"] as? Int == 22_256_640)
-        #expect(try Self.analyze(["resnet18", "--batch", "8"])["saved_activation_bytes"] as? Int == 177_515_520)
+        // ../shared/fixtures/saved_activations_by_method.json (PassesTests/Fixtures): resnet18 at batch 8,
+        // 3x224x224, 1000 classes, under the default --saving pytorch; the batch and labels count apart.
+        let fft = try Self.analyze(["resnet18", "--batch", "8"])
+        #expect(fft["saving"] as? String == "pytorch" && fft["bn"] as? String == "train")
+        #expect(fft["saved_activation_bytes"] as? Int == 172_692_228)
+        #expect(fft["saved_input_bytes"] as? Int == 4_816_960)
+        let bnh = try Self.analyze(["resnet18", "--method", "bnh", "--batch", "8"])
+        #expect(bnh["saved_activation_bytes"] as? Int == 172_692_228)
+        #expect(bnh["saved_input_bytes"] as? Int == 64)
+        // Head only: fc's input (8x512 f32), log_softmax's result (8x1000 f32) and nll_loss's scalar.
         #expect(
             try Self.analyze(["resnet18", "--method", "head", "--batch", "8"])["saved_activation_bytes"] as? Int
-                == 16_384)
+                == 16_384 + 32_000 + 4)
+    }
+
+    /// compare --saving pytorch,lean: one row per policy and method, each against FFT under its policy;
+    /// lean keeps less for MobileNetV2's frozen convs and its ReLU6s.
+    @Test func compareSweepsSavingPolicies() throws {
+        let r = try CLI.run([
+            "compare", "mobilenet_v2", "--methods", "fft,bnh", "--classes", "10", "--saving", "pytorch,lean",
+            "--format", "csv",
+        ])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        let header = lines[0].map(String.init)
+        let saving = try #require(header.firstIndex(of: "saving")),
+            method = try #require(header.firstIndex(of: "method"))
+        let peak = try #require(header.firstIndex(of: "peak_bytes"))
+        var peaks: [String: Int] = [:]
+        for row in lines.dropFirst() { peaks["\(row[saving]) \(row[method])"] = Int(row[peak]) }
+        #expect(peaks.count == 4)
+        // Lean packs ReLU6's saved BN outputs to bits, even under FFT.
+        #expect(try #require(peaks["lean fft"]) < #require(peaks["pytorch fft"]))
+        #expect(try #require(peaks["lean bnh"]) < #require(peaks["pytorch bnh"]))
+        let table = try CLI.run(["compare", "mobilenet_v2", "--methods", "bnh", "--saving", "lean"])
+        #expect(table.stdout.hasPrefix("Saving lean · BN train · weights f32 · activations f32\n"))
     }
 
     /// The study's findings: ResNet-18 and MobileNetV2, batch 1, 224x224, Adam.
