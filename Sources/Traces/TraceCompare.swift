@@ -102,10 +102,10 @@ extension Op {
         case .linear: "aten::linear"
         case .dropout, .nativeDropout: "aten::dropout"
         case .softmaxCrossEntropy: "aten::cross_entropy_loss"
-        case .scale, .div, .channelNorm, .matmul, .reshape: nil
+        case .scale, .div, .channelNorm, .matmul, .reshape, .activationMask: nil
         case .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad,
             .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
-            .softmaxCrossEntropyGrad, .sumTo:
+            .softmaxCrossEntropyGrad, .sumTo, .reluMaskGrad, .batchNormFrozenGrad:
             nil
         case .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector: nil
         }
