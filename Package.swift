@@ -8,6 +8,8 @@ import PackageDescription
 //   Viz       DOT export, styles, charts, in-process rendering through libgvc. Imports GraphIR, Passes.
 //   Executor  tensor views, CPU kernels (OpenBLAS GEMM, LAPACK SVD), the reference interpreter, datasets
 //             (IDX, gzip through zlib) and safetensors checkpoints. Imports GraphIR.
+//   Training  the training loop and the study: compiles and plans (Passes), runs (Executor), evaluates.
+//             Imports GraphIR, Passes, Executor.
 //   graphc    the command-line tool: loads, calls, renders, maps errors to exit codes.
 let package = Package(
     name: "graphc",
@@ -18,6 +20,7 @@ let package = Package(
         .library(name: "Passes", targets: ["Passes"]),
         .library(name: "Viz", targets: ["Viz"]),
         .library(name: "Executor", targets: ["Executor"]),
+        .library(name: "Training", targets: ["Training"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
@@ -46,10 +49,11 @@ let package = Package(
             providers: [.apt(["zlib1g-dev"])]
         ),
         .target(name: "Executor", dependencies: ["GraphIR", "COpenBLAS", "CZlib"]),
+        .target(name: "Training", dependencies: ["GraphIR", "Passes", "Executor"]),
         .executableTarget(
             name: "graphc",
             dependencies: [
-                "GraphIR", "Frontend", "Passes", "Viz", "Executor",
+                "GraphIR", "Frontend", "Passes", "Viz", "Executor", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
