@@ -44,7 +44,7 @@ public struct AccuracyMemoryChart: Sendable {
     }
 
     /// The accuracy axis: from a round 10% below the lowest value shown (0% at least) to 100%.
-    var accuracyRange: (low: Double, high: Double) {
+    public var accuracyRange: (low: Double, high: Double) {
         let values = panels.flatMap { $0.points.map(\.accuracy) + ($0.baseline.map { [$0] } ?? []) }
         let low = ((values.min() ?? 0) - 0.02) * 10
         return (max(0, low.rounded(.down) / 10), 1)
