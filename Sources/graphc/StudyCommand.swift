@@ -32,9 +32,9 @@ struct StudyCommand: ParsableCommand {
 
             Examples:
               graphc study small_resnet --plot study.png
-              graphc study small_resnet --methods fft,lora,head --scenario unseen-classes --scenario shift=invert
-              graphc study small_resnet --init base.safetensors --scenario shift=noise=0.5 --format json
-              graphc study small_resnet --limit 2048 --test-limit 1000 --pretrain-epochs 1 --save-base base.safetensors
+              graphc study --methods fft,head,lora --scenario shift=invert
+              graphc study --init base.safetensors --scenario shift=noise=0.5 --format csv
+              graphc study --limit 2048 --pretrain-epochs 1 --save-base base.safetensors
             """
     )
 
