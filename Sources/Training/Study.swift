@@ -107,7 +107,8 @@ public struct StudyRecipe: Sendable {
                     + "fewer than one batch of \(batch)")
         }
         guard test.count >= 1 else {
-            throw TrainingError("the test set of \(classes.map { "classes " + StudyRow.classList($0) } ?? "all classes") is empty")
+            throw TrainingError(
+                "the test set of \(classes.map { "classes " + StudyRow.classList($0) } ?? "all classes") is empty")
         }
         return (train, test)
     }
@@ -176,7 +177,9 @@ public struct StudyResult: Sendable {
 public enum Study {
     /// Runs `recipe`: pretrains (unless `base` is given), then per scenario the baseline and one fine-tune
     /// per method, all from the same base parameters.
-    public static func run(_ recipe: StudyRecipe, base given: Checkpoint? = nil, progress: StudyProgress = StudyProgress())
+    public static func run(
+        _ recipe: StudyRecipe, base given: Checkpoint? = nil, progress: StudyProgress = StudyProgress()
+    )
         throws -> StudyResult
     {
         let r = recipe
@@ -191,7 +194,8 @@ public enum Study {
             base = given
         } else {
             let (train, test) = try r.loaders(classes: r.pretrainClasses, shift: .none)
-            let setup = try TrainingSetup(forward: r.forward, config: r.pretrain, batch: r.batch, train: train, test: test)
+            let setup = try TrainingSetup(
+                forward: r.forward, config: r.pretrain, batch: r.batch, train: train, test: test)
             let weights = try Checkpoint.pytorchDefault(setup.eval, seed: r.seed)
                 .bind(to: setup.step, file: "PyTorch's default initialisation")
             index += 1
@@ -218,14 +222,16 @@ public enum Study {
                     correct: baseline.correct, tested: baseline.tested, trainSamples: train.count, classes: classes,
                     shift: shift))
             for config in r.methods {
-                let setup = try TrainingSetup(forward: r.forward, config: config, batch: r.batch, train: train, test: test)
+                let setup = try TrainingSetup(
+                    forward: r.forward, config: config, batch: r.batch, train: train, test: test)
                 let weights = try base.addingAdapters(of: setup.step, seed: r.seed)
                     .bind(to: setup.step, file: "the pretrained parameters")
                 index += 1
                 progress.run(index, total, "\(scenario) \(config.label)", r.epochs, setup.stepsPerEpoch)
                 let loop = try TrainingLoop(setup, weights: weights, seed: r.seed)
                 let start = try loop.evaluate()
-                let outcome = try runEpochs(loop, epochs: r.epochs, progress.training, what: "\(scenario) \(config.label)")
+                let outcome = try runEpochs(
+                    loop, epochs: r.epochs, progress.training, what: "\(scenario) \(config.label)")
                 let last = outcome.epochs.last!
                 rows.append(
                     StudyRow(

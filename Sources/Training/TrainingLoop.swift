@@ -1,3 +1,7 @@
+import Executor
+import GraphIR
+import Passes
+
 // The training loop: a planned runner holding the parameters, BN statistics and optimizer state across
 // steps; a second runner of the eval graph (BN on running statistics) that classifies the test split
 // after each epoch with the trained parameters copied in by name. The memory figures are the OS's, over
@@ -5,9 +9,6 @@
 #if canImport(Glibc)
     import Glibc
 #endif
-import Executor
-import GraphIR
-import Passes
 
 /// One epoch's figures.
 public struct EpochResult: Sendable {

@@ -78,7 +78,9 @@ struct StudyCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Learning rate of the pretraining and of every fine-tune.")
     var lr: Double = 1e-3
 
-    @Option(parsing: .unconditional, help: "Use at most N training samples of each run (the first ones, after the classes).")
+    @Option(
+        parsing: .unconditional, help: "Use at most N training samples of each run (the first ones, after the classes)."
+    )
     var limit: Int?
 
     @Option(
@@ -138,7 +140,8 @@ struct StudyCommand: ParsableCommand {
             throw ValidationError("--plot takes a .png, .svg or .dot file, got '\(plot)'")
         }
         if initCheckpoint != nil && saveBase != nil {
-            throw ValidationError("--init gives the base parameters and nothing is pretrained to save; drop --save-base")
+            throw ValidationError(
+                "--init gives the base parameters and nothing is pretrained to save; drop --save-base")
         }
     }
 
@@ -205,7 +208,8 @@ struct StudyCommand: ParsableCommand {
         }
         let scenarios = try parsedScenarios()
         if scenarios.contains(.unseenClasses) && pretrained.count == outputs {
-            throw CLIError("--pretrain-classes covers all \(outputs) classes, so unseen-classes has none to fine-tune on")
+            throw CLIError(
+                "--pretrain-classes covers all \(outputs) classes, so unseen-classes has none to fine-tune on")
         }
 
         let trainSet = try ImageDataset.load(directory: data, split: .train)

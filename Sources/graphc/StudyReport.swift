@@ -15,7 +15,8 @@ struct StudyReport {
         switch r.kind {
         case .pretrain: return r.classes.map { "pretrain " + StudyRow.classList($0) } ?? "pretrain"
         case .baseline, .fineTune:
-            return r.scenario + (r.scenario == "unseen-classes" ? r.classes.map { " " + StudyRow.classList($0) } ?? "" : "")
+            return r.scenario
+                + (r.scenario == "unseen-classes" ? r.classes.map { " " + StudyRow.classList($0) } ?? "" : "")
         }
     }
 
@@ -103,7 +104,8 @@ struct StudyReport {
             ("lr", .double(r.pretrain.learningRate)), ("batch", .int(r.batch)),
             ("pretrain_epochs", result.rows.first?.kind == .pretrain ? .int(r.pretrainEpochs) : .null),
             ("pretrain_classes", .string(StudyRow.classList(r.pretrainClasses))), ("epochs", .int(r.epochs)),
-            ("seed", .int(Int(truncatingIfNeeded: r.seed))), ("scenarios", .array(r.scenarios.map { .string($0.description) })),
+            ("seed", .int(Int(truncatingIfNeeded: r.seed))),
+            ("scenarios", .array(r.scenarios.map { .string($0.description) })),
             ("rows", .array(result.rows.map { .object(fields($0)) })),
         ])
     }
@@ -150,7 +152,8 @@ struct StudyReport {
         chart.notes = [
             (pre.map {
                 "pretrained \(r.pretrainEpochs) epoch\(r.pretrainEpochs == 1 ? "" : "s") on classes "
-                    + StudyRow.classList(r.pretrainClasses) + " (\(NumberFormat.fixed($0.accuracy * 100, decimals: 1))%), "
+                    + StudyRow.classList(r.pretrainClasses)
+                    + " (\(NumberFormat.fixed($0.accuracy * 100, decimals: 1))%), "
             } ?? "from the given base parameters, ")
                 + "then each method \(r.epochs) epoch\(r.epochs == 1 ? "" : "s"), "
                 + "\(r.pretrain.optimizer.rawValue) lr \(NumberFormat.trimmed(r.pretrain.learningRate))",

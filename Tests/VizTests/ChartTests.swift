@@ -122,7 +122,8 @@ import Viz
     @Test func accuracyMemoryChartPlacesEveryPoint() throws {
         let dot = Self.accuracyMemory.dot()
         #expect(dot.components(separatedBy: "shape=circle").count - 1 == 5)
-        for text in ["fft 95.6%", "head 90.1%", "lora r8 93.5%", "dora r8 93.4%", "before fine-tuning 12.3%", "50 MiB"] {
+        for text in ["fft 95.6%", "head 90.1%", "lora r8 93.5%", "dora r8 93.4%", "before fine-tuning 12.3%", "50 MiB"]
+        {
             #expect(dot.contains(text), "\(text)")
         }
         #expect(Self.accuracyMemory.accuracyRange.low == 0.1)

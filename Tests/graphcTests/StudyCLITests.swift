@@ -57,8 +57,10 @@ import Testing
         let plot = data.file("study.svg"), base = data.file("base.safetensors")
         let j = try Self.object(
             try CLI.run(
-                ["study", "small_resnet", "--data", data.path, "--methods", "fft,head,lora", "--format", "json",
-                 "--plot", plot, "--save-base", base] + Self.quick))
+                [
+                    "study", "small_resnet", "--data", data.path, "--methods", "fft,head,lora", "--format", "json",
+                    "--plot", plot, "--save-base", base,
+                ] + Self.quick))
         #expect(j["model"] as? String == "small_resnet")
         #expect(j["scenarios"] as? [String] == ["unseen-classes"])
         let rows = try #require(j["rows"] as? [[String: Any]])
@@ -77,8 +79,10 @@ import Testing
             #expect(try #require(row["seconds_per_epoch"] as? Double) > 0)
             #expect(try #require(row["measured_arena_bytes"] as? Int) > 0)
             // The predicted figures are analyze's for the same model, method, rank and batch.
-            let a = try CLI.json(["analyze", "small_resnet", "--method", method, "--rank", "8", "--batch", "32",
-                "--format", "json"])
+            let a = try CLI.json([
+                "analyze", "small_resnet", "--method", method, "--rank", "8", "--batch", "32",
+                "--format", "json",
+            ])
             #expect(row["trainable_params"] as? Int == a["trainable_params"] as? Int, "\(method)")
             #expect(row["predicted_peak_bytes"] as? Int == (a["memory"] as? [String: Any])?["peak_bytes"] as? Int)
             #expect(row["step_flops"] as? Int == (a["flops"] as? [String: Any])?["total"] as? Int, "\(method)")
@@ -89,8 +93,10 @@ import Testing
         #expect(svg.contains("<svg") && svg.contains("lora r8") && svg.contains("before fine"))
         // The saved base is what the baseline row evaluated: train --epochs 0 from it agrees.
         let evaluated = try TrainCLITests.json(
-            try CLI.run(["train", "small_resnet", "--data", data.path, "--init", base, "--epochs", "0",
-                "--classes", "5-9", "--test-limit", "128", "--batch", "32", "--format", "json"]))
+            try CLI.run([
+                "train", "small_resnet", "--data", data.path, "--init", base, "--epochs", "0",
+                "--classes", "5-9", "--test-limit", "128", "--batch", "32", "--format", "json",
+            ]))
         #expect(evaluated["accuracy"] as? Double == baseline)
     }
 
@@ -101,14 +107,17 @@ import Testing
         let made = try CLI.run(["train", "small_resnet", "--data", data.path, "--epochs", "0", "--save", base])
         #expect(made.status == 0, "\(made.stderr)")
         let r = try CLI.run(
-            ["study", "--data", data.path, "--init", base, "--methods", "head", "--scenario", "shift=invert",
-             "--plot", plot] + Self.quick)
+            [
+                "study", "--data", data.path, "--init", base, "--methods", "head", "--scenario", "shift=invert",
+                "--plot", plot,
+            ] + Self.quick)
         #expect(r.status == 0, "\(r.stderr)")
         let lines = r.stdout.split(separator: "\n").map(String.init)
         #expect(lines[0].contains("the base parameters given"), "\(lines[0])")
-        for column in ["Scenario", "Method", "Rank", "Trainable", "Step FLOPs", "Predicted peak",
-            "Measured RSS delta", "Arena high-water", "Accuracy", "s/epoch"]
-        {
+        for column in [
+            "Scenario", "Method", "Rank", "Trainable", "Step FLOPs", "Predicted peak",
+            "Measured RSS delta", "Arena high-water", "Accuracy", "s/epoch",
+        ] {
             #expect(lines[1].contains(column), "\(column)")
         }
         #expect(lines[3].hasPrefix("shift=invert") && lines[3].contains("pretrained (no fine-tune)"))

@@ -111,7 +111,9 @@ public struct AccuracyMemoryChart: Sendable {
                     tooltip: "\(text), \(NumberFormat.compactBytes(point.peakBytes))")
                 let width = Double(text.count) * 5.6
                 var ly = y
-                while let clash = placed.first(where: { abs($0.y - ly) < 12 && $0.x < x + 8 + width && x + 8 < $0.x + $0.width }) {
+                while let clash = placed.first(where: {
+                    abs($0.y - ly) < 12 && $0.x < x + 8 + width && x + 8 < $0.x + $0.width
+                }) {
                     ly = clash.y - 12
                 }
                 placed.append((x + 8, ly, width))

@@ -29,7 +29,8 @@ struct PinnedCanvas {
     }
 
     /// A filled circle of `diameter` centred on (x, y).
-    mutating func circle(x: Double, y: Double, diameter d: Double, fill: String, stroke: String, tooltip: String? = nil) {
+    mutating func circle(x: Double, y: Double, diameter d: Double, fill: String, stroke: String, tooltip: String? = nil)
+    {
         var attrs = "shape=circle, style=filled, fixedsize=true, label=\"\", fillcolor=\"\(fill)\", "
         attrs += "color=\"\(stroke)\", penwidth=0.8"
         if let tooltip { attrs += ", tooltip=\(DotExport.quoted(tooltip))" }
