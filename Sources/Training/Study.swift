@@ -228,15 +228,15 @@ public enum Study {
                     .bind(to: setup.step, file: "the pretrained parameters")
                 index += 1
                 progress.run(index, total, "\(scenario) \(config.label)", r.epochs, setup.stepsPerEpoch)
-                let loop = try TrainingLoop(setup, weights: weights, seed: r.seed)
-                let start = try loop.evaluate()
+                let loop = try TrainingLoop(setup, weights: weights, seed: r.seed, evaluateFirst: true)
                 let outcome = try runEpochs(
                     loop, epochs: r.epochs, progress.training, what: "\(scenario) \(config.label)")
                 let last = outcome.epochs.last!
                 rows.append(
                     StudyRow(
                         kind: .fineTune, scenario: scenario.description, config: config, report: setup.report,
-                        outcome: outcome, correct: last.correct, tested: last.tested, startCorrect: start.correct,
+                        outcome: outcome, correct: last.correct, tested: last.tested,
+                        startCorrect: loop.startResult?.correct,
                         trainSamples: train.count, classes: classes, shift: shift))
             }
         }

@@ -80,6 +80,8 @@ public final class TrainingLoop {
     private let baseline: MemoryBaseline
     private let copies: [(from: HostTensor, to: HostTensor)]
     private let keepLastGood: Bool
+    /// The starting weights' test result, when the loop was made with `evaluateFirst`.
+    public let startResult: (correct: Int, tested: Int)?
     private let inputs: (x: HostTensor, y: HostTensor, all: [HostTensor])
     private let stateIDs: [ValueID]
     /// The state before the running step (only with `keepLastGood`).
@@ -88,9 +90,10 @@ public final class TrainingLoop {
     /// Makes the eval runner, then (after the memory baseline: the measurement is the step's) the training
     /// runner with `weights` copied in. `observer` watches the training runner's nodes (a trace recorder).
     /// `keepLastGood` keeps a copy of the state before every step, for `TrainingStopped.lastGood`.
+    /// `evaluateFirst` classifies the test split with `weights` before the baseline (`startResult`).
     public init(
         _ setup: TrainingSetup, weights: [(ValueID, Checkpoint.Tensor)], seed: UInt64,
-        observer: (any NodeObserver)? = nil, keepLastGood: Bool = false
+        observer: (any NodeObserver)? = nil, keepLastGood: Bool = false, evaluateFirst: Bool = false
     ) throws {
         self.setup = setup
         self.keepLastGood = keepLastGood
@@ -103,6 +106,15 @@ public final class TrainingLoop {
             Liveness(setup.eval).transientIntervals(), strategy: GreedyBySize(), alignment: 64)
         evaluator = try PlannedRunner(setup.eval, plan: evalPlan, seed: seed)
         evalInput = HostTensor(setup.eval[setup.eval.inputs[0]].type)
+        if evaluateFirst {
+            // The starting weights, classified before the baseline: the evaluation's pages are not the step's.
+            for (id, t) in weights {
+                if let to = evaluator.parameter(named: setup.step[id].name) { t.copy(into: to.view) }
+            }
+            startResult = try Self.evaluate(evaluator, input: evalInput, test: setup.test, batch: setup.batch)
+        } else {
+            startResult = nil
+        }
         baseline = MemoryBaseline.now()
         runner = try PlannedRunner(setup.step, plan: setup.plan, seed: seed)
         runner.observer = observer
