@@ -3,7 +3,8 @@ import GraphIR
 /// Accuracy against predicted peak memory, one point per method, one panel per scenario: `graphc study
 /// --plot`. Up and to the left is better (more accurate for less memory); each panel's dashed line is
 /// the accuracy before fine-tuning, what a method has to beat. Points carry their labels beside them
-/// (no legend to look up), nudged apart when they would overlap.
+/// (no legend to look up), moved to the left or a line up or down when they would overlap a label or
+/// a point.
 public struct AccuracyMemoryChart: Sendable {
     public struct Point: Sendable {
         /// Beside the point (`lora r8`); the accuracy is appended.
@@ -101,23 +102,37 @@ public struct AccuracyMemoryChart: Sendable {
                     "before fine-tuning \(percent(b, 1))", x: x0 + plotW - 4, y: py(b) + 8, size: 9, anchor: "r",
                     color: "#555555")
             }
-            // Points, labels placed top to bottom, each pushed down below any earlier one it would overlap.
-            var placed: [(x: Double, y: Double, width: Double)] = []
-            for point in panel.points.sorted(by: { $0.accuracy > $1.accuracy }) {
-                let x = px(Double(point.peakBytes)), y = py(point.accuracy)
-                let text = "\(point.label) \(percent(point.accuracy, 1))"
+            // Points, then their labels, top to bottom: each beside its point, right or left, at its height
+            // or a line above or below, wherever it overlaps neither an earlier label nor any point.
+            let points = panel.points.sorted { $0.accuracy > $1.accuracy }
+            let centres = points.map { (x: px(Double($0.peakBytes)), y: py($0.accuracy)) }
+            for (point, c) in zip(points, centres) {
                 canvas.circle(
-                    x: x, y: y, diameter: 9, fill: point.color, stroke: "#444444",
-                    tooltip: "\(text), \(NumberFormat.compactBytes(point.peakBytes))")
-                let width = Double(text.count) * 5.6
-                var ly = y
-                while let clash = placed.first(where: {
-                    abs($0.y - ly) < 12 && $0.x < x + 8 + width && x + 8 < $0.x + $0.width
-                }) {
-                    ly = clash.y - 12
+                    x: c.x, y: c.y, diameter: 9, fill: point.color, stroke: "#444444",
+                    tooltip:
+                        "\(point.label) \(percent(point.accuracy, 1)), \(NumberFormat.compactBytes(point.peakBytes))")
+            }
+            var taken: [(x0: Double, x1: Double, y0: Double, y1: Double)] = centres.map {
+                ($0.x - 5, $0.x + 5, $0.y - 5, $0.y + 5)
+            }
+            for (point, c) in zip(points, centres) {
+                let text = "\(point.label) \(percent(point.accuracy, 1))"
+                let width = Double(text.count) * 5.2
+                var chosen = (x: c.x + 8, y: c.y, right: true)
+                search: for dy in [0.0, -12, 12, -24, 24, -36, 36] {
+                    for right in [true, false] {
+                        let x0 = right ? c.x + 8 : c.x - 8 - width
+                        let box = (x0: x0, x1: x0 + width, y0: c.y + dy - 6, y1: c.y + dy + 6)
+                        if !taken.contains(where: {
+                            $0.x0 < box.x1 && box.x0 < $0.x1 && $0.y0 < box.y1 && box.y0 < $0.y1
+                        }) {
+                            chosen = (right ? c.x + 8 : c.x - 8, c.y + dy, right)
+                            taken.append(box)
+                            break search
+                        }
+                    }
                 }
-                placed.append((x + 8, ly, width))
-                canvas.text(text, x: x + 8, y: ly, size: 9)
+                canvas.text(text, x: chosen.x, y: chosen.y, size: 9, anchor: chosen.right ? "l" : "r")
             }
         }
         return canvas.dot(name: title)
