@@ -10,6 +10,8 @@ import PackageDescription
 //             (IDX, gzip through zlib) and safetensors checkpoints. Imports GraphIR.
 //   Traces    trace readers (Chrome trace JSON, streamed: PyTorch profiler and graphc executor traces),
 //             summaries, predicted-vs-measured comparison. Imports GraphIR, Passes, Glibc; never Executor.
+//   Training  the training loop and the study: compiles and plans (Passes), runs (Executor), evaluates.
+//             Imports GraphIR, Passes, Executor.
 //   graphc    the command-line tool: loads, calls, renders, maps errors to exit codes.
 let package = Package(
     name: "graphc",
@@ -21,6 +23,7 @@ let package = Package(
         .library(name: "Viz", targets: ["Viz"]),
         .library(name: "Executor", targets: ["Executor"]),
         .library(name: "Traces", targets: ["Traces"]),
+        .library(name: "Training", targets: ["Training"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
@@ -50,10 +53,11 @@ let package = Package(
         ),
         .target(name: "Executor", dependencies: ["GraphIR", "COpenBLAS", "CZlib"]),
         .target(name: "Traces", dependencies: ["GraphIR", "Passes"]),
+        .target(name: "Training", dependencies: ["GraphIR", "Passes", "Executor"]),
         .executableTarget(
             name: "graphc",
             dependencies: [
-                "GraphIR", "Frontend", "Passes", "Viz", "Executor", "Traces",
+                "GraphIR", "Frontend", "Passes", "Viz", "Executor", "Traces", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -127,6 +127,12 @@ extension Kernels {
         let colMajor = carver.take(Float.self, m * n)
         let gp = g.f32
         for i in 0..<m { for j in 0..<n { colMajor[i + j * m] = gp[i * n + j] } }
+        // A non-finite gradient (a diverging run) has no SVD and LAPACK refuses it: the projector becomes
+        // NaN, so the parameters do and the next step's loss stops training, naming the step.
+        guard (0..<m * n).allSatisfy({ colMajor[$0].isFinite }) else {
+            out.f32.update(repeating: .nan, count: out.count)
+            return
+        }
         let s = carver.take(Float.self, k)
         let u = carver.take(Float.self, m * k)
         let vt = carver.take(Float.self, k * n)

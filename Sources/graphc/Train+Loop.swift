@@ -3,19 +3,7 @@ import Executor
 import Foundation
 import GraphIR
 import Passes
-
-/// One epoch's figures.
-struct EpochResult {
-    var epoch: Int
-    /// Mean training loss over the epoch's steps.
-    var loss: Double
-    var accuracy: Double
-    var correct: Int
-    var tested: Int
-    /// Training time (evaluation excluded) and evaluation time.
-    var seconds: Double
-    var evalSeconds: Double
-}
+import Training
 
 /// A progress bar on stderr, redrawn in place, only when stderr is a terminal.
 final class ProgressBar {
@@ -25,7 +13,7 @@ final class ProgressBar {
 
     func update(_ label: String, done: Int, total: Int, loss: Float?, elapsed: Double) {
         guard enabled else { return }
-        let now = Train.clock()
+        let now = TrainingLoop.clock()
         guard done == total || now - lastDraw >= 0.1 else { return }
         lastDraw = now
         let width = 24, filled = total > 0 ? width * done / total : width
@@ -62,155 +50,76 @@ final class ProgressBar {
 }
 
 extension Train {
-    static func clock() -> Double {
-        var t = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &t)
-        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
-    }
-
-    /// The training graph's image and label inputs (by dtype: the image is f32, the labels i64).
-    private func feeds(_ g: Graph) throws -> (x: HostTensor, y: HostTensor, all: [HostTensor]) {
-        guard g.inputs.count == 2, let xi = g.inputs.first(where: { g[$0].type.dtype == .f32 }),
-            let yi = g.inputs.first(where: { g[$0].type.dtype == .i64 })
-        else {
-            throw CLIError("the training step of '\(g.name)' does not take one image and one label input")
-        }
-        let x = HostTensor(g[xi].type), y = HostTensor(g[yi].type)
-        return (x, y, g.inputs.map { $0 == xi ? x : y })
-    }
-
-    /// The batch of training step `index` (0-based over the whole run) into `x`, `y`.
-    private func fillStep(_ s: Setup, _ index: Int, order: [Int], x: HostTensor, y: HostTensor) {
-        let indices = s.train.batch(index % s.stepsPerEpoch, of: order, size: batch)
-        s.train.fill(indices, images: x.view, labels: y.view)
-    }
-
     // MARK: Training
 
-    func trainLoop(_ s: Setup, inputs: [String]) throws {
-        let g = s.step
-        let (x, y, feeds) = try feeds(g)
-        // The evaluation runner and its input, made before the baseline: the measurement is the step's.
-        let evalPlan = MemoryPlanner.plan(
-            Liveness(s.eval).transientIntervals(), strategy: GreedyBySize(), alignment: 64)
-        let evaluator = try PlannedRunner(s.eval, plan: evalPlan, seed: seed)
-        let ex = HostTensor(s.eval[s.eval.inputs[0]].type)
-        let saving = saveCheckpoint != nil
-        let stateIDs = Checkpoint.stateParameters(of: g)
-        // The last good state (see `stop`): the parameters that produced the last finite loss.
-        var good: [HostTensor]? = nil, pending: [HostTensor] = saving ? stateIDs.map { HostTensor(g[$0].type) } : []
-        var goodSteps = 0
-
-        let baseline = MemoryBaseline.now()
-        let runner = try PlannedRunner(g, plan: s.plan, seed: seed)
+    func trainLoop(_ start: Start, inputs: [String]) throws {
+        let s = start.setup, g = s.step
         // --trace: the recorder observes the training runner's nodes; its categories are the analyses'.
         let recorder = trace.map { _ in
             TraceRecorder(
                 g, plan: s.plan, categories: Liveness(g, saving: s.config.saving).entries.map { $0.category.rawValue },
                 maxSteps: traceSteps)
         }
-        runner.observer = recorder
-        for (id, t) in s.weights { t.copy(into: runner.storage(of: id)!) }
-        let copies: [(from: HostTensor, to: HostTensor)] = try s.eval.parameters.map { id in
-            let name = s.eval[id].name
-            guard let from = runner.parameter(named: name), let to = evaluator.parameter(named: name) else {
-                throw CLIError("internal error: the training step has no parameter '\(name)' of the eval graph")
-            }
-            return (from, to)
+        let loop = try TrainingLoop(
+            s, weights: start.weights, seed: seed, observer: recorder, keepLastGood: saveCheckpoint != nil)
+        let bar = ProgressBar()
+        let progress = TrainingProgress(
+            step: { epoch, done, loss, elapsed in
+                bar.update(
+                    "epoch \(epoch)/\(epochs)", done: done, total: s.stepsPerEpoch, loss: loss, elapsed: elapsed)
+            },
+            epoch: { r in
+                bar.line(
+                    "epoch \(r.epoch)/\(epochs): loss \(String(format: "%.4f", r.loss)), test accuracy "
+                        + String(format: "%.4f", r.accuracy) + " (\(r.correct)/\(r.tested)), "
+                        + String(
+                            format: "%.1f s, %.0f samples/s", r.seconds,
+                            Double(s.stepsPerEpoch * batch) / max(r.seconds, 1e-9)))
+            },
+            stopped: { bar.clear() })
+        let outcome: TrainingOutcome
+        do {
+            outcome = try loop.train(epochs: epochs, progress: progress)
+        } catch let stopped as TrainingStopped {
+            try stop(start, stopped, inputs: inputs)
         }
-
-        let progress = ProgressBar()
-        var results: [EpochResult] = []
-        var stepsRun = 0, lastLoss: Float?
-        var measurement: MemoryMeasurement?
-        for epoch in 0..<epochs {
-            let order = s.train.order(epoch: epoch)
-            let start = Self.clock()
-            var sum = 0.0
-            let label = "epoch \(epoch + 1)/\(epochs)"
-            for b in 0..<s.stepsPerEpoch {
-                fillStep(s, b, order: order, x: x, y: y)
-                if saving {
-                    for (k, id) in stateIDs.enumerated() { pending[k].copy(from: runner.storage(of: id)!) }
-                }
-                let loss = try runner.run(feeds)[0].f32[0]
-                guard loss.isFinite else {
-                    progress.clear()
-                    try stop(
-                        s, loss: loss, step: stepsRun + 1, epoch: epoch + 1, batchIndex: b + 1,
-                        good: good.map { (goodSteps, $0) }, stateIDs: stateIDs, inputs: inputs)
-                }
-                stepsRun += 1
-                if saving {
-                    if good == nil { good = stateIDs.map { HostTensor(g[$0].type) } }
-                    swap(&good!, &pending)
-                    goodSteps = stepsRun - 1
-                }
-                sum += Double(loss)
-                lastLoss = loss
-                progress.update(label, done: b + 1, total: s.stepsPerEpoch, loss: loss, elapsed: Self.clock() - start)
-            }
-            let seconds = Self.clock() - start
-            if measurement == nil { measurement = runner.measurement(steps: stepsRun, since: baseline) }
-            let evalStart = Self.clock()
-            for c in copies { c.to.copy(from: c.from.view) }
-            let (correct, tested) = try evaluate(s, evaluator, ex)
-            var r = EpochResult(
-                epoch: epoch + 1, loss: sum / Double(max(s.stepsPerEpoch, 1)),
-                accuracy: tested > 0 ? Double(correct) / Double(tested) : 0, correct: correct,
-                tested: tested, seconds: seconds, evalSeconds: 0)
-            r.evalSeconds = Self.clock() - evalStart
-            results.append(r)
-            progress.line(
-                "\(label): loss \(String(format: "%.4f", r.loss)), test accuracy "
-                    + String(format: "%.4f", r.accuracy) + " (\(correct)/\(tested)), "
-                    + String(
-                        format: "%.1f s, %.0f samples/s", seconds,
-                        Double(s.stepsPerEpoch * batch) / max(seconds, 1e-9)))
-        }
-        if measurement == nil { measurement = runner.measurement(steps: 0, since: baseline) }
         var initial: (correct: Int, tested: Int)?
-        if epochs == 0 {
-            for c in copies { c.to.copy(from: c.from.view) }
-            initial = try evaluate(s, evaluator, ex)
-        }
+        if epochs == 0 { initial = try loop.evaluate() }
 
-        runner.observer = nil
+        loop.runner.observer = nil
         // The checkpoint and the trace land together or not at all.
         let outputs = OutputSet(inputs: inputs)
         if let saveCheckpoint {
-            let ckpt = checkpoint(s, steps: s.priorSteps + stepsRun) { runner.storage(of: $0)! }
+            let ckpt = checkpoint(start, steps: start.priorSteps + outcome.steps) { loop.runner.storage(of: $0)! }
             try outputs.stage(saveCheckpoint, ckpt.serialized())
         }
-        if let trace, let recorder { try outputs.stage(trace, recorder.json(measurement: measurement)) }
+        if let trace, let recorder { try outputs.stage(trace, recorder.json(measurement: outcome.measurement)) }
         try outputs.commit()
         let summary = Summary(
-            setup: s, epochs: results, initial: initial, steps: stepsRun, lastLoss: lastLoss,
-            measurement: measurement!, batch: batch, lr: lr)
+            setup: s, epochs: outcome.epochs, initial: initial, steps: outcome.steps, lastLoss: outcome.lastLoss,
+            measurement: outcome.measurement, batch: batch, lr: lr)
         printOut(format == .json ? summary.json.rendered() : summary.table, terminator: format == .json ? "\n" : "")
     }
 
     /// A checkpoint of the training graph's state with `steps` in num_batches_tracked.
-    private func checkpoint(_ s: Setup, steps: Int, storage: (ValueID) -> TensorView) -> Checkpoint {
+    private func checkpoint(_ start: Start, steps: Int, storage: (ValueID) -> TensorView) -> Checkpoint {
         Checkpoint(
-            graph: s.step, steps: steps,
-            metadata: ["model": s.eval.name, "method": s.config.label, "producer": "graphc train"],
+            graph: start.setup.step, steps: steps,
+            metadata: ["model": start.setup.eval.name, "method": start.setup.config.label, "producer": "graphc train"],
             storage: storage)
     }
 
     /// A non-finite loss: writes the last good state (the parameters that gave the last finite loss) when
     /// saving, and fails naming the step.
-    private func stop(
-        _ s: Setup, loss: Float, step: Int, epoch: Int, batchIndex: Int, good: (Int, [HostTensor])?,
-        stateIDs: [ValueID], inputs: [String]
-    ) throws -> Never {
+    private func stop(_ start: Start, _ stopped: TrainingStopped, inputs: [String]) throws -> Never {
+        let loss = stopped.loss, step = stopped.step
         let shown = loss.isNaN ? "NaN" : loss > 0 ? "+infinity" : "-infinity"
-        var message = "the loss is \(shown) at step \(step) (epoch \(epoch), batch \(batchIndex)): training stopped"
+        var message =
+            "the loss is \(shown) at step \(step) (epoch \(stopped.epoch), batch \(stopped.batchIndex)): "
+            + "training stopped"
         if let saveCheckpoint {
-            if let (steps, tensors) = good {
-                var byID: [Int: TensorView] = [:]
-                for (k, id) in stateIDs.enumerated() { byID[id.raw] = tensors[k].view }
-                let ckpt = checkpoint(s, steps: s.priorSteps + steps) { byID[$0.raw]! }
+            if let (steps, tensors) = stopped.lastGood {
+                let ckpt = checkpoint(start, steps: start.priorSteps + steps) { tensors[$0]!.view }
                 try OutputSet.write(ckpt.serialized(), to: saveCheckpoint, inputs: inputs)
                 message +=
                     "; wrote the last good parameters to '\(saveCheckpoint)' (those of step \(step - 1)'s finite "
@@ -223,51 +132,27 @@ extension Train {
         throw CLIError(message)
     }
 
-    /// Classifies the test split in batches of `batch` (the last one zero-padded, its padded rows
-    /// ignored); returns the number right and the number tested.
-    private func evaluate(_ s: Setup, _ runner: PlannedRunner, _ x: HostTensor) throws -> (Int, Int) {
-        let n = s.test.count, h = s.test.dataset.height, w = s.test.dataset.width, per = h * w
-        var correct = 0, start = 0
-        while start < n {
-            let k = min(batch, n - start)
-            let indices = s.test.samples[start..<start + k]
-            if k < batch {
-                (x.view.base + k * per * 4).initializeMemory(as: UInt8.self, repeating: 0, count: (batch - k) * per * 4)
-            }
-            s.test.fill(indices, images: TensorView(x.view.base, .f32, Shape([k, 1, h, w])))
-            let logits = try runner.run([x])[0]
-            let classes = logits.shape[1]
-            for (row, sample) in indices.enumerated() {
-                let p = logits.f32 + row * classes
-                var best = 0
-                for c in 1..<max(classes, 1) where p[c] > p[best] { best = c }
-                if best == Int(s.test.dataset.labels[sample]) { correct += 1 }
-            }
-            start += k
-        }
-        return (correct, n)
-    }
-
     // MARK: check-plan
 
-    func runCheckPlan(_ s: Setup) throws {
+    func runCheckPlan(_ start: Start) throws {
+        let s = start.setup
         let total = epochs * s.stepsPerEpoch
         guard total >= 1 else { throw CLIError("--check-plan needs at least one step (--epochs 0 runs none)") }
         let g = s.step
         var weights: [Int: Checkpoint.Tensor] = [:]
-        for (id, t) in s.weights { weights[id.raw] = t }
+        for (id, t) in start.weights { weights[id.raw] = t }
         let progress = ProgressBar()
         var order: [Int] = []
-        let start = Self.clock()
+        let began = TrainingLoop.clock()
         let report = try PlannedRunner.checkPlan(
             g, plan: s.plan, steps: total, seed: seed,
             initialize: { id, view in weights[id.raw]?.copy(into: view) }
         ) { step in
             let index = step - 1
             if index % s.stepsPerEpoch == 0 { order = s.train.order(epoch: index / s.stepsPerEpoch) }
-            let (x, y, all) = try feeds(g)
-            fillStep(s, index, order: order, x: x, y: y)
-            progress.update("check-plan", done: index, total: total, loss: nil, elapsed: Self.clock() - start)
+            let (x, y, all) = try s.feeds()
+            s.fillStep(index, order: order, x: x, y: y)
+            progress.update("check-plan", done: index, total: total, loss: nil, elapsed: TrainingLoop.clock() - began)
             return all
         }
         progress.clear()
@@ -294,7 +179,7 @@ extension Train {
 
 /// The final report of a training run.
 struct Summary {
-    var setup: Train.Setup
+    var setup: TrainingSetup
     var epochs: [EpochResult]
     /// The accuracy of the starting parameters when no epoch ran.
     var initial: (correct: Int, tested: Int)?

@@ -4,6 +4,7 @@ import Foundation
 import Frontend
 import GraphIR
 import Passes
+import Training
 
 /// `graphc train`: fine-tunes a model on an IDX image dataset (Fashion-MNIST by default) with the
 /// compiled training step, run in its planned arena.
@@ -157,6 +158,8 @@ struct Train: ParsableCommand {
                 throw CLIError(error.description)
             } catch let error as PlanError {
                 throw CLIError(error.description)
+            } catch let error as TrainingError {
+                throw CLIError(error.description)
             }
         }
     }
@@ -175,16 +178,6 @@ struct Train: ParsableCommand {
         return try ModelDescription.compile(source: source.bytes, file: source.file, overrides: o).graph
     }
 
-    /// The eval graph: the forward graph with the method's adapters (what the training graph's forward
-    /// computes, in inference semantics), verified.
-    private func evalGraph(_ forward: Graph, _ config: TrainingConfig) throws -> Graph {
-        switch config.method {
-        case .lora: return try PassPipeline([Freeze(config), LoRA(config)]).run(forward)
-        case .dora: return try PassPipeline([Freeze(config), DoRA(config)]).run(forward)
-        case .fft, .bnh, .head, .galore: return forward
-        }
-    }
-
     private func execute() throws {
         if let threads { ExecutorThreads.setLimit(threads) }
         let source = try ModelSource.resolve(model)
@@ -195,33 +188,12 @@ struct Train: ParsableCommand {
                     + "'\(source.file)'")
         }
         let forward = try forwardGraph(source)
-        guard forward.inputs.count == 1, forward.outputs.count == 1 else {
-            throw CLIError(
-                "'\(forward.name)' takes \(forward.inputs.count) inputs and gives \(forward.outputs.count) "
-                    + "outputs; train needs one image input and one logits output")
-        }
-        let sample = Array(forward[forward.inputs[0]].type.shape.array.dropFirst())
-        let logits = forward[forward.outputs[0]].type
-        guard logits.rank == 2, logits.dtype == .f32 else {
-            throw CLIError("'\(forward.name)' outputs \(logits), not logits [N, classes]")
-        }
-        let outputs = logits.shape[1]
+        let outputs = try TrainingSetup.classifierOutputs(forward, command: "train")
 
         // The data, before compiling anything: a missing dataset is the cheaper error.
         let trainSet = try ImageDataset.load(directory: data, split: .train)
         let testSet = try ImageDataset.load(directory: data, split: .test)
-        let imageShape = [1, trainSet.height, trainSet.width]
-        guard sample == imageShape else {
-            throw CLIError(
-                "'\(forward.name)' takes \(Shape.compact(sample)) inputs, but '\(trainSet.imagesFile)' holds "
-                    + "\(Shape.compact(imageShape)) images: train a model with a \(Shape.compact(imageShape)) "
-                    + "input (small_resnet, small_mobilenet) or pass --input \(Shape.compact(imageShape))")
-        }
-        guard testSet.height == trainSet.height, testSet.width == trainSet.width else {
-            throw CLIError(
-                "'\(testSet.imagesFile)' holds \(testSet.height)x\(testSet.width) images but the training "
-                    + "split \(trainSet.height)x\(trainSet.width)")
-        }
+        try TrainingSetup.checkImages(forward, train: trainSet, test: testSet)
         let classSet = classes.flatMap(parseClassList)
         let dataShift = DataShift.parse(shift)!
         let trainData = try DataLoader(
@@ -234,15 +206,8 @@ struct Train: ParsableCommand {
             options: DataOptions(
                 classes: classSet, shift: dataShift, limit: testLimit,
                 seed: seed, shuffle: false))
-        for loader in [trainData, testData] {
-            if let big = loader.samples.lazy.map({ Int(loader.dataset.labels[$0]) }).first(where: { $0 >= outputs }) {
-                throw CLIError(
-                    "'\(loader.dataset.imagesFile)' has label \(big), but '\(forward.name)' has \(outputs) "
-                        + "outputs")
-            }
-        }
-        let stepsPerEpoch = trainData.batchCount(size: batch, dropLast: true)
-        guard stepsPerEpoch >= 1 || epochs == 0 else {
+        try TrainingSetup.checkLabels([trainData, testData], outputs: outputs, model: forward.name)
+        guard trainData.batchCount(size: batch, dropLast: true) >= 1 || epochs == 0 else {
             throw CLIError(
                 "the training set has \(trainData.count) samples (after --classes and --limit), fewer than "
                     + "one batch of \(batch)")
@@ -250,16 +215,9 @@ struct Train: ParsableCommand {
 
         var config = training.config
         config.learningRate = lr
-        let session = try TrainingSession.compile(forward, config: config)
-        let step = session.training
-        let eval = try evalGraph(forward, config)
-
-        // The plan `analyze` reports, and the report of the step it belongs to.
-        let live = Liveness(step, saving: config.saving)
-        let plan = MemoryPlanner.plan(live.transientIntervals(), strategy: GreedyBySize(), alignment: 64)
-        let report = TrainingReport(
-            step, flops: FlopReport(step, convention: .exact),
-            liveness: live, plan: plan)
+        // The step, its plan (the one `analyze` reports) and its report.
+        let setup = try TrainingSetup(forward: forward, config: config, batch: batch, train: trainData, test: testData)
+        let step = setup.step
 
         // The starting weights, checked against the graph before anything runs.
         let weights: Checkpoint, weightsFile: String
@@ -268,36 +226,25 @@ struct Train: ParsableCommand {
             weights = try Checkpoint.read(initCheckpoint).addingAdapters(of: step, seed: seed)
             weightsFile = initCheckpoint
         } else {
-            weights = Checkpoint.pytorchDefault(eval, seed: seed)
+            weights = Checkpoint.pytorchDefault(setup.eval, seed: seed)
             weightsFile = "PyTorch's default initialisation"
         }
         let bound = try weights.bind(to: step, file: weightsFile)
 
-        let setup = Setup(
-            forward: forward, step: step, eval: eval, config: config, plan: plan, report: report,
-            train: trainData, test: testData, stepsPerEpoch: stepsPerEpoch, weights: bound,
-            priorSteps: weights.steps(for: step) ?? 0)
+        let start = Start(setup: setup, weights: bound, priorSteps: weights.steps(for: step) ?? 0)
         if checkPlan {
-            try runCheckPlan(setup)
+            try runCheckPlan(start)
         } else {
             try trainLoop(
-                setup,
+                start,
                 inputs: ModelSource.files([model]) + (initCheckpoint.map { [$0] } ?? [])
                     + [trainSet.imagesFile, trainSet.labelsFile, testSet.imagesFile, testSet.labelsFile])
         }
     }
 
-    /// Everything a run needs, compiled and checked.
-    struct Setup {
-        var forward: Graph
-        var step: Graph
-        var eval: Graph
-        var config: TrainingConfig
-        var plan: MemoryPlan
-        var report: TrainingReport
-        var train: DataLoader
-        var test: DataLoader
-        var stepsPerEpoch: Int
+    /// A compiled setup and the weights it starts from.
+    struct Start {
+        var setup: TrainingSetup
         /// The starting weights, bound to the training graph's parameters.
         var weights: [(ValueID, Checkpoint.Tensor)]
         /// num_batches_tracked of the starting checkpoint.

@@ -117,4 +117,16 @@ import Testing
         let kept = try Exec.apply1(.svdProjector(attrs), g, p, context: KernelContext(step: 5))
         #expect(kept.floats == p.floats)
     }
+
+    /// A diverged gradient has no SVD (LAPACK refuses it): the projector is NaN, not a crash, so the
+    /// parameters become NaN and the next loss stops training.
+    @Test func aNonFiniteGradientGivesANaNProjector() throws {
+        var rng = SplitMix64(seed: 5)
+        let g = Exec.random([4, 6], &rng)
+        g.view.f32[7] = .infinity
+        let attrs = ProjectorAttrs(rank: 2, left: true, gap: 1)
+        let p = try Exec.apply1(.svdProjector(attrs), g, HostTensor(.f32, [4, 2]), context: KernelContext(step: 1))
+        let values = p.floats
+        #expect(values.count == 8 && values.allSatisfy { $0.isNaN })
+    }
 }

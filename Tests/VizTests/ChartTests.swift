@@ -90,4 +90,54 @@ import Viz
             try? Self.timeline(steps: 300).dot().write(toFile: dir + "/timeline.dot", atomically: true, encoding: .utf8)
         }
     }
+
+    static let accuracyMemory: AccuracyMemoryChart = {
+        var chart = AccuracyMemoryChart(
+            title: "study \"quoted\" & <b>",
+            panels: [
+                .init(
+                    title: "unseen-classes 5-9",
+                    points: [
+                        .init(label: "fft", peakBytes: 34_997_220, accuracy: 0.9556, color: "#77AADD"),
+                        .init(label: "head", peakBytes: 10_500_000, accuracy: 0.9012, color: "#44BB99"),
+                        .init(label: "lora r8", peakBytes: 43_180_484, accuracy: 0.9350, color: "#EE8866"),
+                        // Beside lora's label: pushed below it.
+                        .init(label: "dora r8", peakBytes: 44_000_000, accuracy: 0.9340, color: "#EEDD88"),
+                    ], baseline: 0.1234),
+                .init(
+                    title: "shift=invert",
+                    points: [.init(label: "fft", peakBytes: 34_997_220, accuracy: 0.8, color: "#77AADD")],
+                    baseline: nil),
+            ])
+        chart.notes = ["pretrained 2 epochs on classes 0-4"]
+        return chart
+    }()
+
+    @Test func accuracyMemoryChartGolden() throws {
+        try expectGolden(Self.accuracyMemory.dot(), "chart_accuracy_memory")
+    }
+
+    /// One circle per point, each labelled with its accuracy; the axis covers the largest peak; labels
+    /// that would overlap are moved apart.
+    @Test func accuracyMemoryChartPlacesEveryPoint() throws {
+        let dot = Self.accuracyMemory.dot()
+        #expect(dot.components(separatedBy: "shape=circle").count - 1 == 5)
+        for text in ["fft 95.6%", "head 90.1%", "lora r8 93.5%", "dora r8 93.4%", "before fine-tuning 12.3%", "50 MiB"]
+        {
+            #expect(dot.contains(text), "\(text)")
+        }
+        #expect(Self.accuracyMemory.accuracyRange.low == 0.1)
+        // lora's and dora's labels, at nearly one point, are a line apart or on opposite sides.
+        func label(_ text: String) throws -> (y: Double, right: Bool) {
+            let line = try #require(dot.split(separator: "\n").first { $0.contains("label=\"\(text)") })
+            let pos = try #require(line.firstMatch(of: #/pos="[0-9.]+,([0-9.]+)!"/#))
+            return (try #require(Double(String(pos.1))), line.contains("\\r\""))
+        }
+        let lora = try label("lora r8 93.5%"), dora = try label("dora r8 93.4%")
+        #expect(abs(lora.y - dora.y) >= 12 || lora.right != dora.right, "\(lora) \(dora)")
+        if let dir = ProcessInfo.processInfo.environment["GRAPHC_RENDER_DIR"] {
+            let png = try Graphviz.render(dot: dot, format: .png, layout: "nop")
+            try Data(png).write(to: URL(fileURLWithPath: dir + "/accuracy_memory.png"))
+        }
+    }
 }

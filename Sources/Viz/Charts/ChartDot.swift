@@ -28,6 +28,15 @@ struct PinnedCanvas {
         add(attrs, x: x + w / 2, y: y + h / 2, w: w, h: h)
     }
 
+    /// A filled circle of `diameter` centred on (x, y).
+    mutating func circle(x: Double, y: Double, diameter d: Double, fill: String, stroke: String, tooltip: String? = nil)
+    {
+        var attrs = "shape=circle, style=filled, fixedsize=true, label=\"\", fillcolor=\"\(fill)\", "
+        attrs += "color=\"\(stroke)\", penwidth=0.8"
+        if let tooltip { attrs += ", tooltip=\(DotExport.quoted(tooltip))" }
+        add(attrs, x: x, y: y, w: d, h: d)
+    }
+
     /// Text anchored at (x, y): `anchor` is "l" (starts there), "r" (ends there) or "c". The node is
     /// wider than the text and its line is justified with DOT's `\l` / `\r`, so the anchor holds whatever
     /// the font's real widths are.
