@@ -136,6 +136,10 @@ public struct Checkpoint: Sendable, Equatable {
         case .f32: "F32"
         case .i64: "I64"
         case .bool: "BOOL"
+        // Reduced-precision storage: graphc's executor runs f32 graphs only, so these are never written.
+        case .f16: "F16"
+        case .bf16: "BF16"
+        case .qi8: "I8"
         }
     }
 
