@@ -147,6 +147,14 @@ public struct PassOption: Sendable, Hashable {
     public static let galoreGap = PassOption(
         name: "galore-gap", help: "GaLore: steps between SVD projector updates.",
         defaultValue: String(TrainingConfig.defaults.galoreGap))
+    public static let saving = PassOption(
+        name: "saving",
+        help: "What the step keeps for backward: pytorch (what PyTorch autograd saves) or lean (what graphc's backward reads, ReLU masks packed to 1 bit).",
+        defaultValue: TrainingConfig.defaults.saving.rawValue)
+    public static let bn = PassOption(
+        name: "bn",
+        help: "BatchNorm during training: train (batch statistics) or frozen (running statistics, not updated; PyTorch's eval() on BN layers).",
+        defaultValue: TrainingConfig.defaults.bn.rawValue)
     public static let galoreScale = PassOption(
         name: "galore-scale", help: "GaLore: scale of the projected update.",
         defaultValue: String(TrainingConfig.defaults.galoreScale))

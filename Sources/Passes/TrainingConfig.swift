@@ -30,6 +30,15 @@ public enum HeadMode: String, Sendable, Hashable, CaseIterable {
     case frozen
 }
 
+/// How BatchNorm normalises during training.
+public enum BatchNormMode: String, Sendable, Hashable, CaseIterable {
+    /// Batch statistics, running statistics updated (PyTorch's `module.train()`).
+    case train
+    /// Running statistics, not updated; the affine parameters train where the method says so (PyTorch's
+    /// `module.eval()` on the BN layers; what on-device training at batch 1 does).
+    case frozen
+}
+
 /// Everything that turns a forward graph into a training step.
 public struct TrainingConfig: Sendable, Hashable {
     public var method: FineTuningMethod
@@ -51,6 +60,10 @@ public struct TrainingConfig: Sendable, Hashable {
     public var releaseGrads = false
     public var galoreGap = 200
     public var galoreScale = 0.25
+    /// What the step keeps for backward (`SavingPolicy`); `lean` adds the `lean-saving` pass.
+    public var saving: SavingPolicy = .pytorch
+    /// BatchNorm's statistics during training.
+    public var bn: BatchNormMode = .train
 
     public init(method: FineTuningMethod) { self.method = method }
 

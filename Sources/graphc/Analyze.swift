@@ -38,7 +38,7 @@ struct Analyze: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let session = try TrainingSession.compile(try model.load(), config: training.config, observe: debug.observe)
-            let report = try TrainingReport(session.training).checked()
+            let report = try TrainingReport(session.training, saving: session.config.saving).checked()
             let compat = try FlopReport(session.training, convention: .studyProfiler).checked()
             let text =
                 format == .json
@@ -67,12 +67,19 @@ struct Analyze: ParsableCommand {
             ("classes", sig.classes.map(JSON.int) ?? .null),
             ("optimizer", .string(s.config.optimizer.rawValue)),
             ("release_grads", .bool(s.config.releaseGrads)),
+            ("saving", .string(s.config.saving.rawValue)),
+            ("bn", .string(s.config.bn.rawValue)),
+            // Reduced precision is not modelled yet: every tensor is stored as f32.
+            ("weights_dtype", .string("f32")),
+            ("activations_dtype", .string("f32")),
             ("params", .int(r.params)),
             ("trainable_params", .int(r.trainableParams)),
             ("flops", costs(\.flops, r.flops)),
             ("macs", costs(\.macs, r.flops)),
             ("elementwise_ops", costs(\.elementwise, r.flops)),
             ("saved_activation_bytes", .int(r.savedActivationBytes)),
+            ("saved_input_bytes", .int(r.savedInputBytes)),
+            ("saved_weight_derived_bytes", .int(r.savedWeightDerivedBytes)),
             (
                 "memory",
                 .object([

@@ -52,7 +52,7 @@ struct Timeline: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let session = try TrainingSession.compile(try model.load(), config: training.config, observe: debug.observe)
-            let report = try TrainingReport(session.training).checked()
+            let report = try TrainingReport(session.training, saving: session.config.saving).checked()
             let sig = ModelSignature(session.forward)
             var chart = TimelineChart(
                 title: "\(report.model) · \(session.config.label) · \(session.config.optimizer.rawValue)"

@@ -106,7 +106,7 @@ extension Train {
         // --trace: the recorder observes the training runner's nodes; its categories are the analyses'.
         let recorder = trace.map { _ in
             TraceRecorder(
-                g, plan: s.plan, categories: Liveness(g).entries.map { $0.category.rawValue },
+                g, plan: s.plan, categories: Liveness(g, saving: s.config.saving).entries.map { $0.category.rawValue },
                 maxSteps: traceSteps)
         }
         runner.observer = recorder

@@ -255,7 +255,7 @@ struct Train: ParsableCommand {
         let eval = try evalGraph(forward, config)
 
         // The plan `analyze` reports, and the report of the step it belongs to.
-        let live = Liveness(step)
+        let live = Liveness(step, saving: config.saving)
         let plan = MemoryPlanner.plan(live.transientIntervals(), strategy: GreedyBySize(), alignment: 64)
         let report = TrainingReport(
             step, flops: FlopReport(step, convention: .exact),

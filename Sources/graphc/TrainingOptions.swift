@@ -4,6 +4,8 @@ import Passes
 extension FineTuningMethod: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
 extension HeadMode: ExpressibleByArgument {}
+extension SavingPolicy: ExpressibleByArgument {}
+extension BatchNormMode: ExpressibleByArgument {}
 
 /// Everything about a training step but the method and rank: shared by the commands that compile one
 /// method (analyze, timeline, dot --training, opt) and by compare, which sweeps methods and ranks.
@@ -36,6 +38,9 @@ struct StepOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: ArgumentHelp(PassOption.galoreScale.help))
     var galoreScale: Double = TrainingConfig.defaults.galoreScale
 
+    @Option(help: ArgumentHelp(PassOption.saving.help))
+    var saving: SavingPolicy = TrainingConfig.defaults.saving
+
     func validate() throws {
         if let alpha, !(alpha.isFinite && alpha > 0) {
             throw ValidationError("--alpha must be a finite number above 0, got \(alpha)")
@@ -58,6 +63,7 @@ struct StepOptions: ParsableArguments {
         c.releaseGrads = releaseGrads
         c.galoreGap = galoreGap
         c.galoreScale = galoreScale
+        c.saving = saving
         return c
     }
 }

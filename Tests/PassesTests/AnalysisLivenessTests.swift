@@ -94,10 +94,20 @@ import Testing
         #expect(live.categoryMaxTotal > live.peakBytes)
     }
 
-    @Test func savedActivations() {
-        // avgpool (via the flatten view) 32, relu 512, conv1 512, running stats 32, batch stats 32,
-        // the batch 384; fc.weight and gamma are parameters; logits and labels only feed the loss gradient.
-        #expect(live.savedActivationBytes == 32 + 512 + 512 + 32 + 32 + 384)
+    @Test func savedActivations() throws {
+        // PyTorch's rules: conv1's input (the batch, 384) and weight; bn1's input (conv1, 512), gamma, running
+        // statistics (buffers, left out) and batch statistics 32; relu's output 512 (also the avgpool's
+        // input); fc's input (avgpool via the flatten view) 32; log_softmax's result (2x3 f32) 24 and
+        // nll_loss's total weight 4, and the labels 16. Parameters and buffers are not counted.
+        #expect(live.saving == .pytorch)
+        #expect(live.savedActivationBytes == 512 + 32 + 512 + 32 + 24 + 4)
+        #expect(live.savedInputBytes == 384 + 16)
+        #expect(live.savedWeightDerivedBytes == 0)
+        // Lean: what the backward nodes read: the same, but the logits (24) instead of log_softmax's copy
+        // and no total weight.
+        let lean = Liveness(graph, saving: .lean)
+        #expect(lean.savedActivationBytes == 512 + 32 + 512 + 32 + 24)
+        #expect(lean.savedInputBytes == 384 + 16)
     }
 
     @Test func largestAtPeak() {

@@ -48,12 +48,19 @@ import Testing
     }
 
     @Test func savedActivationsMatchPyTorch() throws {
-        // ../shared/fixtures/saved_activations.json: resnet18 FFT, batch 1 and 8, 3x224x224.
-        #expect(try Self.analyze(["resnet18"])["saved_activation_bytes"] as? Int == 22_256_640)
-        #expect(try Self.analyze(["resnet18", "--batch", "8"])["saved_activation_bytes"] as? Int == 177_515_520)
+        // ../shared/fixtures/saved_activations_by_method.json (PassesTests/Fixtures): resnet18 at batch 8,
+        // 3x224x224, 1000 classes, under the default --saving pytorch; the batch and labels count apart.
+        let fft = try Self.analyze(["resnet18", "--batch", "8"])
+        #expect(fft["saving"] as? String == "pytorch" && fft["bn"] as? String == "train")
+        #expect(fft["saved_activation_bytes"] as? Int == 172_692_228)
+        #expect(fft["saved_input_bytes"] as? Int == 4_816_960)
+        let bnh = try Self.analyze(["resnet18", "--method", "bnh", "--batch", "8"])
+        #expect(bnh["saved_activation_bytes"] as? Int == 172_692_228)
+        #expect(bnh["saved_input_bytes"] as? Int == 64)
+        // Head only: fc's input (8x512 f32), log_softmax's result (8x1000 f32) and nll_loss's scalar.
         #expect(
             try Self.analyze(["resnet18", "--method", "head", "--batch", "8"])["saved_activation_bytes"] as? Int
-                == 16_384)
+                == 16_384 + 32_000 + 4)
     }
 
     /// The study's findings: ResNet-18 and MobileNetV2, batch 1, 224x224, Adam.

@@ -157,11 +157,18 @@ public struct Liveness: Sendable, Hashable {
     public var categoryMaxTotal: Int
     /// Each category's own maximum over steps.
     public var categoryMax: CategoryBytes
-    /// Bytes of the distinct storages the backward pass reads that it does not define and that are not
-    /// learnable parameters: forward results, the batch, BN running statistics (PyTorch's saved tensors).
-    /// The loss gradient's own operands (logits, labels) are left out: the reference differentiates the
-    /// model output directly.
+    /// The saving policy the saved bytes and the activations' lifetimes follow (`SavingPolicy`).
+    public var saving: SavingPolicy
+    /// Bytes of the distinct storages kept for backward (under `saving`) that are forward results computed
+    /// from the batch: PyTorch's saved activations, as the fixture counts them (parameters, BN buffers,
+    /// the batch and the labels, and tensors computed from weights alone left out; see
+    /// `savedInputBytes`, `savedWeightDerivedBytes`). Under `pytorch` it adds the tensors PyTorch makes
+    /// that the graph has no value for (`SavedTensor.extra`: log_softmax's result, CPU dropout's noise).
     public var savedActivationBytes: Int
+    /// The saved graph inputs: the batch (when a layer that needs it saves it) and the labels.
+    public var savedInputBytes: Int
+    /// Saved forward results that depend on parameters only (DoRA's merged weight and its norm).
+    public var savedWeightDerivedBytes: Int
 
     /// The largest simultaneous total.
     public var peakBytes: Int { atPeak.total }
@@ -169,8 +176,11 @@ public struct Liveness: Sendable, Hashable {
     /// The entry of `value`.
     public subscript(value: ValueID) -> Entry { entries[value.raw] }
 
-    /// Analyses `graph`, whose node order is the schedule.
-    public init(_ graph: Graph) {
+    /// Analyses `graph`, whose node order is the schedule. Under `saving: .pytorch` a tensor PyTorch
+    /// saves lives until the last backward node of the forward node that saved it, as autograd keeps it
+    /// until that node's backward has run; under `.lean`, until its last reader.
+    public init(_ graph: Graph, saving: SavingPolicy = .pytorch) {
+        self.saving = saving
         let n = graph.nodes.count, lastStep = max(n - 1, 0)
         steps = lastStep + 1
         let count = graph.values.count
@@ -180,6 +190,11 @@ public struct Liveness: Sendable, Hashable {
         var isGradient = Array(repeating: false, count: count)
         var readByBackward = Array(repeating: false, count: count)
         var savedForBackward = Array(repeating: false, count: count)
+        // Whether a value is computed from a graph input (the batch, the labels); forward results that are
+        // not are weight-derived.
+        var fromInput = Array(repeating: false, count: count)
+        for id in graph.inputs where id.raw < count { fromInput[id.raw] = true }
+        var lossValues: [ValueID] = []
         // Each node's phase, gathered by the sweep so that the pass over values need not read nodes again.
         var phase = Array(repeating: Phase.forward, count: n)
 
@@ -189,22 +204,57 @@ public struct Liveness: Sendable, Hashable {
                 phase[step] = nodes[step].phase
                 let backward = phase[step] == .backward
                 let op = nodes[step].op
-                var lossGradient = false
-                if case .softmaxCrossEntropyGrad = op { lossGradient = true }
+                if case .softmaxCrossEntropy = op, !backward { lossValues.append(nodes[step].outputs[0]) }
+                var computedFromInput = false
                 for i in 0..<nodes[step].inputs.count {
                     let r = root[nodes[step].inputs[i].raw]
                     lastUse[r] = step
+                    if fromInput[nodes[step].inputs[i].raw] { computedFromInput = true }
                     if backward {
                         readByBackward[r] = true
-                        if !lossGradient { savedForBackward[r] = true }
+                        savedForBackward[r] = true
                     }
                 }
                 for k in 0..<nodes[step].outputs.count {
                     let id = nodes[step].outputs[k]
                     defStep[id.raw] = step
+                    fromInput[id.raw] = computedFromInput
                     if let j = op.aliasedOperand(ofResult: k), j < nodes[step].inputs.count {
                         root[id.raw] = root[nodes[step].inputs[j].raw]
                     }
+                }
+            }
+        }
+        var extraSaved = 0
+        if saving == .pytorch {
+            // PyTorch's rule per forward node replaces "read by a backward node"; a saved tensor lives
+            // until the last backward node its saver's rule emitted.
+            savedForBackward = Array(repeating: false, count: count)
+            let requires = graph.needsGradient(losses: lossValues)
+            var lastBackward = Array(repeating: -1, count: n)
+            for step in 0..<n where phase[step] == .backward {
+                if case let .node(f) = graph.records.origin(ofNode: step), f >= 0, f < n {
+                    lastBackward[f] = max(lastBackward[f], step)
+                }
+            }
+            for f in 0..<n where phase[f] == .forward {
+                let node = graph.nodes[f]
+                let rules = node.op.savedByPyTorch(
+                    requiresGrad: node.inputs.map { requires[$0.raw] }, operands: node.inputs.map { graph[$0].type })
+                for rule in rules {
+                    let id: ValueID?
+                    switch rule {
+                    case let .operand(i): id = i < node.inputs.count ? node.inputs[i] : nil
+                    case let .result(k): id = k < node.outputs.count ? node.outputs[k] : nil
+                    case let .extra(bytes):
+                        extraSaved += bytes
+                        id = nil
+                    }
+                    guard let id else { continue }
+                    let r = root[id.raw]
+                    savedForBackward[r] = true
+                    readByBackward[r] = true
+                    lastUse[r] = max(lastUse[r], lastBackward[f])
                 }
             }
         }
@@ -216,7 +266,7 @@ public struct Liveness: Sendable, Hashable {
 
         var entries: [Entry] = []
         entries.reserveCapacity(count)
-        var saved = 0
+        var saved = extraSaved, savedInputs = 0, savedWeightDerived = 0
         // Values are read in place; copying a value would retain its name.
         graph.values.withUnsafeBufferPointer { values in
             for v in 0..<count {
@@ -241,10 +291,14 @@ public struct Liveness: Sendable, Hashable {
                     last = max(first, lastUse[v])
                 }
                 if savedForBackward[v], root[v] == v {
-                    var learnable = false, definedInBackward = false
-                    if case let .parameter(role, _) = kind { learnable = role.isLearnable }
-                    if case let .result(node, _) = kind { definedInBackward = phase[node] == .backward }
-                    if !learnable, !definedInBackward { saved += bytes }
+                    switch kind {
+                    case .input: savedInputs += bytes
+                    case .parameter: break
+                    case let .result(node, _):
+                        if phase[node] == .forward {
+                            if fromInput[v] { saved += bytes } else { savedWeightDerived += bytes }
+                        }
+                    }
                 }
                 entries.append(Entry(category: category, bytes: bytes, first: first, last: last, aliasOf: nil))
             }
@@ -286,6 +340,8 @@ public struct Liveness: Sendable, Hashable {
         categoryMax = maxima
         categoryMaxTotal = maxima.total
         savedActivationBytes = saved
+        savedInputBytes = savedInputs
+        savedWeightDerivedBytes = savedWeightDerived
     }
 
     /// The `limit` largest storages live at the peak step, largest first (ties by value id).

@@ -110,8 +110,14 @@ public struct TrainingReport: Sendable, Hashable {
     public var trainableParams: Int
     /// MACs and FLOPs per group under the report's convention.
     public var flops: Costs
+    /// The saving policy of the saved bytes and the timeline.
+    public var saving: SavingPolicy
     /// See `Liveness.savedActivationBytes`.
     public var savedActivationBytes: Int
+    /// See `Liveness.savedInputBytes`.
+    public var savedInputBytes: Int
+    /// See `Liveness.savedWeightDerivedBytes`.
+    public var savedWeightDerivedBytes: Int
     public var memory: Memory
     /// The step with the peak and the nodes around it (two either side), in schedule order.
     public var peakStep: Int
@@ -135,11 +141,11 @@ public struct TrainingReport: Sendable, Hashable {
     /// Analyses `graph` (node order = schedule): FLOPs under `convention`, liveness, and a plan of the
     /// transient storage with `strategy` at `alignment`.
     public init(
-        _ graph: Graph, convention: FlopConvention = .exact, strategy: some PlacementStrategy = GreedyBySize(),
-        alignment: Int = 64
+        _ graph: Graph, saving: SavingPolicy = .pytorch, convention: FlopConvention = .exact,
+        strategy: some PlacementStrategy = GreedyBySize(), alignment: Int = 64
     ) {
         let cost = FlopReport(graph, convention: convention, listingNodes: false)
-        let live = Liveness(graph)
+        let live = Liveness(graph, saving: saving)
         let plan = MemoryPlanner.plan(live.transientIntervals(), strategy: strategy, alignment: alignment)
         self.init(graph, flops: cost, liveness: live, plan: plan)
     }
@@ -150,7 +156,10 @@ public struct TrainingReport: Sendable, Hashable {
         params = graph.parameterCount
         trainableParams = graph.trainableParameterCount
         flops = Costs(cost)
+        saving = live.saving
         savedActivationBytes = live.savedActivationBytes
+        savedInputBytes = live.savedInputBytes
+        savedWeightDerivedBytes = live.savedWeightDerivedBytes
         let persistent = live.persistentBytes
         memory = Memory(
             peakBytes: live.peakBytes, persistentBytes: persistent,
