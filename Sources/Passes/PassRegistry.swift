@@ -3,7 +3,7 @@ import GraphIR
 /// Every pass graphc has, in pipeline order, with the options it reads: the one list that the training
 /// compiler builds its pipeline from, `--print-ir-after` validates against and `graphc opt` runs from.
 ///
-///     freeze → lora → dora → autodiff → optimizer → dce → merge-adapters
+///     freeze → lora → dora → autodiff → optimizer → dce → set-precision → merge-adapters
 ///
 /// A pass's name and summary are its own (`Pass.name`, `Pass.summary`); the registry adds what it reads
 /// of the `TrainingConfig` (as the command-line options that set it) and when the training compiler
@@ -19,6 +19,8 @@ public enum PassRegistry {
             training: .always
         ) { OptimizerPass($0) },
         RegisteredPass(options: [], training: .always) { _ in DeadCodeElimination() },
+        // Last: it only retypes, and the passes before it build f32 values.
+        RegisteredPass(options: [.weights, .activations], training: .reducedPrecision) { SetPrecision($0) },
         // Inference only: it refuses training graphs, so no training step runs it.
         RegisteredPass(options: [], training: .never) { _ in MergeAdapters() },
     ]
@@ -30,7 +32,7 @@ public enum PassRegistry {
 
     /// The training step's pipeline for `config`: the registered passes that run for it, in order.
     public static func trainingPipeline(for config: TrainingConfig) -> [any Pass] {
-        passes.filter { $0.training.includes(config.method) }.map { $0.make(config) }
+        passes.filter { $0.training.includes(config) }.map { $0.make(config) }
     }
 
     /// Parses a comma-separated pass list (`freeze,lora,autodiff`); blanks around names are ignored and
@@ -69,12 +71,23 @@ public struct RegisteredPass: Sendable {
         case methods(Set<FineTuningMethod>)
         /// Never (`graphc opt` only).
         case never
+        /// With `--weights` or `--activations` below f32, whatever the method.
+        case reducedPrecision
 
+        /// Whether a pipeline for `method` runs the pass, whatever the other settings (`reducedPrecision`: no).
         public func includes(_ method: FineTuningMethod) -> Bool {
             switch self {
             case .always: true
             case .methods(let methods): methods.contains(method)
-            case .never: false
+            case .never, .reducedPrecision: false
+            }
+        }
+
+        /// Whether the training pipeline for `config` runs the pass.
+        public func includes(_ config: TrainingConfig) -> Bool {
+            switch self {
+            case .always, .methods, .never: includes(config.method)
+            case .reducedPrecision: config.reducedPrecision
             }
         }
 
@@ -87,6 +100,7 @@ public struct RegisteredPass: Sendable {
                     + FineTuningMethod.allCases.filter(methods.contains).map(\.rawValue)
                     .joined(separator: " or ")
             case .never: "never (graphc opt only)"
+            case .reducedPrecision: "with --weights or --activations other than f32"
             }
         }
     }
@@ -155,6 +169,14 @@ public struct PassOption: Sendable, Hashable {
         name: "bn",
         help: "BatchNorm during training: train (batch statistics) or frozen (running statistics, not updated; PyTorch's eval() on BN layers).",
         defaultValue: TrainingConfig.defaults.bn.rawValue)
+    public static let weights = PassOption(
+        name: "weights",
+        help: "Storage of frozen weights: f32, f16, bf16 or int8 (conv and linear weights, an f32 scale per output channel); trainable parameters keep f32.",
+        defaultValue: TrainingConfig.defaults.weights.rawValue)
+    public static let activations = PassOption(
+        name: "activations",
+        help: "Storage of activations and transients: f32, f16 or bf16 (ops compute in f32).",
+        defaultValue: TrainingConfig.defaults.activations.rawValue)
     public static let galoreScale = PassOption(
         name: "galore-scale", help: "GaLore: scale of the projected update.",
         defaultValue: String(TrainingConfig.defaults.galoreScale))

@@ -119,8 +119,10 @@ struct Compare: ParsableCommand {
                     NumberFormat.signedPercent(r.peakChange),
                 ])
             }
+            let precision = rows.first.map(\.config).flatMap { $0.reducedPrecision ? $0.precisionLabel : nil }
             return t.render()
                 + "Step = forward + backward + optimizer (+ amortised SVD); peak = largest simultaneous total.\n"
+                + (precision.map { "Storage: \($0) (frozen weights; activations and transients).\n" } ?? "")
         case .csv:
             return csv(
                 [
@@ -152,6 +154,8 @@ struct Compare: ParsableCommand {
                         ("step_flops", .int(r.report.flops.total.flops)), ("flops_vs_fft_pct", .double(r.flopsChange)),
                         ("peak_bytes", .int(r.report.memory.peakBytes)), ("peak_vs_fft_pct", .double(r.peakChange)),
                         ("saved_activation_bytes", .int(r.report.savedActivationBytes)),
+                        ("weights_dtype", .string(r.config.weights.rawValue)),
+                        ("activations_dtype", .string(r.config.activations.rawValue)),
                     ])
                 }
             ).rendered() + "\n"
