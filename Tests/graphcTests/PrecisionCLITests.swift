@@ -1,0 +1,52 @@
+import Foundation
+import Testing
+
+/// --weights and --activations end to end: the JSON keys and headers name the precision, the bytes
+/// change as the types say, and graphc train refuses what the executor cannot run.
+@Suite struct PrecisionCLITests {
+    @Test func analyzeReportsTheStorageAndItsBytes() throws {
+        let base = ["analyze", "resnet18", "--method", "bnh", "--batch", "8", "--format", "json"]
+        let f32 = try CLI.json(base)
+        let low = try CLI.json(base + ["--weights", "int8", "--activations", "f16"])
+        #expect(f32["weights_dtype"] as? String == "f32" && f32["activations_dtype"] as? String == "f32")
+        #expect(low["weights_dtype"] as? String == "int8" && low["activations_dtype"] as? String == "f16")
+        // The max pool's i64 indices (8·64·56·56·8 bytes) keep their size; the rest halves exactly.
+        let indices = 8 * 64 * 56 * 56 * 8
+        let a = try #require(f32["saved_activation_bytes"] as? Int), b = try #require(low["saved_activation_bytes"] as? Int)
+        #expect(b - indices == (a - indices) / 2)
+        func parameters(_ j: [String: Any]) -> Int? {
+            ((j["memory"] as? [String: Any])?["at_peak"] as? [String: Int])?["parameters"]
+        }
+        // Frozen conv weights numel + 4·C_out, the trainable BN affine and head in f32.
+        let full = try #require(parameters(f32)), quantized = try #require(parameters(low))
+        let convWeights = 11_166_912, outputChannels = 4_800
+        #expect(full - 4 * convWeights == quantized - convWeights - 4 * outputChannels)
+    }
+
+    @Test func headersNameAReducedPrecision() throws {
+        let r = try CLI.run(["analyze", "small_resnet", "--method", "head", "--weights", "bf16", "--activations", "f16"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.split(separator: "\n").first?.hasSuffix(" · weights bf16 · activations f16") == true, "\(r.stdout)")
+        let plain = try CLI.run(["analyze", "small_resnet", "--method", "head"])
+        #expect(!plain.stdout.contains("activations f"))
+        let compare = try CLI.run(["compare", "small_resnet", "--methods", "fft,head", "--activations", "bf16"])
+        #expect(compare.status == 0, "\(compare.stderr)")
+        #expect(compare.stdout.contains("Storage: weights f32 · activations bf16"))
+    }
+
+    @Test func trainRefusesReducedPrecision() throws {
+        let r = try CLI.run(["train", "small_resnet", "--weights", "int8"])
+        #expect(r.status == 1)
+        #expect(
+            r.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+                == "graphc: error: graphc train runs f32 only; --weights int8 --activations f32 is for analyze, "
+                + "compare, timeline and dot --training")
+        #expect(r.stdout.isEmpty)
+    }
+
+    @Test func unknownPrecisionIsAnUsageError() throws {
+        let r = try CLI.run(["analyze", "small_resnet", "--activations", "int8"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("--activations"))
+    }
+}
