@@ -36,6 +36,13 @@ import Testing
         return c
     }
 
+    static func precision(_ method: FineTuningMethod, _ w: WeightPrecision, _ a: ActivationPrecision) -> TrainingConfig {
+        var c = config(method)
+        c.weights = w
+        c.activations = a
+        return c
+    }
+
     static let cases: [Case] = [
         Case(name: "freeze", input: .file("tiny_convnet"), passes: "freeze", config: config(.bnh)),
         Case(name: "lora", input: .file("tiny_convnet"), passes: "lora", config: config(.lora)),
@@ -43,6 +50,12 @@ import Testing
         Case(name: "autodiff", input: .after("freeze"), passes: "autodiff", config: config(.bnh)),
         Case(name: "optimizer", input: .after("autodiff"), passes: "optimizer", config: config(.bnh)),
         Case(name: "dce", input: .file("dead_branch"), passes: "dce", config: config(.fft)),
+        Case(
+            name: "set-precision", input: .after("optimizer"), passes: "set-precision",
+            config: precision(.bnh, .int8, .f16)),
+        Case(
+            name: "set-precision-lora", input: .after("lora"), passes: "set-precision",
+            config: precision(.lora, .bf16, .bf16)),
         Case(name: "merge-adapters", input: .after("lora"), passes: "merge-adapters", config: config(.lora)),
         Case(name: "merge-adapters-dora", input: .after("dora"), passes: "merge-adapters", config: config(.dora)),
     ]
