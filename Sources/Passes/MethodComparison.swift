@@ -64,7 +64,11 @@ public enum MethodComparison {
                 let forward = try load(model, batch)
                 func analyse(_ method: FineTuningMethod, rank: Int) throws -> (TrainingConfig, TrainingReport) {
                     let c = config(method, rank: rank, base: base)
-                    return (c, try TrainingReport(try TrainingSession.compile(forward, config: c).training, saving: c.saving).checked())
+                    return (
+                        c,
+                        try TrainingReport(try TrainingSession.compile(forward, config: c).training, saving: c.saving)
+                            .checked()
+                    )
                 }
                 let (baselineConfig, baseline) = try analyse(.fft, rank: 1)
                 for method in methods {

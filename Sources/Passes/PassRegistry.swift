@@ -163,15 +163,18 @@ public struct PassOption: Sendable, Hashable {
         defaultValue: String(TrainingConfig.defaults.galoreGap))
     public static let saving = PassOption(
         name: "saving",
-        help: "What the step keeps for backward: pytorch (what PyTorch autograd saves) or lean (what graphc's backward reads, ReLU masks packed to 1 bit).",
+        help:
+            "What the step keeps for backward: pytorch (what PyTorch autograd saves) or lean (what graphc's backward reads, ReLU masks packed to 1 bit).",
         defaultValue: TrainingConfig.defaults.saving.rawValue)
     public static let bn = PassOption(
         name: "bn",
-        help: "BatchNorm during training: train (batch statistics) or frozen (running statistics, not updated; PyTorch's eval() on BN layers).",
+        help:
+            "BatchNorm during training: train (batch statistics) or frozen (running statistics, not updated; PyTorch's eval() on BN layers).",
         defaultValue: TrainingConfig.defaults.bn.rawValue)
     public static let weights = PassOption(
         name: "weights",
-        help: "Storage of frozen weights: f32, f16, bf16 or int8 (conv and linear weights, an f32 scale per output channel); trainable parameters keep f32.",
+        help:
+            "Storage of frozen weights: f32, f16, bf16 or int8 (conv and linear weights, an f32 scale per output channel); trainable parameters keep f32.",
         defaultValue: TrainingConfig.defaults.weights.rawValue)
     public static let activations = PassOption(
         name: "activations",

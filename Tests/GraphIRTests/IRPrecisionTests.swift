@@ -53,7 +53,8 @@ import Testing
     }
 
     @Test func reducedPrecisionOnlyWhereItBelongs() {
-        let trainable = Self.text.replacingOccurrences(of: "qi8[4, 3, 3, 3] weight frozen", with: "qi8[4, 3, 3, 3] weight")
+        let trainable = Self.text.replacingOccurrences(
+            of: "qi8[4, 3, 3, 3] weight frozen", with: "qi8[4, 3, 3, 3] weight")
         #expect(
             Self.errors(trainable).contains {
                 $0.hasPrefix("bad-precision:") && $0.contains("'conv.weight'") && $0.contains("only frozen weights")

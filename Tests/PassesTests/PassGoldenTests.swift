@@ -36,7 +36,8 @@ import Testing
         return c
     }
 
-    static func precision(_ method: FineTuningMethod, _ w: WeightPrecision, _ a: ActivationPrecision) -> TrainingConfig {
+    static func precision(_ method: FineTuningMethod, _ w: WeightPrecision, _ a: ActivationPrecision) -> TrainingConfig
+    {
         var c = config(method)
         c.weights = w
         c.activations = a

@@ -5,7 +5,9 @@ import Passes
 import Testing
 
 @Suite struct PrecisionTests {
-    static func step(_ method: FineTuningMethod, weights: WeightPrecision = .f32, activations: ActivationPrecision = .f32)
+    static func step(
+        _ method: FineTuningMethod, weights: WeightPrecision = .f32, activations: ActivationPrecision = .f32
+    )
         throws -> Graph
     {
         var c = TrainingConfig(method: method)

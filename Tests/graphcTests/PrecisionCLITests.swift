@@ -12,7 +12,8 @@ import Testing
         #expect(low["weights_dtype"] as? String == "int8" && low["activations_dtype"] as? String == "f16")
         // The max pool's i64 indices (8·64·56·56·8 bytes) keep their size; the rest halves exactly.
         let indices = 8 * 64 * 56 * 56 * 8
-        let a = try #require(f32["saved_activation_bytes"] as? Int), b = try #require(low["saved_activation_bytes"] as? Int)
+        let a = try #require(f32["saved_activation_bytes"] as? Int),
+            b = try #require(low["saved_activation_bytes"] as? Int)
         #expect(b - indices == (a - indices) / 2)
         func parameters(_ j: [String: Any]) -> Int? {
             ((j["memory"] as? [String: Any])?["at_peak"] as? [String: Int])?["parameters"]
@@ -24,9 +25,13 @@ import Testing
     }
 
     @Test func headersNameAReducedPrecision() throws {
-        let r = try CLI.run(["analyze", "small_resnet", "--method", "head", "--weights", "bf16", "--activations", "f16"])
+        let r = try CLI.run([
+            "analyze", "small_resnet", "--method", "head", "--weights", "bf16", "--activations", "f16",
+        ])
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stdout.split(separator: "\n").first?.hasSuffix(" · weights bf16 · activations f16") == true, "\(r.stdout)")
+        #expect(
+            r.stdout.split(separator: "\n").first?.hasSuffix(" · weights bf16 · activations f16") == true, "\(r.stdout)"
+        )
         let plain = try CLI.run(["analyze", "small_resnet", "--method", "head"])
         #expect(!plain.stdout.contains("activations f"))
         let compare = try CLI.run(["compare", "small_resnet", "--methods", "fft,head", "--activations", "bf16"])

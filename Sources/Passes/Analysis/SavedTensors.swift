@@ -71,7 +71,9 @@ extension Op {
         // logits' dtype (f32, or the storage `--activations` gives them).
         case .softmaxCrossEntropy:
             let logits = operands.first ?? .f32([])
-            return [.extra(bytes: logits.byteCount), .operand(1), .extra(bytes: TensorType(logits.dtype, []).byteCount)]
+            return [
+                .extra(bytes: logits.byteCount), .operand(1), .extra(bytes: TensorType(logits.dtype, []).byteCount),
+            ]
         // Detached (DoRA's norm): no gradient, nothing saved.
         case .channelNorm: return []
         // Not forward ops: they are never differentiated.
