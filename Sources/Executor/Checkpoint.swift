@@ -29,7 +29,7 @@ public struct Checkpoint: Sendable, Equatable {
         public var data: [UInt8]
 
         public init(name: String, dtype: DType, shape: [Int], data: [UInt8]) {
-            precondition(dtype != .bool, "Checkpoint: bool tensors are not stored")
+            precondition(dtype != .bool && dtype != .mask, "Checkpoint: mask tensors are not stored")
             precondition(
                 shape.reduce(1, *) * dtype.size == data.count,
                 "Checkpoint: \(data.count) bytes for '\(name)' \(dtype.rawValue)\(Shape.format(shape))")
@@ -136,6 +136,8 @@ public struct Checkpoint: Sendable, Equatable {
         case .f32: "F32"
         case .i64: "I64"
         case .bool: "BOOL"
+        // Never written (the init refuses it); safetensors has no packed-bit dtype.
+        case .mask: "MASK"
         // Reduced-precision storage: graphc's executor runs f32 graphs only, so these are never written.
         case .f16: "F16"
         case .bf16: "BF16"

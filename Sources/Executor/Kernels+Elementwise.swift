@@ -272,3 +272,32 @@ extension Kernels {
         if !src.sameStorage(as: dst) { dst.base.copyMemory(from: src.base, byteCount: src.byteCount) }
     }
 }
+
+extension Kernels {
+    /// mask bit i = x[i] > 0, packed eight to a byte (bit i % 8 of byte i / 8); the last byte's unused
+    /// bits are 0. x may be a ReLU's input or output: both have the same positive elements.
+    public static func reluMask(x: TensorView, mask: TensorView) {
+        let n = x.count, xp = x.f32, mp = mask.mask
+        let bytes = (n + 7) / 8
+        Parallel.forEach(bytes, unitWork: 8) { range in
+            for byte in range {
+                var bits: UInt8 = 0
+                let start = byte * 8
+                for j in 0..<min(8, n - start) where xp[start + j] > 0 { bits |= 1 << UInt8(j) }
+                mp[byte] = bits
+            }
+        }
+    }
+
+    /// dx = dy where the mask bit is set, else 0: ReLU's gradient from its packed mask, the same values
+    /// `relu_grad` computes from the output (threshold_backward's `result > 0`).
+    public static func reluMaskGrad(dy: TensorView, mask: TensorView, dx: TensorView) {
+        let n = dy.count, dyp = dy.f32, mp = mask.mask, dxp = dx.f32
+        Parallel.forEach((n + 7) / 8, unitWork: 8) { range in
+            for byte in range {
+                let bits = mp[byte], start = byte * 8
+                for j in 0..<min(8, n - start) { dxp[start + j] = bits & (1 << UInt8(j)) != 0 ? dyp[start + j] : 0 }
+            }
+        }
+    }
+}

@@ -124,6 +124,41 @@ extension Kernels {
         }
     }
 
+    /// dx, dγ, dβ of batch norm with frozen (running) statistics (`--bn frozen`): invstd = 1/√(running_var
+    /// + eps), dx = γ·invstd·dy, dβ = Σ dy, dγ = Σ dy·(x − running_mean)·invstd when `x` is given (γ
+    /// trainable), else 0. Running statistics are read, never written.
+    public static func batchNormFrozenGrad(
+        dy: TensorView, gamma: TensorView, runningMean: TensorView, runningVar: TensorView, x: TensorView?,
+        dx: TensorView, dgamma: TensorView, dbeta: TensorView, _ a: BatchNormAttrs
+    ) {
+        let (n, c, inner) = bnLayout(dy)
+        let dyp = dy.f32, gp = gamma.f32, rm = runningMean.f32, rv = runningVar.f32
+        let xp = x?.f32, dxp = dx.f32, dgp = dgamma.f32, dbp = dbeta.f32
+        Parallel.forEach(c, unitWork: 4 * n * inner) { channels in
+            for ch in channels {
+                let inv = Float(1 / (Double(rv[ch]) + a.eps).squareRoot())
+                var sumDy: Double = 0, sumDyXc: Double = 0
+                for b in 0..<n {
+                    let off = (b * c + ch) * inner
+                    if let xp {
+                        let (s1, s2) = planeGradSums(dyp + off, xp + off, inner, rm[ch])
+                        sumDy += Double(s1)
+                        sumDyXc += Double(s2)
+                    } else {
+                        sumDy += Double(planeSum(dyp + off, inner))
+                    }
+                }
+                dgp[ch] = Float(sumDyXc * Double(inv))
+                dbp[ch] = Float(sumDy)
+                let k = gp[ch] * inv
+                for b in 0..<n {
+                    let off = (b * c + ch) * inner
+                    for i in 0..<inner { dxp[off + i] = k * dyp[off + i] }
+                }
+            }
+        }
+    }
+
     // MARK: Plane loops, eight lanes at a time (the tail through the same lane arithmetic)
 
     /// Σ p[0..<n] in eight float lanes, then the lanes.

@@ -117,6 +117,12 @@ public enum Kernels {
                 dy: x[0], x: x[1], gamma: x[2], runningMean: x[3], runningVar: x[4], mean: x[5],
                 invstd: x[6], dx: y[0], dgamma: y[1], dbeta: y[2], a)
         case let .activationGrad(act): activationGrad(act, dy: x[0], saved: x[1], dx: y[0])
+        case .reluMask: reluMask(x: x[0], mask: y[0])
+        case .reluMaskGrad: reluMaskGrad(dy: x[0], mask: x[1], dx: y[0])
+        case let .batchNormFrozenGrad(a):
+            batchNormFrozenGrad(
+                dy: x[0], gamma: x[1], runningMean: x[2], runningVar: x[3], x: x.count > 4 ? x[4] : nil, dx: y[0],
+                dgamma: y[1], dbeta: y[2], a)
         case .maxPool2dGrad: maxPool2dGrad(dy: x[0], indices: x[2], dx: y[0])
         case let .avgPool2dGrad(a): avgPool2dGrad(dy: x[0], dx: y[0], a)
         case .adaptiveAvgPool2dGrad: adaptiveAvgPool2dGrad(dy: x[0], dx: y[0])

@@ -174,7 +174,7 @@ func firstDifference(_ expected: TensorView, _ actual: TensorView) -> (Int, UInt
         expected.byteCount == actual.byteCount && expected.dtype == actual.dtype, "compare: mismatched tensors")
     if memcmp(expected.base, actual.base, expected.byteCount) == 0 { return nil }
     let size = expected.dtype.size
-    for i in 0..<expected.count {
+    for i in 0..<(expected.byteCount / size) {
         var e: UInt64 = 0, a: UInt64 = 0
         withUnsafeMutableBytes(of: &e) {
             $0.copyMemory(from: UnsafeRawBufferPointer(start: expected.base + i * size, count: size))

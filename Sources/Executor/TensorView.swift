@@ -20,7 +20,7 @@ public struct TensorView: @unchecked Sendable {
     /// Number of elements (1 for a scalar).
     public var count: Int { shape.reduce(1, *) }
     public var rank: Int { shape.count }
-    public var byteCount: Int { count * dtype.size }
+    public var byteCount: Int { dtype.byteCount(elements: count) }
 
     /// The elements as f32 (the view must be f32).
     public var f32: UnsafeMutablePointer<Float> {
@@ -37,6 +37,12 @@ public struct TensorView: @unchecked Sendable {
     /// The elements as bytes, 0 or 1 (dropout masks).
     public var bool: UnsafeMutablePointer<UInt8> {
         precondition(dtype == .bool, "TensorView: \(dtype) read as bool")
+        return base.assumingMemoryBound(to: UInt8.self)
+    }
+
+    /// The packed bits (relu masks): element i is bit i % 8 of byte i / 8.
+    public var mask: UnsafeMutablePointer<UInt8> {
+        precondition(dtype == .mask, "TensorView: \(dtype) read as mask")
         return base.assumingMemoryBound(to: UInt8.self)
     }
 
@@ -59,7 +65,7 @@ public final class HostTensor: @unchecked Sendable {
     public let view: TensorView
 
     public init(_ dtype: DType, _ shape: Shape) {
-        let bytes = max(shape.reduce(1, *) * dtype.size, 1)
+        let bytes = max(dtype.byteCount(elements: shape.reduce(1, *)), 1)
         let base = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         base.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
         view = TensorView(base, dtype, shape)

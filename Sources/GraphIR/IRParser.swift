@@ -495,7 +495,7 @@ struct SyntaxParser {
         } else {
             report(
                 "unknown-dtype",
-                "unknown element type '\(dtypeToken.value)'; expected f32, i64, bool, f16, bf16 or qi8",
+                "unknown element type '\(dtypeToken.value)'; expected f32, i64, bool, mask, f16, bf16 or qi8",
                 dtypeToken.span)
         }
         _ = try expectPunct("[")

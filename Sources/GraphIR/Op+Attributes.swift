@@ -75,7 +75,7 @@ extension Op {
             (Self.convAttributes(a) + [("input", .pair(input))]).sorted { $0.key < $1.key }
         case let .conv2dGradWeight(a, kernel):
             (Self.convAttributes(a) + [("kernel", .pair(kernel))]).sorted { $0.key < $1.key }
-        case let .batchNorm(a), let .nativeBatchNorm(a), let .batchNormGrad(a):
+        case let .batchNorm(a), let .nativeBatchNorm(a), let .batchNormGrad(a), let .batchNormFrozenGrad(a):
             [("eps", .float(a.eps)), ("momentum", .float(a.momentum)), ("training", .bool(a.training))]
         case let .maxPool2d(a), let .maxPool2dWithIndices(a), let .maxPool2dGrad(a):
             [
@@ -110,7 +110,7 @@ extension Op {
             [("gap", .int(a.gap)), ("left", .bool(a.left)), ("rank", .int(a.rank))]
         case .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .linear, .softmaxCrossEntropy,
             .div, .channelNorm, .biasGrad, .activationGrad, .adaptiveAvgPool2dGrad, .linearGradInput,
-            .linearGradWeight, .softmaxCrossEntropyGrad:
+            .linearGradWeight, .softmaxCrossEntropyGrad, .reluMask, .reluMaskGrad:
             []
         }
     }
@@ -134,6 +134,9 @@ extension Op {
         case "batch_norm": op = .batchNorm(reader.batchNorm())
         case "native_batch_norm": op = .nativeBatchNorm(reader.batchNorm())
         case "batch_norm_grad": op = .batchNormGrad(reader.batchNorm())
+        case "batch_norm_frozen_grad": op = .batchNormFrozenGrad(reader.batchNorm())
+        case "relu_mask": op = .reluMask
+        case "relu_mask_grad": op = .reluMaskGrad
         case "max_pool2d": op = .maxPool2d(reader.maxPool())
         case "max_pool2d_with_indices": op = .maxPool2dWithIndices(reader.maxPool())
         case "max_pool2d_grad": op = .maxPool2dGrad(reader.maxPool())

@@ -39,7 +39,7 @@ extension Op {
             .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .reshape, .biasGrad, .batchNormGrad,
             .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .dropoutGrad,
             .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection,
-            .applyUpdate, .svdProjector:
+            .applyUpdate, .svdProjector, .reluMask, .reluMaskGrad, .batchNormFrozenGrad:
             return 0
         }
     }
@@ -69,7 +69,7 @@ extension Op {
             .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradInput,
             .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad, .avgPool2dGrad,
             .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad,
-            .sumTo:
+            .sumTo, .reluMask, .reluMaskGrad, .batchNormFrozenGrad:
             return 0
         }
     }
@@ -96,8 +96,12 @@ extension Op {
         case .conv2d, .linear:
             return operands.count == 3 ? out : 0
         case .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .nativeBatchNorm,
-            .nativeDropout, .scale, .div, .batchNormGrad, .activationGrad, .dropoutGrad, .softmaxCrossEntropyGrad:
+            .nativeDropout, .scale, .div, .batchNormGrad, .activationGrad, .dropoutGrad, .softmaxCrossEntropyGrad,
+            .reluMask, .reluMaskGrad:
             return out
+        // dx, plus dgamma's product per element when x is given.
+        case .batchNormFrozenGrad:
+            return operands.count == 5 ? saturatingProduct(out, 2) : out
         case let .maxPool2d(a), let .avgPool2d(a), let .maxPool2dWithIndices(a):
             return saturatingProduct(out, a.kernel.h, a.kernel.w)
         case let .maxPool2dGrad(a), let .avgPool2dGrad(a):

@@ -23,6 +23,11 @@ extension Op {
         // dy, mask (bool).
         case .dropoutGrad: index == 0
         case .channelNorm: false
+        // dy, gamma, running mean, running var, x.
+        case .batchNormFrozenGrad: index != 2 && index != 3
+        // dy, mask; x → mask (bits have no gradient).
+        case .reluMaskGrad: index == 0
+        case .reluMask: false
         case .conv2d, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .maxPool2d, .avgPool2d,
             .adaptiveAvgPool2d, .flatten, .linear, .dropout, .maxPool2dWithIndices, .nativeDropout, .scale, .div,
             .matmul, .reshape, .conv2dGradInput, .conv2dGradWeight, .biasGrad, .activationGrad, .avgPool2dGrad,
@@ -43,7 +48,7 @@ extension Op {
             .nativeBatchNorm, .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .matmul,
             .reshape, .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad,
             .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight,
-            .dropoutGrad, .softmaxCrossEntropyGrad, .sumTo,
+            .dropoutGrad, .softmaxCrossEntropyGrad, .sumTo, .reluMask, .reluMaskGrad, .batchNormFrozenGrad,
             // GaLore's direction reads the projected gradient, which is not a parameter's own.
             .adamDirection, .applyUpdate:
             nil

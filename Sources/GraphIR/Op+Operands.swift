@@ -80,6 +80,13 @@ extension Op {
             case 4: .runningVar
             case _: nil
             }
+        case .batchNormFrozenGrad:
+            switch slot {
+            case 1: .bnGamma
+            case 2: .runningMean
+            case 3: .runningVar
+            case _: nil
+            }
         case .sgdUpdate, .applyUpdate: slot == 0 ? .learnable : nil
         case .momentumUpdate: slot == 0 ? .learnable : slot == 2 ? .momentumBuffer : nil
         case .adamUpdate: slot == 0 ? .learnable : slot == 2 ? .expAvg : slot == 3 ? .expAvgSq : nil
@@ -89,7 +96,7 @@ extension Op {
             .adaptiveAvgPool2d, .flatten, .dropout, .softmaxCrossEntropy, .maxPool2dWithIndices, .nativeDropout,
             .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradWeight, .biasGrad, .activationGrad,
             .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradWeight, .dropoutGrad,
-            .softmaxCrossEntropyGrad, .sumTo:
+            .softmaxCrossEntropyGrad, .sumTo, .reluMask, .reluMaskGrad:
             nil
         }
     }
@@ -107,7 +114,7 @@ extension Op {
             .maxPool2dWithIndices, .nativeDropout, .scale, .channelNorm, .conv2dGradInput, .conv2dGradWeight,
             .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad,
             .linearGradInput, .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate,
-            .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector:
+            .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector, .reluMask, .reluMaskGrad, .batchNormFrozenGrad:
             []
         }
     }

@@ -59,7 +59,7 @@ extension Op {
             .softmaxCrossEntropy, .nativeBatchNorm, .nativeDropout, .scale, .div, .channelNorm, .matmul, .biasGrad,
             .batchNormGrad, .activationGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight,
             .dropoutGrad, .softmaxCrossEntropyGrad, .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection,
-            .applyUpdate:
+            .applyUpdate, .reluMask, .reluMaskGrad, .batchNormFrozenGrad:
             break
         }
         if let bad {
@@ -233,6 +233,27 @@ extension Op {
         case .activationGrad:
             try Self.expect(operands[1].withDType(.f32), operands[0], op: name)
             return [operands[0]]
+        case .reluMask:
+            return [operands[0].withDType(.mask)]
+        case .reluMaskGrad:
+            try Self.expect(operands[1].withDType(.f32), operands[0], op: name)
+            return [operands[0]]
+        case let .batchNormFrozenGrad(a):
+            // dy, gamma, running mean, running var[, x].
+            let dy = operands[0]
+            guard dy.rank == 2 || dy.rank == 4 else {
+                throw ShapeError("rank", "batch_norm_frozen_grad expects a 2-D or 4-D gradient, got \(dy)")
+            }
+            guard a.eps > 0 else { throw ShapeError("bad-attribute", "batch_norm_frozen_grad eps must be positive") }
+            if operands.count == 5 { try Self.expect(operands[4], dy, op: name) }
+            let c = dy.shape[1]
+            for (i, role) in [(1, "gamma"), (2, "running mean"), (3, "running variance")] where operands[i].shape != [c] {
+                throw ShapeError(
+                    "channel-mismatch",
+                    "batch_norm_frozen_grad \(role) has shape \(Shape.format(operands[i].shape)), "
+                        + "expected [\(c)] for a gradient with \(c) channels")
+            }
+            return [dy, .f32([c]), .f32([c])]
         case let .dropoutGrad(p):
             // The same p as the forward native_dropout (the gradient scales by 1 / (1 - p)).
             guard p >= 0 && p < 1 else {
@@ -306,12 +327,13 @@ extension Op {
         case .softmaxCrossEntropy, .softmaxCrossEntropyGrad: index == 1 ? .i64 : .f32
         case .maxPool2dGrad: index == 2 ? .i64 : .f32
         case .dropoutGrad: index == 1 ? .bool : .f32
+        case .reluMaskGrad: index == 1 ? .mask : .f32
         case .conv2d, .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .maxPool2d,
             .avgPool2d, .adaptiveAvgPool2d, .flatten, .linear, .dropout, .nativeBatchNorm, .maxPool2dWithIndices,
             .nativeDropout, .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradInput, .conv2dGradWeight,
             .biasGrad, .batchNormGrad, .activationGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput,
             .linearGradWeight, .sumTo, .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate,
-            .svdProjector:
+            .svdProjector, .reluMask, .batchNormFrozenGrad:
             .f32
         }
     }

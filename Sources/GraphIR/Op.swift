@@ -176,6 +176,9 @@ public enum Op: Sendable, Hashable {
     case channelNorm
     /// 2-D matrix product with optional transposes.
     case matmul(transposeA: Bool, transposeB: Bool)
+    /// x → mask: bit i is x[i] > 0, packed eight to a byte (`--saving lean` keeps it instead of a ReLU's
+    /// output; x may be the ReLU's input or output, both give the same bits).
+    case reluMask
     case reshape(shape: Shape)
 
     // Gradients.
@@ -189,6 +192,12 @@ public enum Op: Sendable, Hashable {
     case batchNormGrad(BatchNormAttrs)
     /// dy, saved (the forward output for relu and sigmoid, else the input) → dx.
     case activationGrad(Activation)
+    /// dy, mask (from `relu_mask`) → dx = dy where the bit is set, else 0 (ReLU's gradient under lean).
+    case reluMaskGrad
+    /// Batch norm with frozen (running) statistics: dy, gamma, running mean, running var, and x when the
+    /// gamma gradient is wanted → dx = dy·gamma·invstd, dgamma = Σ dy·(x − mean)·invstd (0 without x),
+    /// dbeta = Σ dy, with invstd = 1/√(running var + eps).
+    case batchNormFrozenGrad(BatchNormAttrs)
     /// dy, x, indices → dx.
     case maxPool2dGrad(Pool2dAttrs)
     /// dy, x → dx.
@@ -231,7 +240,8 @@ public enum Op: Sendable, Hashable {
         "relu_grad", "relu6_grad", "hardswish_grad", "hardsigmoid_grad", "silu_grad", "sigmoid_grad",
         "max_pool2d_grad", "avg_pool2d_grad", "adaptive_avg_pool2d_grad", "linear_grad_input",
         "linear_grad_weight", "dropout_grad", "softmax_cross_entropy_grad", "sum_to", "sgd_update",
-        "momentum_update", "adam_update", "adam_direction", "apply_update", "svd_projector",
+        "momentum_update", "adam_update", "adam_direction", "apply_update", "svd_projector", "relu_mask",
+        "relu_mask_grad", "batch_norm_frozen_grad",
     ]
 
     /// The op's name in the IR text (snake_case).
@@ -261,6 +271,9 @@ public enum Op: Sendable, Hashable {
         case .div: "div"
         case .channelNorm: "channel_norm"
         case .matmul: "matmul"
+        case .reluMask: "relu_mask"
+        case .reluMaskGrad: "relu_mask_grad"
+        case .batchNormFrozenGrad: "batch_norm_frozen_grad"
         case .reshape: "reshape"
         case .conv2dGradInput: "conv2d_grad_input"
         case .conv2dGradWeight: "conv2d_grad_weight"
@@ -289,7 +302,7 @@ public enum Op: Sendable, Hashable {
         switch self {
         case .conv2d: .conv
         case .batchNorm: .norm
-        case .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid: .activation
+        case .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .reluMask: .activation
         case .add, .mul: .elementwise
         case .maxPool2d, .avgPool2d, .adaptiveAvgPool2d: .pooling
         case .flatten: .shape
@@ -303,7 +316,7 @@ public enum Op: Sendable, Hashable {
         case .reshape: .shape
         case .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad,
             .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
-            .softmaxCrossEntropyGrad, .sumTo:
+            .softmaxCrossEntropyGrad, .sumTo, .reluMaskGrad, .batchNormFrozenGrad:
             .gradient
         case .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate: .optimizer
         case .svdProjector: .svd
@@ -326,10 +339,10 @@ public enum Op: Sendable, Hashable {
             .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradInput, .conv2dGradWeight, .biasGrad,
             .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput,
             .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate, .applyUpdate,
-            .svdProjector:
+            .svdProjector, .reluMask, .reluMaskGrad:
             1
         case .maxPool2dWithIndices, .nativeDropout, .momentumUpdate: 2
-        case .nativeBatchNorm, .batchNormGrad, .adamUpdate, .adamDirection: 3
+        case .nativeBatchNorm, .batchNormGrad, .adamUpdate, .adamDirection, .batchNormFrozenGrad: 3
         }
     }
 
@@ -340,15 +353,16 @@ public enum Op: Sendable, Hashable {
         case .batchNorm, .nativeBatchNorm: 5...5
         case .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .maxPool2d, .avgPool2d,
             .adaptiveAvgPool2d, .flatten, .dropout, .maxPool2dWithIndices, .nativeDropout, .scale, .channelNorm,
-            .reshape, .biasGrad, .sumTo:
+            .reshape, .biasGrad, .sumTo, .reluMask:
             1...1
         case .add, .mul, .softmaxCrossEntropy, .div, .matmul, .conv2dGradInput, .conv2dGradWeight, .activationGrad,
             .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
-            .softmaxCrossEntropyGrad, .sgdUpdate, .applyUpdate, .svdProjector:
+            .softmaxCrossEntropyGrad, .sgdUpdate, .applyUpdate, .svdProjector, .reluMaskGrad:
             2...2
         case .maxPool2dGrad, .momentumUpdate, .adamDirection: 3...3
         case .adamUpdate: 4...4
         case .batchNormGrad: 7...7
+        case .batchNormFrozenGrad: 4...5
         }
     }
 }

@@ -7,6 +7,9 @@ public enum DType: String, Sendable, Hashable, CaseIterable {
     case i64
     /// Masks (dropout), one byte per element as PyTorch stores them.
     case bool
+    /// Packed 1-bit masks (`relu_mask`, `--saving lean`): eight elements per byte, element i in bit
+    /// i % 8 of byte i / 8; a tensor of n elements takes ceil(n / 8) bytes.
+    case mask
     /// IEEE 754 binary16.
     case f16
     /// bfloat16: f32's exponent, 8 bits of significand.
@@ -15,13 +18,23 @@ public enum DType: String, Sendable, Hashable, CaseIterable {
     /// A frozen weight's storage only; a tensor of shape [C, ...] takes numel + 4·C bytes (`scaleBytes`).
     case qi8
 
-    /// Bytes per element (for `qi8`, of its int8 values; its scales are `TensorType.scaleBytes`).
+    /// Bytes per storage unit: per element, but for `mask`, whose byte holds eight, and `qi8`, whose
+    /// per-channel scales come on top (see `byteCount`).
     public var size: Int {
         switch self {
         case .f32: 4
         case .i64: 8
-        case .bool, .qi8: 1
+        case .bool, .mask, .qi8: 1
         case .f16, .bf16: 2
+        }
+    }
+
+    /// Bytes of `elements` elements: ceil(n / 8) for a mask, n · size otherwise (a `qi8` tensor's
+    /// scales are `TensorType.scaleBytes`).
+    public func byteCount(elements n: Int) -> Int {
+        switch self {
+        case .mask: (n + 7) / 8
+        case .f32, .i64, .bool, .f16, .bf16, .qi8: n * size
         }
     }
 
@@ -29,7 +42,7 @@ public enum DType: String, Sendable, Hashable, CaseIterable {
     public var computeType: DType {
         switch self {
         case .f32, .f16, .bf16, .qi8: .f32
-        case .i64, .bool: self
+        case .i64, .bool, .mask: self
         }
     }
 
@@ -37,7 +50,7 @@ public enum DType: String, Sendable, Hashable, CaseIterable {
     public var isReducedPrecision: Bool {
         switch self {
         case .f16, .bf16, .qi8: true
-        case .f32, .i64, .bool: false
+        case .f32, .i64, .bool, .mask: false
         }
     }
 
@@ -47,7 +60,7 @@ public enum DType: String, Sendable, Hashable, CaseIterable {
     public func stores(_ computed: DType) -> Bool {
         switch self {
         case .f16, .bf16: computed == .f32
-        case .f32, .i64, .bool, .qi8: computed == self
+        case .f32, .i64, .bool, .mask, .qi8: computed == self
         }
     }
 }
@@ -91,14 +104,14 @@ public struct TensorType: Sendable, Hashable, CustomStringConvertible {
     }
     /// Number of elements (1 for a scalar).
     public var elementCount: Int { shape.reduce(1, *) }
-    public var byteCount: Int { elementCount * dtype.size + scaleBytes }
+    public var byteCount: Int { dtype.byteCount(elements: elementCount) + scaleBytes }
 
     /// Bytes of a quantized type's scales: 4 per output channel (dimension 0; one for a scalar) for
     /// `qi8`, 0 otherwise.
     public var scaleBytes: Int {
         switch dtype {
         case .qi8: 4 * (shape.first ?? 1)
-        case .f32, .i64, .bool, .f16, .bf16: 0
+        case .f32, .i64, .bool, .mask, .f16, .bf16: 0
         }
     }
 

@@ -39,7 +39,11 @@ public struct Autodiff: Pass {
     public let name = "autodiff"
     public let summary = "switch to train mode, add the loss and emit the backward pass"
 
-    public init() {}
+    /// BatchNorm's statistics: batch ones (train mode, `native_batch_norm`) or the running ones
+    /// (`frozen`: `batch_norm` stays an inference op, its VJP `batch_norm_frozen_grad`).
+    public let bn: BatchNormMode
+
+    public init(bn: BatchNormMode = .train) { self.bn = bn }
 
     public func run(_ graph: Graph) throws -> Graph {
         guard graph.outputs.count == 1 else {
@@ -74,7 +78,7 @@ public struct Autodiff: Pass {
         // 1-2. Train mode and the loss.
         var r = GraphRewriter(graph)
         for (index, node) in graph.nodes.enumerated() {
-            if let op = Self.trainMode(node.op) { try r.copy(index, as: op) } else { try r.copy(index) }
+            if let op = Self.trainMode(node.op, bn: bn) { try r.copy(index, as: op) } else { try r.copy(index) }
         }
         let labels = r.addInput("labels", .i64([logitsType.shape[0]]))
         let loss = try r.emit(.softmaxCrossEntropy, [r.mapped(graph.outputs[0]), labels], name: "loss")[0]
@@ -127,11 +131,17 @@ public struct Autodiff: Pass {
     }
 
     /// The training-mode form of an inference op, or nil when the op is the same in both modes.
-    static func trainMode(_ op: Op) -> Op? {
+    static func trainMode(_ op: Op, bn: BatchNormMode = .train) -> Op? {
         switch op {
         case var .batchNorm(a):
-            a.training = true
-            return .nativeBatchNorm(a)
+            switch bn {
+            case .train:
+                a.training = true
+                return .nativeBatchNorm(a)
+            case .frozen:
+                a.training = false
+                return .batchNorm(a)
+            }
         case let .maxPool2d(a): return .maxPool2dWithIndices(a)
         case let .dropout(p): return .nativeDropout(p: p)
         case .conv2d, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .avgPool2d,
@@ -139,7 +149,8 @@ public struct Autodiff: Pass {
             .nativeDropout, .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradInput, .conv2dGradWeight,
             .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad,
             .linearGradInput, .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate,
-            .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector:
+            .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector, .reluMask, .reluMaskGrad,
+            .batchNormFrozenGrad:
             return nil
         }
     }

@@ -48,12 +48,13 @@ public enum MethodComparison {
         return c
     }
 
-    /// Rows in the order models, batches, methods, ranks (ranks only for the methods that take one).
-    /// `load(model, batch)` instantiates a model at a batch size; `base` carries every setting but the
-    /// method and rank. The baseline is compiled once per model and batch, with rank 1 (unused by fft).
+    /// Rows in the order models, batches, saving policies, methods, ranks (ranks only for the methods
+    /// that take one). `load(model, batch)` instantiates a model at a batch size; `base` carries every
+    /// setting but the method, rank and (given `savings`) saving policy. The baseline is compiled once
+    /// per model, batch and policy, with rank 1 (unused by fft).
     public static func run<Model>(
         models: [Model], methods: [FineTuningMethod], ranks: [Int], batches: [Int],
-        base: TrainingConfig, load: (Model, Int) throws -> Graph,
+        savings: [SavingPolicy]? = nil, base: TrainingConfig, load: (Model, Int) throws -> Graph,
         progress: (Progress) -> Void = { _ in }
     ) throws -> [ComparisonRow] {
         var rows: [ComparisonRow] = []
@@ -62,23 +63,24 @@ public enum MethodComparison {
         for model in models {
             for batch in batches {
                 let forward = try load(model, batch)
-                func analyse(_ method: FineTuningMethod, rank: Int) throws -> (TrainingConfig, TrainingReport) {
-                    let c = config(method, rank: rank, base: base)
-                    return (
-                        c,
-                        try TrainingReport(try TrainingSession.compile(forward, config: c).training, saving: c.saving)
-                            .checked()
-                    )
-                }
-                let (baselineConfig, baseline) = try analyse(.fft, rank: 1)
-                for method in methods {
-                    for rank in method.takesRank ? ranks : [0] {
-                        let (config, report) =
-                            method == .fft ? (baselineConfig, baseline) : try analyse(method, rank: rank)
-                        rows.append(
-                            ComparisonRow(
-                                model: forward.name, batch: batch, config: config, report: report,
-                                baseline: baseline))
+                for saving in savings ?? [base.saving] {
+                    var policyBase = base
+                    policyBase.saving = saving
+                    func analyse(_ method: FineTuningMethod, rank: Int) throws -> (TrainingConfig, TrainingReport) {
+                        let c = config(method, rank: rank, base: policyBase)
+                        let training = try TrainingSession.compile(forward, config: c).training
+                        return (c, try TrainingReport(training, saving: c.saving).checked())
+                    }
+                    let (baselineConfig, baseline) = try analyse(.fft, rank: 1)
+                    for method in methods {
+                        for rank in method.takesRank ? ranks : [0] {
+                            let (config, report) =
+                                method == .fft ? (baselineConfig, baseline) : try analyse(method, rank: rank)
+                            rows.append(
+                                ComparisonRow(
+                                    model: forward.name, batch: batch, config: config, report: report,
+                                    baseline: baseline))
+                        }
                     }
                 }
                 done += 1

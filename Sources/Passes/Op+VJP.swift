@@ -78,6 +78,10 @@ extension Op {
         // Which operands get no gradient is GraphIR's fact (running statistics, labels, channel_norm).
         case .nativeBatchNorm:
             return isDifferentiable(operand: index) ? .node(suffix: ".grad", output: index) : .none
+        // Frozen statistics (`--bn frozen`) differentiate; a batch_norm meaning batch statistics does not.
+        case let .batchNorm(a):
+            if a.training { return .unsupported }
+            return isDifferentiable(operand: index) ? .node(suffix: ".grad", output: index) : .none
         case .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .maxPool2dWithIndices, .avgPool2d,
             .adaptiveAvgPool2d, .flatten, .nativeDropout, .scale, .reshape:
             return .node(suffix: ".grad", output: 0)
@@ -92,10 +96,10 @@ extension Op {
         case .channelNorm:
             // `isDifferentiable(operand:)` is false for every operand: DoRA detaches the norm.
             return .none
-        case .batchNorm, .maxPool2d, .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad,
+        case .maxPool2d, .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad,
             .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
             .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate,
-            .svdProjector:
+            .svdProjector, .reluMask, .reluMaskGrad, .batchNormFrozenGrad:
             return .unsupported
         }
     }
@@ -241,14 +245,24 @@ extension Op {
             // DoRA's detached norm: treated as a constant, so it passes no gradient.
             break
 
-        case .batchNorm:
-            throw noRule("inference-mode batch_norm has no gradient rule; autodiff converts it to native_batch_norm")
+        case let .batchNorm(a):
+            // Running statistics (`--bn frozen`): y = (x − μ)·invstd·γ + β with μ, invstd constants, so
+            // dx = dy·γ·invstd; x is read only for γ's gradient (a frozen affine keeps nothing).
+            guard !a.training else {
+                throw noRule("batch_norm with batch statistics has no gradient rule; autodiff converts it to native_batch_norm")
+            }
+            let g = try g0()
+            let inputs = need(1) ? [g, x[1], x[3], x[4], x[0]] : [g, x[1], x[3], x[4]]
+            let out = try e.emit(.batchNormFrozenGrad(a), inputs, ".grad")
+            for i in 0..<3 where need(i) { grads[i] = out[i] }
         case .maxPool2d:
             throw noRule("max_pool2d has no gradient rule; autodiff converts it to max_pool2d_with_indices")
         case .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad,
             .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
-            .softmaxCrossEntropyGrad, .sumTo:
+            .softmaxCrossEntropyGrad, .sumTo, .reluMaskGrad, .batchNormFrozenGrad:
             throw noRule("gradient ops are not differentiated (no higher-order gradients)")
+        case .reluMask:
+            throw noRule("relu_mask's bits have no gradient")
         case .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector:
             throw noRule("optimizer ops are not differentiated")
         }

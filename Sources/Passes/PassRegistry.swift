@@ -3,7 +3,7 @@ import GraphIR
 /// Every pass graphc has, in pipeline order, with the options it reads: the one list that the training
 /// compiler builds its pipeline from, `--print-ir-after` validates against and `graphc opt` runs from.
 ///
-///     freeze → lora → dora → autodiff → optimizer → dce → set-precision → merge-adapters
+///     freeze → lora → dora → autodiff → lean-saving → optimizer → dce → set-precision → merge-adapters
 ///
 /// A pass's name and summary are its own (`Pass.name`, `Pass.summary`); the registry adds what it reads
 /// of the `TrainingConfig` (as the command-line options that set it) and when the training compiler
@@ -13,7 +13,8 @@ public enum PassRegistry {
         RegisteredPass(options: [.method, .head, .train], training: .always) { Freeze($0) },
         RegisteredPass(options: [.rank, .alpha, .head, .adaptDepthwise], training: .methods([.lora])) { LoRA($0) },
         RegisteredPass(options: [.rank, .alpha, .head, .adaptDepthwise], training: .methods([.dora])) { DoRA($0) },
-        RegisteredPass(options: [], training: .always) { _ in Autodiff() },
+        RegisteredPass(options: [.bn], training: .always) { Autodiff(bn: $0.bn) },
+        RegisteredPass(options: [.saving], training: .leanSaving) { _ in LeanSaving() },
         RegisteredPass(
             options: [.optimizer, .method, .rank, .releaseGrads, .galoreGap, .galoreScale],
             training: .always
@@ -71,15 +72,18 @@ public struct RegisteredPass: Sendable {
         case methods(Set<FineTuningMethod>)
         /// Never (`graphc opt` only).
         case never
+        /// With `--saving lean`, whatever the method.
+        case leanSaving
         /// With `--weights` or `--activations` below f32, whatever the method.
         case reducedPrecision
 
-        /// Whether a pipeline for `method` runs the pass, whatever the other settings (`reducedPrecision`: no).
+        /// Whether a pipeline for `method` runs the pass, whatever the other settings (`leanSaving`,
+        /// `reducedPrecision`: no).
         public func includes(_ method: FineTuningMethod) -> Bool {
             switch self {
             case .always: true
             case .methods(let methods): methods.contains(method)
-            case .never, .reducedPrecision: false
+            case .never, .leanSaving, .reducedPrecision: false
             }
         }
 
@@ -87,6 +91,7 @@ public struct RegisteredPass: Sendable {
         public func includes(_ config: TrainingConfig) -> Bool {
             switch self {
             case .always, .methods, .never: includes(config.method)
+            case .leanSaving: config.saving == .lean
             case .reducedPrecision: config.reducedPrecision
             }
         }
@@ -100,6 +105,7 @@ public struct RegisteredPass: Sendable {
                     + FineTuningMethod.allCases.filter(methods.contains).map(\.rawValue)
                     .joined(separator: " or ")
             case .never: "never (graphc opt only)"
+            case .leanSaving: "with --saving lean"
             case .reducedPrecision: "with --weights or --activations other than f32"
             }
         }

@@ -114,11 +114,3 @@ public struct SetPrecision: Pass {
         return out
     }
 }
-
-extension TrainingConfig {
-    /// `weights int8 · activations f16` for report headers; empty when everything is f32 (headers of
-    /// f32 steps stay as they were).
-    public var precisionLabel: String {
-        reducedPrecision ? "weights \(weights.rawValue) · activations \(activations.rawValue)" : ""
-    }
-}

@@ -47,6 +47,13 @@ extension TrainingConfig {
     /// `lora r8`, `fft`, `galore r4`: the method with its rank where it takes one.
     public var label: String { method.takesRank ? "\(method.rawValue) r\(rank)" : method.rawValue }
 
+    /// `saving pytorch · BN train · weights f32 · activations f32`: the memory model the reports name in
+    /// their headers: the saving policy, BN mode and storage precision (`SetPrecision`).
+    public var memoryModelLabel: String {
+        "saving \(saving.rawValue) · BN \(bn.rawValue) · weights \(weights.rawValue) · "
+            + "activations \(activations.rawValue)"
+    }
+
     /// The LoRA / DoRA alpha in effect: the given one, else the rank (a scale of 1).
     public var effectiveAlpha: Double { alpha ?? Double(rank) }
 }

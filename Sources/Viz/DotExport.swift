@@ -39,6 +39,8 @@ public struct DotOptions: Sendable, Hashable {
     /// In training drawings, label backward and optimizer edges with their shapes too (off by
     /// default: they repeat the forward shapes and clutter large graphs).
     public var gradientEdgeLabels: Bool
+    /// A line under the title (the training step's memory model), if any.
+    public var subtitle: String? = nil
 
     /// Options with the defaults: parameters folded, clusters, edge labels, nothing collapsed, `TB`, a
     /// legend, training drawing only for training graphs, no shapes on gradient edges.
@@ -333,6 +335,7 @@ struct Drawing {
     /// optimizer state … · 12 forward ops need no gradient (dashed)`.
     func title() -> String {
         var parts = ["<b>\(DotExport.html(graph.name))</b>", "\(graph.nodes.count) ops"]
+        if let subtitle = options.subtitle { parts.append(DotExport.html(subtitle)) }
         if marks != nil {
             parts[1] =
                 Phase.allCases.map { phase in "\(phase.rawValue) \(graph.nodes.count { $0.phase == phase })" }

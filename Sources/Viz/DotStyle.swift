@@ -213,7 +213,7 @@ extension DotExport {
         case .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad,
             .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
             .softmaxCrossEntropyGrad, .sumTo, .div, .channelNorm, .reshape, .momentumUpdate, .sgdUpdate,
-            .adamUpdate, .adamDirection, .applyUpdate:
+            .adamUpdate, .adamDirection, .applyUpdate, .reluMask, .reluMaskGrad, .batchNormFrozenGrad:
             return String(node.op.name.map { $0 == "_" ? " " : $0 })
         case let .svdProjector(a):
             return "svd rank \(a.rank) every \(a.gap)"
@@ -238,7 +238,8 @@ extension DotExport {
             .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradInput, .conv2dGradWeight, .biasGrad,
             .batchNormGrad, .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad,
             .linearGradInput, .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate,
-            .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector:
+            .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector, .reluMask, .reluMaskGrad,
+            .batchNormFrozenGrad:
             return node.op.name
         }
     }

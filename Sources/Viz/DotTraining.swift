@@ -186,12 +186,12 @@ extension DotExport {
         case .linearGradWeight:
             return "∇w linear"
         case .biasGrad, .batchNormGrad, .activationGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .dropoutGrad,
-            .softmaxCrossEntropyGrad:
+            .softmaxCrossEntropyGrad, .reluMaskGrad, .batchNormFrozenGrad:
             return gradientShortName(node.op)
         case .conv2d, .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .maxPool2d,
             .avgPool2d, .adaptiveAvgPool2d, .flatten, .linear, .dropout, .softmaxCrossEntropy, .nativeBatchNorm,
             .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .matmul, .reshape, .adamDirection,
-            .applyUpdate, .svdProjector:
+            .applyUpdate, .svdProjector, .reluMask:
             return nil
         }
     }
@@ -203,6 +203,8 @@ extension DotExport {
         case .conv2dGradWeight, .linearGradWeight: "∇w"
         case .biasGrad: "∇b"
         case .batchNormGrad: "∇bn"
+        case .batchNormFrozenGrad: "∇bn frozen"
+        case .reluMaskGrad: "∇relu mask"
         case let .activationGrad(a): "∇\(a.rawValue)"
         case .maxPool2dGrad: "∇maxpool"
         case .avgPool2dGrad: "∇avgpool"
@@ -213,7 +215,7 @@ extension DotExport {
         case .conv2d, .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .maxPool2d,
             .avgPool2d, .adaptiveAvgPool2d, .flatten, .linear, .dropout, .softmaxCrossEntropy, .nativeBatchNorm,
             .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .matmul, .reshape, .sgdUpdate,
-            .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector:
+            .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector, .reluMask:
             nil
         }
     }

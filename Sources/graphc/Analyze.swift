@@ -40,15 +40,29 @@ struct Analyze: ParsableCommand {
             let session = try TrainingSession.compile(try model.load(), config: training.config, observe: debug.observe)
             let report = try TrainingReport(session.training, saving: session.config.saving).checked()
             let compat = try FlopReport(session.training, convention: .studyProfiler).checked()
+            // The other saving policy's step, for the side-by-side figures.
+            var otherConfig = session.config
+            otherConfig.saving = session.config.saving == .pytorch ? .lean : .pytorch
+            let otherStep = try TrainingCompiler.compile(session.forward, config: otherConfig)
+            let other = try TrainingReport(otherStep, saving: otherConfig.saving).checked()
             let text =
                 format == .json
-                ? Self.json(session, report, compat).rendered() + "\n"
-                : Self.table(session, report, compat)
+                ? Self.json(session, report, compat, other: other).rendered() + "\n"
+                : Self.table(session, report, compat, other: other)
             try OutputSet.write(text, to: output, inputs: model.inputFiles)
         }
     }
 
-    static func json(_ s: TrainingSession, _ r: TrainingReport, _ compat: FlopReport) -> JSON {
+    /// Saved bytes and peak of a report, as the JSON's `saving_policies` entries give them.
+    static func policyFigures(_ r: TrainingReport) -> JSON {
+        .object([
+            ("saved_activation_bytes", .int(r.savedActivationBytes)), ("saved_input_bytes", .int(r.savedInputBytes)),
+            ("saved_weight_derived_bytes", .int(r.savedWeightDerivedBytes)), ("peak_bytes", .int(r.memory.peakBytes)),
+            ("arena_bytes", .int(r.memory.arenaBytes)),
+        ])
+    }
+
+    static func json(_ s: TrainingSession, _ r: TrainingReport, _ compat: FlopReport, other: TrainingReport) -> JSON {
         let sig = ModelSignature(s.forward)
         func costs(_ key: KeyPath<Cost, Int>, _ c: TrainingReport.Costs) -> JSON {
             .object([
@@ -80,6 +94,13 @@ struct Analyze: ParsableCommand {
             ("saved_activation_bytes", .int(r.savedActivationBytes)),
             ("saved_input_bytes", .int(r.savedInputBytes)),
             ("saved_weight_derived_bytes", .int(r.savedWeightDerivedBytes)),
+            // Both policies side by side (this step's and the other one's).
+            (
+                "saving_policies",
+                .object(
+                    [(r.saving.rawValue, policyFigures(r)), (other.saving.rawValue, policyFigures(other))]
+                        .sorted { $0.0 == "pytorch" && $1.0 != "pytorch" })
+            ),
             (
                 "memory",
                 .object([
@@ -142,7 +163,7 @@ struct Analyze: ParsableCommand {
         return .object(fields)
     }
 
-    static func table(_ s: TrainingSession, _ r: TrainingReport, _ compat: FlopReport) -> String {
+    static func table(_ s: TrainingSession, _ r: TrainingReport, _ compat: FlopReport, other: TrainingReport) -> String {
         let sig = ModelSignature(s.forward)
         let c = s.config
         var out = "\(r.model.escapingControlCharacters) · \(c.label)"
@@ -150,8 +171,7 @@ struct Analyze: ParsableCommand {
         out += " · \(c.optimizer.rawValue)" + (c.releaseGrads ? " · release-grads" : "")
         out += " · batch \(sig.batch) · input \(Shape.compact(sig.input))"
         if let classes = sig.classes { out += " · \(classes) classes" }
-        if c.reducedPrecision { out += " · \(c.precisionLabel)" }
-        out += "\n\n"
+        out += "\n" + c.memoryModelLabel + "\n\n"
         out +=
             "Parameters  \(NumberFormat.grouped(r.params)), trainable \(NumberFormat.grouped(r.trainableParams)) "
             + "(\(NumberFormat.fixed(r.trainablePercent, decimals: 2))%)\n"
@@ -198,7 +218,15 @@ struct Analyze: ParsableCommand {
             "Peak at step \(r.peakStep) of \(r.timeline.count): "
             + r.opsAtPeak.map { "\($0.name.escapingControlCharacters) (\($0.op))" }.joined(separator: ", ") + "\n"
         out +=
-            "Saved activations: \(NumberFormat.grouped(r.savedActivationBytes)) bytes (\(NumberFormat.bytes(r.savedActivationBytes)))\n"
+            "Saved activations: \(NumberFormat.grouped(r.savedActivationBytes)) bytes (\(NumberFormat.bytes(r.savedActivationBytes))) "
+            + "under \(r.saving.rawValue); the batch and labels \(NumberFormat.bytes(r.savedInputBytes))"
+            + (r.savedWeightDerivedBytes > 0
+                ? ", weight-derived \(NumberFormat.bytes(r.savedWeightDerivedBytes))" : "") + "\n"
+        out +=
+            "Under \(other.saving.rawValue): saved activations \(NumberFormat.bytes(other.savedActivationBytes)) "
+            + "(\(NumberFormat.signedPercent(NumberFormat.change(other.savedActivationBytes, from: r.savedActivationBytes)))), "
+            + "peak \(NumberFormat.bytes(other.memory.peakBytes)) "
+            + "(\(NumberFormat.signedPercent(NumberFormat.change(other.memory.peakBytes, from: m.peakBytes))))\n"
         out +=
             "Static plan: arena \(NumberFormat.bytes(m.arenaBytes)) for transient tensors, "
             + "lower bound \(NumberFormat.bytes(m.lowerBoundBytes)) (gap \(NumberFormat.fixed(m.gapPercent, decimals: 2))%), "

@@ -16,6 +16,7 @@ struct Compare: ParsableCommand {
               graphc compare resnet18 mobilenet_v2 --methods fft,bnh,lora,dora,galore --classes 10
               graphc compare resnet18 --methods fft,lora --ranks 1,4,8,16,32 --format csv
               graphc compare resnet18 mobilenet_v2 --methods fft,lora,dora --plot study.png
+              graphc compare resnet18 mobilenet_v2 --methods bnh,lora --saving pytorch,lean
             """
     )
 
@@ -41,6 +42,13 @@ struct Compare: ParsableCommand {
 
     @OptionGroup var step: StepOptions
 
+    @Option(
+        help: ArgumentHelp(
+            "Saving policies, comma-separated: pytorch (what PyTorch autograd keeps), lean (what graphc's "
+                + "backward reads, ReLU masks packed to 1 bit). Each policy's rows compare with FFT under it.",
+            valueName: "LIST"))
+    var saving: String = TrainingConfig.defaults.saving.rawValue
+
     @Option(help: "Output format: table, csv or json.")
     var format: OutputFormat = .table
 
@@ -52,6 +60,7 @@ struct Compare: ParsableCommand {
 
     func validate() throws {
         _ = try parsedMethods()
+        _ = try parsedSavings()
         _ = try Self.integers(ranks, "--ranks")
         _ = try Self.integers(batch, "--batch")
         if let input, Shape.parse(input) == nil { throw ValidationError("--input must look like 3x224x224") }
@@ -72,6 +81,15 @@ struct Compare: ParsableCommand {
         }
     }
 
+    func parsedSavings() throws -> [SavingPolicy] {
+        try saving.split(separator: ",").map { name in
+            guard let s = SavingPolicy(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("unknown saving policy '\(name)'; policies: pytorch, lean")
+            }
+            return s
+        }
+    }
+
     static func integers(_ list: String, _ option: String) throws -> [Int] {
         try list.split(separator: ",").map {
             guard let n = Int($0.trimmingCharacters(in: .whitespaces)), n >= 1 else {
@@ -85,7 +103,8 @@ struct Compare: ParsableCommand {
         try reportingErrors {
             let rows = try MethodComparison.run(
                 models: models, methods: try parsedMethods(), ranks: try Self.integers(ranks, "--ranks"),
-                batches: try Self.integers(batch, "--batch"), base: step.config(.fft, rank: 1),
+                batches: try Self.integers(batch, "--batch"), savings: try parsedSavings(),
+                base: step.config(.fft, rank: 1),
                 load: { model, batch in
                     try ModelOptions.parse(
                         [model] + (input.map { ["--input", $0] } ?? [])
@@ -108,27 +127,27 @@ struct Compare: ParsableCommand {
         case .table:
             var t = TextTable(
                 headers: [
-                    "Model", "Batch", "Method", "Trainable", "vs FFT", "Step FLOPs", "vs FFT",
-                    "Peak memory", "vs FFT",
-                ], rightAligned: [1, 3, 4, 5, 6, 7, 8])
+                    "Model", "Batch", "Saving", "Method", "Trainable", "vs FFT", "Step FLOPs", "vs FFT",
+                    "Peak memory", "vs FFT", "Saved activations",
+                ], rightAligned: [1, 4, 5, 6, 7, 8, 9, 10])
             for r in rows {
                 t.rows.append([
-                    r.model, String(r.batch), r.config.label, NumberFormat.grouped(r.report.trainableParams),
-                    NumberFormat.signedPercent(r.trainableChange), NumberFormat.short(r.report.flops.total.flops),
-                    NumberFormat.signedPercent(r.flopsChange), NumberFormat.bytes(r.report.memory.peakBytes),
-                    NumberFormat.signedPercent(r.peakChange),
+                    r.model, String(r.batch), r.config.saving.rawValue, r.config.label,
+                    NumberFormat.grouped(r.report.trainableParams), NumberFormat.signedPercent(r.trainableChange),
+                    NumberFormat.short(r.report.flops.total.flops), NumberFormat.signedPercent(r.flopsChange),
+                    NumberFormat.bytes(r.report.memory.peakBytes), NumberFormat.signedPercent(r.peakChange),
+                    NumberFormat.bytes(r.report.savedActivationBytes),
                 ])
             }
-            let precision = rows.first.map(\.config).flatMap { $0.reducedPrecision ? $0.precisionLabel : nil }
-            return t.render()
+            return Self.header(rows) + "\n" + t.render()
                 + "Step = forward + backward + optimizer (+ amortised SVD); peak = largest simultaneous total.\n"
-                + (precision.map { "Storage: \($0) (frozen weights; activations and transients).\n" } ?? "")
         case .csv:
             return csv(
                 [
                     [
                         "model", "batch", "method", "rank", "optimizer", "trainable_params", "trainable_vs_fft_pct",
                         "step_flops", "flops_vs_fft_pct", "peak_bytes", "peak_vs_fft_pct", "saved_activation_bytes",
+                        "saving", "bn",
                     ]
                 ]
                     + rows.map { r in
@@ -138,7 +157,7 @@ struct Compare: ParsableCommand {
                             String(r.report.trainableParams), NumberFormat.fixed(r.trainableChange, decimals: 2),
                             String(r.report.flops.total.flops), NumberFormat.fixed(r.flopsChange, decimals: 2),
                             String(r.report.memory.peakBytes), NumberFormat.fixed(r.peakChange, decimals: 2),
-                            String(r.report.savedActivationBytes),
+                            String(r.report.savedActivationBytes), r.config.saving.rawValue, r.config.bn.rawValue,
                         ]
                     })
         case .json:
@@ -154,12 +173,21 @@ struct Compare: ParsableCommand {
                         ("step_flops", .int(r.report.flops.total.flops)), ("flops_vs_fft_pct", .double(r.flopsChange)),
                         ("peak_bytes", .int(r.report.memory.peakBytes)), ("peak_vs_fft_pct", .double(r.peakChange)),
                         ("saved_activation_bytes", .int(r.report.savedActivationBytes)),
+                        ("saving", .string(r.config.saving.rawValue)), ("bn", .string(r.config.bn.rawValue)),
                         ("weights_dtype", .string(r.config.weights.rawValue)),
                         ("activations_dtype", .string(r.config.activations.rawValue)),
                     ])
                 }
             ).rendered() + "\n"
         }
+    }
+
+    /// The memory model of the rows: saving policies, BN mode, precision.
+    static func header(_ rows: [ComparisonRow]) -> String {
+        let savings = rows.map(\.config.saving.rawValue).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        let c = rows.first?.config ?? .defaults
+        return "Saving \(savings.joined(separator: ", ")) · BN \(c.bn.rawValue) · "
+            + "weights \(c.weights.rawValue) · activations \(c.activations.rawValue)\n"
     }
 
     func drawPlot(_ rows: [ComparisonRow], to path: String, in outputs: OutputSet) throws {

@@ -55,10 +55,11 @@ struct Dot: ParsableCommand {
     func run() throws {
         try reportingErrors {
             var graph = try model.load()
+            var options = DotOptions()
             if trainingStep || training.method != nil {
                 graph = try TrainingSession.compile(graph, config: training.config, observe: debug.observe).training
+                options.subtitle = training.config.memoryModelLabel
             }
-            var options = DotOptions()
             options.foldParameters = !unfoldParams
             options.collapseDepth = collapseDepth
             options.edgeLabels = !noEdgeLabels

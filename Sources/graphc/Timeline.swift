@@ -56,8 +56,8 @@ struct Timeline: ParsableCommand {
             let sig = ModelSignature(session.forward)
             var chart = TimelineChart(
                 title: "\(report.model) · \(session.config.label) · \(session.config.optimizer.rawValue)"
-                    + (session.config.releaseGrads ? " · release-grads" : "") + " · batch \(sig.batch)"
-                    + (session.config.reducedPrecision ? " · \(session.config.precisionLabel)" : ""),
+                    + (session.config.releaseGrads ? " · release-grads" : "") + " · batch \(sig.batch) · "
+                    + session.config.memoryModelLabel,
                 series: Self.categories.map { .init(name: $0.1, color: $0.2, values: report.series($0.0)) })
             chart.phases = report.phaseStarts.map { ($0.phase.rawValue, $0.step) }
             let running = report.opsAtPeak.map { "\($0.name) (\($0.op))" }

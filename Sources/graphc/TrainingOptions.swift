@@ -40,8 +40,8 @@ struct StepOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: ArgumentHelp(PassOption.galoreScale.help))
     var galoreScale: Double = TrainingConfig.defaults.galoreScale
 
-    @Option(help: ArgumentHelp(PassOption.saving.help))
-    var saving: SavingPolicy = TrainingConfig.defaults.saving
+    @Option(help: ArgumentHelp(PassOption.bn.help))
+    var bn: BatchNormMode = TrainingConfig.defaults.bn
 
     @Option(help: ArgumentHelp(PassOption.weights.help))
     var weights: WeightPrecision = TrainingConfig.defaults.weights
@@ -73,7 +73,7 @@ struct StepOptions: ParsableArguments {
         c.galoreScale = galoreScale
         c.weights = weights
         c.activations = activations
-        c.saving = saving
+        c.bn = bn
         return c
     }
 }
@@ -90,6 +90,10 @@ struct TrainingOptions: ParsableArguments {
 
     @OptionGroup var step: StepOptions
 
+    // Here rather than in StepOptions: compare takes a list of policies.
+    @Option(help: ArgumentHelp(PassOption.saving.help))
+    var saving: SavingPolicy = TrainingConfig.defaults.saving
+
     func validate() throws {
         if rank < 1 { throw ValidationError("--rank must be at least 1, got \(rank)") }
         if method == .galore && step.optimizer != .adam && step.optimizer != .adamw {
@@ -101,6 +105,8 @@ struct TrainingOptions: ParsableArguments {
 
     /// The configuration, with `defaultMethod` when `--method` is not given.
     func config(defaultMethod: FineTuningMethod) -> TrainingConfig {
-        step.config(method ?? defaultMethod, rank: rank)
+        var c = step.config(method ?? defaultMethod, rank: rank)
+        c.saving = saving
+        return c
     }
 }

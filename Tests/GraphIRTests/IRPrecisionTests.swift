@@ -18,6 +18,7 @@ import Testing
           %10 = flatten(%9) {start_dim = 1} : f16[2, 4] "flat"
           %11 = linear(%10, %4, %5) : f32[2, 5] "fc"
           %12 = softmax_cross_entropy(%11, %1) : f32[] "loss"
+          %13 = relu_mask(%6) : mask[2, 4, 4, 4] "mask"
           output %12
         }
 
@@ -31,6 +32,7 @@ import Testing
         // Bytes: the quantized weight carries its 4 scales.
         #expect(g[ValueID(2)].type.byteCount == 108 + 16)
         #expect(g[ValueID(0)].type.byteCount == 2 * 96)
+        #expect(g[ValueID(13)].type.byteCount == 128 / 8)
     }
 
     @Test func opsComputeInF32() throws {

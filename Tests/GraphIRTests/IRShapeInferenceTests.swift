@@ -46,6 +46,7 @@ private func avgPool(_ k: Int, _ s: Int, _ p: Int = 0, ceil: Bool = false) -> Op
 private func f(_ s: Int...) -> TensorType { .f32(s) }
 private func i64(_ s: Int...) -> TensorType { .i64(s) }
 private func mask(_ s: Int...) -> TensorType { TensorType(.bool, s) }
+private func bits(_ s: Int...) -> TensorType { TensorType(.mask, s) }
 
 private func convAttrs(_ s: Pair = Pair(1), _ p: Pair = Pair(0), _ d: Pair = Pair(1), _ g: Int = 1) -> Conv2dAttrs {
     Conv2dAttrs(stride: s, padding: p, dilation: d, groups: g)
@@ -226,6 +227,14 @@ let shapeCases: [ShapeCase] = [
     ShapeCase(op: .linearGradInput, operands: [f(2, 5, 4), f(4, 8)], expected: [2, 5, 8]),
     ShapeCase(op: .linearGradWeight, operands: [f(2, 4), f(2, 8)], expected: [4, 8]),
     ShapeCase(op: .dropoutGrad(p: 0.5), operands: [f(4, 4), mask(4, 4)], expected: [4, 4]),
+    // relu_mask packs x > 0 into a 1-bit mask of x's shape; relu_mask_grad reads dy and it.
+    ShapeCase(op: .reluMask, operands: [f(2, 3, 5)], results: [bits(2, 3, 5)]),
+    ShapeCase(op: .reluMaskGrad, operands: [f(2, 3, 5), bits(2, 3, 5)], expected: [2, 3, 5]),
+    // Frozen statistics: dy, gamma, running mean, running var[, x] → dx, dgamma, dbeta.
+    ShapeCase(
+        op: .batchNormFrozenGrad(BatchNormAttrs()), operands: [f(2, 8, 4, 4), f(8), f(8), f(8), f(2, 8, 4, 4)],
+        results: [f(2, 8, 4, 4), f(8), f(8)]),
+    ShapeCase(op: .batchNormFrozenGrad(BatchNormAttrs()), operands: [f(3, 5), f(5), f(5), f(5)], results: [f(3, 5), f(5), f(5)]),
     ShapeCase(op: .softmaxCrossEntropyGrad, operands: [f(4, 10), i64(4)], expected: [4, 10]),
     // sum_to reverses broadcasting: the target shape must broadcast to the operand's.
     ShapeCase(op: .sumTo(shape: [16, 1, 1]), operands: [f(2, 16, 7, 7)], expected: [16, 1, 1]),
@@ -397,6 +406,15 @@ let shapeErrorCases: [ShapeErrorCase] =
         ShapeErrorCase(op: .linearGradWeight, operands: [f(2, 4), f(3, 8)], id: "shape-mismatch"),
         ShapeErrorCase(op: .linearGradWeight, operands: [f(2, 5, 4), f(2, 5, 8)], id: "shape-mismatch"),
         ShapeErrorCase(op: .dropoutGrad(p: 0.5), operands: [f(4, 4), f(4, 4)], id: "dtype"),
+        ShapeErrorCase(op: .reluMask, operands: [i64(4)], id: "dtype"),
+        ShapeErrorCase(op: .reluMaskGrad, operands: [f(4, 4), mask(4, 4)], id: "dtype"),
+        ShapeErrorCase(op: .reluMaskGrad, operands: [f(4, 4), bits(4, 5)], id: "shape-mismatch"),
+        ShapeErrorCase(
+            op: .batchNormFrozenGrad(BatchNormAttrs()), operands: [f(2, 8, 4, 4), f(4), f(8), f(8)],
+            id: "channel-mismatch"),
+        ShapeErrorCase(
+            op: .batchNormFrozenGrad(BatchNormAttrs()), operands: [f(2, 8, 4, 4), f(8), f(8), f(8), f(2, 8, 4, 5)],
+            id: "shape-mismatch"),
         ShapeErrorCase(op: .dropoutGrad(p: 0.5), operands: [f(4, 4), mask(4, 5)], id: "shape-mismatch"),
         ShapeErrorCase(op: .dropoutGrad(p: 1), operands: [f(4, 4), mask(4, 4)], id: "bad-attribute"),
         ShapeErrorCase(op: .softmaxCrossEntropyGrad, operands: [f(4, 10), f(4)], id: "dtype"),

@@ -64,6 +64,8 @@ import Testing
                 "batch_norm": [3, 4], "native_batch_norm": [3, 4], "batch_norm_grad": [3, 4],
                 "softmax_cross_entropy": [1], "softmax_cross_entropy_grad": [1], "max_pool2d_grad": [2],
                 "dropout_grad": [1], "channel_norm": [0],
+                // The 1-bit ReLU mask and the frozen-statistics gradient's running statistics.
+                "relu_mask": [0], "relu_mask_grad": [1], "batch_norm_frozen_grad": [2, 3],
             ])
     }
 

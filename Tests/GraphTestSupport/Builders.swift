@@ -510,11 +510,24 @@ public enum RandomGraphs {
             dy = nil
             switch step {
             case let .activation(a, x, y):
-                if needInput { dy = emit1(.activationGrad(a), [g, a.gradientUsesOutput ? y : x], "act.grad") }
+                if needInput {
+                    // A ReLU's gradient sometimes from its packed mask (`--saving lean`).
+                    if a == .relu && bool(), let m = emit1(.reluMask, [y], "act.mask") {
+                        dy = emit1(.reluMaskGrad, [g, m], "act.grad")
+                    } else {
+                        dy = emit1(.activationGrad(a), [g, a.gradientUsesOutput ? y : x], "act.grad")
+                    }
+                }
             case let .dropout(p, mask):
                 if needInput { dy = emit1(.dropoutGrad(p: p), [g, mask], "drop.grad") }
             case let .batchNorm(attrs, x, gamma, beta, mean, variance, batchMean, invstd):
-                let r = emit(.batchNormGrad(attrs), [g, x, gamma, mean, variance, batchMean, invstd], "bn.grad")
+                // Sometimes with frozen statistics (`--bn frozen`), with or without x (γ's gradient).
+                var frozen = attrs
+                frozen.training = false
+                let r =
+                    bool()
+                    ? emit(.batchNormFrozenGrad(frozen), [g, gamma, mean, variance] + (bool() ? [x] : []), "bn.grad")
+                    : emit(.batchNormGrad(attrs), [g, x, gamma, mean, variance, batchMean, invstd], "bn.grad")
                 dy = needInput ? r?[0] : nil
                 accumulate(gamma, r?[1])
                 accumulate(beta, r?[2])

@@ -25,7 +25,8 @@ public let sampleOps: [Op] = [
         kernel: Pair(3, 1)),
     .biasGrad, .batchNormGrad(BatchNormAttrs(eps: 1e-3, momentum: 0.05, training: true)),
     .activationGrad(.relu), .activationGrad(.relu6), .activationGrad(.hardswish), .activationGrad(.hardsigmoid),
-    .activationGrad(.silu), .activationGrad(.sigmoid),
+    .activationGrad(.silu), .activationGrad(.sigmoid), .reluMask, .reluMaskGrad,
+    .batchNormFrozenGrad(BatchNormAttrs(eps: 1e-3, momentum: 0.05, training: false)),
     .maxPool2dGrad(Pool2dAttrs(kernel: Pair(2), stride: Pair(1), padding: Pair(1), ceilMode: false)),
     .avgPool2dGrad(
         Pool2dAttrs(kernel: Pair(3), stride: Pair(2), padding: Pair(1), ceilMode: true, countIncludePad: false)),

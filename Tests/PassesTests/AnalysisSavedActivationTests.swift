@@ -45,7 +45,7 @@ import Testing
 
     @Test func fixtureHasEveryRow() { #expect(Self.rows.count == 16) }
 
-    @Test(arguments: rows.filter { $0.bn == "train" })
+    @Test(arguments: rows)
     func savedBytesMatchPyTorch(_ row: Row) throws {
         let step = try TrainingCompiler.compile(
             Training.forward(row.model, classes: 1000, batch: 8), config: Self.config(row))

@@ -50,6 +50,8 @@ import Testing
         Case(name: "dora", input: .file("tiny_convnet"), passes: "dora", config: config(.dora)),
         Case(name: "autodiff", input: .after("freeze"), passes: "autodiff", config: config(.bnh)),
         Case(name: "optimizer", input: .after("autodiff"), passes: "optimizer", config: config(.bnh)),
+        // bnh: conv2 is frozen, so relu's output is kept by relu's gradient only: it becomes a mask.
+        Case(name: "lean-saving", input: .after("autodiff"), passes: "lean-saving", config: config(.bnh)),
         Case(name: "dce", input: .file("dead_branch"), passes: "dce", config: config(.fft)),
         Case(
             name: "set-precision", input: .after("optimizer"), passes: "set-precision",

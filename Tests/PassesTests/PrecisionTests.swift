@@ -6,6 +6,15 @@ import Testing
 
 @Suite struct PrecisionTests {
     static func step(
+        _ method: FineTuningMethod, saving: SavingPolicy, activations: ActivationPrecision
+    ) throws -> Graph {
+        var c = TrainingConfig(method: method)
+        c.saving = saving
+        c.activations = activations
+        return try TrainingCompiler.compile(Training.forward("resnet18", classes: 1000, batch: 8), config: c)
+    }
+
+    static func step(
         _ method: FineTuningMethod, weights: WeightPrecision = .f32, activations: ActivationPrecision = .f32
     )
         throws -> Graph
@@ -36,6 +45,24 @@ import Testing
         #expect((a - indices) % 2 == 0)
         #expect(b - indices == (a - indices) / 2, "\(method) \(precision): \(a) → \(b)")
         print("saved activations resnet18 b8 \(method) \(precision): \(a) → \(b) (indices \(indices))")
+    }
+
+    /// Under `--saving lean` the 1-bit ReLU masks keep their size too.
+    @Test(arguments: [FineTuningMethod.bnh, .lora]) func halfUnderLeanSavingAsideMasks(_ method: FineTuningMethod)
+        throws
+    {
+        let full = try Self.step(method, saving: .lean, activations: .f32)
+        let half = try Self.step(method, saving: .lean, activations: .f16)
+        var fixed = Self.indexBytes(full), masks = 0
+        for node in full.nodes where node.phase == .forward {
+            for id in node.outputs where full[id].type.dtype == .mask { masks += full[id].type.byteCount }
+        }
+        if method == .bnh { #expect(masks > 0) }
+        fixed += masks
+        let a = Liveness(full, saving: .lean).savedActivationBytes,
+            b = Liveness(half, saving: .lean).savedActivationBytes
+        #expect(b - fixed == (a - fixed) / 2, "\(method): \(a) → \(b), masks \(masks)")
+        print("saved activations resnet18 b8 \(method) lean f16: \(a) → \(b) (indices and masks \(fixed))")
     }
 
     @Test func int8FrozenConvWeightsCountNumelPlusFourBytesPerOutputChannel() throws {

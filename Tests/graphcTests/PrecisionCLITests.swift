@@ -29,14 +29,25 @@ import Testing
             "analyze", "small_resnet", "--method", "head", "--weights", "bf16", "--activations", "f16",
         ])
         #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n")
         #expect(
-            r.stdout.split(separator: "\n").first?.hasSuffix(" · weights bf16 · activations f16") == true, "\(r.stdout)"
-        )
+            lines.count > 1 && lines[1] == "saving pytorch · BN train · weights bf16 · activations f16", "\(r.stdout)")
         let plain = try CLI.run(["analyze", "small_resnet", "--method", "head"])
-        #expect(!plain.stdout.contains("activations f"))
+        #expect(plain.stdout.contains("saving pytorch · BN train · weights f32 · activations f32\n"))
         let compare = try CLI.run(["compare", "small_resnet", "--methods", "fft,head", "--activations", "bf16"])
         #expect(compare.status == 0, "\(compare.stderr)")
-        #expect(compare.stdout.contains("Storage: weights f32 · activations bf16"))
+        #expect(compare.stdout.hasPrefix("Saving pytorch · BN train · weights f32 · activations bf16\n"))
+        let json = try CLI.run([
+            "compare", "small_resnet", "--methods", "head", "--weights", "int8", "--format", "json",
+        ])
+        #expect(
+            json.stdout.contains("\"weights_dtype\": \"int8\"") || json.stdout.contains("\"weights_dtype\":\"int8\""))
+        let timeline = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: timeline) }
+        let dot = timeline.appendingPathComponent("t.dot").path
+        let t = try CLI.run(["timeline", "small_resnet", "--method", "bnh", "--activations", "f16", "-o", dot])
+        #expect(t.status == 0, "\(t.stderr)")
+        #expect(try String(contentsOfFile: dot, encoding: .utf8).contains("weights f32 · activations f16"))
     }
 
     @Test func trainRefusesReducedPrecision() throws {

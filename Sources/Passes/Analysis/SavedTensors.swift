@@ -74,13 +74,13 @@ extension Op {
             return [
                 .extra(bytes: logits.byteCount), .operand(1), .extra(bytes: TensorType(logits.dtype, []).byteCount),
             ]
-        // Detached (DoRA's norm): no gradient, nothing saved.
-        case .channelNorm: return []
+        // Detached (DoRA's norm): no gradient, nothing saved; the lean pass's mask is not PyTorch's.
+        case .channelNorm, .reluMask: return []
         // Not forward ops: they are never differentiated.
         case .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad,
             .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
             .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection,
-            .applyUpdate, .svdProjector:
+            .applyUpdate, .svdProjector, .reluMaskGrad, .batchNormFrozenGrad:
             return []
         }
     }
