@@ -60,6 +60,23 @@ import Testing
         #expect(r.stdout.isEmpty)
     }
 
+    @Test func runRefusesAReducedPrecisionGraph() throws {
+        let dir = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let gir = dir.appendingPathComponent("f16.gir").path, out = dir.appendingPathComponent("y.f32").path
+        let opt = try CLI.run(["opt", "small_resnet", "--passes", "set-precision", "--activations", "f16", "-o", gir])
+        #expect(opt.status == 0, "\(opt.stderr)")
+        let input = dir.appendingPathComponent("x.f32")
+        try Data(count: 28 * 28 * 4).write(to: input)
+        let r = try CLI.run(["run", gir, "--input", input.path, "--seed", "1", "-o", out])
+        #expect(r.status == 1)
+        #expect(
+            r.stderr.hasPrefix(
+                "graphc: error: the executor runs f32 storage only, and 'input' in 'small_resnet' is "
+                    + "f16[1, 1, 28, 28]"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
     @Test func unknownPrecisionIsAnUsageError() throws {
         let r = try CLI.run(["analyze", "small_resnet", "--activations", "int8"])
         #expect(r.status != 0)
