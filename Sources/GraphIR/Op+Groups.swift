@@ -23,7 +23,8 @@ extension Op {
             .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradInput,
             .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad, .avgPool2dGrad,
             .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad,
-            .sumTo, .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector, .reluMask, .reluMaskGrad, .batchNormFrozenGrad:
+            .sumTo, .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector, .reluMask,
+            .reluMaskGrad, .batchNormFrozenGrad:
             nil
         }
     }

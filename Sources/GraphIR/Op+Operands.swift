@@ -114,7 +114,8 @@ extension Op {
             .maxPool2dWithIndices, .nativeDropout, .scale, .channelNorm, .conv2dGradInput, .conv2dGradWeight,
             .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad,
             .linearGradInput, .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate,
-            .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector, .reluMask, .reluMaskGrad, .batchNormFrozenGrad:
+            .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector, .reluMask, .reluMaskGrad,
+            .batchNormFrozenGrad:
             []
         }
     }

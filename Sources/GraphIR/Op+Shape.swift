@@ -247,7 +247,8 @@ extension Op {
             guard a.eps > 0 else { throw ShapeError("bad-attribute", "batch_norm_frozen_grad eps must be positive") }
             if operands.count == 5 { try Self.expect(operands[4], dy, op: name) }
             let c = dy.shape[1]
-            for (i, role) in [(1, "gamma"), (2, "running mean"), (3, "running variance")] where operands[i].shape != [c] {
+            for (i, role) in [(1, "gamma"), (2, "running mean"), (3, "running variance")] where operands[i].shape != [c]
+            {
                 throw ShapeError(
                     "channel-mismatch",
                     "batch_norm_frozen_grad \(role) has shape \(Shape.format(operands[i].shape)), "

@@ -19,7 +19,8 @@
 // 5. Records (`Graph.records`): each backward node's origin (the forward node whose rule emitted it, or
 //    `sum(of: V)` for an accumulation) and each trainable parameter's complete gradient, so that the
 //    optimizer, liveness and the drawings find the structure without reading names.
-// The rules read exactly what PyTorch's autograd saves, so `savedValues` matches its saved tensors.
+// The rules read what PyTorch's autograd saves for the gradients they emit (a frozen conv reads no
+// input); `Liveness` under `--saving pytorch` adds what PyTorch keeps besides (Analysis/SavedTensors.swift).
 //
 //     %2 = conv2d(%0, %1) : f32[1, 8, 4, 4] "conv"           (conv.weight trainable, input not)
 //     %3 = relu(%2) : f32[1, 8, 4, 4] "relu"

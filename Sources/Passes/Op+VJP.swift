@@ -6,8 +6,10 @@
 // (for the weight gradient) and the weight (for the input gradient); native_batch_norm_backward x, gamma,
 // the running statistics, the batch mean and inverse std; relu, relu6 and sigmoid their output, other
 // activations their input; max pooling the input and the indices; average pooling the input; linear the
-// input and the weight; dropout its mask; mul and div both operands. So the forward values a training
-// graph keeps alive for backward are the ones PyTorch keeps.
+// input and the weight; dropout its mask; mul and div both operands; frozen-statistics batch_norm gamma
+// and the running statistics (x only for gamma's gradient). A rule reads only what the gradients it
+// emits need, so a frozen conv reads no input: what PyTorch would keep besides is counted by the
+// `pytorch` saving policy (Analysis/SavedTensors.swift), not read by the graph.
 //
 // A rule emits ops only for the operands marked in `needs`; the gradient of operand i is named as
 // `gradientSlot(operand: i)` says (`NAME.grad_input`, `NAME.grad_weight`, `NAME.grad_bias`, `NAME.grad`
@@ -249,7 +251,8 @@ extension Op {
             // Running statistics (`--bn frozen`): y = (x − μ)·invstd·γ + β with μ, invstd constants, so
             // dx = dy·γ·invstd; x is read only for γ's gradient (a frozen affine keeps nothing).
             guard !a.training else {
-                throw noRule("batch_norm with batch statistics has no gradient rule; autodiff converts it to native_batch_norm")
+                throw noRule(
+                    "batch_norm with batch statistics has no gradient rule; autodiff converts it to native_batch_norm")
             }
             let g = try g0()
             let inputs = need(1) ? [g, x[1], x[3], x[4], x[0]] : [g, x[1], x[3], x[4]]

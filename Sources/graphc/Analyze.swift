@@ -163,7 +163,8 @@ struct Analyze: ParsableCommand {
         return .object(fields)
     }
 
-    static func table(_ s: TrainingSession, _ r: TrainingReport, _ compat: FlopReport, other: TrainingReport) -> String {
+    static func table(_ s: TrainingSession, _ r: TrainingReport, _ compat: FlopReport, other: TrainingReport) -> String
+    {
         let sig = ModelSignature(s.forward)
         let c = s.config
         var out = "\(r.model.escapingControlCharacters) · \(c.label)"

@@ -184,7 +184,9 @@ struct Compare: ParsableCommand {
 
     /// The memory model of the rows: saving policies, BN mode, precision.
     static func header(_ rows: [ComparisonRow]) -> String {
-        let savings = rows.map(\.config.saving.rawValue).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        let savings = rows.map(\.config.saving.rawValue).reduce(into: [String]()) {
+            if !$0.contains($1) { $0.append($1) }
+        }
         let c = rows.first?.config ?? .defaults
         return "Saving \(savings.joined(separator: ", ")) · BN \(c.bn.rawValue) · "
             + "weights \(c.weights.rawValue) · activations \(c.activations.rawValue)\n"

@@ -41,7 +41,8 @@ import Testing
         var c = TrainingConfig(method: .bnh)
         #expect(!TrainingCompiler.passes(for: c).map(\.name).contains("lean-saving"))
         c.saving = .lean
-        #expect(TrainingCompiler.passes(for: c).map(\.name) == ["freeze", "autodiff", "lean-saving", "optimizer", "dce"])
+        #expect(
+            TrainingCompiler.passes(for: c).map(\.name) == ["freeze", "autodiff", "lean-saving", "optimizer", "dce"])
     }
 
     @Test func aFrozenConvKeepsNoInputAndAReluKeepsAMask() throws {
@@ -111,7 +112,8 @@ import Testing
             for id in g.parameters {
                 let v = g[id]
                 let lo: Float = v.role == .runningVar ? 0.5 : -1, hi: Float = v.role == .runningVar ? 2 : 1
-                try runner.setParameter(v.name, (0..<v.type.elementCount).map { _ in Float.random(in: lo..<hi, using: &rng) })
+                try runner.setParameter(
+                    v.name, (0..<v.type.elementCount).map { _ in Float.random(in: lo..<hi, using: &rng) })
             }
             let run = try runner.run([Exec.random([2, 3, 5, 5], &rng), HostTensor([2], labels: [1, 2])])
             return try Autodiff.gradients(in: g).byName(in: g).mapValues { try #require(run[$0]).floats }

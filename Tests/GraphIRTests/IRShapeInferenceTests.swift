@@ -234,7 +234,9 @@ let shapeCases: [ShapeCase] = [
     ShapeCase(
         op: .batchNormFrozenGrad(BatchNormAttrs()), operands: [f(2, 8, 4, 4), f(8), f(8), f(8), f(2, 8, 4, 4)],
         results: [f(2, 8, 4, 4), f(8), f(8)]),
-    ShapeCase(op: .batchNormFrozenGrad(BatchNormAttrs()), operands: [f(3, 5), f(5), f(5), f(5)], results: [f(3, 5), f(5), f(5)]),
+    ShapeCase(
+        op: .batchNormFrozenGrad(BatchNormAttrs()), operands: [f(3, 5), f(5), f(5), f(5)],
+        results: [f(3, 5), f(5), f(5)]),
     ShapeCase(op: .softmaxCrossEntropyGrad, operands: [f(4, 10), i64(4)], expected: [4, 10]),
     // sum_to reverses broadcasting: the target shape must broadcast to the operand's.
     ShapeCase(op: .sumTo(shape: [16, 1, 1]), operands: [f(2, 16, 7, 7)], expected: [16, 1, 1]),

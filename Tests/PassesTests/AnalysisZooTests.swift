@@ -19,6 +19,27 @@ import Testing
 
     static func mib(_ bytes: Int) -> String { String(format: "%.1f MiB", Double(bytes) / 1_048_576) }
 
+    /// `--bn frozen` at batch 1 (where batch statistics are degenerate) on every model, both policies:
+    /// every BN stays on running statistics with a frozen-statistics gradient, and lean keeps no more.
+    @Test(arguments: models)
+    func frozenBatchNormAtBatchOne(_ model: String) throws {
+        for method in [FineTuningMethod.fft, .bnh, .lora] {
+            var c = Training.config(method)
+            c.bn = .frozen
+            let pytorch = try Training.step(Training.forward(model, batch: 1), c)
+            c.saving = .lean
+            let lean = try Training.step(Training.forward(model, batch: 1), c)
+            let label = "\(model) \(method)"
+            #expect(!pytorch.nodes.contains { if case .nativeBatchNorm = $0.op { true } else { false } }, "\(label)")
+            let bns = pytorch.nodes.count { if case .batchNorm = $0.op { true } else { false } }
+            let grads = pytorch.nodes.count { if case .batchNormFrozenGrad = $0.op { true } else { false } }
+            #expect(bns > 0 && grads > 0 && grads <= bns, "\(label)")
+            let p = TrainingReport(pytorch, saving: .pytorch), l = TrainingReport(lean, saving: .lean)
+            #expect(l.savedActivationBytes <= p.savedActivationBytes, "\(label)")
+            #expect(MemoryPlanner.plan(Liveness(lean, saving: .lean).transientIntervals()).firstConflict() == nil)
+        }
+    }
+
     @Test(arguments: models)
     func planIsValidAndTight(_ model: String) throws {
         for method in Self.methods {

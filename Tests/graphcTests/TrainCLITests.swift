@@ -185,6 +185,14 @@ import Testing
         #expect(r.stdout.contains("2 steps bit-identical"), "\(r.stdout)")
     }
 
+    @Test func checkPlanPassesUnderLeanWithFrozenStatistics() throws {
+        let data = try Dataset(train: 64)
+        let r = try Self.train(
+            data, ["--method", "bnh", "--batch", "32", "--check-plan", "--saving", "lean", "--bn", "frozen"])
+        #expect(r.status == 0, "\(r.stdout) \(r.stderr)")
+        #expect(r.stdout.contains("2 steps bit-identical"), "\(r.stdout)")
+    }
+
     @Test func aNonFiniteLossStopsWithTheStepAndKeepsTheLastGoodCheckpoint() throws {
         let data = try Dataset()
         let ckpt = data.file("last-good.safetensors")

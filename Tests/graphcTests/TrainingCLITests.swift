@@ -12,7 +12,8 @@ import Testing
         let j = try Self.analyze(["resnet18", "--method", "lora", "--rank", "8", "--classes", "10"])
         for key in [
             "model", "method", "rank", "batch", "optimizer", "params", "trainable_params", "flops", "macs",
-            "saved_activation_bytes", "memory",
+            "saved_activation_bytes", "memory", "saving", "bn", "weights_dtype", "activations_dtype",
+            "saved_input_bytes", "saved_weight_derived_bytes", "saving_policies",
         ] {
             #expect(j[key] != nil, "\(key)")
         }
@@ -61,6 +62,28 @@ import Testing
         #expect(
             try Self.analyze(["resnet18", "--method", "head", "--batch", "8"])["saved_activation_bytes"] as? Int
                 == 16_384 + 32_000 + 4)
+    }
+
+    /// compare --saving pytorch,lean: one row per policy and method, each against FFT under its policy;
+    /// lean keeps less for MobileNetV2's frozen convs and the same for FFT.
+    @Test func compareSweepsSavingPolicies() throws {
+        let r = try CLI.run([
+            "compare", "mobilenet_v2", "--methods", "fft,bnh", "--classes", "10", "--saving", "pytorch,lean",
+            "--format", "csv",
+        ])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        let header = lines[0].map(String.init)
+        let saving = try #require(header.firstIndex(of: "saving")),
+            method = try #require(header.firstIndex(of: "method"))
+        let peak = try #require(header.firstIndex(of: "peak_bytes"))
+        var peaks: [String: Int] = [:]
+        for row in lines.dropFirst() { peaks["\(row[saving]) \(row[method])"] = Int(row[peak]) }
+        #expect(peaks.count == 4)
+        #expect(peaks["lean fft"] == peaks["pytorch fft"])
+        #expect(try #require(peaks["lean bnh"]) < #require(peaks["pytorch bnh"]))
+        let table = try CLI.run(["compare", "mobilenet_v2", "--methods", "bnh", "--saving", "lean"])
+        #expect(table.stdout.hasPrefix("Saving lean · BN train · weights f32 · activations f32\n"))
     }
 
     /// The study's findings: ResNet-18 and MobileNetV2, batch 1, 224x224, Adam.
