@@ -138,6 +138,10 @@ public struct Checkpoint: Sendable, Equatable {
         case .bool: "BOOL"
         // Never written (the init refuses it); safetensors has no packed-bit dtype.
         case .mask: "MASK"
+        // Reduced-precision storage: graphc's executor runs f32 graphs only, so these are never written.
+        case .f16: "F16"
+        case .bf16: "BF16"
+        case .qi8: "I8"
         }
     }
 

@@ -73,6 +73,7 @@ public final class PlannedRunner {
 
     /// Binds `graph`'s values to `plan` (see the file comment); throws if the plan does not fit the graph.
     public init(_ graph: Graph, plan: MemoryPlan, seed: UInt64 = 0) throws(PlanError) {
+        if let refusal = ExecutorPrecision.refusal(graph) { throw PlanError(refusal) }
         self.graph = graph
         self.plan = plan
         self.seed = seed

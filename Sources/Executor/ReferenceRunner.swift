@@ -60,6 +60,7 @@ public struct ReferenceRunner {
 
     /// One run of the graph on `inputs` (in `graph.inputs` order). Advances `step`.
     public mutating func run(_ inputs: [HostTensor]) throws(InputError) -> ReferenceRun {
+        if let refusal = ExecutorPrecision.refusal(graph) { throw InputError(description: refusal) }
         guard inputs.count == graph.inputs.count else {
             throw InputError(description: "'\(graph.name)' takes \(graph.inputs.count) inputs, got \(inputs.count)")
         }

@@ -36,6 +36,16 @@ public struct GraphBuilder: Sendable {
         return id
     }
 
+    /// Adds a parameter of `type`: a rewrite copying one keeps its storage dtype (`set-precision`'s f16,
+    /// bf16 or qi8 frozen weights).
+    public mutating func parameter(_ name: String, _ type: TensorType, role: ParamRole, trainable: Bool = true)
+        -> ValueID
+    {
+        let id = parameter(name, type.shape, role: role, trainable: trainable)
+        graph.values[id.raw].type = type
+        return id
+    }
+
     /// Appends a node after inferring its result types; its results are named after the node.
     @discardableResult
     public mutating func node(

@@ -312,7 +312,7 @@ struct GraphChecker {
                 span, node: n.name.value)
             return
         }
-        for (declared, expected) in zip(n.types, inferred) where declared.value != expected {
+        for (declared, expected) in zip(n.types, inferred) where !declared.value.stores(expected) {
             report(
                 "type-mismatch",
                 "'\(n.name.value)' (\(op.name)) declares \(declared.value) but its operands give \(expected)",

@@ -494,7 +494,8 @@ struct SyntaxParser {
             dtype = d
         } else {
             report(
-                "unknown-dtype", "unknown element type '\(dtypeToken.value)'; expected f32, i64 or bool",
+                "unknown-dtype",
+                "unknown element type '\(dtypeToken.value)'; expected f32, i64, bool, mask, f16, bf16 or qi8",
                 dtypeToken.span)
         }
         _ = try expectPunct("[")

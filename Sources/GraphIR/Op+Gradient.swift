@@ -73,7 +73,9 @@ extension Graph {
                 let d = nodes[index].inputs.enumerated().contains { i, v in
                     depends[v.raw] && op.isDifferentiable(operand: i)
                 }
-                for id in nodes[index].outputs where values[id.raw].type.dtype == .f32 { depends[id.raw] = d }
+                for id in nodes[index].outputs where values[id.raw].type.dtype.computeType == .f32 {
+                    depends[id.raw] = d
+                }
             }
             var reaches = Array(repeating: false, count: values.count)
             for id in losses { reaches[id.raw] = true }

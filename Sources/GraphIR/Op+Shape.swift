@@ -19,7 +19,12 @@ extension Op {
             throw ShapeError("bad-size", "\(name) operand \(t) has a negative size or more than 2^40 elements")
         }
         try checkAttributeMagnitudes()
-        let results = try inferUncheckedTypes(operands)
+        // Results are computed in f32 whatever the operands' storage (a pass-through result such as
+        // relu's would otherwise inherit an f16 operand's dtype).
+        var results = try inferUncheckedTypes(operands)
+        for i in results.indices where results[i].dtype != results[i].dtype.computeType {
+            results[i].dtype = results[i].dtype.computeType
+        }
         for t in results where t.checkedElementCount == nil || t.shape.contains(where: { $0 < 1 }) {
             throw ShapeError("bad-size", "\(name) would produce \(t), which is empty or larger than 2^40 elements")
         }
@@ -69,7 +74,7 @@ extension Op {
                 ? "\(arity.lowerBound)" : "\(arity.lowerBound) or \(arity.upperBound)"
             throw ShapeError("arity", "\(name) takes \(expected) operands, got \(operands.count)")
         }
-        for i in operands.indices where operands[i].dtype != operandDType(i) {
+        for i in operands.indices where operands[i].dtype.computeType != operandDType(i) {
             let t = operands[i]
             throw ShapeError(
                 "dtype", "\(name) operand \(i) must be \(operandDType(i).rawValue), got \(t.dtype.rawValue)")

@@ -1,4 +1,7 @@
-/// Element types. `f32` for activations and parameters, `i64` for class labels.
+/// Element types. `f32` for activations and parameters, `i64` for class labels. The reduced-precision
+/// types `f16`, `bf16` and `qi8` are storage types (`set-precision`, `--weights`, `--activations`):
+/// every op computes in f32, reading such an operand widened and rounding a result into it, so shape
+/// inference speaks of f32 (`computeType`) and the verifier accepts a reduced storage for an f32 result.
 public enum DType: String, Sendable, Hashable, CaseIterable {
     case f32
     case i64
@@ -7,21 +10,57 @@ public enum DType: String, Sendable, Hashable, CaseIterable {
     /// Packed 1-bit masks (`relu_mask`, `--saving lean`): eight elements per byte, element i in bit
     /// i % 8 of byte i / 8; a tensor of n elements takes ceil(n / 8) bytes.
     case mask
+    /// IEEE 754 binary16.
+    case f16
+    /// bfloat16: f32's exponent, 8 bits of significand.
+    case bf16
+    /// Quantized int8 with one f32 scale per output channel (index of dimension 0): value = q · scale[c].
+    /// A frozen weight's storage only; a tensor of shape [C, ...] takes numel + 4·C bytes (`scaleBytes`).
+    case qi8
 
-    /// Bytes per storage unit: per element, but for `mask`, whose byte holds eight (see `byteCount`).
+    /// Bytes per storage unit: per element, but for `mask`, whose byte holds eight, and `qi8`, whose
+    /// per-channel scales come on top (see `byteCount`).
     public var size: Int {
         switch self {
         case .f32: 4
         case .i64: 8
-        case .bool, .mask: 1
+        case .bool, .mask, .qi8: 1
+        case .f16, .bf16: 2
         }
     }
 
-    /// Bytes of `elements` elements: ceil(n / 8) for a mask, n · size otherwise.
+    /// Bytes of `elements` elements: ceil(n / 8) for a mask, n · size otherwise (a `qi8` tensor's
+    /// scales are `TensorType.scaleBytes`).
     public func byteCount(elements n: Int) -> Int {
         switch self {
         case .mask: (n + 7) / 8
-        case .f32, .i64, .bool: n * size
+        case .f32, .i64, .bool, .f16, .bf16, .qi8: n * size
+        }
+    }
+
+    /// The dtype an op computes a value of this storage in: f32 for the real-valued types.
+    public var computeType: DType {
+        switch self {
+        case .f32, .f16, .bf16, .qi8: .f32
+        case .i64, .bool, .mask: self
+        }
+    }
+
+    /// Whether this is a reduced-precision storage of f32 values (`f16`, `bf16`, `qi8`).
+    public var isReducedPrecision: Bool {
+        switch self {
+        case .f16, .bf16, .qi8: true
+        case .f32, .i64, .bool, .mask: false
+        }
+    }
+
+    /// Whether a value computed as `computed` may be stored as this dtype: the same dtype, or a reduced
+    /// floating-point storage (`f16`, `bf16`) of an f32 result. `qi8` is never an op's result: it is
+    /// the storage of a parameter (its per-channel scales are computed when it is quantized, not per step).
+    public func stores(_ computed: DType) -> Bool {
+        switch self {
+        case .f16, .bf16: computed == .f32
+        case .f32, .i64, .bool, .mask, .qi8: computed == self
         }
     }
 }
@@ -65,7 +104,20 @@ public struct TensorType: Sendable, Hashable, CustomStringConvertible {
     }
     /// Number of elements (1 for a scalar).
     public var elementCount: Int { shape.reduce(1, *) }
-    public var byteCount: Int { dtype.byteCount(elements: elementCount) }
+    public var byteCount: Int { dtype.byteCount(elements: elementCount) + scaleBytes }
+
+    /// Bytes of a quantized type's scales: 4 per output channel (dimension 0; one for a scalar) for
+    /// `qi8`, 0 otherwise.
+    public var scaleBytes: Int {
+        switch dtype {
+        case .qi8: 4 * (shape.first ?? 1)
+        case .f32, .i64, .bool, .mask, .f16, .bf16: 0
+        }
+    }
+
+    /// Whether a value of this declared type may hold a result inferred as `computed`: the same shape,
+    /// and a dtype that `stores` the computed one.
+    public func stores(_ computed: TensorType) -> Bool { shape == computed.shape && dtype.stores(computed.dtype) }
 
     /// The same shape with another dtype.
     public func withDType(_ dtype: DType) -> TensorType { TensorType(dtype, shape) }

@@ -1,7 +1,8 @@
 /// Checks a graph's invariants and returns every problem found, not only the first:
 /// - each value is defined exactly once, by the list or node its kind names;
 /// - nodes are in topological order (an operand defined by a later node is a cycle or a misordering);
-/// - each node's operand count fits its op and its result types equal what shape inference gives;
+/// - each node's operand count fits its op and its result types equal what shape inference gives (or
+///   store it: `TensorType.stores`);
 /// - node, input and parameter names are unique; outputs exist;
 /// - a parameter read by an op that takes parameters sits in a slot for its role (`operand-role`): batch
 ///   norm's γ, β, running mean and variance in slots 1-4, conv and linear weight and bias in 1 and 2,
@@ -9,6 +10,8 @@
 ///   Swapped slots would type-check (γ and β have one shape) yet train the wrong tensors.
 /// - training records (`Graph.records`) refer to existing values and nodes of the right kind and type
 ///   (`RecordCheck`, `bad-record`).
+/// - reduced-precision storage (`f16`, `bf16`, `qi8`) only on frozen learnable parameters, node results
+///   and inputs (`bad-precision`); a node result may be stored narrower than the f32 it is computed in.
 /// Unused parameters and inputs are warnings.
 public enum Verifier {
     public static func verify(_ graph: Graph) -> [Diagnostic] {
@@ -68,6 +71,8 @@ public struct Verification: Sendable {
                     definedAt[id.raw] = -1
                     if !values[id.raw].isParameter {
                         error("bad-definition", "parameter \(id) '\(graph[id].name)' is not of kind parameter")
+                    } else if let problem = Self.precisionProblem(values[id.raw]) {
+                        error("bad-precision", "parameter \(id) '\(graph[id].name)' \(problem)", node: graph[id].name)
                     }
                 }
                 for index in nodes.indices {
@@ -102,6 +107,20 @@ public struct Verification: Sendable {
         definitionDiagnostics = diags
         self.definedAt = definedAt
         self.used = used
+    }
+
+    /// What is wrong with a parameter's storage dtype, or nil: reduced precision is for frozen learnable
+    /// parameters (trainable ones, buffers and optimizer state keep f32, as mixed-precision training keeps
+    /// master copies), and `qi8`'s per-output-channel scales need a dimension 0.
+    static func precisionProblem(_ v: Value) -> String? {
+        guard v.type.dtype.isReducedPrecision, case let .parameter(role, trainable) = v.kind else { return nil }
+        if trainable || !role.isLearnable {
+            return "is \(v.type.dtype.rawValue), but only frozen weights are stored in reduced precision"
+        }
+        if v.type.dtype == .qi8 && v.type.rank == 0 {
+            return "is a qi8 scalar; qi8 needs a dimension 0 for its per-channel scales"
+        }
+        return nil
     }
 
     private var nodeTasks: Int { (graph.nodes.count + Self.chunk - 1) / Self.chunk }
@@ -174,7 +193,7 @@ public struct Verification: Sendable {
                         // Compare with the valid results' types in place; build the lists only to report.
                         var matches = true, k = 0
                         for id in node.pointee.outputs where valid(id) {
-                            if k >= expected.count || values[id.raw].type != expected[k] {
+                            if k >= expected.count || !values[id.raw].type.stores(expected[k]) {
                                 matches = false
                                 break
                             }

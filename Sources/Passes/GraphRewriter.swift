@@ -38,7 +38,7 @@ public struct GraphRewriter: Sendable {
         }
         for id in source.parameters {
             let v = source[id]
-            map[id.raw] = builder.parameter(v.name, v.type.shape, role: v.role ?? .weight, trainable: v.isTrainable)
+            map[id.raw] = builder.parameter(v.name, v.type, role: v.role ?? .weight, trainable: v.isTrainable)
         }
     }
 

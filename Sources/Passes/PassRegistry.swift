@@ -3,7 +3,7 @@ import GraphIR
 /// Every pass graphc has, in pipeline order, with the options it reads: the one list that the training
 /// compiler builds its pipeline from, `--print-ir-after` validates against and `graphc opt` runs from.
 ///
-///     freeze → lora → dora → autodiff → lean-saving → optimizer → dce → merge-adapters
+///     freeze → lora → dora → autodiff → lean-saving → optimizer → dce → set-precision → merge-adapters
 ///
 /// A pass's name and summary are its own (`Pass.name`, `Pass.summary`); the registry adds what it reads
 /// of the `TrainingConfig` (as the command-line options that set it) and when the training compiler
@@ -20,6 +20,8 @@ public enum PassRegistry {
             training: .always
         ) { OptimizerPass($0) },
         RegisteredPass(options: [], training: .always) { _ in DeadCodeElimination() },
+        // Last: it only retypes, and the passes before it build f32 values.
+        RegisteredPass(options: [.weights, .activations], training: .reducedPrecision) { SetPrecision($0) },
         // Inference only: it refuses training graphs, so no training step runs it.
         RegisteredPass(options: [], training: .never) { _ in MergeAdapters() },
     ]
@@ -72,13 +74,16 @@ public struct RegisteredPass: Sendable {
         case never
         /// With `--saving lean`, whatever the method.
         case leanSaving
+        /// With `--weights` or `--activations` below f32, whatever the method.
+        case reducedPrecision
 
-        /// Whether a pipeline for `method` runs the pass, whatever the other settings (`leanSaving`: no).
+        /// Whether a pipeline for `method` runs the pass, whatever the other settings (`leanSaving`,
+        /// `reducedPrecision`: no).
         public func includes(_ method: FineTuningMethod) -> Bool {
             switch self {
             case .always: true
             case .methods(let methods): methods.contains(method)
-            case .never, .leanSaving: false
+            case .never, .leanSaving, .reducedPrecision: false
             }
         }
 
@@ -87,6 +92,7 @@ public struct RegisteredPass: Sendable {
             switch self {
             case .always, .methods, .never: includes(config.method)
             case .leanSaving: config.saving == .lean
+            case .reducedPrecision: config.reducedPrecision
             }
         }
 
@@ -100,6 +106,7 @@ public struct RegisteredPass: Sendable {
                     .joined(separator: " or ")
             case .never: "never (graphc opt only)"
             case .leanSaving: "with --saving lean"
+            case .reducedPrecision: "with --weights or --activations other than f32"
             }
         }
     }
@@ -172,6 +179,15 @@ public struct PassOption: Sendable, Hashable {
         help:
             "BatchNorm during training: train (batch statistics) or frozen (running statistics, not updated; PyTorch's eval() on BN layers).",
         defaultValue: TrainingConfig.defaults.bn.rawValue)
+    public static let weights = PassOption(
+        name: "weights",
+        help:
+            "Storage of frozen weights: f32, f16, bf16 or int8 (conv and linear weights, an f32 scale per output channel); trainable parameters keep f32.",
+        defaultValue: TrainingConfig.defaults.weights.rawValue)
+    public static let activations = PassOption(
+        name: "activations",
+        help: "Storage of activations and transients: f32, f16 or bf16 (ops compute in f32).",
+        defaultValue: TrainingConfig.defaults.activations.rawValue)
     public static let galoreScale = PassOption(
         name: "galore-scale", help: "GaLore: scale of the projected update.",
         defaultValue: String(TrainingConfig.defaults.galoreScale))

@@ -64,6 +64,9 @@ public struct TrainingConfig: Sendable, Hashable {
     public var saving: SavingPolicy = .pytorch
     /// BatchNorm's statistics during training.
     public var bn: BatchNormMode = .train
+    /// Storage of frozen weights and of activations (`SetPrecision`); f32 runs no `set-precision`.
+    public var weights: WeightPrecision = .f32
+    public var activations: ActivationPrecision = .f32
 
     public init(method: FineTuningMethod) { self.method = method }
 

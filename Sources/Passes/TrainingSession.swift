@@ -48,9 +48,10 @@ extension TrainingConfig {
     public var label: String { method.takesRank ? "\(method.rawValue) r\(rank)" : method.rawValue }
 
     /// `saving pytorch · BN train · weights f32 · activations f32`: the memory model the reports name in
-    /// their headers (reduced precision is not modelled yet, so both dtypes are f32).
+    /// their headers: the saving policy, BN mode and storage precision (`SetPrecision`).
     public var memoryModelLabel: String {
-        "saving \(saving.rawValue) · BN \(bn.rawValue) · weights f32 · activations f32"
+        "saving \(saving.rawValue) · BN \(bn.rawValue) · weights \(weights.rawValue) · "
+            + "activations \(activations.rawValue)"
     }
 
     /// The LoRA / DoRA alpha in effect: the given one, else the rank (a scale of 1).

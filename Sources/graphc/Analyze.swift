@@ -84,9 +84,9 @@ struct Analyze: ParsableCommand {
             ("release_grads", .bool(s.config.releaseGrads)),
             ("saving", .string(s.config.saving.rawValue)),
             ("bn", .string(s.config.bn.rawValue)),
-            // Reduced precision is not modelled yet: every tensor is stored as f32.
-            ("weights_dtype", .string("f32")),
-            ("activations_dtype", .string("f32")),
+            // Storage of frozen weights and activations (`set-precision`); every op computes in f32.
+            ("weights_dtype", .string(s.config.weights.rawValue)),
+            ("activations_dtype", .string(s.config.activations.rawValue)),
             ("params", .int(r.params)),
             ("trainable_params", .int(r.trainableParams)),
             ("flops", costs(\.flops, r.flops)),

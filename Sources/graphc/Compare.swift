@@ -174,7 +174,8 @@ struct Compare: ParsableCommand {
                         ("peak_bytes", .int(r.report.memory.peakBytes)), ("peak_vs_fft_pct", .double(r.peakChange)),
                         ("saved_activation_bytes", .int(r.report.savedActivationBytes)),
                         ("saving", .string(r.config.saving.rawValue)), ("bn", .string(r.config.bn.rawValue)),
-                        ("weights_dtype", .string("f32")), ("activations_dtype", .string("f32")),
+                        ("weights_dtype", .string(r.config.weights.rawValue)),
+                        ("activations_dtype", .string(r.config.activations.rawValue)),
                     ])
                 }
             ).rendered() + "\n"
@@ -186,8 +187,9 @@ struct Compare: ParsableCommand {
         let savings = rows.map(\.config.saving.rawValue).reduce(into: [String]()) {
             if !$0.contains($1) { $0.append($1) }
         }
-        return "Saving \(savings.joined(separator: ", ")) · BN \(rows.first?.config.bn.rawValue ?? "train") · "
-            + "weights f32 · activations f32\n"
+        let c = rows.first?.config ?? .defaults
+        return "Saving \(savings.joined(separator: ", ")) · BN \(c.bn.rawValue) · "
+            + "weights \(c.weights.rawValue) · activations \(c.activations.rawValue)\n"
     }
 
     func drawPlot(_ rows: [ComparisonRow], to path: String, in outputs: OutputSet) throws {

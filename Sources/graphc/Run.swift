@@ -140,6 +140,7 @@ struct Run: ParsableCommand {
         guard probe.inputs.count == 1 else {
             throw CLIError("'\(probe.name)' takes \(probe.inputs.count) inputs; run feeds one")
         }
+        if let refusal = ExecutorPrecision.refusal(probe) { throw CLIError(refusal) }
         let inputType = probe[probe.inputs[0]].type
         guard inputType.dtype == .f32, inputType.rank >= 1 else {
             throw CLIError("'\(probe.name)' takes \(inputType); run feeds float32 batches")

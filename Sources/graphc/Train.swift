@@ -150,6 +150,13 @@ struct Train: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            // The executor's kernels read f32 storage only (ExecutorPrecision); say so before loading data.
+            let config = training.config
+            if config.reducedPrecision {
+                throw CLIError(
+                    "graphc train runs f32 only; --weights \(config.weights.rawValue) --activations "
+                        + "\(config.activations.rawValue) is for analyze, compare, timeline and dot --training")
+            }
             do {
                 try execute()
             } catch let error as CheckpointError {

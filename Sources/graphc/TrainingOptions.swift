@@ -4,6 +4,8 @@ import Passes
 extension FineTuningMethod: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
 extension HeadMode: ExpressibleByArgument {}
+extension WeightPrecision: ExpressibleByArgument {}
+extension ActivationPrecision: ExpressibleByArgument {}
 extension SavingPolicy: ExpressibleByArgument {}
 extension BatchNormMode: ExpressibleByArgument {}
 
@@ -41,6 +43,12 @@ struct StepOptions: ParsableArguments {
     @Option(help: ArgumentHelp(PassOption.bn.help))
     var bn: BatchNormMode = TrainingConfig.defaults.bn
 
+    @Option(help: ArgumentHelp(PassOption.weights.help))
+    var weights: WeightPrecision = TrainingConfig.defaults.weights
+
+    @Option(help: ArgumentHelp(PassOption.activations.help))
+    var activations: ActivationPrecision = TrainingConfig.defaults.activations
+
     func validate() throws {
         if let alpha, !(alpha.isFinite && alpha > 0) {
             throw ValidationError("--alpha must be a finite number above 0, got \(alpha)")
@@ -63,6 +71,8 @@ struct StepOptions: ParsableArguments {
         c.releaseGrads = releaseGrads
         c.galoreGap = galoreGap
         c.galoreScale = galoreScale
+        c.weights = weights
+        c.activations = activations
         c.bn = bn
         return c
     }

@@ -68,7 +68,7 @@ let errorCases: [ErrorCase] = [
     ErrorCase("syntax", [1: #"  inptu %0 "x" : f32[1, 4]"#], line: 2, at: "inptu"),
     ErrorCase("syntax", [6: "stray"], line: 7, at: "stray"),
     ErrorCase("syntax", [1: #"  input %0 "x" : f32[1.5, 4]"#], line: 2, at: "1.5"),
-    ErrorCase("unknown-dtype", [1: #"  input %0 "ü" : f16[1, 4]"#], line: 2, at: "f16"),
+    ErrorCase("unknown-dtype", [1: #"  input %0 "ü" : f64[1, 4]"#], line: 2, at: "f64"),
     ErrorCase("unknown-role", [2: #"  param %1 "w" : f32[2, 4] kernel"#], line: 3, at: "kernel"),
     ErrorCase("bad-parameter", [2: #"  param %1 "w" : f32[2, 4] running_mean frozen"#], line: 3, at: "frozen"),
     ErrorCase("bad-size", [1: #"  input %0 "x" : f32[1099511627776, 4]"#], line: 2, at: "f32"),

@@ -447,7 +447,7 @@ public enum RandomGraphs {
         }
         guard training else {
             for id in outputs { b.output(id) }
-            return (b.graph, problems)
+            return (Self.reducedPrecision(b.graph, seed: seed), problems)
         }
 
         // Backward: each step's gradient ops in reverse, from dL/dlogits or a given output gradient.
@@ -649,6 +649,28 @@ public enum RandomGraphs {
             outputs += updated ?? []
         }
         for id in outputs { b.output(id) }
-        return (b.graph, problems)
+        return (Self.reducedPrecision(b.graph, seed: seed), problems)
+    }
+
+    /// For odd seeds, stores some values narrower, as `set-precision` may: frozen learnable parameters as
+    /// f16, bf16 or qi8, and node results other than outputs and recorded gradients as f16 or bf16. A
+    /// generator of its own, so the graph's structure is the same for every seed either way.
+    static func reducedPrecision(_ graph: Graph, seed: UInt64) -> Graph {
+        guard seed % 2 == 1 else { return graph }
+        var rng = SplitMix64(seed: seed ^ 0x5eed_f16b)
+        var g = graph
+        for id in g.parameters {
+            guard case let .parameter(role, trainable) = g[id].kind, role.isLearnable, !trainable else { continue }
+            let choices: [DType] = g[id].type.rank >= 1 ? [.f32, .f16, .bf16, .qi8] : [.f32, .f16, .bf16]
+            g[id].type.dtype = choices[Int.random(in: 0..<choices.count, using: &rng)]
+        }
+        var keep = Set(g.outputs)
+        for p in g.parameters { if let grad = g.records.gradient(of: p) { keep.insert(grad) } }
+        for node in g.nodes {
+            for id in node.outputs where g[id].type.dtype == .f32 && !keep.contains(id) {
+                g[id].type.dtype = [DType.f32, .f16, .bf16][Int.random(in: 0..<3, using: &rng)]
+            }
+        }
+        return g
     }
 }

@@ -36,6 +36,14 @@ import Testing
         return c
     }
 
+    static func precision(_ method: FineTuningMethod, _ w: WeightPrecision, _ a: ActivationPrecision) -> TrainingConfig
+    {
+        var c = config(method)
+        c.weights = w
+        c.activations = a
+        return c
+    }
+
     static let cases: [Case] = [
         Case(name: "freeze", input: .file("tiny_convnet"), passes: "freeze", config: config(.bnh)),
         Case(name: "lora", input: .file("tiny_convnet"), passes: "lora", config: config(.lora)),
@@ -45,6 +53,12 @@ import Testing
         // bnh: conv2 is frozen, so relu's output is kept by relu's gradient only: it becomes a mask.
         Case(name: "lean-saving", input: .after("autodiff"), passes: "lean-saving", config: config(.bnh)),
         Case(name: "dce", input: .file("dead_branch"), passes: "dce", config: config(.fft)),
+        Case(
+            name: "set-precision", input: .after("optimizer"), passes: "set-precision",
+            config: precision(.bnh, .int8, .f16)),
+        Case(
+            name: "set-precision-lora", input: .after("lora"), passes: "set-precision",
+            config: precision(.lora, .bf16, .bf16)),
         Case(name: "merge-adapters", input: .after("lora"), passes: "merge-adapters", config: config(.lora)),
         Case(name: "merge-adapters-dora", input: .after("dora"), passes: "merge-adapters", config: config(.dora)),
     ]

@@ -8,7 +8,11 @@ import Testing
 @Suite struct PassRegistryTests {
     @Test func namesAreUniqueKebabCaseAndThePassesOwn() {
         let names = PassRegistry.names
-        #expect(names == ["freeze", "lora", "dora", "autodiff", "lean-saving", "optimizer", "dce", "merge-adapters"])
+        #expect(
+            names == [
+                "freeze", "lora", "dora", "autodiff", "lean-saving", "optimizer", "dce", "set-precision",
+                "merge-adapters",
+            ])
         #expect(Set(names).count == names.count)
         for pass in PassRegistry.passes {
             #expect(pass.name.allSatisfy { $0.isLowercase || $0 == "-" }, "\(pass.name)")

@@ -3,7 +3,9 @@ import Testing
 
 /// `graphc opt` through the binary: pass lists in, .gir out; unknown and failing passes named, exit 1.
 @Suite struct OptCLITests {
-    static let registered = ["freeze", "lora", "dora", "autodiff", "optimizer", "dce", "merge-adapters"]
+    static let registered = [
+        "freeze", "lora", "dora", "autodiff", "optimizer", "dce", "set-precision", "merge-adapters",
+    ]
 
     @Test func runsTheTrainingPassesAndPrintsIRThatRoundTrips() throws {
         let dir = try CLI.temporaryDirectory()

@@ -63,12 +63,17 @@ extension Op {
         // _adaptive_avg_pool2d_backward reads the input (the by-method fixture counts mobilenet_v2's
         // last relu6 output, which only the pool keeps, also at a 1x1 output).
         case .adaptiveAvgPool2d: return [.operand(0)]
-        // CPU dropout is `input * noise` with an f32 noise tensor (native_dropout's mask is CUDA only).
+        // CPU dropout is `input * noise` with a noise tensor of the input's dtype (native_dropout's mask
+        // is CUDA only).
         case .nativeDropout:
-            return [.extra(bytes: (operands.first?.elementCount ?? 0) * 4)]
-        // log_softmax keeps its result, nll_loss the target and a scalar total weight.
+            return [.extra(bytes: operands.first?.byteCount ?? 0)]
+        // log_softmax keeps its result, nll_loss the target and a scalar total weight, both of the
+        // logits' dtype (f32, or the storage `--activations` gives them).
         case .softmaxCrossEntropy:
-            return [.extra(bytes: (operands.first?.elementCount ?? 0) * 4), .operand(1), .extra(bytes: 4)]
+            let logits = operands.first ?? .f32([])
+            return [
+                .extra(bytes: logits.byteCount), .operand(1), .extra(bytes: TensorType(logits.dtype, []).byteCount),
+            ]
         // Detached (DoRA's norm): no gradient, nothing saved; the lean pass's mask is not PyTorch's.
         case .channelNorm, .activationMask: return []
         // Not forward ops: they are never differentiated.
