@@ -23,7 +23,7 @@ struct Graphc: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             ZooCommand.self, Inspect.self, Analyze.self, Compare.self, Timeline.self, Dot.self, Verify.self,
-            PrintIR.self, Opt.self, Run.self, Train.self, Bench.self, BenchStep.self,
+            PrintIR.self, Opt.self, Run.self, Train.self, ExportONNX.self, Bench.self, BenchStep.self,
         ]
     )
 

@@ -168,7 +168,7 @@ struct Run: ParsableCommand {
         }
         let r = runner
         try weights.load(into: graph, file: weightsFile) { r.parameter(named: graph[$0].name)!.view }
-        if mergeAdapters { (graph, runner) = try merge(graph, runner) }
+        if mergeAdapters { (graph, runner) = try Self.merge(graph, runner) }
 
         let logits = try forwardAll(&runner, graph: graph, inputs: inputs, count: n, chunk: chunk)
         let bytes = output.hasSuffix(".npy") ? NpyArray(shape: logits.shape, data: logits.data).encoded : logits.data
@@ -296,7 +296,7 @@ struct Run: ParsableCommand {
     /// Folds every adapter of `graph` into its base weight (values in `runner`; the Executor's
     /// `AdapterMerge`) and returns the merged graph with a runner holding its parameters. Parameters pass
     /// from one graph to the other by name: the state_dict keys both graphs share.
-    private func merge(_ graph: Graph, _ runner: ReferenceRunner) throws -> (Graph, ReferenceRunner) {
+    static func merge(_ graph: Graph, _ runner: ReferenceRunner) throws -> (Graph, ReferenceRunner) {
         let weights: [MergedWeight]
         do {
             weights = try AdapterMerge.mergedWeights(graph) { runner.parameter(named: graph[$0].name)?.view }
