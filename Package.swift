@@ -28,7 +28,8 @@ let package = Package(
         .target(name: "GraphIR"),
         .target(
             name: "Frontend",
-            dependencies: ["GraphIR", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+            dependencies: ["GraphIR", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["ONNX/onnx.proto"]
         ),
         .target(name: "Passes", dependencies: ["GraphIR"]),
         // Graphviz (libgvc/cgraph), rendered in-process.

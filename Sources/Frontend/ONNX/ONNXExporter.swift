@@ -29,6 +29,8 @@ private struct Exporter {
     /// The ONNX name of each value, unique in the file.
     var names: [String] = []
     var used: Set<String> = []
+    /// The scope of the node being written, kept in each ONNX node's doc string for the importer.
+    var scope = ""
 
     init(graph: Graph) { self.graph = graph }
 
@@ -67,7 +69,10 @@ private struct Exporter {
             }
             initializers.append(tensor(names[id.raw], v.type.shape.array, values))
         }
-        for node in graph.nodes { try emit(node) }
+        for node in graph.nodes {
+            scope = node.scope
+            try emit(node)
+        }
         g.node = nodes
         g.initializer = initializers
         for id in graph.outputs { g.output.append(valueInfo(id)) }
@@ -141,6 +146,7 @@ private struct Exporter {
         n.input = inputs
         n.output = outputs
         n.attribute = attributes
+        n.docString = "scope: \(scope)"
         nodes.append(n)
     }
 

@@ -7,8 +7,7 @@ extension Importer {
             throw fail("\(where_(node)): domain '\(node.domain)' is not supported (graphc imports the default domain)")
         }
         guard !node.output.isEmpty else { throw fail("\(where_(node)): the node has no output") }
-        let name = layerName(node, index: index)
-        let scope = name.split(separator: ".").dropLast().joined(separator: ".")
+        let (name, scope) = layerName(node, index: index)
         func emit(_ op: Op, _ inputs: [ValueID]) throws(ONNXError) -> ValueID {
             do {
                 return try builder.node(op, inputs, name: name, scope: scope)[0]
@@ -53,7 +52,9 @@ extension Importer {
             ]
             try onlyFirstOutputUsed(node)
             // ONNX's momentum weighs the running value (0.9); PyTorch's the batch value (0.1).
-            let attrs = BatchNormAttrs(eps: float(node, "epsilon", 1e-5), momentum: 1 - float(node, "momentum", 0.9))
+            let attrs = BatchNormAttrs(
+                eps: float(node, "epsilon", 1e-5),
+                momentum: ((1 - float(node, "momentum", 0.9)) * 1e12).rounded() / 1e12)
             define(try emit(.batchNorm(attrs), operands))
 
         case "Relu": define(try emit(.relu, [try value(node, 0)]))
@@ -253,7 +254,7 @@ extension Importer {
         case let (.value(x), .constant(t, isInit)), let (.constant(t, isInit), .value(x)):
             let side = { () -> Int in if case .constant = a { return 0 } else { return 1 } }()
             if !isInit, t.elementCount == 1, node.opType == "Mul" {
-                define(try emit(.scale(Double(t.asFloats[0])), [x]))
+                define(try emit(.scale(Self.decimal(t.asFloats[0])), [x]))
             } else if isInit {
                 let p = try parameter(node, side, role: node.opType == "Add" ? .bias : .weight)
                 define(try emit(op, side == 0 ? [p, x] : [x, p]))
@@ -347,7 +348,7 @@ extension Importer {
 
     func scalar(_ t: ONNXTensor, _ node: Onnx_NodeProto) throws(ONNXError) -> Double {
         guard t.elementCount == 1 else { throw fail("\(where_(node)): '\(t.name)' is not a scalar") }
-        return Double(t.asFloats[0])
+        return Self.decimal(t.asFloats[0])
     }
 
     /// Reshape's target with 0 (copy) and -1 (infer) resolved; a leading size equal to the file's batch
@@ -385,6 +386,9 @@ extension Importer {
         case _: throw fail("\(where_(node)): a Constant's \(a.name) is not supported")
         }
     }
+
+    /// A float32 constant as the decimal it prints as (0.2, not 0.200000003).
+    static func decimal(_ f: Float) -> Double { Double("\(f)") ?? Double(f) }
 
     /// A matrix tensor transposed (MatMul's and Gemm's [in, out] weights, as a linear's [out, in]).
     static func transposed(_ t: ONNXTensor) -> ONNXTensor {

@@ -241,18 +241,15 @@ struct Importer {
 // MARK: Names, operands, attributes
 
 extension Importer {
-    /// A graphc layer name from PyTorch's node name: `/layer2/shortcut/shortcut.0/Conv` → `layer2.shortcut.0`
-    /// (a scope segment that extends the one before it replaces it), `/layer1/Add` → `layer1.add`.
-    mutating func layerName(_ node: Onnx_NodeProto, index: Int) -> String {
+    /// A graphc layer name and scope from PyTorch's node name: `/layer2/shortcut/shortcut.0/Conv` is
+    /// `layer2.shortcut.0` in `layer2.shortcut` (a scope segment that extends the one before it replaces
+    /// it), `/layer1/Add` is `layer1.add` in `layer1`. Other names are kept, with the scope graphc's
+    /// exporter writes into the doc string (`scope: layer1.0`), else the name's parent path.
+    mutating func layerName(_ node: Onnx_NodeProto, index: Int) -> (name: String, scope: String) {
         let opName = node.opType.lowercased()
-        var segments = node.name.split(separator: "/").map(String.init)
         var name: String
-        if node.name.isEmpty {
-            name = "\(opName)_\(index)"
-        } else if !node.name.hasPrefix("/") {
-            name = node.name  // another exporter's own naming, kept
-        } else {
-            segments.removeLast()  // the op's own segment (`Conv`, `Add_1`)
+        var scope: String
+        func merged(_ segments: some Sequence<String>) -> [String] {
             var parts: [String] = []
             for s in segments {
                 if let last = parts.last, s.hasPrefix(last + ".") {
@@ -261,18 +258,27 @@ extension Importer {
                     parts.append(s)
                 }
             }
-            // Module ops are named by their module; functional ones (`x + y`) inside it get their op's name.
-            parts += Self.moduleOps.contains(node.opType) && !parts.isEmpty ? [] : [opName]
-            name = parts.joined(separator: ".")
+            return parts
         }
-        var unique = name
-        var k = 1
-        while usedNames.contains(unique) {
-            k += 1
-            unique = "\(name)_\(k)"
+        if node.name.hasPrefix("/") {
+            let modules = node.name.split(separator: "/").map(String.init).dropLast()  // drop the op's own segment
+            // Module ops are named by their module; functional ones (`x + y`) inside it by their op.
+            if Self.moduleOps.contains(node.opType) && !modules.isEmpty {
+                name = merged(modules).joined(separator: ".")
+                scope = merged(modules.dropLast()).joined(separator: ".")
+            } else {
+                scope = merged(modules).joined(separator: ".")
+                name = scope.isEmpty ? opName : scope + "." + opName
+            }
+        } else {
+            name = node.name.isEmpty ? "\(opName)_\(index)" : node.name
+            if node.docString.hasPrefix("scope: ") {
+                scope = String(node.docString.dropFirst(7))
+            } else {
+                scope = name.split(separator: ".").dropLast().joined(separator: ".")
+            }
         }
-        usedNames.insert(unique)
-        return unique
+        return (usedName(name), scope)
     }
 
     /// Op types PyTorch exports for one module each (`nn.Conv2d`, `nn.ReLU`), named after the module.
@@ -356,8 +362,10 @@ extension Importer {
         return Int(a.i)
     }
 
+    /// A float attribute, as the decimal it was written as (1e-05, not 9.99999974e-06): the file holds
+    /// float32, graphc's attributes are Double.
     func float(_ node: Onnx_NodeProto, _ name: String, _ fallback: Double) -> Double {
-        attribute(node, name).map { Double($0.f) } ?? fallback
+        attribute(node, name).map { Double("\($0.f)") ?? Double($0.f) } ?? fallback
     }
 
     func ints(_ node: Onnx_NodeProto, _ name: String) throws(ONNXError) -> [Int]? {

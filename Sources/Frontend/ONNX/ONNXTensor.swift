@@ -215,11 +215,18 @@ struct TensorDecoder {
         case ONNXDataType.float16:
             return stride(from: 0, to: raw.count, by: 2).map { half(UInt16(raw[$0]) | UInt16(raw[$0 + 1]) << 8) }
         case _:
-            return stride(from: 0, to: raw.count, by: 4).map { i in
-                Float(
-                    bitPattern: UInt32(raw[i]) | UInt32(raw[i + 1]) << 8 | UInt32(raw[i + 2]) << 16 | UInt32(raw[i + 3])
-                        << 24)
-            }
+            #if _endian(little)
+                // The file's little-endian float32 is the host's layout: one copy.
+                var out = [Float](repeating: 0, count: raw.count / 4)
+                out.withUnsafeMutableBytes { dst in raw.withUnsafeBytes { dst.copyMemory(from: $0) } }
+                return out
+            #else
+                return stride(from: 0, to: raw.count, by: 4).map { i in
+                    Float(
+                        bitPattern: UInt32(raw[i]) | UInt32(raw[i + 1]) << 8 | UInt32(raw[i + 2]) << 16
+                            | UInt32(raw[i + 3]) << 24)
+                }
+            #endif
         }
     }
 
