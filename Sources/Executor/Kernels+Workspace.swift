@@ -99,7 +99,7 @@ extension Kernels {
             .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .matmul, .reshape, .biasGrad,
             .batchNormGrad, .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad,
             .linearGradInput, .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad, .sgdUpdate,
-            .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate:
+            .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .concat, .slice:
             return 0
         }
     }

@@ -89,7 +89,7 @@ extension Op {
             .adaptiveAvgPool2d, .flatten, .dropout, .softmaxCrossEntropy, .maxPool2dWithIndices, .nativeDropout,
             .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradWeight, .biasGrad, .activationGrad,
             .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradWeight, .dropoutGrad,
-            .softmaxCrossEntropyGrad, .sumTo:
+            .softmaxCrossEntropyGrad, .sumTo, .concat, .slice:
             nil
         }
     }
@@ -107,7 +107,7 @@ extension Op {
             .maxPool2dWithIndices, .nativeDropout, .scale, .channelNorm, .conv2dGradInput, .conv2dGradWeight,
             .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad,
             .linearGradInput, .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate,
-            .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector:
+            .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector, .concat, .slice:
             []
         }
     }

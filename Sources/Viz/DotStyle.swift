@@ -217,6 +217,10 @@ extension DotExport {
             return String(node.op.name.map { $0 == "_" ? " " : $0 })
         case let .svdProjector(a):
             return "svd rank \(a.rank) every \(a.gap)"
+        case let .concat(axis):
+            return "concat dim \(axis)"
+        case let .slice(axis, start, length):
+            return "slice dim \(axis) [\(start)..<\(start + length)]"
         }
     }
 
@@ -238,7 +242,7 @@ extension DotExport {
             .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradInput, .conv2dGradWeight, .biasGrad,
             .batchNormGrad, .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad,
             .linearGradInput, .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate,
-            .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector:
+            .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector, .concat, .slice:
             return node.op.name
         }
     }

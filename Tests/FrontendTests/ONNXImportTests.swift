@@ -127,6 +127,35 @@ enum ONNXFixtures {
         #expect(back.opset == 13)
     }
 
+    /// The other ops both ways: concat, pools, relu6 (Clip), hardsigmoid, sigmoid, mul, scale (Mul by a
+    /// Constant), dropout, reshape (Reshape of a Constant shape), a bias-free linear.
+    @Test func moreOpsRoundTrip() throws {
+        var b = GraphBuilder(name: "ops")
+        let x = b.input("input", .f32([2, 3, 8, 8]))
+        let l = try b.conv2d(x, out: 4, kernel: Pair(3), padding: Pair(1), bias: true, name: "left")
+        let r = try b.conv2d(x, out: 6, kernel: Pair(1), stride: Pair(1), groups: 3, name: "right")
+        let c = try b.apply(.concat(axis: 1), l, r, name: "cat")
+        let a = try b.apply(.relu6, c, name: "act")
+        let m = try b.apply(.maxPool2d(Pool2dAttrs(kernel: Pair(2))), a, name: "pool")
+        let v = try b.apply(.avgPool2d(Pool2dAttrs(kernel: Pair(3), stride: Pair(1), padding: Pair(1))), m, name: "avg")
+        let h = try b.apply(.hardsigmoid, v, name: "gate")
+        let g = try b.apply(.mul, v, h, name: "gated")
+        let s = try b.apply(.sigmoid, try b.apply(.scale(0.5), g, name: "half"), name: "sig")
+        let d = try b.apply(.dropout(p: 0.25), s, name: "drop")
+        let f = try b.apply(.reshape(shape: [2, 160]), d, name: "rows")
+        b.output(try b.linear(f, out: 5, bias: false, name: "fc"))
+        let graph = b.graph
+        var rng = SplitMix64(seed: 3)
+        var weights: [String: [Float]] = [:]
+        for id in graph.parameters {
+            weights[graph[id].name] = (0..<graph[id].type.elementCount).map { _ in Float.random(in: -1...1, using: &rng)
+            }
+        }
+        let back = try ONNXImporter.importModel(try ONNXExporter.export(graph, weights: weights), file: "ops.onnx")
+        ONNXFixtures.expectEqual(back.graph, graph)
+        #expect(back.weights.allSatisfy { weights[$0.name] == $0.floats })
+    }
+
     /// PyTorch's exporter routes a de-duplicated initializer through Identity nodes; each use is a
     /// parameter of its own again, named after the Identity's output, with the shared values.
     @Test func identityOfAnInitializerIsASeparateParameter() throws {

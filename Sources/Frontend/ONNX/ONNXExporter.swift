@@ -249,6 +249,8 @@ private struct Exporter {
                 [Self.float("alpha", 1), Self.float("beta", 1), Self.int("transB", 1)])
         case let .matmul(ta, tb):
             add("Gemm", ins, [out], name: name, [Self.int("transA", ta ? 1 : 0), Self.int("transB", tb ? 1 : 0)])
+        case let .concat(axis):
+            add("Concat", ins, [out], name: name, [Self.int("axis", axis)])
         case let .dropout(p):
             add("Dropout", [ins[0], constant(name + ".ratio", floats: [Float(p)], scalar: true)], [out], name: name)
         case .channelNorm:
@@ -258,7 +260,7 @@ private struct Exporter {
         case .softmaxCrossEntropy, .nativeBatchNorm, .maxPool2dWithIndices, .nativeDropout, .conv2dGradInput,
             .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad, .avgPool2dGrad,
             .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad,
-            .sumTo, .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector:
+            .sumTo, .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector, .slice:
             throw unsupported("a training op; export-onnx writes forward graphs")
         }
     }

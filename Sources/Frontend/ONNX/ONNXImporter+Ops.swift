@@ -105,9 +105,11 @@ extension Importer {
             guard try int(node, "storage_order", 0) == 0 else { throw unsupported("storage_order 1 is not supported") }
             try onlyFirstOutputUsed(node)
             let padding = try pads(node, input: xt, kernel: kernel, stride: stride, dilation: Pair(1))
+            // MaxPool has no count_include_pad: PyTorch's default (true) keeps the attributes canonical.
+            let includePad = node.opType == "MaxPool" ? true : try int(node, "count_include_pad", 0) != 0
             let attrs = Pool2dAttrs(
                 kernel: kernel, stride: stride, padding: padding, ceilMode: try int(node, "ceil_mode", 0) != 0,
-                countIncludePad: try int(node, "count_include_pad", 0) != 0)
+                countIncludePad: includePad)
             define(try emit(node.opType == "MaxPool" ? .maxPool2d(attrs) : .avgPool2d(attrs), [x]))
 
         case "GlobalAveragePool":
@@ -215,6 +217,16 @@ extension Importer {
                 }
                 define(try emit(.linear, operands))
             }
+
+        case "Concat":
+            guard (2...ValueList.capacity).contains(node.input.count) else {
+                throw unsupported("graphc concatenates 2 to \(ValueList.capacity) tensors, got \(node.input.count)")
+            }
+            var operands: [ValueID] = []
+            for i in node.input.indices { operands.append(try value(node, i)) }
+            var axis = try int(node, "axis", 1)
+            if axis < 0 { axis += type(operands[0]).rank }
+            define(try emit(.concat(axis: axis), operands))
 
         case "Identity":
             refs[node.output[0]] = try ref(node.input.first ?? "", node)

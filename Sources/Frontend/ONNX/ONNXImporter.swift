@@ -32,7 +32,7 @@ public enum ONNXImporter {
 
     /// The op types graphc imports.
     public static let supportedOps = [
-        "Add", "AveragePool", "BatchNormalization", "Clip", "Constant", "Conv", "Dropout", "Flatten",
+        "Add", "AveragePool", "BatchNormalization", "Clip", "Concat", "Constant", "Conv", "Dropout", "Flatten",
         "Gemm", "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "MatMul", "MaxPool", "Mul",
         "ReduceMean", "Relu", "Reshape", "Sigmoid", "Squeeze", "Unsqueeze",
     ]
