@@ -109,6 +109,24 @@ enum ONNXFixtures {
         #expect(m.graph.nodes.filter { if case .conv2d = $0.op { $0.inputs.count == 3 } else { false } }.count == 9)
     }
 
+    /// PyTorch's own count (2,254 parameters, Tests/PyTorch/onnx_mixed_ops.py) and the same MACs for both
+    /// exports; the op mix PyTorch writes for ReLU6, Hardswish, torch.cat, mean and AvgPool2d.
+    @Test func mixedOpsExports() throws {
+        let train = try ONNXFixtures.model("mixed_ops_train.onnx")
+        let eval = try ONNXFixtures.model("mixed_ops_eval.onnx")
+        #expect(train.graph.parameterCount == 2_254)
+        #expect(eval.graph.parameterCount == 2_254 - 32)  // two BNs folded away
+        #expect(Self.macs(train.graph) == 202_016 && Self.macs(eval.graph) == 202_016)
+        #expect(eval.batchNormFolded && !train.batchNormFolded)
+        let ops = train.graph.nodes.map(\.op.name)
+        for op in ["relu6", "max_pool2d", "hardsigmoid", "concat", "adaptive_avg_pool2d", "avg_pool2d", "dropout"] {
+            #expect(ops.contains(op), "\(op)")
+        }
+        #expect(
+            train.graph.nodes.first { $0.name == "dw.0" }.map { if case let .conv2d(a) = $0.op { a.groups } else { 0 } }
+                == 16)
+    }
+
     /// graphc → ONNX → graphc gives the same graph: names, scopes, ops, types, roles, values.
     @Test(arguments: ["small_resnet", "small_mobilenet"])
     func exportThenImportIsTheIdentity(_ name: String) throws {

@@ -228,6 +228,20 @@ extension Importer {
             if axis < 0 { axis += type(operands[0]).rank }
             define(try emit(.concat(axis: axis), operands))
 
+        case "Pad":
+            // PyTorch writes a Pad of zeros before AveragePool: the identity. Real padding is a conv's
+            // or pool's own attribute in graphc.
+            let x = try value(node, 0)
+            let pads = try intList(node, attribute: "pads", input: 1) ?? []
+            let fill = try constant(node, 2).map { t throws(ONNXError) in try scalar(t, node) } ?? 0
+            guard (string(node, "mode") ?? "constant") == "constant", pads.allSatisfy({ $0 == 0 }) || fill != 0 else {
+                throw unsupported("graphc imports Pad of zero sizes only (padding \(pads)); pad in the Conv or pool")
+            }
+            guard pads.allSatisfy({ $0 == 0 }) else {
+                throw unsupported("graphc imports Pad of zero sizes only (padding \(pads) with \(fill))")
+            }
+            refs[node.output[0]] = .value(x)
+
         case "Identity":
             refs[node.output[0]] = try ref(node.input.first ?? "", node)
 

@@ -33,7 +33,7 @@ public enum ONNXImporter {
     /// The op types graphc imports.
     public static let supportedOps = [
         "Add", "AveragePool", "BatchNormalization", "Clip", "Concat", "Constant", "Conv", "Dropout", "Flatten",
-        "Gemm", "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "MatMul", "MaxPool", "Mul",
+        "Gemm", "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "MatMul", "MaxPool", "Mul", "Pad",
         "ReduceMean", "Relu", "Reshape", "Sigmoid", "Squeeze", "Unsqueeze",
     ]
 
