@@ -119,7 +119,9 @@ enum ONNXFixtures {
         #expect(Self.macs(train.graph) == 202_016 && Self.macs(eval.graph) == 202_016)
         #expect(eval.batchNormFolded && !train.batchNormFolded)
         let ops = train.graph.nodes.map(\.op.name)
-        for op in ["relu6", "max_pool2d", "hardsigmoid", "concat", "adaptive_avg_pool2d", "avg_pool2d", "dropout"] {
+        for op in [
+            "relu6", "max_pool2d", "hardswish", "hardsigmoid", "concat", "adaptive_avg_pool2d", "avg_pool2d", "dropout",
+        ] {
             #expect(ops.contains(op), "\(op)")
         }
         #expect(
@@ -145,7 +147,7 @@ enum ONNXFixtures {
         #expect(back.opset == 13)
     }
 
-    /// The other ops both ways: concat, pools, relu6 (Clip), hardsigmoid, sigmoid, mul, scale (Mul by a
+    /// The other ops both ways: concat, pools, relu6 (Clip), hardswish (x · HardSigmoid(x)), hardsigmoid, sigmoid, mul, scale (Mul by a
     /// Constant), dropout, reshape (Reshape of a Constant shape), a bias-free linear.
     @Test func moreOpsRoundTrip() throws {
         var b = GraphBuilder(name: "ops")
@@ -156,8 +158,9 @@ enum ONNXFixtures {
         let a = try b.apply(.relu6, c, name: "act")
         let m = try b.apply(.maxPool2d(Pool2dAttrs(kernel: Pair(2))), a, name: "pool")
         let v = try b.apply(.avgPool2d(Pool2dAttrs(kernel: Pair(3), stride: Pair(1), padding: Pair(1))), m, name: "avg")
-        let h = try b.apply(.hardsigmoid, v, name: "gate")
-        let g = try b.apply(.mul, v, h, name: "gated")
+        let w = try b.apply(.hardswish, v, name: "swish")
+        let h = try b.apply(.hardsigmoid, w, name: "gate")
+        let g = try b.apply(.mul, v, h, name: "gated")  // not x · HardSigmoid(x): stays a mul
         let s = try b.apply(.sigmoid, try b.apply(.scale(0.5), g, name: "half"), name: "sig")
         let d = try b.apply(.dropout(p: 0.25), s, name: "drop")
         let f = try b.apply(.reshape(shape: [2, 160]), d, name: "rows")

@@ -7,6 +7,15 @@ extension Importer {
             throw fail("\(where_(node)): domain '\(node.domain)' is not supported (graphc imports the default domain)")
         }
         guard !node.output.isEmpty else { throw fail("\(where_(node)): the node has no output") }
+        if fusedMuls.contains(index) { return }  // the Hardswish its HardSigmoid became computed it
+        if let mul = fusedHardswish[index] {
+            // Named after the module (PyTorch's paths) or after the Mul (graphc's own export).
+            let m = model.graph.node[mul]
+            let (name, scope) = layerName(
+                node.name.hasPrefix("/") ? node : m, index: node.name.hasPrefix("/") ? index : mul)
+            refs[m.output[0]] = .value(try emitNamed(.hardswish, [try value(node, 0)], name: name, scope: scope, node))
+            return
+        }
         let (name, scope) = layerName(node, index: index)
         func emit(_ op: Op, _ inputs: [ValueID]) throws(ONNXError) -> ValueID {
             do {

@@ -101,6 +101,10 @@ struct Importer {
     /// the Add's index maps to the MatMul output name.
     var fusedBias: [Int: String] = [:]
     var fusedAdds: [Int: String] = [:]
+    /// HardSigmoid node indices whose single consumer multiplies by the same input (opset 13's Hardswish):
+    /// the Mul's index; those Muls are skipped.
+    var fusedHardswish: [Int: Int] = [:]
+    var fusedMuls: Set<Int> = []
 
     init(
         model: Onnx_ModelProto, file: String, batch: Int?, readExternal: ((String) throws -> [UInt8])?
@@ -214,6 +218,20 @@ struct Importer {
             else { continue }
             fusedBias[i] = other
             fusedAdds[users[0]] = n.output[0]
+        }
+        // x · HardSigmoid(x) with PyTorch's constants is Hardswish, as PyTorch writes it below opset 14.
+        for (i, n) in g.node.enumerated() where n.opType == "HardSigmoid" && n.input.count == 1 && n.output.count == 1 {
+            let alpha = n.attribute.first { $0.name == "alpha" }.map { Double($0.f) } ?? 0.2
+            let beta = n.attribute.first { $0.name == "beta" }.map { Double($0.f) } ?? 0.5
+            guard abs(alpha - 1.0 / 6) < 1e-6, abs(beta - 0.5) < 1e-6, let users = consumers[n.output[0]],
+                users.count == 1, users[0] > i
+            else { continue }
+            let mul = g.node[users[0]]
+            guard mul.opType == "Mul", mul.output.count == 1, Set(mul.input) == Set([n.input[0], n.output[0]]),
+                n.input[0] != n.output[0]
+            else { continue }
+            fusedHardswish[i] = users[0]
+            fusedMuls.insert(users[0])
         }
     }
 
