@@ -9,6 +9,8 @@ import PackageDescription
 //   Viz       DOT export, styles, charts, in-process rendering through libgvc. Imports GraphIR, Passes.
 //   Executor  tensor views, CPU kernels (OpenBLAS GEMM, LAPACK SVD), the reference interpreter, datasets
 //             (IDX, gzip through zlib) and safetensors checkpoints. Imports GraphIR.
+//   Traces    trace readers (Chrome trace JSON, streamed: PyTorch profiler and graphc executor traces),
+//             summaries, predicted-vs-measured comparison. Imports GraphIR, Passes, Glibc; never Executor.
 //   graphc    the command-line tool: loads, calls, renders, maps errors to exit codes.
 let package = Package(
     name: "graphc",
@@ -19,6 +21,7 @@ let package = Package(
         .library(name: "Passes", targets: ["Passes"]),
         .library(name: "Viz", targets: ["Viz"]),
         .library(name: "Executor", targets: ["Executor"]),
+        .library(name: "Traces", targets: ["Traces"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -52,10 +55,11 @@ let package = Package(
             providers: [.apt(["zlib1g-dev"])]
         ),
         .target(name: "Executor", dependencies: ["GraphIR", "COpenBLAS", "CZlib"]),
+        .target(name: "Traces", dependencies: ["GraphIR", "Passes"]),
         .executableTarget(
             name: "graphc",
             dependencies: [
-                "GraphIR", "Frontend", "Passes", "Viz", "Executor",
+                "GraphIR", "Frontend", "Passes", "Viz", "Executor", "Traces",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -82,7 +86,12 @@ let package = Package(
         ),
         .testTarget(
             name: "ExecutorTests",
-            dependencies: ["GraphIR", "Frontend", "Passes", "Executor", "GraphTestSupport"],
+            dependencies: ["GraphIR", "Frontend", "Passes", "Executor", "Traces", "GraphTestSupport"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "TracesTests",
+            dependencies: ["GraphIR", "Frontend", "Passes", "Traces", "GraphTestSupport"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(

@@ -288,12 +288,22 @@ public final class TraceRecorder: NodeObserver {
     }
 
     /// The trace so far, a complete JSON document (a step still open ends at its last node's end).
-    public func json() -> [UInt8] {
+    /// `measurement`, the run's measured memory (`PlannedRunner.measurement`), goes into
+    /// `otherData.measured`, so a trace reader sees what the OS reported beside the plan.
+    public func json(measurement: MemoryMeasurement? = nil) -> [UInt8] {
         var out = Array("{\"displayTimeUnit\":\"ms\",\"otherData\":{\"producer\":\"graphc\",\"graph\":".utf8)
         out += TraceJSON.quote(graph.name).utf8
         out +=
             ",\"ts_unit\":\"us\",\"arena_bytes\":\(plan.arenaBytes),\"lower_bound_bytes\":\(plan.lowerBoundBytes)".utf8
-        out += ",\"alignment\":\(plan.alignment),\"steps\":\(recordedSteps)},\"traceEvents\":[".utf8
+        out += ",\"alignment\":\(plan.alignment),\"steps\":\(recordedSteps)".utf8
+        if let m = measurement {
+            out += ",\"measured\":{\"arena_high_water_bytes\":\(m.arenaHighWaterBytes)".utf8
+            out += ",\"arena_touched_pages\":\(m.arenaTouchedPages),\"page_size\":\(m.pageSize)".utf8
+            out += ",\"workspace_bytes\":\(m.workspaceBytes),\"owned_bytes\":\(m.ownedBytes)".utf8
+            out += ",\"peak_rss_delta_bytes\":\(m.peakRSSDeltaBytes.map(String.init) ?? "null")".utf8
+            out += ",\"steps\":\(m.steps)}".utf8
+        }
+        out += "},\"traceEvents\":[".utf8
         out += buffer
         if stepOpen { out += stepEvents(first: buffer.isEmpty) }
         out += "\n]}\n".utf8

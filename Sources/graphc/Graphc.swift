@@ -19,11 +19,13 @@ struct Graphc: ParsableCommand {
               graphc dot resnet18 -o resnet18.svg
               graphc verify examples/models/small_resnet.model
               graphc opt small_resnet --passes freeze,lora,autodiff,optimizer,dce --rank 4
+              graphc trace summary prof.json --top 20
             """,
         version: "0.1.0",
         subcommands: [
             ZooCommand.self, Inspect.self, Analyze.self, Compare.self, Timeline.self, Dot.self, Verify.self,
             PrintIR.self, Opt.self, Run.self, Train.self, ExportONNX.self, Bench.self, BenchStep.self,
+            TraceCommand.self,
         ]
     )
 

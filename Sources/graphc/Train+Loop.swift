@@ -182,7 +182,7 @@ extension Train {
             let ckpt = checkpoint(s, steps: s.priorSteps + stepsRun) { runner.storage(of: $0)! }
             try outputs.stage(saveCheckpoint, ckpt.serialized())
         }
-        if let trace, let recorder { try outputs.stage(trace, recorder.json()) }
+        if let trace, let recorder { try outputs.stage(trace, recorder.json(measurement: measurement)) }
         try outputs.commit()
         let summary = Summary(
             setup: s, epochs: results, initial: initial, steps: stepsRun, lastLoss: lastLoss,

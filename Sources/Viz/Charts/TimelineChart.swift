@@ -25,6 +25,15 @@ public struct TimelineChart: Sendable {
     /// Lines of text beside the peak marker (the ops live there, the breakdown).
     public var peakNotes: [String] = []
     public var maxColumns = 240
+    /// The x axis' caption (default: the schedule steps) and the peak's label (default: its step);
+    /// a trace's timeline runs over time instead.
+    public var xLabel: String?
+    public var peakLabel: String?
+    /// Phase names closer than this (points) to the previous name drawn are left out (their line stays):
+    /// a trace of many steps has a phase boundary every few columns.
+    public var minPhaseLabelGap = 0.0
+    /// Extra room (points) between the peak's label and the legend, for a legend of one row.
+    public var notesPadding = 0.0
 
     public init(title: String, series: [Series]) {
         self.title = title
@@ -47,7 +56,7 @@ public struct TimelineChart: Sendable {
         let steps = series.map(\.values.count).max() ?? 0
         let plotW = 860.0, plotH = 380.0, left = 80.0, bottom = 60.0
         let legendH = 24.0 * Double((series.count + 3) / 4)
-        let notesH = 14.0 * Double(peakNotes.count) + 10
+        let notesH = 14.0 * Double(peakNotes.count) + 10 + notesPadding
         var canvas = PinnedCanvas(width: left + plotW + 30, height: bottom + plotH + 40 + legendH + notesH)
         func total(_ s: Int) -> Int { series.reduce(0) { $0 + (s < $1.values.count ? $1.values[s] : 0) } }
 
@@ -82,13 +91,17 @@ public struct TimelineChart: Sendable {
             }
         }
         // Phases along x.
+        var lastLabel = -Double.infinity
         for (i, phase) in phases.enumerated() where steps > 0 {
             let x = left + plotW * Double(phase.start) / Double(steps)
             if i > 0 { canvas.rect(x: x - 0.5, y: bottom - 14, width: 1, height: plotH + 14, fill: "#888888") }
-            canvas.text(phase.name, x: x + 4, y: bottom - 12, size: 9, color: "#555555")
+            if x - lastLabel >= minPhaseLabelGap {
+                canvas.text(phase.name, x: x + 4, y: bottom - 12, size: 9, color: "#555555")
+                lastLabel = x
+            }
         }
         canvas.text(
-            "schedule step (0 – \(max(steps - 1, 0)))", x: left + plotW / 2, y: bottom - 34, size: 10,
+            xLabel ?? "schedule step (0 – \(max(steps - 1, 0)))", x: left + plotW / 2, y: bottom - 34, size: 10,
             anchor: "c")
         // Peak marker.
         if steps > 0 {
@@ -98,7 +111,7 @@ public struct TimelineChart: Sendable {
             let anchor: Character = x > left + plotW * 0.6 ? "r" : "l"
             var y = bottom + plotH + 22 + 14 * Double(peakNotes.count)
             canvas.text(
-                "peak \(NumberFormat.compactBytes(peakBytes)) at step \(peakStep)", x: x, y: y, size: 10,
+                peakLabel ?? "peak \(NumberFormat.compactBytes(peakBytes)) at step \(peakStep)", x: x, y: y, size: 10,
                 anchor: anchor, bold: true, color: "#CC3311")
             for note in peakNotes {
                 y -= 14
