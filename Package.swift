@@ -3,7 +3,8 @@ import PackageDescription
 
 // The house, one room per concern (scripts/check-imports enforces the edges):
 //   GraphIR   the IR: graph, ops and their rule files, verifier, .gir text format, memory plan. Imports nothing.
-//   Frontend  the model language and the zoo (ONNX will join it). Imports GraphIR.
+//   Frontend  the model language, the zoo and ONNX import/export. Imports GraphIR and SwiftProtobuf (the
+//             ONNX reader; the generated onnx.pb.swift is committed, so builds never run protoc).
 //   Passes    rewrites, autodiff, optimizer, analyses, planner. Imports GraphIR.
 //   Viz       DOT export, styles, charts, in-process rendering through libgvc. Imports GraphIR, Passes.
 //   Executor  tensor views, CPU kernels (OpenBLAS GEMM, LAPACK SVD), the reference interpreter, datasets
@@ -26,11 +27,16 @@ let package = Package(
         .library(name: "Training", targets: ["Training"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .target(name: "GraphIR"),
-        .target(name: "Frontend", dependencies: ["GraphIR"]),
+        .target(
+            name: "Frontend",
+            dependencies: ["GraphIR", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["ONNX/onnx.proto"]
+        ),
         .target(name: "Passes", dependencies: ["GraphIR"]),
         // Graphviz (libgvc/cgraph), rendered in-process.
         .systemLibrary(

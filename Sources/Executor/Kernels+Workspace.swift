@@ -101,7 +101,7 @@ extension Kernels {
             .batchNormGrad, .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad,
             .linearGradInput, .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad, .sgdUpdate,
             .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .activationMask, .reluMaskGrad,
-            .batchNormFrozenGrad:
+            .batchNormFrozenGrad, .concat, .slice:
             return 0
         }
     }

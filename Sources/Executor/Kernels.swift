@@ -97,6 +97,8 @@ public enum Kernels {
         case let .avgPool2d(a): avgPool2d(x: x[0], y: y[0], a)
         case .adaptiveAvgPool2d: adaptiveAvgPool2d(x: x[0], y: y[0])
         case .flatten, .reshape: copy(x[0], to: y[0])
+        case let .concat(axis): concat(x, y: y[0], axis: axis)
+        case let .slice(axis, start, _): slice(x: x[0], y: y[0], axis: axis, start: start)
         case .linear: linear(x: x[0], weight: x[1], bias: x.count > 2 ? x[2] : nil, y: y[0])
         case .dropout: copy(x[0], to: y[0])
         case let .nativeDropout(p):

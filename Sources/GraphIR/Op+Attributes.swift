@@ -99,6 +99,10 @@ extension Op {
             [("transpose_a", .bool(ta)), ("transpose_b", .bool(tb))]
         case let .reshape(shape), let .sumTo(shape):
             [("shape", .ints(shape.array))]
+        case let .concat(axis):
+            [("axis", .int(axis))]
+        case let .slice(axis, start, length):
+            [("axis", .int(axis)), ("length", .int(length)), ("start", .int(start))]
         case let .sgdUpdate(a), let .momentumUpdate(a), let .adamUpdate(a), let .adamDirection(a),
             let .applyUpdate(a):
             [
@@ -153,6 +157,8 @@ extension Op {
         case "channel_norm": op = .channelNorm
         case "matmul": op = .matmul(transposeA: reader.bool("transpose_a"), transposeB: reader.bool("transpose_b"))
         case "reshape": op = .reshape(shape: reader.shape("shape"))
+        case "concat": op = .concat(axis: reader.int("axis"))
+        case "slice": op = .slice(axis: reader.int("axis"), start: reader.int("start"), length: reader.int("length"))
         case "sum_to": op = .sumTo(shape: reader.shape("shape"))
         case "bias_grad": op = .biasGrad
         case "adaptive_avg_pool2d_grad": op = .adaptiveAvgPool2dGrad

@@ -36,7 +36,8 @@ extension Op {
             return saturatingProduct(results[0].elementCount, k)
         case .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .maxPool2d,
             .avgPool2d, .adaptiveAvgPool2d, .flatten, .dropout, .softmaxCrossEntropy, .nativeBatchNorm,
-            .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .reshape, .biasGrad, .batchNormGrad,
+            .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .reshape, .concat, .slice, .biasGrad,
+            .batchNormGrad,
             .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .dropoutGrad,
             .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection,
             .applyUpdate, .svdProjector, .activationMask, .reluMaskGrad, .batchNormFrozenGrad:
@@ -69,7 +70,7 @@ extension Op {
             .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradInput,
             .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad, .avgPool2dGrad,
             .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad,
-            .sumTo, .activationMask, .reluMaskGrad, .batchNormFrozenGrad:
+            .sumTo, .activationMask, .reluMaskGrad, .batchNormFrozenGrad, .concat, .slice:
             return 0
         }
     }
@@ -110,7 +111,9 @@ extension Op {
             return input
         case .adaptiveAvgPool2dGrad:
             return out
-        case .flatten, .dropout, .reshape, .matmul, .conv2dGradInput, .conv2dGradWeight, .linearGradInput,
+        // concat and slice copy; like the other shape ops they count no arithmetic.
+        case .flatten, .dropout, .reshape, .concat, .slice, .matmul, .conv2dGradInput, .conv2dGradWeight,
+            .linearGradInput,
             .linearGradWeight, .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate,
             .svdProjector:
             return 0

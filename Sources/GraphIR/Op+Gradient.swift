@@ -30,7 +30,8 @@ extension Op {
         case .activationMask: false
         case .conv2d, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .maxPool2d, .avgPool2d,
             .adaptiveAvgPool2d, .flatten, .linear, .dropout, .maxPool2dWithIndices, .nativeDropout, .scale, .div,
-            .matmul, .reshape, .conv2dGradInput, .conv2dGradWeight, .biasGrad, .activationGrad, .avgPool2dGrad,
+            .matmul, .reshape, .concat, .slice, .conv2dGradInput, .conv2dGradWeight, .biasGrad, .activationGrad,
+            .avgPool2dGrad,
             .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .sumTo, .sgdUpdate, .momentumUpdate,
             .adamUpdate, .adamDirection, .applyUpdate, .svdProjector:
             true
@@ -46,7 +47,7 @@ extension Op {
         case .conv2d, .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul,
             .maxPool2d, .avgPool2d, .adaptiveAvgPool2d, .flatten, .linear, .dropout, .softmaxCrossEntropy,
             .nativeBatchNorm, .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .matmul,
-            .reshape, .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad,
+            .reshape, .concat, .slice, .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad,
             .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight,
             .dropoutGrad, .softmaxCrossEntropyGrad, .sumTo, .activationMask, .reluMaskGrad, .batchNormFrozenGrad,
             // GaLore's direction reads the projected gradient, which is not a parameter's own.

@@ -50,7 +50,7 @@ extension Op {
             .nativeBatchNorm, .maxPool2dWithIndices, .nativeDropout, .scale, .div, .channelNorm, .matmul,
             .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad,
             .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
-            .softmaxCrossEntropyGrad, .sumTo, .activationMask, .reluMaskGrad, .batchNormFrozenGrad:
+            .softmaxCrossEntropyGrad, .sumTo, .activationMask, .reluMaskGrad, .batchNormFrozenGrad, .concat, .slice:
             .fresh
         }
     }

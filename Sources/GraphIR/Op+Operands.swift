@@ -96,7 +96,7 @@ extension Op {
             .adaptiveAvgPool2d, .flatten, .dropout, .softmaxCrossEntropy, .maxPool2dWithIndices, .nativeDropout,
             .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradWeight, .biasGrad, .activationGrad,
             .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradWeight, .dropoutGrad,
-            .softmaxCrossEntropyGrad, .sumTo, .activationMask, .reluMaskGrad:
+            .softmaxCrossEntropyGrad, .sumTo, .activationMask, .reluMaskGrad, .concat, .slice:
             nil
         }
     }
@@ -115,7 +115,7 @@ extension Op {
             .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad,
             .linearGradInput, .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate,
             .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector, .activationMask, .reluMaskGrad,
-            .batchNormFrozenGrad:
+            .batchNormFrozenGrad, .concat, .slice:
             []
         }
     }

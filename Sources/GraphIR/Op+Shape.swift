@@ -53,6 +53,10 @@ extension Op {
             see(a.stride); see(a.padding); see(a.dilation); see(a.groups); see(p)
         case let .reshape(shape), let .sumTo(shape):
             for d in shape { see(d) }
+        case let .concat(axis):
+            see(axis)
+        case let .slice(axis, start, length):
+            see(axis); see(start); see(length)
         case let .svdProjector(a):
             see(a.rank); see(a.gap)
         case .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul, .linear, .dropout,
@@ -190,6 +194,33 @@ extension Op {
                 throw ShapeError("shape-mismatch", "reshape cannot turn \(operands[0]) into \(Shape.format(shape))")
             }
             return [.f32(shape)]
+        case let .concat(axis):
+            // Every operand of the first's rank, equal but along `axis` (ONNX and torch.cat: a negative axis
+            // counts from the end in their files; graphc's is resolved).
+            let first = operands[0]
+            guard axis >= 0, axis < first.rank else {
+                throw ShapeError("bad-attribute", "concat axis \(axis) is out of range for \(first)")
+            }
+            var out = first.shape
+            for t in operands.dropFirst() {
+                guard t.rank == first.rank,
+                    (0..<first.rank).allSatisfy({ $0 == axis || t.shape[$0] == first.shape[$0] })
+                else {
+                    throw ShapeError(
+                        "shape-mismatch", "concat along axis \(axis) needs equal other dimensions: \(first) and \(t)")
+                }
+                out[axis] += t.shape[axis]
+            }
+            return [.f32(out)]
+        case let .slice(axis, start, length):
+            let x = operands[0]
+            guard axis >= 0, axis < x.rank, start >= 0, length >= 1, start + length <= x.shape[axis] else {
+                throw ShapeError(
+                    "bad-attribute", "slice of \(length) from \(start) along axis \(axis) does not fit \(x)")
+            }
+            var out = x.shape
+            out[axis] = length
+            return [.f32(out)]
         case let .conv2dGradInput(a, input):
             let dy = try Self.image(operands[0], op: name), w = operands[1]
             guard w.rank == 4 else { throw ShapeError("rank", "conv2d_grad_input weight must be 4-D, got \(w)") }
@@ -337,7 +368,7 @@ extension Op {
             .nativeDropout, .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradInput, .conv2dGradWeight,
             .biasGrad, .batchNormGrad, .activationGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput,
             .linearGradWeight, .sumTo, .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate,
-            .svdProjector, .activationMask, .batchNormFrozenGrad:
+            .svdProjector, .activationMask, .batchNormFrozenGrad, .concat, .slice:
             .f32
         }
     }

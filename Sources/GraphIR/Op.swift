@@ -190,6 +190,10 @@ public enum Op: Sendable, Hashable {
     /// (`--saving lean` keeps it instead of that value). Only relu and relu6 have one.
     case activationMask(Activation)
     case reshape(shape: Shape)
+    /// Operands joined along `axis` (2 to `ValueList.capacity` of them; the other dimensions equal).
+    case concat(axis: Int)
+    /// `length` entries of `axis` from `start`: the gradient of concat with respect to one operand.
+    case slice(axis: Int, start: Int, length: Int)
 
     // Gradients.
     /// dy, weight → dx, for an input of spatial size `input`.
@@ -246,7 +250,8 @@ public enum Op: Sendable, Hashable {
         "add", "mul", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "flatten", "linear",
         "dropout", "softmax_cross_entropy",
         "native_batch_norm", "max_pool2d_with_indices", "native_dropout", "scale", "div", "channel_norm",
-        "matmul", "reshape", "conv2d_grad_input", "conv2d_grad_weight", "bias_grad", "batch_norm_grad",
+        "matmul", "reshape", "concat", "slice", "conv2d_grad_input", "conv2d_grad_weight", "bias_grad",
+        "batch_norm_grad",
         "relu_grad", "relu6_grad", "hardswish_grad", "hardsigmoid_grad", "silu_grad", "sigmoid_grad",
         "max_pool2d_grad", "avg_pool2d_grad", "adaptive_avg_pool2d_grad", "linear_grad_input",
         "linear_grad_weight", "dropout_grad", "softmax_cross_entropy_grad", "sum_to", "sgd_update",
@@ -285,6 +290,8 @@ public enum Op: Sendable, Hashable {
         case .reluMaskGrad: "relu_mask_grad"
         case .batchNormFrozenGrad: "batch_norm_frozen_grad"
         case .reshape: "reshape"
+        case .concat: "concat"
+        case .slice: "slice"
         case .conv2dGradInput: "conv2d_grad_input"
         case .conv2dGradWeight: "conv2d_grad_weight"
         case .biasGrad: "bias_grad"
@@ -323,7 +330,7 @@ public enum Op: Sendable, Hashable {
         case .maxPool2dWithIndices: .pooling
         case .scale, .div: .elementwise
         case .channelNorm, .matmul: .weightSpace
-        case .reshape: .shape
+        case .reshape, .concat, .slice: .shape
         case .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad,
             .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
             .softmaxCrossEntropyGrad, .sumTo, .reluMaskGrad, .batchNormFrozenGrad:
@@ -338,7 +345,8 @@ public enum Op: Sendable, Hashable {
         switch self {
         case .conv2d, .batchNorm, .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .add, .mul,
             .maxPool2d, .avgPool2d, .adaptiveAvgPool2d, .flatten, .linear, .dropout, .softmaxCrossEntropy,
-            .scale, .div, .channelNorm, .matmul, .reshape, .conv2dGradInput, .conv2dGradWeight, .biasGrad,
+            .scale, .div, .channelNorm, .matmul, .reshape, .concat, .slice, .conv2dGradInput, .conv2dGradWeight,
+            .biasGrad,
             .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput,
             .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate, .applyUpdate,
             .svdProjector, .activationMask, .reluMaskGrad:
@@ -355,8 +363,9 @@ public enum Op: Sendable, Hashable {
         case .batchNorm, .nativeBatchNorm: 5...5
         case .relu, .relu6, .hardswish, .hardsigmoid, .silu, .sigmoid, .maxPool2d, .avgPool2d,
             .adaptiveAvgPool2d, .flatten, .dropout, .maxPool2dWithIndices, .nativeDropout, .scale, .channelNorm,
-            .reshape, .biasGrad, .sumTo, .activationMask:
+            .reshape, .biasGrad, .sumTo, .activationMask, .slice:
             1...1
+        case .concat: 2...ValueList.capacity
         case .add, .mul, .softmaxCrossEntropy, .div, .matmul, .conv2dGradInput, .conv2dGradWeight, .activationGrad,
             .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
             .softmaxCrossEntropyGrad, .sgdUpdate, .applyUpdate, .svdProjector, .reluMaskGrad:

@@ -151,7 +151,7 @@ public struct Autodiff: Pass {
             .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad,
             .linearGradInput, .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate,
             .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector, .activationMask, .reluMaskGrad,
-            .batchNormFrozenGrad:
+            .batchNormFrozenGrad, .concat, .slice:
             return nil
         }
     }

@@ -59,7 +59,13 @@ public struct Freeze: Pass {
             }
             selected = head
             if config.method == .bnh {
-                selected.formUnion(learnable.filter { graph[$0].role == .bnGamma || graph[$0].role == .bnBeta })
+                let affine = learnable.filter { graph[$0].role == .bnGamma || graph[$0].role == .bnBeta }
+                guard !affine.isEmpty else {
+                    throw Diagnostic.error(
+                        "no-batch-norm",
+                        "method bnh trains the BatchNorm affine parameters, but '\(graph.name)' has no batch_norm")
+                }
+                selected.formUnion(affine)
             }
         case .lora, .dora:
             selected = Set(learnable.filter { graph[$0].role?.isAdapter ?? false })

@@ -98,10 +98,12 @@ extension Op {
         case .channelNorm:
             // `isDifferentiable(operand:)` is false for every operand: DoRA detaches the norm.
             return .none
+        case .concat:
+            return .node(suffix: ".grad_\(index)", output: 0)
         case .maxPool2d, .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad,
             .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
             .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate,
-            .svdProjector, .activationMask, .reluMaskGrad, .batchNormFrozenGrad:
+            .svdProjector, .activationMask, .reluMaskGrad, .batchNormFrozenGrad, .slice:
             return .unsupported
         }
     }
@@ -235,6 +237,16 @@ extension Op {
             if need(0) { grads[0] = try g0() }
         case let .scale(c):
             if need(0) { grads[0] = try e.emit1(.scale(c), [try g0()], ".grad") }
+        case let .concat(axis):
+            // Each operand's gradient is its stretch of dy along the axis.
+            var start = 0
+            for i in x.indices {
+                let length = e.type(x[i]).shape[axis]
+                if need(i) {
+                    grads[i] = try e.emit1(.slice(axis: axis, start: start, length: length), [try g0()], ".grad_\(i)")
+                }
+                start += length
+            }
 
         case .softmaxCrossEntropy:
             // The seed: d(mean loss)/dlogits. A loss used further on would scale it by its own gradient.
@@ -262,7 +274,7 @@ extension Op {
             throw noRule("max_pool2d has no gradient rule; autodiff converts it to max_pool2d_with_indices")
         case .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad,
             .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
-            .softmaxCrossEntropyGrad, .sumTo, .reluMaskGrad, .batchNormFrozenGrad:
+            .softmaxCrossEntropyGrad, .sumTo, .reluMaskGrad, .batchNormFrozenGrad, .slice:
             throw noRule("gradient ops are not differentiated (no higher-order gradients)")
         case .activationMask:
             throw noRule("an activation mask's bits have no gradient")

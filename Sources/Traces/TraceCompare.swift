@@ -102,10 +102,11 @@ extension Op {
         case .linear: "aten::linear"
         case .dropout, .nativeDropout: "aten::dropout"
         case .softmaxCrossEntropy: "aten::cross_entropy_loss"
+        case .concat: "aten::cat"
         case .scale, .div, .channelNorm, .matmul, .reshape, .activationMask: nil
         case .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad,
             .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
-            .softmaxCrossEntropyGrad, .sumTo, .reluMaskGrad, .batchNormFrozenGrad:
+            .softmaxCrossEntropyGrad, .sumTo, .reluMaskGrad, .batchNormFrozenGrad, .slice:
             nil
         case .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector: nil
         }

@@ -217,6 +217,10 @@ extension DotExport {
             return String(node.op.name.map { $0 == "_" ? " " : $0 })
         case let .svdProjector(a):
             return "svd rank \(a.rank) every \(a.gap)"
+        case let .concat(axis):
+            return "concat dim \(axis)"
+        case let .slice(axis, start, length):
+            return "slice dim \(axis) [\(start)..<\(start + length)]"
         }
     }
 
@@ -239,7 +243,7 @@ extension DotExport {
             .batchNormGrad, .activationGrad, .maxPool2dGrad, .avgPool2dGrad, .adaptiveAvgPool2dGrad,
             .linearGradInput, .linearGradWeight, .dropoutGrad, .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate,
             .momentumUpdate, .adamUpdate, .adamDirection, .applyUpdate, .svdProjector, .activationMask, .reluMaskGrad,
-            .batchNormFrozenGrad:
+            .batchNormFrozenGrad, .concat, .slice:
             return node.op.name
         }
     }

@@ -24,8 +24,8 @@ struct Graphc: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             ZooCommand.self, Inspect.self, Analyze.self, Compare.self, Timeline.self, Dot.self, Verify.self,
-            PrintIR.self, Opt.self, Run.self, Train.self, StudyCommand.self, Bench.self, BenchStep.self,
-            TraceCommand.self,
+            PrintIR.self, Opt.self, Run.self, Train.self, StudyCommand.self, ExportONNX.self, Bench.self,
+            BenchStep.self, TraceCommand.self,
         ]
     )
 

@@ -1,11 +1,12 @@
 import ArgumentParser
+import Executor
 import Foundation
 import Frontend
 import GraphIR
 
 /// The model argument and the options that instantiate it, shared by every subcommand that loads one.
 struct ModelOptions: ParsableArguments {
-    static let help = ArgumentHelp("A zoo model name, or a .model / .gir file.")
+    static let help = ArgumentHelp("A zoo model name, or a .model / .gir / .onnx file.")
 
     @Argument(help: help)
     var model: String
@@ -59,19 +60,20 @@ struct InstanceOptions: ParsableArguments {
         return o
     }
 
-    /// Compiles `model`, or parses it when it is textual IR (where instantiation options do not apply).
+    /// Compiles `model`, parses it when it is textual IR, or imports it when it is ONNX (where only
+    /// `--batch` applies: it replaces the batch size the file was exported with).
     func load(_ model: String) throws -> Graph {
         let source = try ModelSource.resolve(model)
         ModelSource.current = source.file
-        if source.isIR {
-            if input != nil || classes != nil || batch != 1 || !settings.isEmpty {
+        if source.isIR || source.isONNX {
+            if input != nil || classes != nil || (source.isIR && batch != 1) || !settings.isEmpty {
                 throw CLIError(
-                    "--input, --classes, --batch and --set apply to model descriptions, "
-                        + "not to the IR file '\(source.file)'")
+                    (source.isIR ? "--input, --classes, --batch and --set" : "--input, --classes and --set")
+                        + " apply to model descriptions, not to the \(source.isIR ? "IR" : "ONNX") file '\(source.file)'"
+                )
             }
-            return try IRParser.parse(source.bytes, file: source.file)
         }
-        return try ModelDescription.compile(source: source.bytes, file: source.file, overrides: overrides).graph
+        return try source.graph(overrides)
     }
 }
 
@@ -81,6 +83,9 @@ struct ModelSource {
     var file: String
     var isIR: Bool
 
+    /// An ONNX file (by its extension), imported through Frontend's ONNXImporter.
+    var isONNX: Bool { file.hasSuffix(".onnx") }
+
     /// The file of the model loaded last, named in errors the library reports with a node but no location
     /// (a pass's `rank-too-large`, `autodiff-logits`). graphc loads models on the main thread only.
     nonisolated(unsafe) static var current: String?
@@ -88,6 +93,10 @@ struct ModelSource {
     /// `d`, prefixed with the current model's file when it has no location of its own.
     static func located(_ d: Diagnostic) -> String {
         guard d.location == nil, let current else { return d.description }
+        if d.id == "no-batch-norm" && foldedBatchNorm {
+            return "\(current): \(d): it is an eval-mode ONNX export, whose BatchNormalization the exporter "
+                + "folded into the convolutions; export with training=torch.onnx.TrainingMode.PRESERVE to keep it"
+        }
         return "\(current): \(d)"
     }
 
@@ -104,5 +113,43 @@ struct ModelSource {
             throw CLIError("cannot read '\(name)'")
         }
         return ModelSource(bytes: Array(data), file: name, isIR: name.hasSuffix(".gir"))
+    }
+
+    /// The forward graph: a description compiled with `overrides`, IR parsed, or ONNX imported at
+    /// `overrides.batch`.
+    func graph(_ overrides: ModelOverrides) throws -> Graph {
+        if isIR { return try IRParser.parse(bytes, file: file) }
+        if isONNX { return try onnx(batch: overrides.batch).graph }
+        return try ModelDescription.compile(source: bytes, file: file, overrides: overrides).graph
+    }
+
+    /// The imported ONNX model at `batch` (nil: the file's own). External data is read beside the file.
+    func onnx(batch: Int?) throws -> ONNXModel {
+        let folder = file.contains("/") ? String(file[..<file.lastIndex(of: "/")!]) + "/" : ""
+        do {
+            let model = try ONNXImporter.importModel(
+                bytes, file: file, batch: batch,
+                readExternal: { location in
+                    guard let data = FileManager.default.contents(atPath: folder + location) else {
+                        throw ONNXError("\(file): external data file '\(folder + location)' is missing or unreadable")
+                    }
+                    return Array(data)
+                })
+            ModelSource.foldedBatchNorm = model.batchNormFolded
+            return model
+        } catch {
+            throw CLIError(error.description)
+        }
+    }
+
+    /// Whether the ONNX model loaded last was an eval-mode export (BN folded into its convolutions),
+    /// to explain why a method that trains BatchNorm has nothing to train.
+    nonisolated(unsafe) static var foldedBatchNorm = false
+}
+
+extension ONNXModel {
+    /// The file's weights as a checkpoint of the graph's parameters.
+    var checkpoint: Checkpoint {
+        Checkpoint(tensors: weights.map { Checkpoint.Tensor(name: $0.name, shape: $0.shape, floats: $0.floats) })
     }
 }

@@ -19,14 +19,15 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a model's forward pass (inference) on inputs from a .npy or raw float32 file.",
         discussion: """
-            MODEL is a zoo name, a .model or a .gir file. --input is a NumPy .npy file ('<f4', C order) of \
+            MODEL is a zoo name, a .model, .gir or .onnx file. --input is a NumPy .npy file ('<f4', C order) of \
             shape [N, C, H, W] (the model's per-sample input with any batch N), or raw little-endian float32 \
             whose size is a multiple of one sample. The logits [N, classes] are written to -o as .npy when \
             its name ends in .npy, else as raw float32. Inputs must be finite (no NaN or infinity).
 
             Weights: --init CKPT loads a safetensors checkpoint whose tensor names are the model's \
             parameter names (PyTorch's state_dict keys); --seed N instead initialises the model as PyTorch \
-            does by default (kaiming-uniform, BN gamma 1 beta 0), with graphc's own random numbers.
+            does by default (kaiming-uniform, BN gamma 1 beta 0), with graphc's own random numbers. An .onnx \
+            model runs with its own weights (its initializers) unless --init or --seed is given.
 
             Examples:
               graphc run small_resnet --input batch.npy --init small_resnet.safetensors -o logits.npy
@@ -124,16 +125,16 @@ struct Run: ParsableCommand {
     }
 
     private func execute() throws {
-        guard checkpoint != nil || seed != nil else {
+        let source = try ModelSource.resolve(model)
+        guard checkpoint != nil || seed != nil || source.isONNX else {
             throw CLIError(
                 "'\(model)' has no weights: give --init CKPT (a safetensors checkpoint of its "
                     + "parameters), or --seed N to use PyTorch's default initialisation")
         }
-        let source = try ModelSource.resolve(model)
-        if source.isIR && (inputShape != nil || classes != nil || !settings.isEmpty) {
+        if (source.isIR || source.isONNX) && (inputShape != nil || classes != nil || !settings.isEmpty) {
             throw CLIError(
-                "--input-shape, --classes and --set apply to model descriptions, not to the IR file "
-                    + "'\(source.file)'")
+                "--input-shape, --classes and --set apply to model descriptions, not to the "
+                    + "\(source.isIR ? "IR" : "ONNX") file '\(source.file)'")
         }
         // The per-sample input shape, from a batch-1 instance (or the IR's own).
         let probe = try instantiate(source, batch: 1)
@@ -158,13 +159,17 @@ struct Run: ParsableCommand {
         if let checkpoint {
             weights = try Checkpoint.read(checkpoint)
             weightsFile = checkpoint
-        } else {
-            weights = Checkpoint.pytorchDefault(graph, seed: seed!)
+        } else if let seed {
+            weights = Checkpoint.pytorchDefault(graph, seed: seed)
             weightsFile = "PyTorch's default initialisation"
+        } else {
+            // An ONNX file's own weights (initializers); adapters of --method start as PyTorch's do.
+            weights = try source.onnx(batch: chunk).checkpoint.addingAdapters(of: graph, seed: 0)
+            weightsFile = source.file
         }
         let r = runner
         try weights.load(into: graph, file: weightsFile) { r.parameter(named: graph[$0].name)!.view }
-        if mergeAdapters { (graph, runner) = try merge(graph, runner) }
+        if mergeAdapters { (graph, runner) = try Self.merge(graph, runner) }
 
         let logits = try forwardAll(&runner, graph: graph, inputs: inputs, count: n, chunk: chunk)
         let bytes = output.hasSuffix(".npy") ? NpyArray(shape: logits.shape, data: logits.data).encoded : logits.data
@@ -176,6 +181,7 @@ struct Run: ParsableCommand {
     /// The model at `batch` (a .gir file as it is).
     private func instantiate(_ source: ModelSource, batch: Int) throws -> Graph {
         if source.isIR { return try IRParser.parse(source.bytes, file: source.file) }
+        if source.isONNX { return try source.onnx(batch: batch).graph }
         var o = ModelOverrides()
         o.input = inputShape.flatMap(Shape.parse)
         o.classes = classes
@@ -291,7 +297,7 @@ struct Run: ParsableCommand {
     /// Folds every adapter of `graph` into its base weight (values in `runner`; the Executor's
     /// `AdapterMerge`) and returns the merged graph with a runner holding its parameters. Parameters pass
     /// from one graph to the other by name: the state_dict keys both graphs share.
-    private func merge(_ graph: Graph, _ runner: ReferenceRunner) throws -> (Graph, ReferenceRunner) {
+    static func merge(_ graph: Graph, _ runner: ReferenceRunner) throws -> (Graph, ReferenceRunner) {
         let weights: [MergedWeight]
         do {
             weights = try AdapterMerge.mergedWeights(graph) { runner.parameter(named: graph[$0].name)?.view }

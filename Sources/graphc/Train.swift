@@ -175,6 +175,7 @@ struct Train: ParsableCommand {
 
     /// The forward graph at `batch`: the description compiled with --input and --set.
     private func forwardGraph(_ source: ModelSource) throws -> Graph {
+        if source.isONNX { return try source.onnx(batch: batch).graph }
         var o = ModelOverrides()
         o.input = input.flatMap(Shape.parse)
         o.batch = batch
@@ -232,6 +233,10 @@ struct Train: ParsableCommand {
             // A base model's checkpoint starts a LoRA / DoRA fine-tune: its adapters start as PyTorch's do.
             weights = try Checkpoint.read(initCheckpoint).addingAdapters(of: step, seed: seed)
             weightsFile = initCheckpoint
+        } else if source.isONNX {
+            // An ONNX file starts from its own weights (initializers); adapters start as PyTorch's do.
+            weights = try source.onnx(batch: batch).checkpoint.addingAdapters(of: step, seed: seed)
+            weightsFile = source.file
         } else {
             weights = Checkpoint.pytorchDefault(setup.eval, seed: seed)
             weightsFile = "PyTorch's default initialisation"

@@ -16,7 +16,7 @@ struct Verify: ParsableCommand {
             """
     )
 
-    @Argument(help: "Files to check (.model or .gir), or zoo model names.")
+    @Argument(help: "Files to check (.model, .gir or .onnx), or zoo model names.")
     var files: [String]
 
     func run() throws {
@@ -24,10 +24,7 @@ struct Verify: ParsableCommand {
         for file in files {
             do {
                 let source = try ModelSource.resolve(file)
-                let graph =
-                    source.isIR
-                    ? try IRParser.parse(source.bytes, file: source.file)
-                    : try ModelDescription.compile(source: source.bytes, file: source.file).graph
+                let graph = try source.graph(ModelOverrides())
                 let diagnostics = Verifier.verify(graph)
                 for d in diagnostics { printError("\(source.file): \(d)") }
                 if diagnostics.contains(where: { $0.severity == .error }) {

@@ -163,6 +163,10 @@ let shapeCases: [ShapeCase] = [
     ShapeCase(op: .reshape(shape: [24]), operands: [f(2, 3, 4)], expected: [24]),
     ShapeCase(op: .reshape(shape: [2, 12]), operands: [f(2, 3, 4)], expected: [2, 12]),
     ShapeCase(op: .reshape(shape: []), operands: [f(1, 1)], expected: []),
+    // concat joins along its axis; slice (concat's gradient) takes a stretch of one.
+    ShapeCase(op: .concat(axis: 1), operands: [f(2, 3, 4, 4), f(2, 5, 4, 4), f(2, 1, 4, 4)], expected: [2, 9, 4, 4]),
+    ShapeCase(op: .concat(axis: 0), operands: [f(2, 3), f(4, 3)], expected: [6, 3]),
+    ShapeCase(op: .slice(axis: 1, start: 3, length: 5), operands: [f(2, 9, 4, 4)], expected: [2, 5, 4, 4]),
 
     // Gradients. Conv gradients invert the forward conv: the input (or kernel) size is an attribute
     // because stride > 1 maps several input sizes to one output size (PyTorch's output_padding).
@@ -323,6 +327,12 @@ let shapeErrorCases: [ShapeErrorCase] =
         ShapeErrorCase(op: matmul(false, true), operands: [f(4, 3), f(3, 5)], id: "shape-mismatch"),
         ShapeErrorCase(op: matmul(false, false), operands: [f(2, 4, 3), f(3, 5)], id: "rank"),
         ShapeErrorCase(op: .reshape(shape: [8, 3, 3, 4]), operands: [f(8, 27)], id: "shape-mismatch"),
+        ShapeErrorCase(op: .concat(axis: 1), operands: [f(2, 3, 4, 4), f(2, 5, 4, 5)], id: "shape-mismatch"),
+        ShapeErrorCase(op: .concat(axis: 1), operands: [f(2, 3, 4, 4), f(2, 5, 4)], id: "shape-mismatch"),
+        ShapeErrorCase(op: .concat(axis: 2), operands: [f(2, 3), f(2, 3)], id: "bad-attribute"),
+        ShapeErrorCase(op: .concat(axis: 0), operands: [f(2, 3)], id: "arity"),
+        ShapeErrorCase(op: .slice(axis: 1, start: 5, length: 5), operands: [f(2, 9)], id: "bad-attribute"),
+        ShapeErrorCase(op: .slice(axis: 2, start: 0, length: 1), operands: [f(2, 9)], id: "bad-attribute"),
         ShapeErrorCase(op: .reshape(shape: [-1, 27]), operands: [f(8, 27)], id: "shape-mismatch"),
         ShapeErrorCase(op: .reshape(shape: [0, 5]), operands: [f(8, 27)], id: "shape-mismatch"),
         ShapeErrorCase(op: .reshape(shape: [1 << 31, 1]), operands: [f(8, 27)], id: "bad-size"),

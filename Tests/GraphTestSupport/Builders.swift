@@ -234,6 +234,7 @@ public enum RandomGraphs {
         case flatten(x: ValueID)
         case merge(mul: Bool, other: ValueID)
         case squeeze(x: ValueID, scale: ValueID)
+        case concat(axis: Int, length: Int)
     }
 
     /// The graph, and the generator's own failures: a backward or optimizer node that did not
@@ -297,7 +298,7 @@ public enum RandomGraphs {
         var x = input
         var history = [input]
         var steps: [Step] = []
-        enum Kind { case activation, dropout, batchNorm, linear, merge, conv, pool, adaptive, squeeze, flatten }
+        enum Kind { case activation, dropout, batchNorm, linear, merge, conv, pool, adaptive, squeeze, flatten, concat }
         for _ in 0..<int(1...14) {
             var trial = b
             let t = trial.type(of: x)
@@ -309,6 +310,7 @@ public enum RandomGraphs {
             if same != nil { kinds.append(.merge) }
             if t.rank == 4 { kinds += [.conv, .pool, .adaptive, .squeeze] }
             if t.rank >= 2 { kinds.append(.flatten) }
+            if t.rank >= 1 && t.elementCount <= 4096 { kinds.append(.concat) }
             // Inference graphs get no backward pass, so their steps save nothing (nil).
             var result: (y: ValueID, step: Step?)?
             switch pick(kinds) {
@@ -360,6 +362,12 @@ public enum RandomGraphs {
                     {
                         result = (y, .linear(x: x, weight: w, bias: bias))
                     }
+                }
+            case .concat:
+                // x joined to itself along a random axis; the gradient adds the two slices.
+                let axis = int(0...t.rank - 1)
+                if let y = try? trial.apply(.concat(axis: axis), x, x, name: name("cat"), scope: scope) {
+                    result = (y, .concat(axis: axis, length: t.shape[axis]))
                 }
             case .merge:
                 let mul = bool()
@@ -564,6 +572,13 @@ public enum RandomGraphs {
                 if needInput { dy = emit1(.adaptiveAvgPool2dGrad, [g, x], "gap.grad") }
             case let .flatten(x):
                 if needInput { dy = emit1(.reshape(shape: b.type(of: x).shape), [g], "flatten.grad") }
+            case let .concat(axis, length):
+                if needInput,
+                    let first = emit1(.slice(axis: axis, start: 0, length: length), [g], "cat.grad_0"),
+                    let second = emit1(.slice(axis: axis, start: length, length: length), [g], "cat.grad_1")
+                {
+                    dy = emit1(.add, [first, second], "cat.grad")
+                }
             case let .merge(mul, other):
                 // The branch's own gradient is not followed (as if detached).
                 if needInput { dy = mul ? emit1(.mul, [g, other], "merge.grad") : g }

@@ -16,6 +16,7 @@ public let sampleOps: [Op] = [
     .maxPool2dWithIndices(Pool2dAttrs(kernel: Pair(3, 2), stride: Pair(2, 1), padding: Pair(1, 0), ceilMode: true)),
     .nativeDropout(p: 0.3), .scale(0.125), .div, .channelNorm,
     .matmul(transposeA: true, transposeB: false), .reshape(shape: [4, 1, 3, 3]),
+    .concat(axis: 1), .slice(axis: 0, start: 2, length: 3),
     // Gradients.
     .conv2dGradInput(
         Conv2dAttrs(stride: Pair(2), padding: Pair(1), dilation: Pair(2, 1), groups: 2),

@@ -52,7 +52,8 @@ extension Op {
         // hardsigmoid and silu their input.
         case .relu, .sigmoid: return [.result(0)]
         case .relu6, .hardswish, .hardsigmoid, .silu: return [.operand(0)]
-        case .add, .scale, .flatten, .reshape, .dropout: return []
+        // cat_backward narrows the gradient by the operands' sizes: no tensor.
+        case .add, .scale, .flatten, .reshape, .dropout, .concat: return []
         // mul: each operand for the other's gradient; div: the divisor always, the dividend for the
         // divisor's gradient.
         case .mul: return (rg(0) ? [.operand(1)] : []) + (rg(1) ? [.operand(0)] : [])
@@ -80,7 +81,7 @@ extension Op {
         case .conv2dGradInput, .conv2dGradWeight, .biasGrad, .batchNormGrad, .activationGrad, .maxPool2dGrad,
             .avgPool2dGrad, .adaptiveAvgPool2dGrad, .linearGradInput, .linearGradWeight, .dropoutGrad,
             .softmaxCrossEntropyGrad, .sumTo, .sgdUpdate, .momentumUpdate, .adamUpdate, .adamDirection,
-            .applyUpdate, .svdProjector, .reluMaskGrad, .batchNormFrozenGrad:
+            .applyUpdate, .svdProjector, .reluMaskGrad, .batchNormFrozenGrad, .slice:
             return []
         }
     }
