@@ -251,7 +251,7 @@ func parseOK(_ text: String, sourceLocation: Testing.SourceLocation = #_sourceLo
         default:
             // The first random training graph with GaLore, DoRA and a multi-output line.
             graph = try #require(
-                (UInt64(0)..<400).lazy.map { RandomGraphs.make(seed: $0) }.first { g in
+                (UInt64(0)..<4000).lazy.map { RandomGraphs.make(seed: $0) }.first { g in
                     let names = Set(g.nodes.map(\.op.name))
                     return names.isSuperset(of: ["svd_projector", "channel_norm", "batch_norm_grad", "reshape"])
                 })
