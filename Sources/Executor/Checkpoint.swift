@@ -29,7 +29,7 @@ public struct Checkpoint: Sendable, Equatable {
         public var data: [UInt8]
 
         public init(name: String, dtype: DType, shape: [Int], data: [UInt8]) {
-            precondition(dtype != .bool && dtype != .mask, "Checkpoint: mask tensors are not stored")
+            precondition(dtype != .bool && dtype != .mask, "Checkpoint: bool and mask tensors are not stored")
             precondition(
                 shape.reduce(1, *) * dtype.size == data.count,
                 "Checkpoint: \(data.count) bytes for '\(name)' \(dtype.rawValue)\(Shape.format(shape))")

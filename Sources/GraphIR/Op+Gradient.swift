@@ -9,7 +9,7 @@ extension Op {
     /// operands (labels, pooling indices, dropout masks), nor to batch norm's running statistics (buffers,
     /// read, never differentiated), nor through `channel_norm` (DoRA detaches the norm). Every other operand
     /// is differentiable, also of ops graphc has no gradient rule for (gradient and optimizer ops,
-    /// inference batch_norm and max_pool2d): differentiating through those is an error, not a no-op.
+    /// max_pool2d without indices): differentiating through those is an error, not a no-op.
     public func isDifferentiable(operand index: Int) -> Bool {
         switch self {
         // x, gamma, beta, running mean, running var.

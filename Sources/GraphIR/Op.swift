@@ -206,7 +206,8 @@ public enum Op: Sendable, Hashable {
     case batchNormGrad(BatchNormAttrs)
     /// dy, saved (the forward output for relu and sigmoid, else the input) → dx.
     case activationGrad(Activation)
-    /// dy, mask (from `relu_mask`) → dx = dy where the bit is set, else 0 (ReLU's gradient under lean).
+    /// dy, mask (from `relu_mask` or `relu6_mask`) → dx = dy where the bit is set, else 0 (ReLU's and
+    /// ReLU6's gradient under lean).
     case reluMaskGrad
     /// Batch norm with frozen (running) statistics: dy, gamma, running mean, running var, and x when the
     /// gamma gradient is wanted → dx = dy·gamma·invstd, dgamma = Σ dy·(x − mean)·invstd (0 without x),

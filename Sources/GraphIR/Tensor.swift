@@ -7,7 +7,7 @@ public enum DType: String, Sendable, Hashable, CaseIterable {
     case i64
     /// Masks (dropout), one byte per element as PyTorch stores them.
     case bool
-    /// Packed 1-bit masks (`relu_mask`, `--saving lean`): eight elements per byte, element i in bit
+    /// Packed 1-bit masks (`relu_mask`, `relu6_mask`, `--saving lean`): eight elements per byte, element i in bit
     /// i % 8 of byte i / 8; a tensor of n elements takes ceil(n / 8) bytes.
     case mask
     /// IEEE 754 binary16.

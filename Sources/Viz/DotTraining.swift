@@ -204,7 +204,7 @@ extension DotExport {
         case .biasGrad: "∇b"
         case .batchNormGrad: "∇bn"
         case .batchNormFrozenGrad: "∇bn frozen"
-        case .reluMaskGrad: "∇relu mask"
+        case .reluMaskGrad: "∇activation mask"
         case let .activationGrad(a): "∇\(a.rawValue)"
         case .maxPool2dGrad: "∇maxpool"
         case .avgPool2dGrad: "∇avgpool"

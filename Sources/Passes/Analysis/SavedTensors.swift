@@ -6,7 +6,7 @@
 // The rule that matters is convolution's: `convolution_backward` saves input and weight whenever any of
 // input, weight or bias requires a gradient, so a frozen conv whose input needs a gradient still keeps
 // its input. `lean` is what graphc's own backward nodes read (the training graph's edges), after the
-// `lean-saving` pass has replaced ReLU outputs by 1-bit masks where nothing else keeps them.
+// `lean-saving` pass has replaced ReLU and ReLU6 values by 1-bit masks where nothing else keeps them.
 //
 // One exhaustive switch over `Op` (no `default:`): a new op must say what PyTorch saves for it.
 import GraphIR
