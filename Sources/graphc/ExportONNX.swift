@@ -18,7 +18,9 @@ struct ExportONNX: ParsableCommand {
         discussion: """
             MODEL is a zoo name, a .model, .gir or .onnx file. The forward graph (inference semantics) is \
             written to -o at opset 13, every parameter an initializer named as graphc names it (PyTorch's \
-            state_dict keys), so Netron and onnxruntime open it and graphc imports it back unchanged.
+            state_dict keys), so Netron and onnxruntime open it. graphc imports plain, LoRA and merged \
+            (--merge-adapters) exports back unchanged; an unmerged DoRA export (Div, ReduceL2, Gemm of \
+            computed tensors) is written for other tools and not imported back, which the summary says.
 
             Weights, in order of preference: --init CKPT (a safetensors checkpoint of the parameters); an \
             .onnx model's own initializers; otherwise PyTorch's default initialisation (kaiming-uniform, BN \
@@ -123,6 +125,19 @@ struct ExportONNX: ParsableCommand {
         }
         let bytes = try ONNXExporter.export(graph, weights: values)
         try OutputSet.write(bytes, to: output, inputs: model.inputFiles + (checkpoint.map { [$0] } ?? []))
+        // div, channel_norm and matmul of computed tensors (unmerged DoRA) have no importer case.
+        let oneWay = graph.nodes.filter { n in
+            switch n.op {
+            case .div, .channelNorm, .matmul: true
+            case _: false
+            }
+        }.count
+        if oneWay > 0 {
+            printError(
+                "export-onnx: note: \(oneWay) nodes (div, channel_norm, matmul) are written as Div, ReduceL2 and "
+                    + "Gemm of computed tensors, which graphc does not import back; --merge-adapters writes a file it does"
+            )
+        }
         printError(
             "export-onnx: \(output): opset \(ONNXExporter.opset), \(graph.nodes.count) nodes, "
                 + "\(NumberFormat.grouped(graph.parameterCount)) parameters; weights from \(origin)")

@@ -124,4 +124,22 @@ import Testing
         let r = try CLI.run(["export-onnx", text.path, "-o", out])
         #expect(r.status == 1 && !FileManager.default.fileExists(atPath: out))
     }
+
+    /// An unmerged DoRA export (Div, ReduceL2, Gemm of computed tensors) is written, says on stderr that
+    /// graphc does not import it back, and importing it is a one-line error; merged, it imports back.
+    @Test func unmergedDoRAExportSaysItDoesNotImportBack() throws {
+        let dir = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let dora = dir.appendingPathComponent("dora.onnx").path
+        let r = try CLI.run(["export-onnx", "small_resnet", "--method", "dora", "-o", dora])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("which graphc does not import back"), "\(r.stderr)")
+        let back = try CLI.run(["inspect", dora])
+        #expect(back.status == 1 && back.stderr.split(separator: "\n").count == 1, "\(back.stderr)")
+        #expect(back.stderr.contains("\(dora): node "), "\(back.stderr)")
+        let merged = dir.appendingPathComponent("merged.onnx").path
+        let m = try CLI.run(["export-onnx", "small_resnet", "--method", "dora", "--merge-adapters", "-o", merged])
+        #expect(m.status == 0 && !m.stderr.contains("does not import back"), "\(m.stderr)")
+        #expect(try CLI.run(["inspect", merged]).status == 0)
+    }
 }

@@ -157,7 +157,10 @@ extension Importer {
                 define(try emit(.flatten(startDim: 1), [x]))
             } else {
                 let s = xt.shape.array
-                define(try emit(.reshape(shape: [s[..<axis].reduce(1, *), s[axis...].reduce(1, *)]), [x]))
+                guard let outer = TensorType.f32(Array(s[..<axis])).checkedElementCount,
+                    let inner = TensorType.f32(Array(s[axis...])).checkedElementCount
+                else { throw unsupported("\(xt) has more than 2^40 elements") }
+                define(try emit(.reshape(shape: [outer, inner]), [x]))
             }
 
         case "Reshape":
@@ -396,14 +399,17 @@ extension Importer {
         if let fileBatch, let batch, !dims.isEmpty, spec[0] == Int64(fileBatch), x.rank > 0, x.shape[0] == batch {
             dims[0] = batch
         }
-        let known = dims.filter { $0 != -1 }.reduce(1, *)
+        // Up to 8 sizes below 2^31 each: their product is checked, as graphc bounds tensors to 2^40 elements.
+        guard let known = TensorType.f32(dims.filter { $0 != -1 }).checkedElementCount,
+            let count = x.checkedElementCount
+        else { throw fail("\(where_(node)): shape \(spec) has more than 2^40 elements") }
         let holes = dims.filter { $0 == -1 }.count
         guard holes <= 1, known > 0 else { throw fail("\(where_(node)): shape \(spec) is not a valid target") }
         if holes == 1 {
-            guard x.elementCount % known == 0 else {
+            guard count % known == 0 else {
                 throw fail("\(where_(node)): cannot reshape \(x) to \(spec)")
             }
-            dims = dims.map { $0 == -1 ? x.elementCount / known : $0 }
+            dims = dims.map { $0 == -1 ? count / known : $0 }
         }
         return Shape(dims)
     }

@@ -193,6 +193,10 @@ struct Importer {
                 throw fail("input '\(input.name)' has rank \(dims.count)")
             }
             if let batch { dims[0] = batch }
+            // Each dimension is below 2^31, but their product must also be a size graphc can compute with.
+            guard TensorType.f32(dims).checkedElementCount != nil else {
+                throw fail("input '\(input.name)' \(Shape.format(dims)) has more than 2^40 elements")
+            }
             let id = builder.input(input.name, .f32(Shape(dims)))
             refs[input.name] = .value(id)
         }
@@ -342,6 +346,9 @@ extension Importer {
     mutating func parameter(
         _ node: Onnx_NodeProto, _ i: Int, role: ParamRole, shape: [Int]? = nil, transpose: Bool = false
     ) throws(ONNXError) -> ValueID {
+        guard i < node.input.count, !node.input[i].isEmpty else {
+            throw fail("\(where_(node)): input \(i) is missing")
+        }
         let name = node.input[i]
         guard case .constant(var t, _) = try ref(name, node) else {
             throw fail(
