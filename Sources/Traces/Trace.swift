@@ -265,7 +265,9 @@ struct TraceBuilder {
             }
             guard let b = args["Bytes"] else { throw fail(index, offset, "\(what) has no \"args.Bytes\"") }
             let bytes = try integer(b, "Bytes", index, offset, what: what)
-            let total = try args["Total Allocated"].map { try integer($0, "Total Allocated", index, offset, what: what) }
+            let total = try args["Total Allocated"].map {
+                try integer($0, "Total Allocated", index, offset, what: what)
+            }
             let category = args["Category"]?.string.map { intern($0) } ?? -1
             trace.memory.append(
                 TraceMemoryEvent(

@@ -101,7 +101,8 @@ struct TraceCompareCommand: ParsableCommand {
         return .object([
             ("trace", .string(s.file)), ("producer", .string(s.producer.rawValue)), ("model", .string(p.model)),
             ("method", .string(p.method)),
-            ("saving", p.saving.map { .string($0.rawValue) } ?? .null), ("threshold_percent", .double(c.thresholdPercent)),
+            ("saving", p.saving.map { .string($0.rawValue) } ?? .null),
+            ("threshold_percent", .double(c.thresholdPercent)),
             ("rows", .array(c.rows.map(row))), ("differences", .array(c.differences.map(row))),
             ("op_order", .string(c.orderNote)),
             (

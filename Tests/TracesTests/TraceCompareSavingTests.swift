@@ -20,7 +20,8 @@ import Traces
             .appendingPathComponent("graphc-saving-\(getpid())-\(saving ?? "none").json").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         let policy = saving.map { #""saving":"\#($0)","# } ?? ""
-        try #"{\#(policy)"batch":8,"memory":{"peak_bytes":100,"persistent_bytes":0,"at_peak":{"activations":10,"input":0}}}"#
+        try
+            #"{\#(policy)"batch":8,"memory":{"peak_bytes":100,"persistent_bytes":0,"at_peak":{"activations":10,"input":0}}}"#
             .write(toFile: path, atomically: true, encoding: .utf8)
         let p = try Prediction(analyzeJSON: try Trace.readJSON(path: path), file: path)
         let c = TraceComparison(try TraceSummary(trace), trace, p)

@@ -65,13 +65,18 @@ import Traces
         let first = #"[{"ph":"i","name":"[memory]","ts":1,"args":{"Bytes":9000000000000000000}},"#
         let text = first + #"{"ph":"i","name":"[memory]","ts":2,"args":{"Bytes":9000000000000000000}}]"#
         let trace = try Fixture.trace(text)
-        for (what, body) in [("summary", { _ = try TraceSummary(trace) }), ("timeline", { _ = try TraceTimeline(trace) })]
-        {
+        for (what, body) in [
+            ("summary", { _ = try TraceSummary(trace) }), ("timeline", { _ = try TraceTimeline(trace) }),
+        ] {
             let e = try #require(figuresError(body), "\(what) did not throw")
-            #expect(e.description == "t.json: byte \(first.utf8.count), event 1: the running sum of [memory] Bytes overflows a 64-bit integer", "\(what): \(e.description)")
+            #expect(
+                e.description
+                    == "t.json: byte \(first.utf8.count), event 1: the running sum of [memory] Bytes overflows a 64-bit integer",
+                "\(what): \(e.description)")
         }
         // One of them freed in between: fine, and the peak is exact.
-        let freed = first + #"{"ph":"i","name":"[memory]","ts":1.5,"args":{"Bytes":-9000000000000000000}},"#
+        let freed =
+            first + #"{"ph":"i","name":"[memory]","ts":1.5,"args":{"Bytes":-9000000000000000000}},"#
             + #"{"ph":"i","name":"[memory]","ts":2,"args":{"Bytes":9000000000000000000}}]"#
         let s = try TraceSummary(try Fixture.trace(freed))
         #expect(s.peakDeltaBytes == 9_000_000_000_000_000_000)
@@ -87,8 +92,9 @@ import Traces
         let head = "[" + event(1, "5000000000000000000", "a") + "," + event(2, "-5000000000000000000", "b") + ","
         let text = head + event(3, "5000000000000000000", "a") + "," + event(4, "1", "c") + "]"
         let trace = try Fixture.trace(text)
-        for (what, body) in [("summary", { _ = try TraceSummary(trace) }), ("timeline", { _ = try TraceTimeline(trace) })]
-        {
+        for (what, body) in [
+            ("summary", { _ = try TraceSummary(trace) }), ("timeline", { _ = try TraceTimeline(trace) }),
+        ] {
             let e = try #require(figuresError(body), "\(what) did not throw")
             #expect(e.offset == head.utf8.count && e.event == 2, "\(what): \(e.description)")
             #expect(e.message == "the [memory] Bytes of a overflows a 64-bit integer", "\(what): \(e.message)")
@@ -100,8 +106,9 @@ import Traces
         let head = #"[{"ph":"C","name":"live bytes","ts":1,"args":{"activation":1}},"#
         let text = head + #"{"ph":"C","name":"live bytes","ts":2,"args":{"activation":5e18,"gradient":5e18}}]"#
         let trace = try Fixture.trace(text)
-        for (what, body) in [("summary", { _ = try TraceSummary(trace) }), ("timeline", { _ = try TraceTimeline(trace) })]
-        {
+        for (what, body) in [
+            ("summary", { _ = try TraceSummary(trace) }), ("timeline", { _ = try TraceTimeline(trace) }),
+        ] {
             let e = try #require(figuresError(body), "\(what) did not throw")
             #expect(e.offset == head.utf8.count && e.event == 1, "\(what): \(e.description)")
             #expect(e.message == "the counter's total (1e+19) overflows a 64-bit integer", "\(what): \(e.message)")
@@ -112,7 +119,8 @@ import Traces
     }
 
     @Test func measuredPeakOverflowIsAnError() throws {
-        let text = #"{"otherData":{"producer":"graphc","measured":{"arena_high_water_bytes":9000000000000000000}},"#
+        let text =
+            #"{"otherData":{"producer":"graphc","measured":{"arena_high_water_bytes":9000000000000000000}},"#
             + #""traceEvents":[{"ph":"C","name":"live bytes","ts":1,"args":{"parameter_frozen":9e17}}]}"#
         let e = try #require(figuresError { _ = try TraceSummary(try Fixture.trace(text)) })
         #expect(e.message.contains("arena_high_water_bytes + the persistent bytes overflows"), "\(e.message)")
@@ -120,7 +128,8 @@ import Traces
 
     @Test func subnormalDurationDoesNotTrap() throws {
         // A duration so small that a column's width rounds to 0: every sample lands in a column.
-        let text = #"[{"ph":"i","name":"[memory]","ts":0,"args":{"Bytes":64}},"#
+        let text =
+            #"[{"ph":"i","name":"[memory]","ts":0,"args":{"Bytes":64}},"#
             + #"{"ph":"i","name":"[memory]","ts":5e-324,"args":{"Bytes":32}}]"#
         let t = try TraceTimeline(try Fixture.trace(text), columns: 480)
         #expect(t.columns.count == 480 && t.peakBytes == 96)
