@@ -57,6 +57,9 @@ public struct TraceMemoryEvent: Sendable {
     public var track: Int32
     /// Position among the memory events in the file.
     public var index: Int32
+    /// Where the event is in the file (its byte offset and event number), for errors found later.
+    public var offset: Int = 0
+    public var event: Int = 0
 }
 
 public struct TraceCounterSample: Sendable {
@@ -64,6 +67,9 @@ public struct TraceCounterSample: Sendable {
     public var ts: Double
     /// (interned arg name, value)
     public var values: [(Int32, Double)]
+    /// Where the event is in the file (its byte offset and event number), for errors found later.
+    public var offset: Int = 0
+    public var event: Int = 0
 }
 
 /// A whole trace in compact form.
@@ -173,12 +179,32 @@ struct TraceBuilder {
         TraceReadError(file: trace.file, offset: offset, event: index, message: message)
     }
 
+    /// The largest magnitude of a time (`ts`, `dur`, µs): about 3,000 years, so that the end of a slice
+    /// and the span between any two times stay finite and exact to well under a microsecond's rounding.
+    static let maxTimeUs = 1e17
+
+    /// The largest magnitude of a counter value: what a 64-bit integer holds (the counters are bytes).
+    static let maxCounter = 9.2e18
+
+    /// A time field: a finite number within ±`maxTimeUs`.
     private func number(_ e: JSONValue, _ key: String, _ index: Int, _ offset: Int, what: String) throws -> Double {
         guard let v = e[key] else { throw fail(index, offset, "\(what) has no \"\(key)\"") }
-        guard let x = v.number, x.isFinite else {
+        guard let x = v.number else {
             throw fail(index, offset, "\(what)'s \"\(key)\" is \(v.kindName), expected a number")
         }
+        guard x.isFinite, abs(x) <= Self.maxTimeUs else {
+            throw fail(index, offset, "\(what)'s \"\(key)\" (\(x)) is out of range (at most ±1e17 µs)")
+        }
         return x
+    }
+
+    /// An integer arg of a [memory] event: within a 64-bit integer's range.
+    private func integer(_ v: JSONValue, _ key: String, _ index: Int, _ offset: Int, what: String) throws -> Int {
+        if let n = v.integer { return n }
+        if let x = v.number, !x.isFinite || abs(x) >= 9.2e18 {
+            throw fail(index, offset, "\(what)'s \"args.\(key)\" (\(x)) is out of range (a 64-bit integer)")
+        }
+        throw fail(index, offset, "\(what)'s \"args.\(key)\" is \(v.kindName), expected an integer")
     }
 
     mutating func add(_ e: JSONValue, index: Int, offset: Int) throws {
@@ -238,22 +264,15 @@ struct TraceBuilder {
                 throw fail(index, offset, "\(what)'s \"args\" is \(args.kindName), expected an object")
             }
             guard let b = args["Bytes"] else { throw fail(index, offset, "\(what) has no \"args.Bytes\"") }
-            guard let bytes = b.integer else {
-                throw fail(index, offset, "\(what)'s \"args.Bytes\" is \(b.kindName), expected an integer")
-            }
-            var total: Int? = nil
-            if let t = args["Total Allocated"] {
-                guard let n = t.integer else {
-                    throw fail(
-                        index, offset, "\(what)'s \"args.Total Allocated\" is \(t.kindName), expected an integer")
-                }
-                total = n
+            let bytes = try integer(b, "Bytes", index, offset, what: what)
+            let total = try args["Total Allocated"].map {
+                try integer($0, "Total Allocated", index, offset, what: what)
             }
             let category = args["Category"]?.string.map { intern($0) } ?? -1
             trace.memory.append(
                 TraceMemoryEvent(
                     ts: ts, bytes: bytes, total: total, addr: args["Addr"]?.integer, category: category,
-                    track: track(e), index: Int32(trace.memory.count)))
+                    track: track(e), index: Int32(trace.memory.count), offset: offset, event: index))
         case "C":
             let what = "a counter event (ph \"C\")"
             let ts = try number(e, "ts", index, offset, what: what)
@@ -264,10 +283,15 @@ struct TraceBuilder {
                     guard let x = v.number else {
                         throw fail(index, offset, "\(what)'s \"args.\(k)\" is \(v.kindName), expected a number")
                     }
+                    guard x.isFinite, abs(x) < Self.maxCounter else {
+                        throw fail(
+                            index, offset, "\(what)'s \"args.\(k)\" (\(x)) is out of range (a 64-bit integer)")
+                    }
                     values.append((intern(k), x))
                 }
             }
-            trace.counters.append(TraceCounterSample(name: intern(name), ts: ts, values: values))
+            trace.counters.append(
+                TraceCounterSample(name: intern(name), ts: ts, values: values, offset: offset, event: index))
         case "M":
             trace.metadataEvents += 1
             if e["name"]?.string == "thread_name", let n = e["args"]?["name"]?.string {

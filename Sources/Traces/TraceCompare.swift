@@ -6,9 +6,12 @@ import Passes
 // threshold (percent of the prediction) is listed with its likely cause, inferred from what the trace
 // shows: a different batch size (the trace's first image-shaped operand), memory the trace cannot see
 // (PyTorch's Total Allocated counts only blocks allocated while profiling: parameters, buffers and
-// optimizer state made before are not in it), PyTorch's saving policy (more forward-allocated bytes
-// alive at the peak than the activations graphc saves), allocator rounding and caching, ops the model
-// does not contain, and page rounding for graphc's measured arena.
+// optimizer state made before are not in it), the saving policy (more forward-allocated bytes alive at
+// the peak than the activations graphc saves: under `--saving lean` graphc saves less than PyTorch's
+// autograd, so that is the cause; under the default `--saving pytorch` graphc predicts PyTorch's own
+// saved tensors, so the cause is elsewhere: tensors freed later, allocator caching), allocator rounding
+// and caching, ops the model does not contain, and page rounding for graphc's measured arena.
+// Differences are taken in Double: byte figures of a hostile trace can be near Int's bounds.
 
 /// What graphc predicts for a training step.
 public struct Prediction: Sendable {
@@ -19,6 +22,8 @@ public struct Prediction: Sendable {
     public var peakBytes: Int
     public var persistentBytes: Int
     public var arenaBytes: Int?
+    /// The saving policy the prediction's saved tensors follow (nil: a saved analysis that names none).
+    public var saving: SavingPolicy?
     /// Bytes at the peak by `graphc analyze`'s categories (parameters, buffers, gradients, …).
     public var atPeak: [(name: String, bytes: Int)]
     /// The schedule, when compiled here (a saved analysis has none).
@@ -35,6 +40,7 @@ public struct Prediction: Sendable {
         peakBytes = m.peakBytes
         persistentBytes = m.persistentBytes
         arenaBytes = m.arenaBytes
+        saving = report.saving
         atPeak = [
             ("parameters", p.parameters), ("buffers", p.buffers), ("gradients", p.gradients),
             ("optimizer_state", p.optimizerState), ("activations", p.activations), ("temporaries", p.temporaries),
@@ -59,6 +65,12 @@ public struct Prediction: Sendable {
                         "not a graphc analyze JSON file: no integer \"\(key)\" (write one with graphc analyze --format json)"
                 )
             }
+            // Byte counts and the batch are ≥ 0 and below 2^62, so the comparison's sums and
+            // differences of two figures (peak − persistent, activations + input) cannot overflow.
+            guard n >= 0 && n < 1 << 62 else {
+                throw TraceReadError(
+                    file: file, offset: 0, event: nil, message: "\"\(key)\" (\(n)) is out of range (0 to 2^62)")
+            }
             return n
         }
         model = v["model"]?.string ?? "?"
@@ -69,6 +81,7 @@ public struct Prediction: Sendable {
         peakBytes = try need(memory?["peak_bytes"], "memory.peak_bytes")
         persistentBytes = try need(memory?["persistent_bytes"], "memory.persistent_bytes")
         arenaBytes = memory?["arena_bytes"]?.integer
+        saving = v["saving"]?.string.flatMap(SavingPolicy.init(rawValue:))
         var rows: [(String, Int)] = []
         if case let .object(fields)? = memory?["at_peak"] {
             for (k, x) in fields { rows.append((k, try need(x, "memory.at_peak.\(k)"))) }
@@ -113,6 +126,14 @@ extension Op {
     }
 }
 
+extension Int {
+    /// Adds, clipping at Int's bounds: for a measured figure folded from a hostile trace's values.
+    mutating func addSaturating(_ b: Int) {
+        let (r, overflow) = addingReportingOverflow(b)
+        self = overflow ? (b > 0 ? .max : .min) : r
+    }
+}
+
 /// One compared quantity.
 public struct TraceComparisonRow: Sendable {
     public var section: String
@@ -122,7 +143,7 @@ public struct TraceComparisonRow: Sendable {
     /// (measured − predicted) / predicted × 100, when both are there and the prediction is not 0.
     public var differencePercent: Double? {
         guard let p = predicted, let m = measured, p != 0 else { return nil }
-        return Double(m - p) / Double(p) * 100
+        return (Double(m) - Double(p)) / Double(p) * 100
     }
     /// Beyond the threshold, with its likely cause; nil when within or not comparable.
     public var cause: String?
@@ -144,7 +165,7 @@ public struct TraceComparison: Sendable {
     public init(_ s: TraceSummary, _ trace: Trace, _ p: Prediction, thresholdPercent: Double = 2) {
         self.thresholdPercent = thresholdPercent
         let beyond: (Int, Int) -> Bool = { pred, meas in
-            pred == 0 ? meas != 0 : abs(Double(meas - pred)) / Double(pred) * 100 > thresholdPercent
+            pred == 0 ? meas != 0 : abs(Double(meas) - Double(pred)) / Double(pred) * 100 > thresholdPercent
         }
         let batchNote: String? = s.batch.flatMap { b in
             b != p.batch
@@ -201,7 +222,9 @@ public struct TraceComparison: Sendable {
                 "gradient": "gradients", "temporary": "temporaries",
             ]
             var measuredCats: [String: Int] = [:]
-            for c in s.plannedPeakCategories { measuredCats[fold[c.name] ?? c.name, default: 0] += c.bytes }
+            for c in s.plannedPeakCategories {
+                measuredCats[fold[c.name] ?? c.name, default: 0].addSaturating(c.bytes)
+            }
             for c in p.atPeak where !measuredCats.isEmpty {
                 let m = measuredCats[c.name] ?? 0
                 rows.append(
@@ -229,8 +252,8 @@ public struct TraceComparison: Sendable {
                     let saved = p.atPeak("activations") + p.atPeak("input")
                     cause =
                         fwd > saved
-                        ? "PyTorch's saving policy: \(fwd) bytes allocated in forward are alive at the peak against "
-                            + "\(saved) saved by graphc's analysis (autograd keeps more, or frees later)"
+                        ? "\(fwd) bytes allocated in forward are alive at the peak against \(saved) saved by "
+                            + "graphc's analysis: " + Self.moreSavedCause(p.saving)
                         : "allocator rounding and caching, or ops the model does not contain allocating at the peak"
                 } else {
                     cause = "PyTorch frees earlier or computes in place where graphc's schedule keeps tensors live"
@@ -252,7 +275,7 @@ public struct TraceComparison: Sendable {
                         cause: beyond(pred, fwd)
                             ? (batchNote
                                 ?? (fwd > pred
-                                    ? "PyTorch's saving policy (autograd saves more, or BN/ReLU keep extra buffers)"
+                                    ? Self.moreSavedCause(p.saving)
                                     : "PyTorch frees forward tensors earlier"))
                             : nil))
             }
@@ -381,4 +404,21 @@ public struct TraceComparison: Sendable {
     }
 
     static func fixed(_ x: Double) -> String { NumberFormat.fixed(x, decimals: 1) }
+
+    /// Why a PyTorch trace keeps more forward-allocated bytes at the peak than the prediction saves, by
+    /// the prediction's saving policy: only `lean` saves less than autograd does; `pytorch` (the default)
+    /// predicts autograd's own saved tensors, so the extra bytes are kept for another reason.
+    static func moreSavedCause(_ saving: SavingPolicy?) -> String {
+        switch saving {
+        case .lean?:
+            "the saving policy: the prediction is for --saving lean (only what graphc's backward reads, ReLU "
+                + "masks packed to bits); PyTorch's autograd saves more (compare with --saving pytorch)"
+        case .pytorch?:
+            "not the saving policy (the prediction saves what PyTorch's autograd saves): PyTorch frees forward "
+                + "tensors later than graphc's schedule, or its allocator caches and rounds blocks"
+        case nil:
+            "the saving policy (the saved analysis names none: PyTorch's autograd may save more), or tensors "
+                + "PyTorch frees later"
+        }
+    }
 }

@@ -65,7 +65,8 @@ public struct TraceSummary: Sendable {
     public var measuredArenaHighWaterBytes: Int?
     public var measuredPeakBytes: Int? {
         guard let a = measuredArenaHighWaterBytes, let p = persistentBytes else { return nil }
-        return a + p
+        let (sum, overflow) = a.addingReportingOverflow(p)
+        return overflow ? nil : sum  // `init` rejects a trace where it overflows
     }
     /// The per-schedule-step order of graphc's node slices in the first recorded step (names).
     public var firstStepOrder: [String] = []
@@ -124,8 +125,37 @@ struct TraceNesting {
     }
 }
 
+extension TraceReadError {
+    /// A sum over a trace's values that a 64-bit integer cannot hold, named at the event that overflows it.
+    static func overflow(_ file: String, _ offset: Int, _ event: Int?, _ what: String) -> TraceReadError {
+        TraceReadError(file: file, offset: offset, event: event, message: what + " overflows a 64-bit integer")
+    }
+}
+
+extension Int {
+    /// `self + b`, or `error` when the sum does not fit (byte counts of a hostile trace can reach 9.2e18).
+    func adding(_ b: Int, or error: @autoclosure () -> TraceReadError) throws -> Int {
+        let (sum, overflow) = addingReportingOverflow(b)
+        if overflow { throw error() }
+        return sum
+    }
+}
+
+extension TraceCounterSample {
+    /// The sum of the values as bytes; throws when it leaves a 64-bit integer's range (each value is
+    /// within it: the reader checks).
+    func totalBytes(_ file: String) throws -> Int {
+        let t = values.reduce(0) { $0 + $1.1 }
+        guard abs(t) < TraceBuilder.maxCounter else {
+            throw TraceReadError.overflow(file, offset, event, "the counter's total (\(t))")
+        }
+        return Int(t)
+    }
+}
+
 extension TraceSummary {
-    public init(_ trace: Trace) {
+    /// Summarises `trace`; throws (naming the event) when a byte sum overflows a 64-bit integer.
+    public init(_ trace: Trace) throws {
         file = trace.file
         producer = trace.producer
         events = trace.events
@@ -191,7 +221,8 @@ extension TraceSummary {
         let memory = trace.memory.sorted { $0.ts != $1.ts ? $0.ts < $1.ts : $0.index < $1.index }
         var running = 0, peakDelta: Int?, peakDeltaAt = -1, peakTotal: Int?, peakTotalAt = -1
         for (k, m) in memory.enumerated() {
-            running += m.bytes
+            running = try running.adding(
+                m.bytes, or: .overflow(trace.file, m.offset, m.event, "the running sum of [memory] Bytes"))
             if peakDelta.map({ running > $0 }) ?? true {
                 peakDelta = running
                 peakDeltaAt = k
@@ -208,19 +239,22 @@ extension TraceSummary {
             let t = memory[peakAt].ts
             peakUs = t - startUs
             peakOps = Self.running(at: t, trace, nesting)
-            (peakCategories, categorySource) = Self.categories(memory, upTo: peakAt, trace, nesting)
+            (peakCategories, categorySource) = try Self.categories(memory, upTo: peakAt, trace, nesting)
         }
 
         // graphc's counters: the plan's live bytes, persistent storage included.
         let live = trace.counters.filter { trace.name($0.name) == "live bytes" }
-        func total(_ c: TraceCounterSample) -> Double { c.values.reduce(0) { $0 + $1.1 } }
+        let totals = try live.map { try $0.totalBytes(trace.file) }
         func named(_ c: TraceCounterSample) -> [(name: String, bytes: Int)] {
             c.values.map { (trace.name($0.0), Int($0.1)) }
         }
-        if let top = live.max(by: { total($0) < total($1) }), let low = live.min(by: { total($0) < total($1) }) {
-            plannedPeakBytes = Int(total(top))
+        if let hi = totals.indices.max(by: { totals[$0] < totals[$1] }),
+            let lo = totals.indices.min(by: { totals[$0] < totals[$1] })
+        {
+            let top = live[hi], low = live[lo]
+            plannedPeakBytes = totals[hi]
             plannedPeakCategories = named(top)
-            persistentBytes = Int(total(low))
+            persistentBytes = totals[lo]
             persistentCategories = named(low)
             if peakUs == nil {
                 peakUs = top.ts - startUs
@@ -229,6 +263,12 @@ extension TraceSummary {
         }
         if producer == .graphc {
             measuredArenaHighWaterBytes = trace.otherData?["measured"]?["arena_high_water_bytes"]?.integer
+            if let a = measuredArenaHighWaterBytes, let p = persistentBytes {
+                _ = try a.adding(
+                    p,
+                    or: .overflow(
+                        trace.file, 0, nil, "otherData.measured.arena_high_water_bytes + the persistent bytes"))
+            }
             let firstStep = trace.slices.filter { !$0.isSpan && $0.node >= 0 }.map(\.step).min()
             firstStepOrder = trace.slices.filter { !$0.isSpan && $0.node >= 0 && $0.step == firstStep }
                 .sorted { $0.ts < $1.ts }.map { trace.name($0.name) }
@@ -257,11 +297,15 @@ extension TraceSummary {
 
     /// Bytes live at memory event `upTo` (inclusive, time order) by category (see `MemoryClasses`).
     static func categories(_ memory: [TraceMemoryEvent], upTo end: Int, _ trace: Trace, _ nesting: TraceNesting)
-        -> ([(name: String, bytes: Int)], String?)
+        throws -> ([(name: String, bytes: Int)], String?)
     {
         guard let classes = MemoryClasses(memory, trace, nesting) else { return ([], nil) }
         var sums = [Int](repeating: 0, count: classes.labels.count)
-        for k in 0...end { sums[classes.of[k]] += memory[k].bytes }
+        for k in 0...end {
+            let m = memory[k], c = classes.of[k]
+            sums[c] = try sums[c].adding(
+                m.bytes, or: .overflow(trace.file, m.offset, m.event, "the [memory] Bytes of \(classes.labels[c])"))
+        }
         let rows = classes.labels.indices.compactMap { c in
             sums[c] != 0 ? (name: classes.labels[c], bytes: sums[c]) : nil
         }

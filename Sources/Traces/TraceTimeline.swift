@@ -23,7 +23,8 @@ public struct TraceTimeline: Sendable {
 
     public var columnUs: Double { columns.isEmpty ? 0 : durationUs / Double(columns.count) }
 
-    public init(_ trace: Trace, columns count: Int = 480) {
+    /// Throws (naming the event) when a byte sum overflows a 64-bit integer.
+    public init(_ trace: Trace, columns count: Int = 480) throws {
         let nesting = TraceNesting(trace)
         var lo = Double.infinity, hi = -Double.infinity
         for s in trace.slices {
@@ -37,8 +38,10 @@ public struct TraceTimeline: Sendable {
             var index: [String: Int] = [:]
             for (i, c) in categories.enumerated() { index[c] = i }
             for c in live.sorted(by: { $0.ts < $1.ts }) {
+                _ = try c.totalBytes(trace.file)  // so the sums below fit
                 var v = [Int](repeating: 0, count: categories.count)
-                for (k, x) in c.values { v[index[trace.name(k)]!] += Int(x) }
+                // Wrapping adds are exact: the true sums fit (a repeated arg name adds up too).
+                for (k, x) in c.values { v[index[trace.name(k)]!] &+= Int(x) }
                 samples.append((c.ts, v))
             }
             source = "the live bytes counters (the plan's bytes per category)"
@@ -48,8 +51,13 @@ public struct TraceTimeline: Sendable {
                 categories = classes.labels
                 source = "[memory] events by " + classes.source
                 var v = [Int](repeating: 0, count: categories.count)
+                var total = 0
                 for (k, m) in memory.enumerated() {
-                    v[classes.of[k]] += m.bytes
+                    let c = classes.of[k]
+                    let what = "the [memory] Bytes of \(categories[c])"
+                    v[c] = try v[c].adding(m.bytes, or: .overflow(trace.file, m.offset, m.event, what))
+                    total = try total.adding(
+                        m.bytes, or: .overflow(trace.file, m.offset, m.event, "the running sum of [memory] Bytes"))
                     samples.append((m.ts, v))
                 }
             } else {
@@ -57,7 +65,8 @@ public struct TraceTimeline: Sendable {
                 source = "[memory] events' running sum of Bytes"
                 var total = 0
                 for m in memory {
-                    total += m.bytes
+                    total = try total.adding(
+                        m.bytes, or: .overflow(trace.file, m.offset, m.event, "the running sum of [memory] Bytes"))
                     samples.append((m.ts, [total]))
                 }
             }
@@ -71,7 +80,11 @@ public struct TraceTimeline: Sendable {
         durationUs = hi - lo
         let n = max(1, count)
         let width = durationUs > 0 ? durationUs / Double(n) : 1
-        func column(_ ts: Double) -> Int { min(n - 1, max(0, Int((ts - lo) / width))) }
+        // Clamped as a Double before converting: a subnormal duration can make `width` round to 0.
+        func column(_ ts: Double) -> Int {
+            let x = (ts - lo) / width
+            return x.isNaN ? 0 : Int(min(Double(n - 1), max(0, x)))
+        }
 
         // Samples are in time order, so each column's samples are consecutive.
         peakBytes = 0
@@ -82,7 +95,9 @@ public struct TraceTimeline: Sendable {
         for c in 0..<n {
             var shown: [Int]? = nil, best = Int.min
             while k < samples.count && column(samples[k].ts) == c {
-                let total = samples[k].values.reduce(0, +)
+                // The sample's total was checked to fit above (the counter's total, or the running sum of
+                // Bytes), so wrapping adds give it exactly whatever the partial sums do.
+                let total = samples[k].values.reduce(0, &+)
                 if total > best {
                     best = total
                     shown = samples[k].values

@@ -11,7 +11,8 @@ struct TraceCommand: ParsableCommand {
         discussion: """
             FILE is Chrome trace JSON: an object with "traceEvents" or a bare array of events, as PyTorch's \
             profiler (export_chrome_trace, profile_memory=True) and `graphc train --trace` write. The file \
-            is streamed, one event at a time, so traces of hundreds of megabytes read in bounded memory. \
+            is streamed, one event at a time, into compact arrays, so traces of hundreds of megabytes read \
+            in memory linear in the number of events, well below the file size. \
             docs/trace-analyzer.md defines op slices, self time, phases and the peaks.
 
             Examples:
@@ -43,6 +44,12 @@ func readTrace(_ path: String) throws -> Trace {
     } catch let error as TraceReadError {
         throw CLIError(error.description)
     }
+}
+
+/// Runs `body` (a summary or timeline of a read trace), reporting a byte sum that overflows as the
+/// reader reports bad input: one line naming the file, byte and event.
+func traceFigures<T>(_ body: () throws -> T) throws -> T {
+    do { return try body() } catch let error as TraceReadError { throw CLIError(error.description) }
 }
 
 /// Microseconds as milliseconds with 3 decimals.
@@ -87,7 +94,7 @@ struct TraceSummaryCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let summary = TraceSummary(try readTrace(file))
+            let summary = try traceFigures { try TraceSummary(try readTrace(file)) }
             let text =
                 format == .json
                 ? Self.json(summary, top: top).rendered() + "\n" : Self.table(summary, top: top)

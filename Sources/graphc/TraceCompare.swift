@@ -14,8 +14,9 @@ struct TraceCompareCommand: ParsableCommand {
             no schedule, so op order and per-op time are left out). Each difference above --threshold \
             percent of the prediction is listed with its likely cause: a different batch size (the trace's \
             batch is its first image-shaped operand's), memory allocated before profiling (PyTorch's Total \
-            Allocated does not see parameters and optimizer state made before), PyTorch's saving policy, \
-            allocator caching, ops the model does not contain. For a graphc trace the measured peak is the \
+            Allocated does not see parameters and optimizer state made before), the saving policy (only \
+            under --saving lean, which saves less than PyTorch's autograd; the default --saving pytorch \
+            predicts autograd's own saved tensors), allocator caching, ops the model does not contain. For a graphc trace the measured peak is the \
             arena's high-water (mincore) plus the persistent storage.
 
             Examples:
@@ -62,7 +63,7 @@ struct TraceCompareCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let trace = try readTrace(file)
-            let summary = TraceSummary(trace)
+            let summary = try traceFigures { try TraceSummary(trace) }
             let prediction: Prediction
             var inputs = [file]
             if let analysis {
@@ -75,7 +76,9 @@ struct TraceCompareCommand: ParsableCommand {
                 }
             } else {
                 let session = try TrainingSession.compile(try instance.load(model!), config: training.config)
-                prediction = Prediction(session, try TrainingReport(session.training).checked())
+                // The policy the user chose (--saving), as `analyze` and `train` use it.
+                let report = try TrainingReport(session.training, saving: session.config.saving).checked()
+                prediction = Prediction(session, report)
                 if let m = model, FileManager.default.fileExists(atPath: m) { inputs.append(m) }
             }
             let c = TraceComparison(summary, trace, prediction, thresholdPercent: threshold)
@@ -97,7 +100,9 @@ struct TraceCompareCommand: ParsableCommand {
         }
         return .object([
             ("trace", .string(s.file)), ("producer", .string(s.producer.rawValue)), ("model", .string(p.model)),
-            ("method", .string(p.method)), ("threshold_percent", .double(c.thresholdPercent)),
+            ("method", .string(p.method)),
+            ("saving", p.saving.map { .string($0.rawValue) } ?? .null),
+            ("threshold_percent", .double(c.thresholdPercent)),
             ("rows", .array(c.rows.map(row))), ("differences", .array(c.differences.map(row))),
             ("op_order", .string(c.orderNote)),
             (
@@ -117,7 +122,8 @@ struct TraceCompareCommand: ParsableCommand {
     static func table(_ c: TraceComparison, _ p: Prediction, _ s: TraceSummary) -> String {
         let g = NumberFormat.grouped
         var out =
-            "\(s.file.escapingControlCharacters) (\(s.producer.rawValue)) against \(p.model.escapingControlCharacters) · \(p.method) · batch \(p.batch)\n\n"
+            "\(s.file.escapingControlCharacters) (\(s.producer.rawValue)) against \(p.model.escapingControlCharacters) · \(p.method) · batch \(p.batch)"
+            + " · saving \(p.saving?.rawValue ?? "not recorded")\n\n"
         var t = TextTable(headers: ["", "Quantity", "Predicted", "Measured", "Difference"], rightAligned: [2, 3, 4])
         for r in c.rows {
             t.rows.append([

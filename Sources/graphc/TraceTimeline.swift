@@ -56,7 +56,7 @@ struct TraceTimelineCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let trace = try readTrace(file)
-            let t = TraceTimeline(trace, columns: columns)
+            let t = try traceFigures { try TraceTimeline(trace, columns: columns) }
             guard t.peakBytes > 0 else {
                 throw CLIError("\(file): the trace has no memory to draw (no [memory] events or live bytes counters)")
             }

@@ -24,7 +24,7 @@ import Traces
         for s in 0..<2 { try runner.run(inputs[s]) }
         let m = runner.measurement(steps: 2, since: baseline)
         let trace = try Trace.read(bytes: recorder.json(measurement: m), file: "run.json")
-        let s = TraceSummary(trace)
+        let s = try TraceSummary(trace)
 
         #expect(s.producer == .graphc)
         #expect(s.events == recorder.eventCount)
@@ -54,7 +54,7 @@ import Traces
         #expect(c.orderNote.contains("in its order"))
 
         // The timeline stacks the counters: its peak is the plan's.
-        let t = TraceTimeline(trace)
+        let t = try TraceTimeline(trace)
         #expect(t.peakBytes == report.memory.peakBytes)
         #expect(t.categories.first == "parameter_trainable")
 

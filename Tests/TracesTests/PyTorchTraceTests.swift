@@ -19,7 +19,7 @@ enum Fixture {
 @Suite struct PyTorchTraceTests {
     @Test func fixtureCountsAndPeaks() throws {
         let trace = try Trace.read(path: try Fixture.path("pytorch_trace_small_resnet_b64.json"))
-        let s = TraceSummary(trace)
+        let s = try TraceSummary(trace)
         #expect(s.producer == .pytorch)
         #expect(s.events == 5072)
         #expect(s.opSlices == 2751)
@@ -52,7 +52,7 @@ enum Fixture {
 
     @Test func fixtureTimeline() throws {
         let trace = try Trace.read(path: try Fixture.path("pytorch_trace_small_resnet_b64.json"))
-        let t = TraceTimeline(trace, columns: 200)
+        let t = try TraceTimeline(trace, columns: 200)
         #expect(t.columns.count == 200)
         #expect(t.peakBytes == 37_164_208)
         #expect(t.columns.map { $0.reduce(0, +) }.max() == 37_164_208)
@@ -75,7 +75,7 @@ enum Fixture {
              {"ph":"X","cat":"Trace","name":"PyTorch Profiler (0)","pid":"Spans","tid":"PyTorch Profiler","ts":0,"dur":40},
              {"ph":"s","id":1,"pid":1,"tid":1,"ts":1,"cat":"fwdbwd","name":"fwdbwd"}]
             """)
-        let s = TraceSummary(trace)
+        let s = try TraceSummary(trace)
         #expect(s.events == 9)
         #expect(s.opSlices == 5)
         #expect(s.spans == 1)
@@ -107,7 +107,7 @@ enum Fixture {
              {"ph":"i","name":"[memory]","pid":1,"tid":1,"ts":1,"args":{"Bytes":40,"Total Allocated":1040}},
              {"ph":"i","name":"[memory]","pid":1,"tid":1,"ts":3,"args":{"Bytes":20,"Total Allocated":1060}}]}
             """)
-        let s = TraceSummary(trace)
+        let s = try TraceSummary(trace)
         #expect(s.peakDeltaBytes == 60)
         #expect(s.peakTotalAllocatedBytes == 1060)
         #expect(s.peakUs == 2)
@@ -115,7 +115,7 @@ enum Fixture {
 
     @Test func zeroEventsIsAnEmptySummary() throws {
         for text in ["[]", "{\"traceEvents\":[]}", " {\"traceEvents\" : [ ] , \"x\": 1} "] {
-            let s = TraceSummary(try Fixture.trace(text))
+            let s = try TraceSummary(try Fixture.trace(text))
             #expect(s.events == 0)
             #expect(s.opSlices == 0)
             #expect(s.peakDeltaBytes == nil)

@@ -94,6 +94,23 @@ import Testing
         #expect(b.stdout.contains("memory peak: a different batch size: the trace ran batch 2"))
     }
 
+    @Test func overflowingByteSumsAreOneLineErrors() throws {
+        let dir = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("t.json").path
+        let event = #"{"ph":"i","name":"[memory]","ts":1,"args":{"Bytes":9000000000000000000}}"#
+        try ("[" + event + "," + event + "]").write(toFile: path, atomically: true, encoding: .utf8)
+        for command in ["summary", "timeline"] {
+            let out = dir.appendingPathComponent("out.svg").path
+            let r = try CLI.run(["trace", command, path] + (command == "timeline" ? ["-o", out] : []))
+            #expect(r.status == 1, "\(command): \(r.stdout)")
+            #expect(
+                r.stderr == "graphc: error: \(path): byte 74, event 1: the running sum of [memory] Bytes "
+                    + "overflows a 64-bit integer\n", "\(command): \(r.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: out))
+        }
+    }
+
     @Test func compareThePyTorchTraceAgainstModelAndSavedAnalysis() throws {
         let dir = try CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -102,6 +119,15 @@ import Testing
         #expect(r.stdout.contains("allocated while the profiler ran"))
         #expect(r.stdout.contains("ops not in the model: aten::add_ ×9, aten::ones_like ×1"))
         #expect(r.stdout.contains("the model's 32 forward ops appear in the trace's first forward pass in order"))
+        // The header names the prediction's saving policy: the default, or the one --saving chose.
+        #expect(r.stdout.contains("small_resnet · fft · batch 64 · saving pytorch\n"))
+        let lean = try CLI.run([
+            "trace", "compare", Self.pytorch, "small_resnet", "--method", "fft", "--batch", "64", "--saving", "lean",
+            "--format", "json",
+        ])
+        #expect(lean.status == 0, "\(lean.stderr)")
+        let lj = try #require(try JSONSerialization.jsonObject(with: Data(lean.stdout.utf8)) as? [String: Any])
+        #expect(lj["saving"] as? String == "lean")
         let plan = dir.appendingPathComponent("plan.json").path
         #expect(try CLI.run(["analyze", "small_resnet", "--batch", "1", "--format", "json", "-o", plan]).status == 0)
         let a = try CLI.run(["trace", "compare", Self.pytorch, "--analysis", plan])

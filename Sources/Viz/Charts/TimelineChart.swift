@@ -40,12 +40,22 @@ public struct TimelineChart: Sendable {
         self.series = series
     }
 
+    /// The bytes of step `s` over all series, saturating at Int's bounds: a figure only drawn, so a
+    /// hostile trace's 9e18-byte values clip the chart instead of trapping.
+    func total(_ s: Int) -> Int {
+        series.reduce(0) { sum, x in
+            guard s < x.values.count else { return sum }
+            let (r, overflow) = sum.addingReportingOverflow(x.values[s])
+            return overflow ? (x.values[s] > 0 ? Int.max : Int.min) : r
+        }
+    }
+
     /// The step with the largest total and that total.
     public var peak: (step: Int, bytes: Int) {
         let steps = series.map(\.values.count).max() ?? 0
         var best = (step: 0, bytes: 0)
         for s in 0..<steps {
-            let total = series.reduce(0) { $0 + (s < $1.values.count ? $1.values[s] : 0) }
+            let total = total(s)
             if total > best.bytes { best = (s, total) }
         }
         return best
@@ -58,7 +68,6 @@ public struct TimelineChart: Sendable {
         let legendH = 24.0 * Double((series.count + 3) / 4)
         let notesH = 14.0 * Double(peakNotes.count) + 10 + notesPadding
         var canvas = PinnedCanvas(width: left + plotW + 30, height: bottom + plotH + 40 + legendH + notesH)
-        func total(_ s: Int) -> Int { series.reduce(0) { $0 + (s < $1.values.count ? $1.values[s] : 0) } }
 
         // Columns: each shows the step of its bucket with the largest total.
         let columns = max(1, min(steps, maxColumns))
