@@ -188,6 +188,10 @@ public enum Study {
         var rows: [StudyRow] = []
         // Every scenario's data, before the first minute of training: a bad one is the cheaper error.
         let data = try r.scenarios.map { try r.loaders(classes: r.classes($0), shift: r.shift($0)) }
+        // Likewise a step the executor cannot run (reduced precision) before the pretraining.
+        for config in (given == nil ? [r.pretrain] : []) + r.methods {
+            _ = try TrainingSetup.runnableStep(r.forward, config)
+        }
 
         let base: Checkpoint
         if let given {

@@ -150,13 +150,6 @@ struct Train: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            // The executor's kernels read f32 storage only (ExecutorPrecision); say so before loading data.
-            let config = training.config
-            if config.reducedPrecision {
-                throw CLIError(
-                    "graphc train runs f32 only; --weights \(config.weights.rawValue) --activations "
-                        + "\(config.activations.rawValue) is for analyze, compare, timeline and dot --training")
-            }
             do {
                 try execute()
             } catch let error as CheckpointError {
@@ -197,6 +190,8 @@ struct Train: ParsableCommand {
         }
         let forward = try forwardGraph(source)
         let outputs = try TrainingSetup.classifierOutputs(forward, command: "train")
+        // The executor's kernels read f32 storage only (ExecutorPrecision): say so before loading data.
+        _ = try TrainingSetup.runnableStep(forward, training.config)
 
         // The data, before compiling anything: a missing dataset is the cheaper error.
         let trainSet = try ImageDataset.load(directory: data, split: .train)

@@ -147,6 +147,14 @@ import Testing
         try fails(["--pretrain-classes", "3-12"], "--pretrain-classes has label 12")
         try fails(["--methods", "galore", "--optimizer", "sgd"], "GaLore projects Adam's state")
         try fails(["--data", data.file("nowhere")], "no such directory")
+        // Reduced precision is the executor's refusal, before the pretraining (no base is written): as
+        // graphc train says it, not as a missing image input.
+        try fails(
+            ["--batch", "16", "--activations", "f16", "--save-base", base],
+            "the executor runs f32 storage only, and 'input'")
+        try fails(
+            ["--batch", "16", "--methods", "fft,head", "--weights", "int8", "--save-base", base],
+            "the executor runs f32 storage only")
         // Each scenario's data is checked before any training: 40 samples of five classes are no batch of 64.
         try fails(["--batch", "64", "--save-base", base], "fewer than one batch of 64")
         // A diverging pretraining stops the study: no table, no plot, no base.
