@@ -54,12 +54,17 @@ public struct StudyRecipe: Sendable {
     public var limit: Int?
     public var testLimit: Int?
     public var seed: UInt64
+    /// The parameters the pretraining starts from and where they come from (an ONNX file's weights);
+    /// nil: PyTorch's default initialisation from `seed`.
+    public var start: (checkpoint: Checkpoint, file: String)?
 
     public init(
         forward: Graph, trainSet: ImageDataset, testSet: ImageDataset, pretrain: TrainingConfig,
         pretrainEpochs: Int, pretrainClasses: Set<Int>, methods: [TrainingConfig], epochs: Int, batch: Int,
-        scenarios: [StudyScenario], limit: Int?, testLimit: Int?, seed: UInt64
+        scenarios: [StudyScenario], limit: Int?, testLimit: Int?, seed: UInt64,
+        start: (checkpoint: Checkpoint, file: String)? = nil
     ) {
+        self.start = start
         self.forward = forward
         self.trainSet = trainSet
         self.testSet = testSet
@@ -200,8 +205,9 @@ public enum Study {
             let (train, test) = try r.loaders(classes: r.pretrainClasses, shift: .none)
             let setup = try TrainingSetup(
                 forward: r.forward, config: r.pretrain, batch: r.batch, train: train, test: test)
-            let weights = try Checkpoint.pytorchDefault(setup.eval, seed: r.seed)
-                .bind(to: setup.step, file: "PyTorch's default initialisation")
+            let weights = try (r.start?.checkpoint ?? Checkpoint.pytorchDefault(setup.eval, seed: r.seed))
+                .addingAdapters(of: setup.step, seed: r.seed)
+                .bind(to: setup.step, file: r.start?.file ?? "PyTorch's default initialisation")
             index += 1
             progress.run(index, total, "pretrain \(r.pretrain.label)", r.pretrainEpochs, setup.stepsPerEpoch)
             let loop = try TrainingLoop(setup, weights: weights, seed: r.seed)

@@ -100,6 +100,37 @@ import Testing
         #expect(evaluated["accuracy"] as? Double == baseline)
     }
 
+    /// An ONNX file loads as train loads it: its own weights start the pretraining, so the pretrain row is
+    /// what `graphc train` gives on the same file, classes, data and seed.
+    @Test func onnxPretrainsFromTheFilesWeights() throws {
+        let data = try TenClasses()
+        let onnx = ONNXCLITests.fixture("small_resnet_train.onnx")
+        let j = try Self.object(
+            try CLI.run(
+                ["study", onnx, "--data", data.path, "--methods", "head", "--lr", "0.001", "--format", "json"]
+                    + Self.quick))
+        let rows = try #require(j["rows"] as? [[String: Any]])
+        #expect(rows.map { $0["kind"] as? String } == ["pretrain", "baseline", "fine-tune"])
+        let trained = try TrainCLITests.json(
+            try CLI.run([
+                "train", onnx, "--data", data.path, "--classes", "0-4", "--epochs", "1", "--lr", "0.001",
+                "--limit", "256", "--test-limit", "128", "--batch", "32", "--format", "json",
+            ]))
+        #expect(rows[0]["accuracy"] as? Double == trained["accuracy"] as? Double)
+        let zoo = try Self.object(
+            try CLI.run(
+                [
+                    "study", "small_resnet", "--data", data.path, "--methods", "head", "--lr", "0.001", "--format",
+                    "json",
+                ]
+                    + Self.quick))
+        let zooRows = try #require(zoo["rows"] as? [[String: Any]])
+        #expect(zooRows[0]["loss"] as? Double != rows[0]["loss"] as? Double, "not PyTorch's default init")
+        let bad = try CLI.run(["study", onnx, "--data", data.path, "--input", "1x28x28"] + Self.quick)
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("--input and --set apply to model descriptions, not to the ONNX file"))
+    }
+
     /// From a given base: no pretraining row; the table's columns; a PNG; a shift scenario on all classes.
     @Test func tableFromAGivenBaseAndAPNG() throws {
         let data = try TenClasses()
