@@ -56,6 +56,9 @@ struct StudyCommand: ParsableCommand {
 
     @OptionGroup var step: StepOptions
 
+    @Option(help: ArgumentHelp(PassOption.saving.help))
+    var saving: SavingPolicy = TrainingConfig.defaults.saving
+
     @Option(
         parsing: .singleValue,
         help: ArgumentHelp(
@@ -216,9 +219,11 @@ struct StudyCommand: ParsableCommand {
 
         var pretrain = step.config(.fft, rank: rank)
         pretrain.learningRate = lr
+        pretrain.saving = saving
         let configs = try parsedMethods().map { m in
             var c = step.config(m, rank: rank)
             c.learningRate = lr
+            c.saving = saving
             return c
         }
         let recipe = StudyRecipe(

@@ -234,7 +234,7 @@ struct Summary {
             "\(s.eval.name.escapingControlCharacters) \(s.config.label), \(s.config.optimizer.rawValue) lr \(lr), batch \(batch): "
             + "\(epochs.count) epoch\(epochs.count == 1 ? "" : "s"), \(steps) steps over \(s.train.count) training samples"
             + (dropped > 0 ? " (the trailing partial batch of \(dropped) dropped each epoch)" : "")
-            + "; \(s.test.count) test samples\n"
+            + "; \(s.test.count) test samples\n" + s.config.memoryModelLabel + "\n"
         func row(_ key: String, _ value: String, _ note: String = "") {
             out += key.padding(toLength: 24, withPad: " ", startingAt: 0) + value
             out += note.isEmpty ? "\n" : "  (" + note + ")\n"
@@ -263,35 +263,47 @@ struct Summary {
 
     var json: JSON {
         let s = setup, m = measurement
-        return .object([
-            ("model", .string(s.eval.name)), ("method", .string(s.config.method.rawValue)),
-            ("rank", s.config.method.takesRank ? .int(s.config.rank) : .null),
-            ("optimizer", .string(s.config.optimizer.rawValue)), ("lr", .double(lr)), ("batch", .int(batch)),
-            ("accuracy", .double(accuracy)), ("loss", loss.map { .double($0) } ?? .null),
-            ("epochs", .int(epochs.count)), ("steps", .int(steps)),
-            ("seconds_per_epoch", .double(secondsPerEpoch)), ("samples_per_second", .double(samplesPerSecond)),
-            ("predicted_peak_bytes", .int(memory.peakBytes)), ("arena_bytes", .int(memory.arenaBytes)),
-            ("measured_arena_bytes", .int(m.arenaHighWaterBytes)),
-            ("measured_peak_rss_delta_bytes", m.peakRSSDeltaBytes.map { .int($0) } ?? .null),
-            ("workspace_bytes", .int(m.workspaceBytes)), ("trainable_params", .int(s.report.trainableParams)),
-            ("params", .int(s.report.params)),
-            ("persistent_bytes", .int(memory.persistentBytes)), ("lower_bound_bytes", .int(memory.lowerBoundBytes)),
-            ("measured_arena_pages", .int(m.arenaTouchedPages)), ("page_size", .int(m.pageSize)),
-            ("owned_bytes", .int(m.ownedBytes)),
-            ("train_samples", .int(s.train.count)), ("dropped_samples_per_epoch", .int(dropped)),
-            ("test_samples", .int(s.test.count)),
-            ("last_step_loss", lastLoss.map { .double(Double($0)) } ?? .null),
-            (
-                "history",
-                .array(
-                    epochs.map { e in
-                        .object([
-                            ("epoch", .int(e.epoch)), ("loss", .double(e.loss)), ("accuracy", .double(e.accuracy)),
-                            ("seconds", .double(e.seconds)), ("eval_seconds", .double(e.evalSeconds)),
-                        ])
-                    })
-            ),
-        ])
+        return .object(
+            [
+                ("model", .string(s.eval.name)), ("method", .string(s.config.method.rawValue)),
+                ("rank", s.config.method.takesRank ? .int(s.config.rank) : .null),
+                ("optimizer", .string(s.config.optimizer.rawValue)), ("lr", .double(lr)), ("batch", .int(batch)),
+            ] + s.config.memoryModelFields + [
+                ("accuracy", .double(accuracy)), ("loss", loss.map { .double($0) } ?? .null),
+                ("epochs", .int(epochs.count)), ("steps", .int(steps)),
+                ("seconds_per_epoch", .double(secondsPerEpoch)), ("samples_per_second", .double(samplesPerSecond)),
+                ("predicted_peak_bytes", .int(memory.peakBytes)), ("arena_bytes", .int(memory.arenaBytes)),
+                ("measured_arena_bytes", .int(m.arenaHighWaterBytes)),
+                ("measured_peak_rss_delta_bytes", m.peakRSSDeltaBytes.map { .int($0) } ?? .null),
+                ("workspace_bytes", .int(m.workspaceBytes)), ("trainable_params", .int(s.report.trainableParams)),
+                ("params", .int(s.report.params)),
+                ("persistent_bytes", .int(memory.persistentBytes)), ("lower_bound_bytes", .int(memory.lowerBoundBytes)),
+                ("measured_arena_pages", .int(m.arenaTouchedPages)), ("page_size", .int(m.pageSize)),
+                ("owned_bytes", .int(m.ownedBytes)),
+                ("train_samples", .int(s.train.count)), ("dropped_samples_per_epoch", .int(dropped)),
+                ("test_samples", .int(s.test.count)),
+                ("last_step_loss", lastLoss.map { .double(Double($0)) } ?? .null),
+                (
+                    "history",
+                    .array(
+                        epochs.map { e in
+                            .object([
+                                ("epoch", .int(e.epoch)), ("loss", .double(e.loss)), ("accuracy", .double(e.accuracy)),
+                                ("seconds", .double(e.seconds)), ("eval_seconds", .double(e.evalSeconds)),
+                            ])
+                        })
+                ),
+            ])
+    }
+}
+
+extension TrainingConfig {
+    /// The memory model's keys in train's and study's JSON (its `memoryModelLabel` in their tables).
+    var memoryModelFields: [(String, JSON)] {
+        [
+            ("saving", .string(saving.rawValue)), ("bn", .string(bn.rawValue)),
+            ("weights_dtype", .string(weights.rawValue)), ("activations_dtype", .string(activations.rawValue)),
+        ]
     }
 }
 

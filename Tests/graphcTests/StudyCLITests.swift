@@ -63,6 +63,8 @@ import Testing
                 ] + Self.quick))
         #expect(j["model"] as? String == "small_resnet")
         #expect(j["scenarios"] as? [String] == ["unseen-classes"])
+        #expect(j["saving"] as? String == "pytorch" && j["bn"] as? String == "train")
+        #expect(j["weights_dtype"] as? String == "f32" && j["activations_dtype"] as? String == "f32")
         let rows = try #require(j["rows"] as? [[String: Any]])
         #expect(rows.map { $0["kind"] as? String } == ["pretrain", "baseline", "fine-tune", "fine-tune", "fine-tune"])
         #expect(rows.map { $0["method"] as? String } == ["fft", "pretrained", "fft", "head", "lora"])
@@ -140,19 +142,30 @@ import Testing
         let r = try CLI.run(
             [
                 "study", "--data", data.path, "--init", base, "--methods", "head", "--scenario", "shift=invert",
-                "--plot", plot,
+                "--plot", plot, "--saving", "lean",
             ] + Self.quick)
         #expect(r.status == 0, "\(r.stderr)")
         let lines = r.stdout.split(separator: "\n").map(String.init)
         #expect(lines[0].contains("the base parameters given"), "\(lines[0])")
+        #expect(lines[1] == "saving lean · BN train · weights f32 · activations f32", "\(lines[1])")
+        // --saving reaches the plan: the head row's predicted peak is analyze's under lean saving.
+        let lean = try CLI.json([
+            "analyze", "small_resnet", "--method", "head", "--batch", "32", "--saving", "lean", "--format", "json",
+        ])
+        let peak = try #require((lean["memory"] as? [String: Any])?["peak_bytes"] as? Int)
+        var grouped = String(peak)
+        for i in stride(from: grouped.count - 3, to: 0, by: -3) {
+            grouped.insert(",", at: grouped.index(grouped.startIndex, offsetBy: i))
+        }
+        #expect(lines[5].contains(" \(grouped) "), "\(lines[5]) lacks \(grouped)")
         for column in [
             "Scenario", "Method", "Rank", "Trainable", "Step FLOPs", "Predicted peak",
             "Measured RSS delta", "Arena high-water", "Accuracy", "s/epoch",
         ] {
-            #expect(lines[1].contains(column), "\(column)")
+            #expect(lines[2].contains(column), "\(column)")
         }
-        #expect(lines[3].hasPrefix("shift=invert") && lines[3].contains("pretrained (no fine-tune)"))
-        #expect(lines[4].hasPrefix("shift=invert") && lines[4].contains(" head "))
+        #expect(lines[4].hasPrefix("shift=invert") && lines[4].contains("pretrained (no fine-tune)"))
+        #expect(lines[5].hasPrefix("shift=invert") && lines[5].contains(" head "))
         #expect(!r.stdout.contains("pretrain 0-4"))
         #expect(!r.stderr.contains("\r"), "no progress bar on a pipe")
         let png = try Data(contentsOf: URL(fileURLWithPath: plot))
