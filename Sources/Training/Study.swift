@@ -188,6 +188,12 @@ public enum Study {
         throws -> StudyResult
     {
         let r = recipe
+        // A run's row reports its last epoch: a run of no epochs has none (the CLI validates these too).
+        guard r.epochs >= 1 else { throw TrainingError("a study fine-tunes at least 1 epoch, got \(r.epochs)") }
+        guard given != nil || r.pretrainEpochs >= 1 else {
+            throw TrainingError(
+                "a study pretrains at least 1 epoch (or starts from given base parameters), got \(r.pretrainEpochs)")
+        }
         let total = (given == nil ? 1 : 0) + r.scenarios.count * r.methods.count
         var index = 0
         var rows: [StudyRow] = []
@@ -212,7 +218,7 @@ public enum Study {
             progress.run(index, total, "pretrain \(r.pretrain.label)", r.pretrainEpochs, setup.stepsPerEpoch)
             let loop = try TrainingLoop(setup, weights: weights, seed: r.seed)
             let outcome = try runEpochs(loop, epochs: r.pretrainEpochs, progress.training, what: "pretraining")
-            let last = outcome.epochs.last!
+            guard let last = outcome.epochs.last else { throw TrainingError("the pretraining ran no epoch") }
             rows.append(
                 StudyRow(
                     kind: .pretrain, scenario: "pretrain", config: r.pretrain, report: setup.report, outcome: outcome,
@@ -241,7 +247,9 @@ public enum Study {
                 let loop = try TrainingLoop(setup, weights: weights, seed: r.seed, evaluateFirst: true)
                 let outcome = try runEpochs(
                     loop, epochs: r.epochs, progress.training, what: "\(scenario) \(config.label)")
-                let last = outcome.epochs.last!
+                guard let last = outcome.epochs.last else {
+                    throw TrainingError("\(scenario) \(config.label) ran no epoch")
+                }
                 rows.append(
                     StudyRow(
                         kind: .fineTune, scenario: scenario.description, config: config, report: setup.report,
