@@ -268,10 +268,7 @@ public enum Study {
         do {
             return try loop.train(epochs: epochs, progress: progress)
         } catch let stopped as TrainingStopped {
-            let shown = stopped.loss.isNaN ? "NaN" : stopped.loss > 0 ? "+infinity" : "-infinity"
-            throw TrainingError(
-                "the loss of \(what) is \(shown) at step \(stopped.step) (epoch \(stopped.epoch), batch "
-                    + "\(stopped.batchIndex)): the study stopped")
+            throw TrainingError(stopped.message("the loss of \(what)", "the study stopped"))
         }
     }
 

@@ -112,11 +112,8 @@ extension Train {
     /// A non-finite loss: writes the last good state (the parameters that gave the last finite loss) when
     /// saving, and fails naming the step.
     private func stop(_ start: Start, _ stopped: TrainingStopped, inputs: [String]) throws -> Never {
-        let loss = stopped.loss, step = stopped.step
-        let shown = loss.isNaN ? "NaN" : loss > 0 ? "+infinity" : "-infinity"
-        var message =
-            "the loss is \(shown) at step \(step) (epoch \(stopped.epoch), batch \(stopped.batchIndex)): "
-            + "training stopped"
+        let step = stopped.step
+        var message = stopped.message("the loss", "training stopped")
         if let saveCheckpoint {
             if let (steps, tensors) = stopped.lastGood {
                 let ckpt = checkpoint(start, steps: start.priorSteps + steps) { tensors[$0]!.view }
@@ -137,23 +134,11 @@ extension Train {
     func runCheckPlan(_ start: Start) throws {
         let s = start.setup
         let total = epochs * s.stepsPerEpoch
-        guard total >= 1 else { throw CLIError("--check-plan needs at least one step (--epochs 0 runs none)") }
         let g = s.step
-        var weights: [Int: Checkpoint.Tensor] = [:]
-        for (id, t) in start.weights { weights[id.raw] = t }
         let progress = ProgressBar()
-        var order: [Int] = []
         let began = TrainingLoop.clock()
-        let report = try PlannedRunner.checkPlan(
-            g, plan: s.plan, steps: total, seed: seed,
-            initialize: { id, view in weights[id.raw]?.copy(into: view) }
-        ) { step in
-            let index = step - 1
-            if index % s.stepsPerEpoch == 0 { order = s.train.order(epoch: index / s.stepsPerEpoch) }
-            let (x, y, all) = try s.feeds()
-            s.fillStep(index, order: order, x: x, y: y)
-            progress.update("check-plan", done: index, total: total, loss: nil, elapsed: TrainingLoop.clock() - began)
-            return all
+        let report = try s.checkPlan(weights: start.weights, steps: total, seed: seed) { done in
+            progress.update("check-plan", done: done, total: total, loss: nil, elapsed: TrainingLoop.clock() - began)
         }
         progress.clear()
         if format == .json {
