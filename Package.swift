@@ -100,7 +100,7 @@ let package = Package(
         ),
         .testTarget(
             name: "graphcTests",
-            dependencies: ["graphc", "Viz", "Passes", "Executor", "GraphTestSupport"]
+            dependencies: ["graphc", "Viz", "Passes", "Executor", "Frontend", "Training", "GraphTestSupport"]
         ),
     ]
 )

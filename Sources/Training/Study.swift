@@ -54,12 +54,17 @@ public struct StudyRecipe: Sendable {
     public var limit: Int?
     public var testLimit: Int?
     public var seed: UInt64
+    /// The parameters the pretraining starts from and where they come from (an ONNX file's weights);
+    /// nil: PyTorch's default initialisation from `seed`.
+    public var start: (checkpoint: Checkpoint, file: String)?
 
     public init(
         forward: Graph, trainSet: ImageDataset, testSet: ImageDataset, pretrain: TrainingConfig,
         pretrainEpochs: Int, pretrainClasses: Set<Int>, methods: [TrainingConfig], epochs: Int, batch: Int,
-        scenarios: [StudyScenario], limit: Int?, testLimit: Int?, seed: UInt64
+        scenarios: [StudyScenario], limit: Int?, testLimit: Int?, seed: UInt64,
+        start: (checkpoint: Checkpoint, file: String)? = nil
     ) {
+        self.start = start
         self.forward = forward
         self.trainSet = trainSet
         self.testSet = testSet
@@ -183,11 +188,21 @@ public enum Study {
         throws -> StudyResult
     {
         let r = recipe
+        // A run's row reports its last epoch: a run of no epochs has none (the CLI validates these too).
+        guard r.epochs >= 1 else { throw TrainingError("a study fine-tunes at least 1 epoch, got \(r.epochs)") }
+        guard given != nil || r.pretrainEpochs >= 1 else {
+            throw TrainingError(
+                "a study pretrains at least 1 epoch (or starts from given base parameters), got \(r.pretrainEpochs)")
+        }
         let total = (given == nil ? 1 : 0) + r.scenarios.count * r.methods.count
         var index = 0
         var rows: [StudyRow] = []
         // Every scenario's data, before the first minute of training: a bad one is the cheaper error.
         let data = try r.scenarios.map { try r.loaders(classes: r.classes($0), shift: r.shift($0)) }
+        // Likewise a step the executor cannot run (reduced precision) before the pretraining.
+        for config in (given == nil ? [r.pretrain] : []) + r.methods {
+            _ = try TrainingSetup.runnableStep(r.forward, config)
+        }
 
         let base: Checkpoint
         if let given {
@@ -196,13 +211,14 @@ public enum Study {
             let (train, test) = try r.loaders(classes: r.pretrainClasses, shift: .none)
             let setup = try TrainingSetup(
                 forward: r.forward, config: r.pretrain, batch: r.batch, train: train, test: test)
-            let weights = try Checkpoint.pytorchDefault(setup.eval, seed: r.seed)
-                .bind(to: setup.step, file: "PyTorch's default initialisation")
+            let weights = try (r.start?.checkpoint ?? Checkpoint.pytorchDefault(setup.eval, seed: r.seed))
+                .addingAdapters(of: setup.step, seed: r.seed)
+                .bind(to: setup.step, file: r.start?.file ?? "PyTorch's default initialisation")
             index += 1
             progress.run(index, total, "pretrain \(r.pretrain.label)", r.pretrainEpochs, setup.stepsPerEpoch)
             let loop = try TrainingLoop(setup, weights: weights, seed: r.seed)
             let outcome = try runEpochs(loop, epochs: r.pretrainEpochs, progress.training, what: "pretraining")
-            let last = outcome.epochs.last!
+            guard let last = outcome.epochs.last else { throw TrainingError("the pretraining ran no epoch") }
             rows.append(
                 StudyRow(
                     kind: .pretrain, scenario: "pretrain", config: r.pretrain, report: setup.report, outcome: outcome,
@@ -231,7 +247,9 @@ public enum Study {
                 let loop = try TrainingLoop(setup, weights: weights, seed: r.seed, evaluateFirst: true)
                 let outcome = try runEpochs(
                     loop, epochs: r.epochs, progress.training, what: "\(scenario) \(config.label)")
-                let last = outcome.epochs.last!
+                guard let last = outcome.epochs.last else {
+                    throw TrainingError("\(scenario) \(config.label) ran no epoch")
+                }
                 rows.append(
                     StudyRow(
                         kind: .fineTune, scenario: scenario.description, config: config, report: setup.report,
@@ -250,10 +268,7 @@ public enum Study {
         do {
             return try loop.train(epochs: epochs, progress: progress)
         } catch let stopped as TrainingStopped {
-            let shown = stopped.loss.isNaN ? "NaN" : stopped.loss > 0 ? "+infinity" : "-infinity"
-            throw TrainingError(
-                "the loss of \(what) is \(shown) at step \(stopped.step) (epoch \(stopped.epoch), batch "
-                    + "\(stopped.batchIndex)): the study stopped")
+            throw TrainingError(stopped.message("the loss of \(what)", "the study stopped"))
         }
     }
 

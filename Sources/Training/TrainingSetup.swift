@@ -29,10 +29,10 @@ public struct TrainingSetup: @unchecked Sendable {
     public var stepsPerEpoch: Int
 
     /// Compiles `config` on `forward` (which is at `batch`), plans the step as `analyze` does (Liveness →
-    /// GreedyBySize, 64-byte alignment) and reports it with the exact FLOP convention.
+    /// GreedyBySize, 64-byte alignment) and reports it with the exact FLOP convention. Throws the
+    /// executor's refusal when the step stores a value in reduced precision (`--weights`, `--activations`).
     public init(forward: Graph, config: TrainingConfig, batch: Int, train: DataLoader, test: DataLoader) throws {
-        let session = try TrainingSession.compile(forward, config: config)
-        let step = session.training
+        let step = try Self.runnableStep(forward, config)
         let live = Liveness(step, saving: config.saving)
         let plan = MemoryPlanner.plan(live.transientIntervals(), strategy: GreedyBySize(), alignment: 64)
         self.forward = forward
@@ -45,6 +45,15 @@ public struct TrainingSetup: @unchecked Sendable {
         self.train = train
         self.test = test
         self.stepsPerEpoch = train.batchCount(size: batch, dropLast: true)
+    }
+
+    /// The training step of `config` on `forward`, or the executor's refusal (`ExecutorPrecision`) when
+    /// it stores a value in reduced precision: the kernels read f32 storage only. A caller that runs
+    /// several configurations (the study) checks them all with this before its first minute of training.
+    public static func runnableStep(_ forward: Graph, _ config: TrainingConfig) throws -> Graph {
+        let step = try TrainingSession.compile(forward, config: config).training
+        if let refusal = ExecutorPrecision.refusal(step) { throw TrainingError(refusal) }
+        return step
     }
 
     /// Training samples of an epoch that no step sees (the trailing partial batch).

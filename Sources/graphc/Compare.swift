@@ -71,8 +71,8 @@ struct Compare: ParsableCommand {
     }
 
     func parsedMethods() throws -> [FineTuningMethod] {
-        try methods.split(separator: ",").map { name in
-            guard let m = FineTuningMethod(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+        try Self.list(methods, "--methods", what: "method") { name in
+            guard let m = FineTuningMethod(rawValue: name) else {
                 throw ValidationError(
                     "unknown method '\(name)'; methods: "
                         + FineTuningMethod.allCases.map(\.rawValue).joined(separator: ", "))
@@ -82,12 +82,24 @@ struct Compare: ParsableCommand {
     }
 
     func parsedSavings() throws -> [SavingPolicy] {
-        try saving.split(separator: ",").map { name in
-            guard let s = SavingPolicy(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+        try Self.list(saving, "--saving", what: "saving policy") { name in
+            guard let s = SavingPolicy(rawValue: name) else {
                 throw ValidationError("unknown saving policy '\(name)'; policies: pytorch, lean")
             }
             return s
         }
+    }
+
+    /// A comma-separated list of `option`: empty lists (no rows) and repeated entries (duplicate rows)
+    /// are one-line errors.
+    static func list<T: Hashable>(_ text: String, _ option: String, what: String, _ parse: (String) throws -> T)
+        throws -> [T]
+    {
+        let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        if names.allSatisfy(\.isEmpty) { throw ValidationError("\(option) needs at least one \(what), got '\(text)'") }
+        let parsed = try names.filter { !$0.isEmpty }.map(parse)
+        if Set(parsed).count < parsed.count { throw ValidationError("\(option) lists a \(what) twice: '\(text)'") }
+        return parsed
     }
 
     static func integers(_ list: String, _ option: String) throws -> [Int] {

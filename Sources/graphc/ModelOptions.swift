@@ -115,6 +115,25 @@ struct ModelSource {
         return ModelSource(bytes: Array(data), file: name, isIR: name.hasSuffix(".gir"))
     }
 
+    /// The forward graph a training command (train, study) compiles at `overrides.batch`, and its source:
+    /// a zoo model or .model description with `overrides`, or an ONNX file imported at that batch (whose
+    /// weights are the run's start: `onnx(batch:)`). IR is refused: its batch is fixed.
+    static func trainingForward(_ model: String, command: String, overrides: ModelOverrides) throws
+        -> (source: ModelSource, forward: Graph)
+    {
+        let source = try resolve(model)
+        current = source.file
+        if source.isIR {
+            throw CLIError(
+                "\(command) compiles the model at --batch; give a zoo name, a .model or an .onnx file, not the IR "
+                    + "file '\(source.file)'")
+        }
+        if source.isONNX && (overrides.input != nil || !overrides.set.isEmpty) {
+            throw CLIError("--input and --set apply to model descriptions, not to the ONNX file '\(source.file)'")
+        }
+        return (source, try source.graph(overrides))
+    }
+
     /// The forward graph: a description compiled with `overrides`, IR parsed, or ONNX imported at
     /// `overrides.batch`.
     func graph(_ overrides: ModelOverrides) throws -> Graph {

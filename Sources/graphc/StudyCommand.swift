@@ -38,7 +38,9 @@ struct StudyCommand: ParsableCommand {
             """
     )
 
-    @Argument(help: ArgumentHelp("A zoo model name or a .model file."))
+    @Argument(
+        help: ArgumentHelp(
+            "A zoo model name, a .model file, or an .onnx file (whose weights start the pretraining)."))
     var model: String = "small_resnet"
 
     @Option(
@@ -53,6 +55,9 @@ struct StudyCommand: ParsableCommand {
     var rank: Int = 8
 
     @OptionGroup var step: StepOptions
+
+    @Option(help: ArgumentHelp(PassOption.saving.help))
+    var saving: SavingPolicy = TrainingConfig.defaults.saving
 
     @Option(
         parsing: .singleValue,
@@ -190,17 +195,10 @@ struct StudyCommand: ParsableCommand {
 
     private func execute() throws {
         if let threads { ExecutorThreads.setLimit(threads) }
-        let source = try ModelSource.resolve(model)
-        ModelSource.current = source.file
-        if source.isIR {
-            throw CLIError(
-                "study compiles the model at --batch; give a zoo name or a .model file, not the IR file "
-                    + "'\(source.file)'")
-        }
         var overrides = ModelOverrides()
         overrides.input = input.flatMap(Shape.parse)
         overrides.batch = batch
-        let forward = try ModelDescription.compile(source: source.bytes, file: source.file, overrides: overrides).graph
+        let (source, forward) = try ModelSource.trainingForward(model, command: "study", overrides: overrides)
         let outputs = try TrainingSetup.classifierOutputs(forward, command: "study")
         let pretrained = parseClassList(pretrainClasses)!
         if let big = pretrained.max(), big >= outputs {
@@ -216,18 +214,23 @@ struct StudyCommand: ParsableCommand {
         let testSet = try ImageDataset.load(directory: data, split: .test)
         try TrainingSetup.checkImages(forward, train: trainSet, test: testSet)
         let base = try initCheckpoint.map { try Checkpoint.read($0) }
+        // An ONNX file's pretraining starts from the file's own weights (initializers), as train does.
+        let start = initCheckpoint == nil && source.isONNX ? try source.onnx(batch: batch).checkpoint : nil
 
         var pretrain = step.config(.fft, rank: rank)
         pretrain.learningRate = lr
+        pretrain.saving = saving
         let configs = try parsedMethods().map { m in
             var c = step.config(m, rank: rank)
             c.learningRate = lr
+            c.saving = saving
             return c
         }
         let recipe = StudyRecipe(
             forward: forward, trainSet: trainSet, testSet: testSet, pretrain: pretrain,
             pretrainEpochs: pretrainEpochs, pretrainClasses: pretrained, methods: configs, epochs: epochs,
-            batch: batch, scenarios: scenarios, limit: limit, testLimit: testLimit, seed: seed)
+            batch: batch, scenarios: scenarios, limit: limit, testLimit: testLimit, seed: seed,
+            start: start.map { ($0, source.file) })
 
         let bar = ProgressBar()
         var current = (label: "", epochs: 0, steps: 0)

@@ -51,6 +51,7 @@ struct StudyReport {
                     + StudyRow.classList(r.pretrainClasses)
                 : "the base parameters given")
             + ", every method fine-tuned \(r.epochs) epoch\(r.epochs == 1 ? "" : "s") from them\n"
+        out += r.pretrain.memoryModelLabel + "\n"
         out += t.render()
         out +=
             "Accuracy on the scenario's test split (\(testCounts)); the baseline row is the pretrained model before "
@@ -99,15 +100,17 @@ struct StudyReport {
 
     var json: JSON {
         let r = recipe
-        return .object([
-            ("model", .string(model)), ("optimizer", .string(r.pretrain.optimizer.rawValue)),
-            ("lr", .double(r.pretrain.learningRate)), ("batch", .int(r.batch)),
-            ("pretrain_epochs", result.rows.first?.kind == .pretrain ? .int(r.pretrainEpochs) : .null),
-            ("pretrain_classes", .string(StudyRow.classList(r.pretrainClasses))), ("epochs", .int(r.epochs)),
-            ("seed", .int(Int(truncatingIfNeeded: r.seed))),
-            ("scenarios", .array(r.scenarios.map { .string($0.description) })),
-            ("rows", .array(result.rows.map { .object(fields($0)) })),
-        ])
+        return .object(
+            [
+                ("model", .string(model)), ("optimizer", .string(r.pretrain.optimizer.rawValue)),
+                ("lr", .double(r.pretrain.learningRate)), ("batch", .int(r.batch)),
+                ("pretrain_epochs", result.rows.first?.kind == .pretrain ? .int(r.pretrainEpochs) : .null),
+                ("pretrain_classes", .string(StudyRow.classList(r.pretrainClasses))), ("epochs", .int(r.epochs)),
+                ("seed", .int(Int(truncatingIfNeeded: r.seed))),
+            ] + r.pretrain.memoryModelFields + [
+                ("scenarios", .array(r.scenarios.map { .string($0.description) })),
+                ("rows", .array(result.rows.map { .object(fields($0)) })),
+            ])
     }
 
     var csvText: String {

@@ -112,11 +112,8 @@ extension Train {
     /// A non-finite loss: writes the last good state (the parameters that gave the last finite loss) when
     /// saving, and fails naming the step.
     private func stop(_ start: Start, _ stopped: TrainingStopped, inputs: [String]) throws -> Never {
-        let loss = stopped.loss, step = stopped.step
-        let shown = loss.isNaN ? "NaN" : loss > 0 ? "+infinity" : "-infinity"
-        var message =
-            "the loss is \(shown) at step \(step) (epoch \(stopped.epoch), batch \(stopped.batchIndex)): "
-            + "training stopped"
+        let step = stopped.step
+        var message = stopped.message("the loss", "training stopped")
         if let saveCheckpoint {
             if let (steps, tensors) = stopped.lastGood {
                 let ckpt = checkpoint(start, steps: start.priorSteps + steps) { tensors[$0]!.view }
@@ -137,23 +134,11 @@ extension Train {
     func runCheckPlan(_ start: Start) throws {
         let s = start.setup
         let total = epochs * s.stepsPerEpoch
-        guard total >= 1 else { throw CLIError("--check-plan needs at least one step (--epochs 0 runs none)") }
         let g = s.step
-        var weights: [Int: Checkpoint.Tensor] = [:]
-        for (id, t) in start.weights { weights[id.raw] = t }
         let progress = ProgressBar()
-        var order: [Int] = []
         let began = TrainingLoop.clock()
-        let report = try PlannedRunner.checkPlan(
-            g, plan: s.plan, steps: total, seed: seed,
-            initialize: { id, view in weights[id.raw]?.copy(into: view) }
-        ) { step in
-            let index = step - 1
-            if index % s.stepsPerEpoch == 0 { order = s.train.order(epoch: index / s.stepsPerEpoch) }
-            let (x, y, all) = try s.feeds()
-            s.fillStep(index, order: order, x: x, y: y)
-            progress.update("check-plan", done: index, total: total, loss: nil, elapsed: TrainingLoop.clock() - began)
-            return all
+        let report = try s.checkPlan(weights: start.weights, steps: total, seed: seed) { done in
+            progress.update("check-plan", done: done, total: total, loss: nil, elapsed: TrainingLoop.clock() - began)
         }
         progress.clear()
         if format == .json {
@@ -234,7 +219,7 @@ struct Summary {
             "\(s.eval.name.escapingControlCharacters) \(s.config.label), \(s.config.optimizer.rawValue) lr \(lr), batch \(batch): "
             + "\(epochs.count) epoch\(epochs.count == 1 ? "" : "s"), \(steps) steps over \(s.train.count) training samples"
             + (dropped > 0 ? " (the trailing partial batch of \(dropped) dropped each epoch)" : "")
-            + "; \(s.test.count) test samples\n"
+            + "; \(s.test.count) test samples\n" + s.config.memoryModelLabel + "\n"
         func row(_ key: String, _ value: String, _ note: String = "") {
             out += key.padding(toLength: 24, withPad: " ", startingAt: 0) + value
             out += note.isEmpty ? "\n" : "  (" + note + ")\n"
@@ -263,35 +248,47 @@ struct Summary {
 
     var json: JSON {
         let s = setup, m = measurement
-        return .object([
-            ("model", .string(s.eval.name)), ("method", .string(s.config.method.rawValue)),
-            ("rank", s.config.method.takesRank ? .int(s.config.rank) : .null),
-            ("optimizer", .string(s.config.optimizer.rawValue)), ("lr", .double(lr)), ("batch", .int(batch)),
-            ("accuracy", .double(accuracy)), ("loss", loss.map { .double($0) } ?? .null),
-            ("epochs", .int(epochs.count)), ("steps", .int(steps)),
-            ("seconds_per_epoch", .double(secondsPerEpoch)), ("samples_per_second", .double(samplesPerSecond)),
-            ("predicted_peak_bytes", .int(memory.peakBytes)), ("arena_bytes", .int(memory.arenaBytes)),
-            ("measured_arena_bytes", .int(m.arenaHighWaterBytes)),
-            ("measured_peak_rss_delta_bytes", m.peakRSSDeltaBytes.map { .int($0) } ?? .null),
-            ("workspace_bytes", .int(m.workspaceBytes)), ("trainable_params", .int(s.report.trainableParams)),
-            ("params", .int(s.report.params)),
-            ("persistent_bytes", .int(memory.persistentBytes)), ("lower_bound_bytes", .int(memory.lowerBoundBytes)),
-            ("measured_arena_pages", .int(m.arenaTouchedPages)), ("page_size", .int(m.pageSize)),
-            ("owned_bytes", .int(m.ownedBytes)),
-            ("train_samples", .int(s.train.count)), ("dropped_samples_per_epoch", .int(dropped)),
-            ("test_samples", .int(s.test.count)),
-            ("last_step_loss", lastLoss.map { .double(Double($0)) } ?? .null),
-            (
-                "history",
-                .array(
-                    epochs.map { e in
-                        .object([
-                            ("epoch", .int(e.epoch)), ("loss", .double(e.loss)), ("accuracy", .double(e.accuracy)),
-                            ("seconds", .double(e.seconds)), ("eval_seconds", .double(e.evalSeconds)),
-                        ])
-                    })
-            ),
-        ])
+        return .object(
+            [
+                ("model", .string(s.eval.name)), ("method", .string(s.config.method.rawValue)),
+                ("rank", s.config.method.takesRank ? .int(s.config.rank) : .null),
+                ("optimizer", .string(s.config.optimizer.rawValue)), ("lr", .double(lr)), ("batch", .int(batch)),
+            ] + s.config.memoryModelFields + [
+                ("accuracy", .double(accuracy)), ("loss", loss.map { .double($0) } ?? .null),
+                ("epochs", .int(epochs.count)), ("steps", .int(steps)),
+                ("seconds_per_epoch", .double(secondsPerEpoch)), ("samples_per_second", .double(samplesPerSecond)),
+                ("predicted_peak_bytes", .int(memory.peakBytes)), ("arena_bytes", .int(memory.arenaBytes)),
+                ("measured_arena_bytes", .int(m.arenaHighWaterBytes)),
+                ("measured_peak_rss_delta_bytes", m.peakRSSDeltaBytes.map { .int($0) } ?? .null),
+                ("workspace_bytes", .int(m.workspaceBytes)), ("trainable_params", .int(s.report.trainableParams)),
+                ("params", .int(s.report.params)),
+                ("persistent_bytes", .int(memory.persistentBytes)), ("lower_bound_bytes", .int(memory.lowerBoundBytes)),
+                ("measured_arena_pages", .int(m.arenaTouchedPages)), ("page_size", .int(m.pageSize)),
+                ("owned_bytes", .int(m.ownedBytes)),
+                ("train_samples", .int(s.train.count)), ("dropped_samples_per_epoch", .int(dropped)),
+                ("test_samples", .int(s.test.count)),
+                ("last_step_loss", lastLoss.map { .double(Double($0)) } ?? .null),
+                (
+                    "history",
+                    .array(
+                        epochs.map { e in
+                            .object([
+                                ("epoch", .int(e.epoch)), ("loss", .double(e.loss)), ("accuracy", .double(e.accuracy)),
+                                ("seconds", .double(e.seconds)), ("eval_seconds", .double(e.evalSeconds)),
+                            ])
+                        })
+                ),
+            ])
+    }
+}
+
+extension TrainingConfig {
+    /// The memory model's keys in train's and study's JSON (its `memoryModelLabel` in their tables).
+    var memoryModelFields: [(String, JSON)] {
+        [
+            ("saving", .string(saving.rawValue)), ("bn", .string(bn.rawValue)),
+            ("weights_dtype", .string(weights.rawValue)), ("activations_dtype", .string(activations.rawValue)),
+        ]
     }
 }
 

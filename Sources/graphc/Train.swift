@@ -150,13 +150,6 @@ struct Train: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            // The executor's kernels read f32 storage only (ExecutorPrecision); say so before loading data.
-            let config = training.config
-            if config.reducedPrecision {
-                throw CLIError(
-                    "graphc train runs f32 only; --weights \(config.weights.rawValue) --activations "
-                        + "\(config.activations.rawValue) is for analyze, compare, timeline and dot --training")
-            }
             do {
                 try execute()
             } catch let error as CheckpointError {
@@ -173,30 +166,19 @@ struct Train: ParsableCommand {
 
     // MARK: Setting up
 
-    /// The forward graph at `batch`: the description compiled with --input and --set.
-    private func forwardGraph(_ source: ModelSource) throws -> Graph {
-        if source.isONNX { return try source.onnx(batch: batch).graph }
-        var o = ModelOverrides()
-        o.input = input.flatMap(Shape.parse)
-        o.batch = batch
-        for s in settings {
-            let parts = s.split(separator: "=", maxSplits: 1)
-            o.set[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
-        }
-        return try ModelDescription.compile(source: source.bytes, file: source.file, overrides: o).graph
-    }
-
     private func execute() throws {
         if let threads { ExecutorThreads.setLimit(threads) }
-        let source = try ModelSource.resolve(model)
-        ModelSource.current = source.file
-        if source.isIR {
-            throw CLIError(
-                "train compiles the model at --batch; give a zoo name or a .model file, not the IR file "
-                    + "'\(source.file)'")
+        var overrides = ModelOverrides()
+        overrides.input = input.flatMap(Shape.parse)
+        overrides.batch = batch
+        for s in settings {
+            let parts = s.split(separator: "=", maxSplits: 1)
+            overrides.set[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
         }
-        let forward = try forwardGraph(source)
+        let (source, forward) = try ModelSource.trainingForward(model, command: "train", overrides: overrides)
         let outputs = try TrainingSetup.classifierOutputs(forward, command: "train")
+        // The executor's kernels read f32 storage only (ExecutorPrecision): say so before loading data.
+        _ = try TrainingSetup.runnableStep(forward, training.config)
 
         // The data, before compiling anything: a missing dataset is the cheaper error.
         let trainSet = try ImageDataset.load(directory: data, split: .train)

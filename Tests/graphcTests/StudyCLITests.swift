@@ -63,6 +63,8 @@ import Testing
                 ] + Self.quick))
         #expect(j["model"] as? String == "small_resnet")
         #expect(j["scenarios"] as? [String] == ["unseen-classes"])
+        #expect(j["saving"] as? String == "pytorch" && j["bn"] as? String == "train")
+        #expect(j["weights_dtype"] as? String == "f32" && j["activations_dtype"] as? String == "f32")
         let rows = try #require(j["rows"] as? [[String: Any]])
         #expect(rows.map { $0["kind"] as? String } == ["pretrain", "baseline", "fine-tune", "fine-tune", "fine-tune"])
         #expect(rows.map { $0["method"] as? String } == ["fft", "pretrained", "fft", "head", "lora"])
@@ -100,6 +102,37 @@ import Testing
         #expect(evaluated["accuracy"] as? Double == baseline)
     }
 
+    /// An ONNX file loads as train loads it: its own weights start the pretraining, so the pretrain row is
+    /// what `graphc train` gives on the same file, classes, data and seed.
+    @Test func onnxPretrainsFromTheFilesWeights() throws {
+        let data = try TenClasses()
+        let onnx = ONNXCLITests.fixture("small_resnet_train.onnx")
+        let j = try Self.object(
+            try CLI.run(
+                ["study", onnx, "--data", data.path, "--methods", "head", "--lr", "0.001", "--format", "json"]
+                    + Self.quick))
+        let rows = try #require(j["rows"] as? [[String: Any]])
+        #expect(rows.map { $0["kind"] as? String } == ["pretrain", "baseline", "fine-tune"])
+        let trained = try TrainCLITests.json(
+            try CLI.run([
+                "train", onnx, "--data", data.path, "--classes", "0-4", "--epochs", "1", "--lr", "0.001",
+                "--limit", "256", "--test-limit", "128", "--batch", "32", "--format", "json",
+            ]))
+        #expect(rows[0]["accuracy"] as? Double == trained["accuracy"] as? Double)
+        let zoo = try Self.object(
+            try CLI.run(
+                [
+                    "study", "small_resnet", "--data", data.path, "--methods", "head", "--lr", "0.001", "--format",
+                    "json",
+                ]
+                    + Self.quick))
+        let zooRows = try #require(zoo["rows"] as? [[String: Any]])
+        #expect(zooRows[0]["loss"] as? Double != rows[0]["loss"] as? Double, "not PyTorch's default init")
+        let bad = try CLI.run(["study", onnx, "--data", data.path, "--input", "1x28x28"] + Self.quick)
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("--input and --set apply to model descriptions, not to the ONNX file"))
+    }
+
     /// From a given base: no pretraining row; the table's columns; a PNG; a shift scenario on all classes.
     @Test func tableFromAGivenBaseAndAPNG() throws {
         let data = try TenClasses()
@@ -109,19 +142,30 @@ import Testing
         let r = try CLI.run(
             [
                 "study", "--data", data.path, "--init", base, "--methods", "head", "--scenario", "shift=invert",
-                "--plot", plot,
+                "--plot", plot, "--saving", "lean",
             ] + Self.quick)
         #expect(r.status == 0, "\(r.stderr)")
         let lines = r.stdout.split(separator: "\n").map(String.init)
         #expect(lines[0].contains("the base parameters given"), "\(lines[0])")
+        #expect(lines[1] == "saving lean · BN train · weights f32 · activations f32", "\(lines[1])")
+        // --saving reaches the plan: the head row's predicted peak is analyze's under lean saving.
+        let lean = try CLI.json([
+            "analyze", "small_resnet", "--method", "head", "--batch", "32", "--saving", "lean", "--format", "json",
+        ])
+        let peak = try #require((lean["memory"] as? [String: Any])?["peak_bytes"] as? Int)
+        var grouped = String(peak)
+        for i in stride(from: grouped.count - 3, to: 0, by: -3) {
+            grouped.insert(",", at: grouped.index(grouped.startIndex, offsetBy: i))
+        }
+        #expect(lines[5].contains(" \(grouped) "), "\(lines[5]) lacks \(grouped)")
         for column in [
             "Scenario", "Method", "Rank", "Trainable", "Step FLOPs", "Predicted peak",
             "Measured RSS delta", "Arena high-water", "Accuracy", "s/epoch",
         ] {
-            #expect(lines[1].contains(column), "\(column)")
+            #expect(lines[2].contains(column), "\(column)")
         }
-        #expect(lines[3].hasPrefix("shift=invert") && lines[3].contains("pretrained (no fine-tune)"))
-        #expect(lines[4].hasPrefix("shift=invert") && lines[4].contains(" head "))
+        #expect(lines[4].hasPrefix("shift=invert") && lines[4].contains("pretrained (no fine-tune)"))
+        #expect(lines[5].hasPrefix("shift=invert") && lines[5].contains(" head "))
         #expect(!r.stdout.contains("pretrain 0-4"))
         #expect(!r.stderr.contains("\r"), "no progress bar on a pipe")
         let png = try Data(contentsOf: URL(fileURLWithPath: plot))
@@ -147,6 +191,14 @@ import Testing
         try fails(["--pretrain-classes", "3-12"], "--pretrain-classes has label 12")
         try fails(["--methods", "galore", "--optimizer", "sgd"], "GaLore projects Adam's state")
         try fails(["--data", data.file("nowhere")], "no such directory")
+        // Reduced precision is the executor's refusal, before the pretraining (no base is written): as
+        // graphc train says it, not as a missing image input.
+        try fails(
+            ["--batch", "16", "--activations", "f16", "--save-base", base],
+            "the executor runs f32 storage only, and 'input'")
+        try fails(
+            ["--batch", "16", "--methods", "fft,head", "--weights", "int8", "--save-base", base],
+            "the executor runs f32 storage only")
         // Each scenario's data is checked before any training: 40 samples of five classes are no batch of 64.
         try fails(["--batch", "64", "--save-base", base], "fewer than one batch of 64")
         // A diverging pretraining stops the study: no table, no plot, no base.

@@ -69,6 +69,8 @@ import Testing
         #expect(loss.isFinite && loss > 0)
         #expect(j["epochs"] as? Int == 1)
         #expect(j["steps"] as? Int == 1 * (256 / 32))
+        #expect(j["saving"] as? String == "pytorch" && j["bn"] as? String == "train")
+        #expect(j["weights_dtype"] as? String == "f32" && j["activations_dtype"] as? String == "f32")
         let arena = try #require(j["arena_bytes"] as? Int), measured = try #require(j["measured_arena_bytes"] as? Int)
         let page = try #require(j["page_size"] as? Int)
         #expect(measured > 0 && measured <= (arena + page - 1) / page * page)
@@ -83,6 +85,8 @@ import Testing
         let r = try Self.train(data, ["--batch", "32", "--method", "head"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("2 steps over 80 training samples (the trailing partial batch of 16 dropped"))
+        let lines = r.stdout.split(separator: "\n")
+        #expect(lines[1] == "saving pytorch · BN train · weights f32 · activations f32", "\(r.stdout)")
         for key in ["accuracy", "predicted peak bytes", "measured arena bytes", "measured peak RSS delta", "note: "] {
             #expect(r.stdout.contains(key), "\(key)")
         }

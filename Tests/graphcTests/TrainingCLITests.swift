@@ -87,6 +87,30 @@ import Testing
         #expect(table.stdout.hasPrefix("Saving lean · BN train · weights f32 · activations f32\n"))
     }
 
+    /// An empty or repeated --saving or --methods list would give no rows or duplicate rows: refused.
+    @Test func compareRejectsEmptyAndDuplicateLists() throws {
+        for (args, message) in [
+            (["--saving", ""], "--saving needs at least one saving policy, got ''"),
+            (["--saving", " , "], "--saving needs at least one saving policy, got ' , '"),
+            (["--saving", "pytorch,pytorch"], "--saving lists a saving policy twice: 'pytorch,pytorch'"),
+            (["--saving", "lean, pytorch,lean"], "--saving lists a saving policy twice: 'lean, pytorch,lean'"),
+            (["--methods", ""], "--methods needs at least one method, got ''"),
+            (["--methods", "fft,lora,fft"], "--methods lists a method twice: 'fft,lora,fft'"),
+        ] {
+            let r = try CLI.run(["compare", "small_resnet"] + args)
+            #expect(r.status == 1, "\(args)")
+            #expect(r.stdout.isEmpty, "\(args)")
+            let lines = r.stderr.split(separator: "\n")
+            #expect(
+                lines.first == "Error: \(message)" || lines.first.map { $0.hasSuffix(message) } == true, "\(r.stderr)")
+        }
+        let ok = try CLI.run([
+            "compare", "small_resnet", "--methods", "head", "--saving", "pytorch,lean", "--format", "csv",
+        ])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(ok.stdout.split(separator: "\n").count == 3, "a header and one row per policy: \(ok.stdout)")
+    }
+
     /// The study's findings: ResNet-18 and MobileNetV2, batch 1, 224x224, Adam.
     @Test func theStudysFindingsHold() throws {
         func peak(_ model: String, _ args: [String]) throws -> Double {
