@@ -78,15 +78,7 @@ struct ExportONNX: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
-            do {
-                try execute()
-            } catch let error as CheckpointError {
-                throw CLIError(error.description)
-            } catch let error as ONNXError {
-                throw CLIError(error.description)
-            }
-        }
+        try reportingErrors { try execute() }
     }
 
     private func execute() throws {

@@ -1,7 +1,10 @@
 import ArgumentParser
+import Executor
 import Foundation
+import Frontend
 import GraphIR
 import Passes
+import Training
 import Viz
 
 /// A user-facing failure: printed to stderr as `graphc: error: ...`, exit status 1. The message is one
@@ -15,6 +18,15 @@ struct CLIError: Error, CustomStringConvertible {
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case table, json, csv
 }
+
+/// The libraries' one-line errors (a checkpoint, a dataset, a plan check, a training run, an ONNX file),
+/// printed as `graphc: error: ...` like the CLI's own.
+protocol LibraryError: Error, CustomStringConvertible {}
+extension CheckpointError: LibraryError {}
+extension DataError: LibraryError {}
+extension PlanError: LibraryError {}
+extension TrainingError: LibraryError {}
+extension ONNXError: LibraryError {}
 
 /// Runs a subcommand body, turning graphc's own errors into messages on stderr and exit status 1.
 /// Diagnostics keep their line breaks (the source line and its caret) and tabs (the caret's alignment);
@@ -35,6 +47,9 @@ func reportingErrors(_ body: () throws -> Void) throws {
         printError(shown(ModelSource.located(error)))
         throw ExitCode(1)
     } catch let error as CLIError {
+        printError("graphc: error: \(error.description.escapingControlCharacters)")
+        throw ExitCode(1)
+    } catch let error as any LibraryError {
         printError("graphc: error: \(error.description.escapingControlCharacters)")
         throw ExitCode(1)
     } catch let error as GraphvizError {

@@ -113,15 +113,7 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
-            do {
-                try execute()
-            } catch let error as CheckpointError {
-                throw CLIError(error.description)
-            } catch let error as DataError {
-                throw CLIError(error.description)
-            }
-        }
+        try reportingErrors { try execute() }
     }
 
     private func execute() throws {

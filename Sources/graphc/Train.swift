@@ -149,19 +149,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
-            do {
-                try execute()
-            } catch let error as CheckpointError {
-                throw CLIError(error.description)
-            } catch let error as DataError {
-                throw CLIError(error.description)
-            } catch let error as PlanError {
-                throw CLIError(error.description)
-            } catch let error as TrainingError {
-                throw CLIError(error.description)
-            }
-        }
+        try reportingErrors { try execute() }
     }
 
     // MARK: Setting up
