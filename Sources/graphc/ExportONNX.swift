@@ -50,31 +50,16 @@ struct ExportONNX: ParsableCommand {
     @Option(help: "Without --init (and for a model with no weights): PyTorch's default initialisation seed.")
     var seed: UInt64 = 0
 
-    @Option(help: "Adapt the model first: lora or dora.")
-    var method: FineTuningMethod?
-
-    @Option(help: ArgumentHelp(PassOption.rank.help))
-    var rank: Int = TrainingConfig.defaults.rank
-
-    @Option(help: ArgumentHelp(PassOption.alpha.help))
-    var alpha: Double?
-
-    @Option(help: ArgumentHelp(PassOption.head.help))
-    var head: HeadMode = TrainingConfig.defaults.head
-
-    @Flag(help: ArgumentHelp(PassOption.adaptDepthwise.help))
-    var adaptDepthwise = false
+    @OptionGroup var adapters: AdapterOptions
 
     @Flag(help: "Fold LoRA/DoRA adapters into their base weights and write the merged graph.")
     var mergeAdapters = false
 
     func validate() throws {
-        if rank < 1 { throw ValidationError("--rank must be at least 1, got \(rank)") }
-        if let alpha, !(alpha > 0) { throw ValidationError("--alpha must be positive") }
-        if let method, method != .lora && method != .dora {
-            throw ValidationError("--method \(method.rawValue) adds no adapters; export-onnx takes lora or dora")
+        try adapters.check("export-onnx")
+        if mergeAdapters && adapters.method == nil {
+            throw ValidationError("--merge-adapters needs --method lora or dora")
         }
-        if mergeAdapters && method == nil { throw ValidationError("--merge-adapters needs --method lora or dora") }
     }
 
     func run() throws {
@@ -84,16 +69,7 @@ struct ExportONNX: ParsableCommand {
     private func execute() throws {
         let source = try ModelSource.resolve(model.model)
         let forward = try model.load()
-        var graph = forward
-        if let method {
-            var config = TrainingConfig(method: method)
-            config.rank = rank
-            config.alpha = alpha
-            config.head = head
-            config.adaptDepthwise = adaptDepthwise
-            let adapter: any Pass = method == .lora ? LoRA(config) : DoRA(config)
-            graph = try PassPipeline([Freeze(config), adapter]).run(forward)
-        }
+        var graph = try adapters.adapted(forward)
         let weights: Checkpoint, origin: String
         if let checkpoint {
             weights = try Checkpoint.read(checkpoint).addingAdapters(of: graph, seed: seed)

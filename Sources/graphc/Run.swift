@@ -61,20 +61,7 @@ struct Run: ParsableCommand {
     @Flag(help: "Fold LoRA/DoRA adapters into their base weights and run the merged graph.")
     var mergeAdapters = false
 
-    @Option(help: "Adapt the model first: lora or dora (the checkpoint then holds the adapters).")
-    var method: FineTuningMethod?
-
-    @Option(help: ArgumentHelp(PassOption.rank.help))
-    var rank: Int = TrainingConfig.defaults.rank
-
-    @Option(help: ArgumentHelp(PassOption.alpha.help))
-    var alpha: Double?
-
-    @Option(help: ArgumentHelp(PassOption.head.help))
-    var head: HeadMode = TrainingConfig.defaults.head
-
-    @Flag(help: ArgumentHelp(PassOption.adaptDepthwise.help))
-    var adaptDepthwise = false
+    @OptionGroup var adapters: AdapterOptions
 
     @Option(
         name: .customLong("input-shape"),
@@ -101,11 +88,7 @@ struct Run: ParsableCommand {
         }
         if let classes, classes < 1 { throw ValidationError("--classes must be at least 1, got \(classes)") }
         if batch < 1 { throw ValidationError("--batch must be at least 1, got \(batch)") }
-        if rank < 1 { throw ValidationError("--rank must be at least 1, got \(rank)") }
-        if let alpha, !(alpha > 0) { throw ValidationError("--alpha must be positive") }
-        if let method, method != .lora && method != .dora {
-            throw ValidationError("--method \(method.rawValue) adds no adapters; run takes --method lora or dora")
-        }
+        try adapters.check("run")
         if checkpoint != nil && seed != nil {
             throw ValidationError("--init and --seed are alternatives: the checkpoint holds the weights")
         }
@@ -192,14 +175,7 @@ struct Run: ParsableCommand {
                 "'\(forward.name)' is a training graph ('\(node.name)' is a \(node.phase.rawValue) node); "
                     + "run takes a forward graph")
         }
-        guard let method else { return forward }
-        var config = TrainingConfig(method: method)
-        config.rank = rank
-        config.alpha = alpha
-        config.head = head
-        config.adaptDepthwise = adaptDepthwise
-        let adapter: any Pass = method == .lora ? LoRA(config) : DoRA(config)
-        return try PassPipeline([Freeze(config), adapter]).run(forward)
+        return try adapters.adapted(forward)
     }
 
     /// The inputs as floats: a .npy file or raw little-endian float32, whole samples of `sample`, finite.
