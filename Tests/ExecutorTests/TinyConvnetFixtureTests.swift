@@ -117,6 +117,12 @@ import Testing
         config.momentum = hp["momentum"] as? Double ?? 0
         config.weightDecay = try #require(hp["weight_decay"] as? Double)
         let g = try TrainingCompiler.compile(Self.tinyConvnet(), config: config)
+        try runSteps(g, fixture, steps, label: optimizer)
+    }
+
+    /// Runs `g` from the fixture's initial parameters on its batch, once per recorded loss: each loss
+    /// before its step and every parameter after the last within `tolerance` of the section's.
+    private func runSteps(_ g: Graph, _ fixture: TinyConvnetFixture, _ steps: [String: Any], label: String) throws {
         var runner = try Self.runner(g, fixture)
         let inputs = try Self.inputs(fixture)
         let losses = try #require(steps["losses_before_each_step"] as? [Double])
@@ -125,14 +131,14 @@ import Testing
             let loss = try #require(try runner.run(inputs)["loss"]).floats[0]
             let err = abs(Double(loss) - expected) / expected
             report.append("loss before step \(step + 1) \(String(format: "%.2e", err))")
-            #expect(err < tolerance, "\(optimizer) loss before step \(step + 1)")
+            #expect(err < tolerance, "\(label) loss before step \(step + 1)")
         }
         let after = try #require(steps["params_after"] as? [String: Any])
         for (name, entry) in after where !name.hasSuffix("num_batches_tracked") {
             try check(name, runner.parameter(named: name), entry, &report)
         }
         print(
-            "tiny convnet 3 steps of \(optimizer), max relative error per tensor:\n  "
+            "tiny convnet 3 steps of \(label), max relative error per tensor:\n  "
                 + report.sorted().joined(separator: "\n  "))
     }
 
@@ -165,23 +171,7 @@ import Testing
             study.parameters.map { study[$0].name }.filter { $0.hasSuffix(".galore_projector") }.sorted()
                 == ["conv1.weight.galore_projector", "fc.weight.galore_projector"])
 
-        var runner = try Self.runner(g, fixture)
-        let inputs = try Self.inputs(fixture)
-        let losses = try #require(steps["losses_before_each_step"] as? [Double])
-        var report: [String] = []
-        for (step, expected) in losses.enumerated() {
-            let loss = try #require(try runner.run(inputs)["loss"]).floats[0]
-            let err = abs(Double(loss) - expected) / expected
-            report.append("loss before step \(step + 1) \(String(format: "%.2e", err))")
-            #expect(err < tolerance, "galore loss before step \(step + 1)")
-        }
-        let after = try #require(steps["params_after"] as? [String: Any])
-        for (name, entry) in after where !name.hasSuffix("num_batches_tracked") {
-            try check(name, runner.parameter(named: name), entry, &report)
-        }
-        print(
-            "tiny convnet 3 steps of GaLore-Adam, max relative error per tensor:\n  "
-                + report.sorted().joined(separator: "\n  "))
+        try runSteps(g, fixture, steps, label: "GaLore-Adam")
     }
 
     /// LoRA and DoRA (rank 2, alpha 4, conv1 and the head fc adapted, everything else frozen, BN in train
